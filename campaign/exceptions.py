@@ -1,0 +1,26 @@
+"""The toolkit's exceptions, in one module so that every layer can import them without cycles.
+
+Every message is a sentence a user can act on: it quotes the bad value and says what to do next.
+The CLI turns a :class:`CampaignError` into a clean message and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+
+class CampaignError(Exception):
+    """Base class for errors the user can fix."""
+
+
+class UnknownPlatformError(CampaignError, KeyError):
+    """A platform name that is not in the registry."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+class PlanError(CampaignError):
+    """A plan that has problems; ``problems`` lists every one of them."""
+
+    def __init__(self, problems: list["Problem"]) -> None:  # noqa: F821 - see campaign.problems
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))

@@ -1,0 +1,112 @@
+"""The platforms the toolkit can post to, as data.
+
+Each platform is described once, here, by a :class:`PlatformSpec`: its limits, how it counts a post's
+length, its media rules and the credentials an account needs. The checks, the preview and the adapters
+all read these specs; nothing else hard-codes a platform's rules. The adapters themselves (which import
+the platforms' client libraries) are loaded lazily by :func:`adapter_class`, so that commands which only
+read plans never pay for importing tweepy, Mastodon.py or atproto.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from campaign.exceptions import UnknownPlatformError
+
+if TYPE_CHECKING:
+    from campaign.platforms.base import Adapter
+
+CountingRule = Literal["twitter-text-v3", "mastodon", "graphemes", "characters"]
+
+
+@dataclass(frozen=True)
+class PlatformSpec:
+    """What a platform allows, and how it counts."""
+
+    name: str
+    """The name used in plans: ``x``, ``facebook``, ``mastodon``, ``bluesky``."""
+    label: str
+    """The platform's name for people."""
+    max_length: int
+    counting: CountingRule
+    """How a post's length is counted; see :mod:`campaign.counting`."""
+    max_images: int
+    max_alt_text: int
+    """Longest alt text the platform accepts, in characters."""
+    credentials: tuple[str, ...]
+    """The credentials an account needs, each read from an environment variable the plan names."""
+    optional_credentials: tuple[str, ...] = ()
+    metrics_batch: int = 1
+    """How many posts one metrics request may ask about."""
+    adapter: str = ""
+    """``module:Class`` of the adapter, imported only when something publishes."""
+
+
+PLATFORMS: dict[str, PlatformSpec] = {
+    spec.name: spec
+    for spec in (
+        PlatformSpec(
+            name="x",
+            label="X",
+            max_length=280,
+            counting="twitter-text-v3",
+            max_images=4,
+            max_alt_text=1000,
+            credentials=("consumer_key", "consumer_secret", "access_token", "access_token_secret"),
+            metrics_batch=100,
+            adapter="campaign.platforms.x:XAdapter",
+        ),
+        PlatformSpec(
+            name="facebook",
+            label="Facebook",
+            max_length=63206,
+            counting="characters",
+            max_images=10,
+            max_alt_text=1000,
+            credentials=("page_id", "page_access_token"),
+            optional_credentials=("app_secret",),
+            metrics_batch=50,
+            adapter="campaign.platforms.facebook:FacebookAdapter",
+        ),
+        PlatformSpec(
+            name="mastodon",
+            label="Mastodon",
+            max_length=500,
+            counting="mastodon",
+            max_images=4,
+            max_alt_text=1500,
+            credentials=("access_token",),
+            metrics_batch=1,
+            adapter="campaign.platforms.mastodon:MastodonAdapter",
+        ),
+        PlatformSpec(
+            name="bluesky",
+            label="Bluesky",
+            max_length=300,
+            counting="graphemes",
+            max_images=4,
+            max_alt_text=2000,
+            credentials=("app_password",),
+            metrics_batch=25,
+            adapter="campaign.platforms.bluesky:BlueskyAdapter",
+        ),
+    )
+}
+
+
+def platform(name: str) -> PlatformSpec:
+    """The spec of the platform called *name*; an unknown name says which names exist."""
+    try:
+        return PLATFORMS[name]
+    except KeyError:
+        known = ", ".join(sorted(PLATFORMS))
+        raise UnknownPlatformError(f"there is no platform called {name!r}; the platforms are: {known}") from None
+
+
+def adapter_class(name: str) -> type[Adapter]:
+    """Import and return the adapter class for the platform called *name*."""
+    module_name, _, class_name = platform(name).adapter.partition(":")
+    cls: type[Adapter] = getattr(importlib.import_module(module_name), class_name)
+    return cls
