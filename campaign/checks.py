@@ -1,0 +1,174 @@
+"""Content checks on a rendered draft: what would embarrass the force, or fail on the platform.
+
+Errors block scheduling: over the platform's limit, an image without alt text or with too many images,
+a phone number that is not one of the plan's verified numbers, a malformed or non-https link, an
+empty post. Warnings are shown in previews for a person to weigh: hashtags not in CamelCase (screen
+readers read ``#seeitshareit`` as one word), more than two hashtags, more than three emoji.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+import idna
+import regex
+
+from campaign import twitter_text
+from campaign.platforms import PLATFORMS
+from campaign.problems import Problem, Severity
+
+if TYPE_CHECKING:
+    from campaign.plan import Plan
+    from campaign.render import Draft
+
+MAX_HASHTAGS = 2
+MAX_EMOJI = 3
+
+# Long numbers: 7 to 15 digits, grouped by spaces, non-breaking spaces or hyphens, not part of a word,
+# a date or a larger number.
+_LONG_NUMBER = re.compile(r"(?<![\w+/:.,-])\+?\d(?:[ \u00a0-]?\d){6,14}(?![\w/.,:-]?\d)")
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# UK short numbers that are read as phone numbers wherever they appear.
+_SHORT_NUMBER = re.compile(r"(?<![\w.,/:-])(999|112|101|111|105|116 ?\d{3})(?![\w.,/:-]?\d)")
+# Anything that starts like a link, up to the next space.
+_LINKISH = re.compile(r"(?i)(?<![\w@.])(?:https?:?/{0,3}|www\.)[^\s]+")
+_GOOD_LINK = re.compile(r"^https://(?P<host>[^/\s?#:@]+)(?::\d{1,5})?(?:[/?#]\S*)?$", re.IGNORECASE)
+_TRAILING_PUNCTUATION = ".,;:!?)]}'\"’”"
+_EMOJI = regex.compile(r"\p{Extended_Pictographic}|\p{Regional_Indicator}")
+
+
+def check_draft(draft: Draft, plan: Plan, where: str) -> list[Problem]:
+    """Every problem with *draft*, located at its post's line in the plan."""
+    found: list[Problem] = []
+
+    def add(message: str, fix: str, severity: Severity = "error") -> None:
+        found.append(Problem(draft.file, draft.line, where, message, fix, severity))
+
+    spec = PLATFORMS[draft.platform]
+    if not draft.text.strip():
+        add("the post is empty", "give it some words")
+    if draft.length > draft.limit:
+        add(f"it is {draft.length} characters as {spec.label} counts them, over its limit of {draft.limit}",
+            f"shorten it by {draft.length - draft.limit}, or give it a `variants: {{{draft.platform}: …}}` text")
+    if len(draft.images) > spec.max_images:
+        add(f"it has {len(draft.images)} images; {spec.label} takes at most {spec.max_images}",
+            f"remove {len(draft.images) - spec.max_images}, or give it a {draft.platform} variant with fewer")
+    for image in draft.images:
+        if not image.alt.strip():
+            add(f"the image {image.path.name!r} has no alt text", "add `alt:` describing what it shows")
+        elif len(image.alt) > spec.max_alt_text:
+            add(f"the alt text of {image.path.name!r} is {len(image.alt)} characters; {spec.label} takes "
+                f"{spec.max_alt_text}", "shorten the alt text")
+    text_outside_links = _mask_links(draft.text)
+    for message, fix in _phone_problems(text_outside_links, plan):
+        add(message, fix)
+    for message, fix in _link_problems(draft.text):
+        add(message, fix)
+    for message, fix in _hashtag_warnings(draft.text, plan):
+        add(message, fix, "warning")
+    emoji = _emoji_count(draft.text)
+    if emoji > MAX_EMOJI:
+        add(f"it has {emoji} emoji; screen readers read out every one",
+            f"keep at most {MAX_EMOJI}, and none in the middle of a sentence", "warning")
+    return found
+
+
+def _mask_links(text: str) -> str:
+    spans = [(u.start, u.end) for u in twitter_text.extract_urls_with_indices(text)]
+    spans += [(m.start(), m.end()) for m in _LINKISH.finditer(text)]
+    chars = list(text)
+    for start, end in spans:
+        chars[start:end] = " " * (end - start)
+    return "".join(chars)
+
+
+def _phone_problems(text: str, plan: Plan) -> list[tuple[str, str]]:
+    verified = {_normal(p.number): p for p in plan.phones.values()}
+    by_digits = {re.sub(r"\D", "", p.number): p for p in plan.phones.values()}
+    known = ", ".join(f"{p.number} ({p.label})" for p in plan.phones.values()) or "none yet"
+    problems = []
+    candidates = [m.group(0) for m in _LONG_NUMBER.finditer(text) if not _ISO_DATE.match(m.group(0))]
+    candidates += [m.group(0) for m in _SHORT_NUMBER.finditer(text)]
+    for written in candidates:
+        if _normal(written) in verified:
+            continue
+        same = by_digits.get(re.sub(r"\D", "", written))
+        if same is not None:
+            problems.append((
+                f"the number {written!r} is not written as verified: the {same.label} is {same.number!r}",
+                f"write {{{{ phones.{same.key} }}}} so it is always printed exactly as verified",
+            ))
+        else:
+            problems.append((
+                f"the number {written!r} is not one of the plan's verified numbers",
+                f"check it against its source and add it under facts.phones; verified numbers: {known}",
+            ))
+    return problems
+
+
+def _normal(number: str) -> str:
+    return re.sub(r"[ \u00a0]+", " ", number.strip())
+
+
+def _link_problems(text: str) -> list[tuple[str, str]]:
+    problems = []
+    seen: set[str] = set()
+    for match in _LINKISH.finditer(text):
+        link = match.group(0).rstrip(_TRAILING_PUNCTUATION)
+        seen.add(link)
+        problem = _link_problem(link)
+        if problem:
+            problems.append(problem)
+    for entity in twitter_text.extract_urls_with_indices(text):
+        if any(entity.text in link or link in entity.text for link in seen):
+            continue
+        problems.append((f"{entity.text!r} will be shown as a link without https://",
+                         f"write it in full as 'https://{entity.text}', or reword it if it is not a link"))
+    return problems
+
+
+def _link_problem(link: str) -> tuple[str, str] | None:
+    if link.lower().startswith("http://"):
+        return (f"the link {link!r} is not https", "use the https:// address; check that it opens")
+    match = _GOOD_LINK.match(link)
+    if match is None:
+        return (f"the link {link!r} is malformed", "write it in full as https://host/path, with no spaces")
+    host = match["host"].rstrip(".")
+    try:
+        ascii_host = idna.encode(host, uts46=True).decode("ascii")
+    except idna.IDNAError:
+        return (f"the link {link!r} has an invalid host {host!r}", "check the spelling of the address")
+    if "." not in ascii_host or not re.fullmatch(r"[a-z0-9.-]+\.(xn--[a-z0-9-]+|[a-z]{2,})", ascii_host.lower()):
+        return (f"the link {link!r} has an invalid host {host!r}", "check the spelling of the address")
+    return None
+
+
+def _hashtag_warnings(text: str, plan: Plan) -> list[tuple[str, str]]:
+    tags = twitter_text.extract_hashtags(text)
+    known = {tag.lower(): tag for tag in plan.campaign.hashtags}
+    warnings = []
+    for tag in dict.fromkeys(tags):
+        display = known.get(tag.lower())
+        if display is not None and display != tag:
+            warnings.append((f"#{tag} is not written in its accessible form #{display}",
+                             f"write #{display}: screen readers read each capitalised word separately"))
+        elif display is None and not _camel_case(tag):
+            warnings.append((f"#{tag} is not in CamelCase, so screen readers cannot tell its words apart",
+                             f"capitalise each word, e.g. #{tag[:1].upper()}{tag[1:]}…"))
+    if len(tags) > MAX_HASHTAGS:
+        warnings.append((f"it has {len(tags)} hashtags; more than {MAX_HASHTAGS} make a post harder to read",
+                         "keep the ones that matter, e.g. the campaign's " +
+                         " ".join(f"#{t}" for t in plan.campaign.hashtags)))
+    return warnings
+
+
+def _camel_case(tag: str) -> bool:
+    letters = [c for c in tag if c.isalpha()]
+    if not letters or not any(c.isupper() or c.islower() for c in letters):
+        return True  # scripts without case
+    return letters[0].isupper() and not (len(letters) > 4 and all(c.isupper() for c in letters))
+
+
+def _emoji_count(text: str) -> int:
+    return sum(1 for cluster in regex.findall(r"\X", text) if _EMOJI.search(cluster))

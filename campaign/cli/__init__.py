@@ -1,0 +1,54 @@
+"""The ``campaign`` command line: thin Click commands over the library.
+
+Commands are imported only when they run (a *lazy group*), so ``campaign --help`` starts as fast as
+Click itself: the short help of every command lives in :data:`COMMANDS`, next to where to find it.
+Each module under ``campaign.cli`` holds one command group and maps the library's errors to
+``click.ClickException``; none of them holds logic of its own.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+from campaign import __version__
+
+# name -> ("module:attribute", short help). The short help is repeated here, not read from the
+# command, so that listing the commands imports nothing.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "validate": ("campaign.cli.plans:validate", "Check plans and every post they render; exit 1 on any error."),
+    "preview": ("campaign.cli.plans:preview", "Show every post exactly as it will appear, in time order."),
+    "calendar": ("campaign.cli.plans:calendar", "Write the plan's posts as an iCalendar (.ics) file."),
+    "init": ("campaign.cli.plans:init", "Start a new campaign folder from the bundled example."),
+    "sandbox": ("campaign.cli.sandbox:sandbox", "Run the local platform sandbox for rehearsals and tests."),
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose commands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        module_name, _, attribute = COMMANDS[cmd_name][0].partition(":")
+        command: click.Command = getattr(importlib.import_module(module_name), attribute)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="campaign")
+def main() -> None:
+    """Plan, preview, approve, publish and measure social media campaigns.
+
+    Start with `campaign preview` to see the bundled week of action, or
+    `campaign init DIR` to start a campaign of your own.
+    """

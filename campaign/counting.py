@@ -1,0 +1,56 @@
+"""How long a post is, by each platform's own rule.
+
+The rule a platform uses is data on its :class:`~campaign.platforms.PlatformSpec`; this module is the
+one place that turns a rule's name into a count.
+
+- ``twitter-text-v3``: X's weighted length (URLs 23, emoji 2, CJK 2), see :mod:`campaign.twitter_text`.
+- ``mastodon``: grapheme clusters, with every URL counting 23 and ``@user@domain`` counting as ``@user``
+  (what Mastodon's ``StatusLengthValidator`` does).
+- ``graphemes``: grapheme clusters (Bluesky's 300).
+- ``characters``: Unicode code points (Facebook).
+"""
+
+from __future__ import annotations
+
+import regex
+
+from campaign import twitter_text
+from campaign.platforms import CountingRule, PlatformSpec
+
+MASTODON_URL_LENGTH = 23
+_MASTODON_REMOTE_MENTION = regex.compile(r"(?<![\w/])(@\w+)@[\w.\-]+\w", regex.UNICODE)
+
+
+def graphemes(text: str) -> int:
+    """Number of user-perceived characters (extended grapheme clusters)."""
+    return len(regex.findall(r"\X", text))
+
+
+def count(rule: CountingRule, text: str) -> int:
+    """The length of *text* under *rule*."""
+    if rule == "twitter-text-v3":
+        return twitter_text.parse_tweet(text).weighted_length
+    if rule == "graphemes":
+        return graphemes(text)
+    if rule == "characters":
+        return len(text)
+    if rule == "mastodon":
+        return _mastodon_length(text)
+    raise ValueError(f"unknown counting rule {rule!r}")
+
+
+def length(spec: PlatformSpec, text: str) -> int:
+    """The length of *text* as *spec*'s platform counts it."""
+    return count(spec.counting, text)
+
+
+def _mastodon_length(text: str) -> int:
+    pieces: list[str] = []
+    position = 0
+    for url in twitter_text.extract_urls_with_indices(text):
+        pieces.append(text[position : url.start])
+        pieces.append("x" * MASTODON_URL_LENGTH)
+        position = url.end
+    pieces.append(text[position:])
+    countable = _MASTODON_REMOTE_MENTION.sub(r"\1", "".join(pieces))
+    return graphemes(countable)

@@ -1,0 +1,303 @@
+"""Rendering a plan into drafts: one per post × account × occurrence, exactly as it will be published.
+
+One sandboxed Jinja environment with ``StrictUndefined`` renders every template, so a misspelt variable
+is an error with the template's name and line, never a blank in a published post. Per-platform
+variants are merged and the campaign's hashtags appended here and nowhere else; every later step
+(checks, preview, store, publishing) takes the draft's text as it is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import traceback
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, TemplateSyntaxError
+from jinja2.sandbox import SandboxedEnvironment
+
+from campaign import counting, twitter_text
+from campaign.checks import check_draft
+from campaign.plan import Account, Content, Event, Occurrence, Plan, PostEntry, load_plan
+from campaign.platforms import PLATFORMS
+from campaign.problems import Problem
+from campaign.times import ScheduledTime
+
+INLINE = "<plan text>"
+
+
+@dataclass(frozen=True)
+class DraftImage:
+    path: Path
+    alt: str
+    mime_type: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Draft:
+    """One post for one account at one time, rendered and checked."""
+
+    key: str
+    """Stable across re-renders of the same plan: ``post-id[@date]/account-id``."""
+    campaign: str
+    post_id: str
+    account: str
+    platform: str
+    handle: str
+    when: ScheduledTime
+    text: str
+    images: tuple[DraftImage, ...]
+    reply_to: str | None
+    """Key of the draft this one replies to (threads)."""
+    event: str | None
+    template: str | None
+    author: str | None
+    file: str
+    line: int
+    length: int
+    limit: int
+    hashtags: tuple[str, ...]
+    problems: tuple[Problem, ...] = field(default=())
+
+    @property
+    def content_hash(self) -> str:
+        """What an approval is bound to: the text, the images and their alt text, the thread parent."""
+        return content_hash(self.text, [(i.sha256, i.alt) for i in self.images], self.reply_to)
+
+    @property
+    def ok(self) -> bool:
+        return not any(p.is_error for p in self.problems)
+
+
+def content_hash(text: str, images: list[tuple[str, str]], reply_to: str | None) -> str:
+    payload = json.dumps({"text": text, "images": images, "reply_to": reply_to}, ensure_ascii=False)
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+@cache
+def _file_sha256(path: Path, mtime_ns: int, size: int) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 16), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    stat = path.stat()
+    return _file_sha256(path, stat.st_mtime_ns, stat.st_size)
+
+
+def format_day(value: date | datetime | ScheduledTime) -> str:
+    """``Tuesday 16 March``."""
+    if isinstance(value, ScheduledTime):
+        value = value.local
+    return f"{value:%A} {value.day} {value:%B}"
+
+
+def format_clock(value: datetime | ScheduledTime) -> str:
+    """``6pm``, ``10.30am``: the house style for times in posts."""
+    if isinstance(value, ScheduledTime):
+        value = value.local
+    hour = value.hour % 12 or 12
+    suffix = "am" if value.hour < 12 else "pm"
+    if value.hour == 12 and value.minute == 0:
+        return "midday"
+    return f"{hour}{suffix}" if value.minute == 0 else f"{hour}.{value.minute:02d}{suffix}"
+
+
+class Renderer:
+    """Renders every post of one plan."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        self.env = SandboxedEnvironment(
+            loader=FileSystemLoader(str(plan.campaign.templates)),
+            undefined=StrictUndefined,
+            autoescape=False,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self.env.filters["day"] = format_day
+        self.env.filters["clock"] = format_clock
+        self.env.globals.update(
+            campaign=plan.campaign,
+            phones=plan.phones,
+            links=plan.links,
+            events=plan.events,
+        )
+
+    def drafts(self) -> Iterator[Draft]:
+        """Every draft of the plan, in time order, then by post and account."""
+        drafts = [
+            draft
+            for post in self.plan.posts
+            for occurrence in post.occurrences
+            for account_id in post.accounts
+            if (draft := self.render(post, occurrence, self.plan.accounts[account_id])) is not None
+        ]
+        drafts.sort(key=lambda d: (d.when.utc, d.post_id, d.account))
+        return iter(drafts)
+
+    def render(self, post: PostEntry, occurrence: Occurrence, account: Account) -> Draft | None:
+        content = post.content.merged(post.variants.get(account.platform))
+        where = f"post {post.id!r} for {account.handle} ({account.platform})"
+        context = self._context(post, occurrence, account, content)
+        try:
+            text = self._render_text(content, context)
+        except _RenderProblem as problem:
+            return self._failed(post, occurrence, account, content, where, problem)
+        text = self._with_hashtags(_tidy(text), content)
+        spec = PLATFORMS[account.platform]
+        images = tuple(
+            DraftImage(image.file, image.alt, image.mime_type, file_sha256(image.file)) for image in content.images
+        )
+        reply_to = f"{post.reply_to}/{account.id}" if post.reply_to else None
+        draft = Draft(
+            key=f"{post.id}{occurrence.suffix}/{account.id}",
+            campaign=self.plan.campaign.id,
+            post_id=post.id,
+            account=account.id,
+            platform=account.platform,
+            handle=account.handle,
+            when=occurrence.when,
+            text=text,
+            images=images,
+            reply_to=reply_to,
+            event=post.event,
+            template=content.template,
+            author=post.author or self.plan.campaign.author,
+            file=str(self.plan.path),
+            line=post.line,
+            length=counting.length(spec, text),
+            limit=spec.max_length,
+            hashtags=tuple(twitter_text.extract_hashtags(text)),
+        )
+        return _with_problems(draft, check_draft(draft, self.plan, where))
+
+    def _context(self, post: PostEntry, occurrence: Occurrence, account: Account, content: Content) -> dict[str, Any]:
+        event: Event | None = self.plan.events.get(post.event) if post.event else None
+        context: dict[str, Any] = {
+            "post": {"id": post.id},
+            "when": occurrence.when.local,
+            "platform": account.platform,
+            "account": account.handle,
+        }
+        if event is not None:
+            context["event"] = event
+        context.update(content.vars)
+        return context
+
+    def _render_text(self, content: Content, context: dict[str, Any]) -> str:
+        try:
+            if content.template is not None:
+                return self.env.get_template(content.template).render(context)
+            return self.env.from_string(content.text or "").render(context)
+        except TemplateSyntaxError as exc:
+            raise _RenderProblem(content, exc.lineno or 1, f"template syntax: {exc.message}") from None
+        except TemplateError as exc:
+            raise _RenderProblem(content, _template_line(exc, content), _explain(exc)) from None
+        except Exception as exc:  # noqa: BLE001 - any error inside a template is the author's to fix
+            raise _RenderProblem(content, _template_line(exc, content), f"{type(exc).__name__}: {exc}") from None
+
+    def _with_hashtags(self, text: str, content: Content) -> str:
+        if not content.hashtags:
+            return text
+        present = {tag.lower() for tag in twitter_text.extract_hashtags(text)}
+        missing = [f"#{tag}" for tag in self.plan.campaign.hashtags if tag.lower() not in present]
+        if not missing:
+            return text
+        return f"{text}\n\n{' '.join(missing)}" if text else " ".join(missing)
+
+    def _failed(self, post: PostEntry, occurrence: Occurrence, account: Account, content: Content, where: str,
+                problem: _RenderProblem) -> Draft:
+        if content.template is not None:
+            file = str(self.plan.campaign.templates / content.template)
+            line = problem.line
+        else:
+            # A block scalar (`text: |`) starts on the line after its key.
+            block = "\n" in (content.text or "").rstrip("\n")
+            file, line = str(self.plan.path), content.line + problem.line - (0 if block else 1)
+        fix = "correct the template; every {{ name }} must be a fact, an event field or one of the post's vars"
+        failure = Problem(file, line, where, problem.message, fix)
+        spec = PLATFORMS[account.platform]
+        return Draft(
+            key=f"{post.id}{occurrence.suffix}/{account.id}", campaign=self.plan.campaign.id, post_id=post.id,
+            account=account.id, platform=account.platform, handle=account.handle, when=occurrence.when,
+            text="", images=(), reply_to=None, event=post.event, template=content.template,
+            author=post.author, file=str(self.plan.path), line=post.line, length=0, limit=spec.max_length,
+            hashtags=(), problems=(failure,),
+        )
+
+
+class _RenderProblem(Exception):
+    def __init__(self, content: Content, line: int, message: str) -> None:
+        super().__init__(message)
+        self.content = content
+        self.line = line
+        self.message = message
+
+
+def _template_line(exc: BaseException, content: Content) -> int:
+    name = content.template or "<template>"
+    line = 1
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if frame.filename.endswith(name) or frame.filename == "<template>":
+            line = frame.lineno or line
+    return line
+
+
+def _explain(exc: TemplateError) -> str:
+    message = exc.message or str(exc)
+    match = re.match(r"'(\w+)' is undefined", message)
+    if match:
+        return f"{{{{ {match.group(1)} }}}} is not defined"
+    return message
+
+
+def _tidy(text: str) -> str:
+    lines = [line.rstrip() for line in text.strip().splitlines()]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines))
+
+
+def _with_problems(draft: Draft, problems: list[Problem]) -> Draft:
+    return replace(draft, problems=tuple(problems))
+
+
+@dataclass(frozen=True)
+class RenderedPlan:
+    """A plan file loaded, rendered and checked: every draft and every problem, in one go."""
+
+    path: Path
+    plan: Plan | None
+    drafts: tuple[Draft, ...]
+    problems: tuple[Problem, ...]
+    """Problems of the plan itself, then of each draft."""
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.is_error]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if not p.is_error]
+
+    @property
+    def ok(self) -> bool:
+        return self.plan is not None and not self.errors
+
+
+def render_plan(path: Path | str) -> RenderedPlan:
+    """Load the plan at *path*, render every post for every account and check each one."""
+    plan, problems = load_plan(path)
+    drafts = tuple(Renderer(plan).drafts()) if plan is not None else ()
+    # The same problem can come from several drafts of one post (a daily slot): report it once.
+    all_problems = dict.fromkeys([*problems, *(p for draft in drafts for p in draft.problems)])
+    return RenderedPlan(Path(path), plan, drafts, tuple(all_problems))

@@ -1,0 +1,254 @@
+"""Wall-clock times in a campaign's time zone, and the instants they mean.
+
+A plan speaks in local wall time ("Tuesday at 09:00" in Europe/London). Every scheduled time is kept
+three ways — the wall time, the zone and the UTC instant — and a wall time that happens twice (clocks
+go back) or never (clocks go forward) is refused with the instants the author can choose between,
+never silently moved as APScheduler would. "Every day at 09:00" adds days in local time, not 24 h.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+_DATETIME = re.compile(
+    r"^(?P<date>\d{4}-\d{2}-\d{2})[ T](?P<clock>\d{1,2}:\d{2})"
+    r"(?:\s*(?P<choice>[A-Za-z]{1,6}|[+-]\d{2}:?\d{2}))?$"
+)
+_CLOCK = re.compile(r"^(?P<hour>\d{1,2}):(?P<minute>\d{2})$")
+_OFFSET = re.compile(
+    r"^(?P<sign>[+-])?\s*(?:(?P<days>\d+)\s*d)?\s*(?:(?P<hours>\d+)\s*h)?\s*(?:(?P<minutes>\d+)\s*m(?:in)?)?"
+    r"\s*(?:(?:at\s+)?(?P<clock>\d{1,2}:\d{2}))?$"
+)
+
+
+class TimeProblem(ValueError):
+    """A time that cannot be used, with what is wrong and how to fix it."""
+
+    def __init__(self, message: str, fix: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.fix = fix
+
+
+@dataclass(frozen=True, order=True)
+class ScheduledTime:
+    """One moment, as the UTC instant and as the wall time in the campaign's zone."""
+
+    utc: datetime
+    local: datetime
+    """Naive wall time in :attr:`zone`."""
+    zone: str
+
+    @property
+    def aware(self) -> datetime:
+        return self.utc.astimezone(ZoneInfo(self.zone))
+
+    @property
+    def abbreviation(self) -> str:
+        return self.aware.tzname() or self.zone
+
+    def label(self) -> str:
+        """``2027-03-15 09:00 GMT``."""
+        return f"{self.local:%Y-%m-%d %H:%M} {self.abbreviation}"
+
+
+def parse_zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ValueError, KeyError, OSError):
+        raise TimeProblem(
+            f"{name!r} is not an IANA time zone",
+            "use a name like 'Europe/London' (see the tz database's zone.tab)",
+        ) from None
+
+
+def parse_clock(text: str) -> time:
+    match = _CLOCK.match(text.strip())
+    if match is None:
+        raise TimeProblem(f"{text!r} is not a time of day", "write it as HH:MM in 24-hour time, e.g. '18:00'")
+    hour, minute = int(match["hour"]), int(match["minute"])
+    if hour > 23 or minute > 59:
+        raise TimeProblem(f"{text!r} is not a time of day", "hours run 00-23 and minutes 00-59, e.g. '18:00'")
+    return time(hour, minute)
+
+
+def parse_date(value: object) -> date:
+    if isinstance(value, datetime):
+        raise TimeProblem(f"{value:%Y-%m-%d %H:%M} has a time", "write only the date, e.g. 2027-03-15")
+    if isinstance(value, date):
+        return value
+    text = str(value).strip()
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise TimeProblem(f"{text!r} is not a date", "write it as YYYY-MM-DD, e.g. 2027-03-15") from None
+
+
+def parse_local(value: object, zone: ZoneInfo) -> ScheduledTime:
+    """A plan's absolute time: ``2027-03-15 09:00``, optionally ``… BST`` or ``… +01:00`` to choose."""
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            return _from_instant(value, zone)
+        return resolve(value, zone)
+    if isinstance(value, date):
+        raise TimeProblem(f"{value} has no time of day", f"add one, e.g. '{value} 09:00'")
+    text = str(value).strip()
+    match = _DATETIME.match(text)
+    if match is None:
+        raise TimeProblem(
+            f"{text!r} is not a date and time",
+            "write it as 'YYYY-MM-DD HH:MM' in the campaign's time zone, e.g. '2027-03-15 09:00'",
+        )
+    try:
+        day = date.fromisoformat(match["date"])
+    except ValueError:
+        raise TimeProblem(f"{match['date']!r} is not a real date", "check the month and day") from None
+    return resolve(datetime.combine(day, parse_clock(match["clock"])), zone, match["choice"])
+
+
+def _from_instant(value: datetime, zone: ZoneInfo) -> ScheduledTime:
+    utc = value.astimezone(UTC)
+    return ScheduledTime(utc, utc.astimezone(zone).replace(tzinfo=None), zone.key)
+
+
+def resolve(wall: datetime, zone: ZoneInfo, choice: str | None = None) -> ScheduledTime:
+    """The instant of wall time *wall* in *zone*; refuses times that happen twice or never.
+
+    *choice* (a zone abbreviation such as ``BST`` or a UTC offset such as ``+01:00``) picks one of the
+    two instants of an ambiguous time, and must agree with the zone otherwise.
+    """
+    first = wall.replace(tzinfo=zone, fold=0)
+    second = wall.replace(tzinfo=zone, fold=1)
+    candidates = {first.utcoffset(): first}
+    candidates.setdefault(second.utcoffset(), second)
+    real = [c for c in candidates.values() if c.astimezone(UTC).astimezone(zone).replace(tzinfo=None) == wall]
+    if not real:
+        raise _gap_problem(wall, zone)
+    if choice is not None:
+        chosen = [c for c in real if _matches(c, choice)]
+        if not chosen:
+            names = " or ".join(_choice_name(c) for c in real)
+            raise TimeProblem(
+                f"{wall:%Y-%m-%d %H:%M} in {zone.key} is {names}, not {choice!r}",
+                f"write '{wall:%Y-%m-%d %H:%M} {_choice_name(real[0])}' or leave the zone off",
+            )
+        real = chosen
+    if len(real) > 1:
+        options = " and ".join(f"{c.astimezone(UTC):%H:%M} UTC ({c:%H:%M} {c.tzname()})" for c in real)
+        picks = " or ".join(f"'{wall:%Y-%m-%d %H:%M} {_choice_name(c)}'" for c in real)
+        raise TimeProblem(
+            f"{wall:%Y-%m-%d %H:%M} happens twice in {zone.key} as the clocks go back: at {options}",
+            f"choose one: write {picks}",
+        )
+    instant = real[0]
+    return ScheduledTime(instant.astimezone(UTC), wall, zone.key)
+
+
+def _choice_name(instant: datetime) -> str:
+    name = instant.tzname() or ""
+    if name and name[0].isalpha():
+        return name
+    offset = instant.utcoffset() or timedelta(0)
+    return _format_offset(offset)
+
+
+def _format_offset(offset: timedelta) -> str:
+    minutes = int(offset.total_seconds() // 60)
+    sign = "+" if minutes >= 0 else "-"
+    return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+
+
+def _matches(instant: datetime, choice: str) -> bool:
+    offset = instant.utcoffset() or timedelta(0)
+    if choice.upper() in ("Z", "UTC"):
+        return offset == timedelta(0)
+    if choice[0] in "+-":
+        digits = choice[1:].replace(":", "")
+        minutes = int(digits[:2]) * 60 + int(digits[2:])
+        return offset == timedelta(minutes=minutes if choice[0] == "+" else -minutes)
+    return (instant.tzname() or "").upper() == choice.upper()
+
+
+def _gap_problem(wall: datetime, zone: ZoneInfo) -> TimeProblem:
+    # The gap lies between the two readings of the wall time; find the first instant after the change.
+    low = min(wall.replace(tzinfo=zone, fold=f).astimezone(UTC) for f in (0, 1))
+    high = max(wall.replace(tzinfo=zone, fold=f).astimezone(UTC) for f in (0, 1))
+    before_offset = low.astimezone(zone).utcoffset()
+    while high - low > timedelta(minutes=1):
+        middle = low + (high - low) / 2
+        if middle.astimezone(zone).utcoffset() == before_offset:
+            low = middle
+        else:
+            high = middle
+    change = high.replace(second=0, microsecond=0)
+    if change.astimezone(zone).utcoffset() == before_offset:
+        change += timedelta(minutes=1)
+    last = (change - timedelta(minutes=1)).astimezone(zone)
+    first = change.astimezone(zone)
+    old_clock = (change + (last.utcoffset() or timedelta(0))).replace(tzinfo=None)
+    return TimeProblem(
+        f"{wall:%Y-%m-%d %H:%M} never happens in {zone.key}: the clocks go forward from "
+        f"{old_clock:%H:%M} {last.tzname()} to {first:%H:%M} {first.tzname()}",
+        f"choose {last:%H:%M} {last.tzname()} ({change - timedelta(minutes=1):%H:%M} UTC) "
+        f"or {first:%H:%M} {first.tzname()} ({change:%H:%M} UTC), e.g. '{first:%Y-%m-%d %H:%M}'",
+    )
+
+
+@dataclass(frozen=True)
+class Offset:
+    """When a post goes out relative to an event's start.
+
+    ``-1d 18:00`` is the day before at 18:00 (local); ``+1h`` is one hour after the start (elapsed
+    time); ``-2d`` is two days before at the same wall time; ``start`` is the start itself.
+    """
+
+    days: int = 0
+    elapsed: timedelta = timedelta(0)
+    clock: time | None = None
+
+    def apply(self, start: ScheduledTime) -> ScheduledTime:
+        zone = ZoneInfo(start.zone)
+        wall_day = start.local.date() + timedelta(days=self.days)
+        wall = datetime.combine(wall_day, self.clock or start.local.time())
+        anchored = resolve(wall, zone) if (self.days or self.clock) else start
+        if not self.elapsed:
+            return anchored
+        return _from_instant(anchored.utc + self.elapsed, zone)
+
+
+def parse_offset(value: object) -> Offset:
+    text = str(value).strip()
+    if text.lower() in ("start", "at start", "0"):
+        return Offset()
+    match = _OFFSET.match(text)
+    if match is None or not any(match[g] for g in ("days", "hours", "minutes", "clock")):
+        raise TimeProblem(
+            f"{text!r} is not a time relative to the event",
+            "write 'start', '-1d 18:00' (the day before at 18:00), '+1h' (an hour after the start), "
+            "'-30m', or '09:00' (the event's day at 09:00)",
+        )
+    sign = -1 if match["sign"] == "-" else 1
+    clock = parse_clock(match["clock"]) if match["clock"] else None
+    if clock is not None and (match["hours"] or match["minutes"]):
+        raise TimeProblem(
+            f"{text!r} mixes hours with a time of day",
+            "write either a time of day ('-1d 18:00') or a duration ('+1h30m'), not both",
+        )
+    elapsed = timedelta(hours=int(match["hours"] or 0), minutes=int(match["minutes"] or 0))
+    return Offset(days=sign * int(match["days"] or 0), elapsed=sign * elapsed, clock=clock)
+
+
+def daily(start: date, end: date, clock: time, zone: ZoneInfo) -> list[tuple[date, ScheduledTime | TimeProblem]]:
+    """Each day from *start* to *end* (inclusive) at *clock*, added in local time."""
+    days: list[tuple[date, ScheduledTime | TimeProblem]] = []
+    day = start
+    while day <= end:
+        try:
+            days.append((day, resolve(datetime.combine(day, clock), zone)))
+        except TimeProblem as problem:
+            days.append((day, problem))
+        day += timedelta(days=1)
+    return days

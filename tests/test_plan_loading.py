@@ -1,0 +1,310 @@
+"""Loading a plan: every problem at once, each with its file, line, place and fix; times resolved right."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from campaign.plan import load_plan
+from campaign.problems import Problem
+from tests.plan_fixtures import BASE_PLAN, line_of, write_campaign
+
+
+def problems_of(plan_path: Path) -> list[Problem]:
+    _, problems = load_plan(plan_path)
+    return problems
+
+
+def only_error(plan_path: Path) -> Problem:
+    problems = [p for p in problems_of(plan_path) if p.is_error]
+    assert len(problems) == 1, [str(p) for p in problems]
+    return problems[0]
+
+
+def test_a_valid_plan_resolves_every_timing_form(tmp_path: Path) -> None:
+    """Absolute, event-relative (day before at 18:00, +1h, start) and daily times become the right UTC instants."""
+    plan_path = write_campaign(tmp_path, """\
+        - id: launch
+          accounts: [lancs-x]
+          text: Launch
+          at: '2027-03-15 09:00'
+        - id: eve
+          accounts: [lancs-x]
+          text: Tomorrow
+          event: preston-training
+          at: '-1d 18:00'
+        - id: during
+          accounts: [lancs-x]
+          text: Now
+          event: preston-training
+          at: '+1h'
+        - id: opening
+          accounts: [lancs-x]
+          text: Starting
+          event: preston-training
+          at: start
+        - id: helpline
+          platforms: [facebook]
+          text: Daily
+          daily: '12:30'
+          from: 2027-03-18
+          until: 2027-03-19
+        """)
+    plan, problems = load_plan(plan_path)
+    assert problems == []
+    assert plan is not None
+    times = {p.id: [o.when.utc for o in p.occurrences] for p in plan.posts}
+    assert times == {
+        "launch": [datetime(2027, 3, 15, 9, 0, tzinfo=UTC)],
+        "eve": [datetime(2027, 3, 15, 18, 0, tzinfo=UTC)],
+        "during": [datetime(2027, 3, 16, 11, 0, tzinfo=UTC)],
+        "opening": [datetime(2027, 3, 16, 10, 0, tzinfo=UTC)],
+        "helpline": [datetime(2027, 3, 18, 12, 30, tzinfo=UTC), datetime(2027, 3, 19, 12, 30, tzinfo=UTC)],
+    }
+    helpline = next(p for p in plan.posts if p.id == "helpline")
+    assert helpline.accounts == ("lancs-facebook",)
+    assert [o.suffix for o in helpline.occurrences] == ["@2027-03-18", "@2027-03-19"]
+
+
+def test_daily_slot_keeps_local_time_across_the_clock_change(tmp_path: Path) -> None:
+    """'09:00 every day' stays 09:00 in London when BST starts, so its UTC instant moves by an hour."""
+    base = BASE_PLAN.replace("starts: 2027-03-15", "starts: 2027-03-27").replace("ends: 2027-03-21", "ends: 2027-03-29")
+    plan_path = write_campaign(tmp_path, """\
+        - id: morning
+          accounts: [lancs-x]
+          text: Morning
+          daily: '09:00'
+        """, base=base)
+    plan, problems = load_plan(plan_path)
+    assert problems == [] and plan is not None
+    occurrences = plan.posts[0].occurrences
+    assert [o.when.local.hour for o in occurrences] == [9, 9, 9]
+    assert [o.when.utc.hour for o in occurrences] == [9, 8, 8]
+    assert [o.when.abbreviation for o in occurrences] == ["GMT", "BST", "BST"]
+
+
+def test_unknown_key_is_reported_with_its_line_and_a_did_you_mean(tmp_path: Path) -> None:
+    """A typo in a key names the file, the line of the key, where it is, and the key it probably meant."""
+    plan_path = write_campaign(tmp_path, """\
+        - id: launch
+          accounts: [lancs-x]
+          text: Launch
+          att: '2027-03-15 09:00'
+        """)
+    problems = problems_of(plan_path)
+    line = line_of(plan_path, "att:")
+    assert str(problems[0]) == f"{plan_path}:{line}: posts[1] (launch): unknown key 'att' — did you mean 'at'?"
+
+
+def test_every_problem_is_reported_in_one_run(tmp_path: Path) -> None:
+    """Several unrelated mistakes come back together, in file order, none hiding another."""
+    plan_path = write_campaign(tmp_path, """\
+        - id: one
+          accounts: [lancs-z]
+          text: One
+          at: '2027-03-15 9am'
+        - id: two
+          accounts: [lancs-x]
+          template: missing.j2
+          event: preston-trainin
+          at: '-1d 18:00'
+        - id: three
+          accounts: [lancs-x]
+          text: Three
+          at: '2027-03-14 09:00'
+        """, templates={"launch.j2": "Hello"})
+    messages = [(p.line, p.message) for p in problems_of(plan_path)]
+    assert messages == [
+        (line_of(plan_path, "lancs-z"), "there is no account 'lancs-z'"),
+        (line_of(plan_path, "9am"), "'2027-03-15 9am' is not a date and time"),
+        (line_of(plan_path, "missing.j2"), f"there is no template 'missing.j2' in '{tmp_path / 'schedules/../posts'}'"),
+        (line_of(plan_path, "event: preston-trainin"), "there is no event 'preston-trainin'"),
+        (line_of(plan_path, "2027-03-14"),
+         "it is at 2027-03-14 09:00 GMT, before the campaign starts on 2027-03-15"),
+    ]
+    fixes = [p.fix for p in problems_of(plan_path)]
+    assert fixes[0] == "did you mean 'lancs-x'?"
+    assert fixes[2] == "the templates are: launch.j2"
+    assert fixes[3] == "did you mean 'preston-training'?"
+
+
+def test_a_time_that_happens_twice_names_both_utc_instants(tmp_path: Path) -> None:
+    """01:30 on the night the clocks go back is refused, with both instants and how to choose one."""
+    base = BASE_PLAN.replace("starts: 2027-03-15", "starts: 2026-10-24").replace("ends: 2027-03-21", "ends: 2026-10-26")
+    plan_path = write_campaign(tmp_path, """\
+        - id: late
+          accounts: [lancs-x]
+          text: Late
+          at: '2026-10-25 01:30'
+        """, base=base)
+    problem = only_error(plan_path)
+    assert problem.line == line_of(plan_path, "2026-10-25 01:30")
+    assert problem.message == ("2026-10-25 01:30 happens twice in Europe/London as the clocks go back: "
+                               "at 00:30 UTC (01:30 BST) and 01:30 UTC (01:30 GMT)")
+    assert problem.fix == "choose one: write '2026-10-25 01:30 BST' or '2026-10-25 01:30 GMT'"
+
+
+def test_choosing_the_second_occurrence_of_an_ambiguous_time(tmp_path: Path) -> None:
+    """Writing the zone abbreviation after an ambiguous time picks that instant."""
+    base = BASE_PLAN.replace("starts: 2027-03-15", "starts: 2026-10-24").replace("ends: 2027-03-21", "ends: 2026-10-26")
+    plan_path = write_campaign(tmp_path, """\
+        - id: late
+          accounts: [lancs-x]
+          text: Late
+          at: '2026-10-25 01:30 GMT'
+        """, base=base)
+    plan, problems = load_plan(plan_path)
+    assert problems == [] and plan is not None
+    assert plan.posts[0].occurrences[0].when.utc == datetime(2026, 10, 25, 1, 30, tzinfo=UTC)
+
+
+def test_a_time_that_never_happens_names_the_instants_either_side(tmp_path: Path) -> None:
+    """01:30 on the night the clocks go forward is refused, with the last minute before and the first after."""
+    base = BASE_PLAN.replace("starts: 2027-03-15", "starts: 2027-03-27").replace("ends: 2027-03-21", "ends: 2027-03-29")
+    plan_path = write_campaign(tmp_path, """\
+        - id: early
+          accounts: [lancs-x]
+          text: Early
+          at: '2027-03-28 01:30'
+        """, base=base)
+    problem = only_error(plan_path)
+    assert problem.message == ("2027-03-28 01:30 never happens in Europe/London: the clocks go forward "
+                               "from 01:00 GMT to 02:00 BST")
+    assert problem.fix == "choose 00:59 GMT (00:59 UTC) or 02:00 BST (01:00 UTC), e.g. '2027-03-28 02:00'"
+
+
+def test_a_daily_slot_in_the_missing_hour_names_the_day(tmp_path: Path) -> None:
+    """A daily 01:30 slot is refused only for the night the clocks go forward, naming that day."""
+    base = BASE_PLAN.replace("starts: 2027-03-15", "starts: 2027-03-27").replace("ends: 2027-03-21", "ends: 2027-03-29")
+    plan_path = write_campaign(tmp_path, """\
+        - id: night
+          accounts: [lancs-x]
+          text: Night
+          daily: '01:30'
+        """, base=base)
+    plan, problems = load_plan(plan_path)
+    assert [p.fix.split(",")[0] for p in problems] == ["on 2027-03-28"]
+    assert plan is not None and [o.suffix for o in plan.posts[0].occurrences] == ["@2027-03-27", "@2027-03-29"]
+
+
+def test_images_must_exist_and_have_alt_text(tmp_path: Path) -> None:
+    """A missing image file and an image without alt text are both errors on the image's line."""
+    plan_path = write_campaign(tmp_path, """\
+        - id: guide
+          accounts: [lancs-x]
+          text: Guide
+          at: '2027-03-15 09:00'
+          images:
+            - file: images/guide.png
+            - file: images/nope.png
+              alt: A card
+        """)
+    assert [(p.line, p.message) for p in problems_of(plan_path)] == [
+        (line_of(plan_path, "images/guide.png"), "the image 'images/guide.png' has no alt text"),
+        (line_of(plan_path, "images/nope.png"),
+         f"the image file '{tmp_path / 'schedules' / 'images' / 'nope.png'}' does not exist"),
+    ]
+
+
+def test_a_secret_in_the_plan_is_refused_without_repeating_it(tmp_path: Path) -> None:
+    """A credential that is not an environment variable's name is an error whose message never quotes it."""
+    secret = "xoxb-9d8f7a6s5d4f3g2h1j"
+    base = BASE_PLAN.replace("MASTODON_TOKEN", secret)
+    plan_path = write_campaign(tmp_path, """\
+        - id: launch
+          accounts: [lancs-x]
+          text: Launch
+          at: '2027-03-15 09:00'
+        """, base=base)
+    problem = only_error(plan_path)
+    assert problem.where == "accounts.lancs-mastodon.credentials.access_token"
+    assert secret not in str(problem)
+    assert "never put a secret in a plan" in problem.message
+
+
+def test_missing_credentials_and_unknown_platform(tmp_path: Path) -> None:
+    """An account must name every credential its platform needs, and a platform that exists."""
+    base = BASE_PLAN.replace("credentials: {page_id: FB_PAGE_ID, page_access_token: FB_PAGE_TOKEN}",
+                             "credentials: {page_id: FB_PAGE_ID}").replace("platform: bluesky", "platform: blusky")
+    plan_path = write_campaign(tmp_path, """\
+        - id: launch
+          accounts: [lancs-x]
+          text: Launch
+          at: '2027-03-15 09:00'
+        """, base=base)
+    assert [(p.where, p.message, p.fix) for p in problems_of(plan_path)] == [
+        ("accounts.lancs-facebook.credentials", "'page_access_token' is missing", "add `page_access_token:` here"),
+        ("accounts.lancs-bluesky.platform", "there is no platform 'blusky'", "did you mean 'bluesky'?"),
+    ]
+
+
+def test_phone_numbers_must_be_quoted_so_zeros_survive(tmp_path: Path) -> None:
+    """A phone number written as a bare YAML number is refused: its leading zero or spacing would be lost."""
+    base = BASE_PLAN.replace("number: '101'", "number: 101")
+    plan_path = write_campaign(tmp_path, """\
+        - id: launch
+          accounts: [lancs-x]
+          text: Launch
+          at: '2027-03-15 09:00'
+        """, base=base)
+    problem = only_error(plan_path)
+    assert (problem.where, problem.message) == ("facts.phones.police.number", "expected text, found 101")
+    assert problem.fix.startswith("write it as text; put it in quotes")
+
+
+def test_thread_replies_must_follow_their_parent_on_the_same_accounts(tmp_path: Path) -> None:
+    """A reply scheduled before its parent, or to an account the parent does not use, is refused."""
+    plan_path = write_campaign(tmp_path, """\
+        - id: first
+          accounts: [lancs-x]
+          text: First
+          at: '2027-03-15 09:00'
+        - id: early-reply
+          accounts: [lancs-x]
+          text: Too early
+          reply_to: first
+          at: '2027-03-15 08:00'
+        - id: elsewhere
+          accounts: [lancs-facebook]
+          text: Wrong account
+          reply_to: first
+          at: '2027-03-15 10:00'
+        """)
+    assert [(p.where, p.message) for p in problems_of(plan_path)] == [
+        ("post 'early-reply'", "it replies to 'first' but is not scheduled after it"),
+        ("post 'elsewhere'", "it replies to 'first', which does not go to lancs-facebook"),
+    ]
+
+
+def test_yaml_syntax_error_names_its_line(tmp_path: Path) -> None:
+    """Broken YAML is one clear problem on the line where reading failed, not a traceback."""
+    plan_path = write_campaign(tmp_path, """\
+        - id: launch
+          accounts: [lancs-x
+          text: Launch
+        """)
+    plan, problems = load_plan(plan_path)
+    assert plan is None
+    assert len(problems) == 1 and problems[0].message.startswith("YAML syntax:")
+    assert problems[0].line >= line_of(plan_path, "accounts: [lancs-x")
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("'+1h 18:00'", "'+1h 18:00' mixes hours with a time of day"),
+        ("'tomorrow'", "'tomorrow' is not a time relative to the event"),
+    ],
+)
+def test_bad_relative_times(tmp_path: Path, value: str, message: str) -> None:
+    """Relative times that cannot be read are refused with the forms that work."""
+    plan_path = write_campaign(tmp_path, f"""\
+        - id: eve
+          accounts: [lancs-x]
+          text: Eve
+          event: preston-training
+          at: {value}
+        """)
+    assert only_error(plan_path).message == message
