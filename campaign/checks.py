@@ -131,6 +131,8 @@ def _link_problems(text: str) -> list[tuple[str, str]]:
 def _link_problem(link: str) -> tuple[str, str] | None:
     if link.lower().startswith("http://"):
         return (f"the link {link!r} is not https", "use the https:// address; check that it opens")
+    if link.lower().startswith("www."):
+        return (f"{link!r} is not a full link", f"write it in full as 'https://{link}'")
     match = _GOOD_LINK.match(link)
     if match is None:
         return (f"the link {link!r} is malformed", "write it in full as https://host/path, with no spaces")
@@ -155,7 +157,7 @@ def _hashtag_warnings(text: str, plan: Plan) -> list[tuple[str, str]]:
                              f"write #{display}: screen readers read each capitalised word separately"))
         elif display is None and not _camel_case(tag):
             warnings.append((f"#{tag} is not in CamelCase, so screen readers cannot tell its words apart",
-                             f"capitalise each word, e.g. #{tag[:1].upper()}{tag[1:]}…"))
+                             "capitalise the first letter of each word in it, as in #SeeItShareIt"))
     if len(tags) > MAX_HASHTAGS:
         warnings.append((f"it has {len(tags)} hashtags; more than {MAX_HASHTAGS} make a post harder to read",
                          "keep the ones that matter, e.g. the campaign's " +

@@ -148,12 +148,16 @@ def _draft_lines(draft: Draft) -> Iterator[str]:
     for problem in draft.problems:
         colour = "red" if problem.is_error else "yellow"
         label = "error" if problem.is_error else "warning"
-        yield click.style(f"  {label}: {problem.message} — {problem.fix}", fg=colour)
+        yield click.style(f"  {label} ({problem.file}:{problem.line}): {problem.message} — {problem.fix}", fg=colour)
 
 
 def summary(rendered: RenderedPlan, drafts: list[Draft]) -> str:
     errors, warnings = len(rendered.errors), len(rendered.warnings)
     accounts = len({d.account for d in drafts})
     days = len({d.when.local.date() for d in drafts})
-    return (f"{len(drafts)} posts on {accounts} accounts over {days} days · "
-            f"{errors} error{'s' * (errors != 1)} · {warnings} warning{'s' * (warnings != 1)}")
+    return (f"{plural(len(drafts), 'post')} on {plural(accounts, 'account')} over {plural(days, 'day')} · "
+            f"{plural(errors, 'error')} · {plural(warnings, 'warning')}")
+
+
+def plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"

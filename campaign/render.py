@@ -12,7 +12,7 @@ import hashlib
 import json
 import re
 import traceback
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from functools import cache
@@ -21,6 +21,7 @@ from typing import Any
 
 from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, TemplateSyntaxError
 from jinja2.sandbox import SandboxedEnvironment
+from jinja2.utils import missing
 
 from campaign import counting, twitter_text
 from campaign.checks import check_draft
@@ -113,6 +114,28 @@ def format_clock(value: datetime | ScheduledTime) -> str:
     return f"{hour}{suffix}" if value.minute == 0 else f"{hour}.{value.minute:02d}{suffix}"
 
 
+class NamedTable(dict[str, Any]):
+    """A mapping that templates read with dots (``phones.helpline``) and that knows its own name."""
+
+    def __init__(self, name: str, items: Mapping[str, Any]) -> None:
+        super().__init__(items)
+        self.name = name
+
+
+class PlanUndefined(StrictUndefined):
+    """Says which name is missing in words an author can act on."""
+
+    @property
+    def _undefined_message(self) -> str:
+        owner = self._undefined_obj
+        if isinstance(owner, NamedTable):
+            choices = ", ".join(sorted(owner)) or "none"
+            return f"{{{{ {owner.name}.{self._undefined_name} }}}} is not defined; the {owner.name} are: {choices}"
+        if self._undefined_hint is None and owner is missing:
+            return f"{{{{ {self._undefined_name} }}}} is not defined"
+        return str(super()._undefined_message)
+
+
 class Renderer:
     """Renders every post of one plan."""
 
@@ -120,7 +143,7 @@ class Renderer:
         self.plan = plan
         self.env = SandboxedEnvironment(
             loader=FileSystemLoader(str(plan.campaign.templates)),
-            undefined=StrictUndefined,
+            undefined=PlanUndefined,
             autoescape=False,
             trim_blocks=True,
             lstrip_blocks=True,
@@ -129,9 +152,9 @@ class Renderer:
         self.env.filters["clock"] = format_clock
         self.env.globals.update(
             campaign=plan.campaign,
-            phones=plan.phones,
-            links=plan.links,
-            events=plan.events,
+            phones=NamedTable("phones", plan.phones),
+            links=NamedTable("links", plan.links),
+            events=NamedTable("events", plan.events),
         )
 
     def drafts(self) -> Iterator[Draft]:
@@ -255,11 +278,7 @@ def _template_line(exc: BaseException, content: Content) -> int:
 
 
 def _explain(exc: TemplateError) -> str:
-    message = exc.message or str(exc)
-    match = re.match(r"'(\w+)' is undefined", message)
-    if match:
-        return f"{{{{ {match.group(1)} }}}} is not defined"
-    return message
+    return exc.message or str(exc)
 
 
 def _tidy(text: str) -> str:

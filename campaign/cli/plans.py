@@ -9,6 +9,7 @@ import click
 
 from campaign.example import example_plan, example_root
 from campaign.platforms import PLATFORMS
+from campaign.preview import Selection, json_preview, parse_day, plural, text_preview
 from campaign.problems import Problem
 from campaign.render import RenderedPlan, render_plan
 
@@ -29,10 +30,6 @@ def _echo_problems(problems: list[Problem], err: bool = False) -> None:
         click.secho(str(problem), fg=colour, err=err)
 
 
-def _count(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
-
-
 @click.command()
 @click.argument("plans", nargs=-1, type=PLAN_ARGUMENT)
 def validate(plans: tuple[Path, ...]) -> None:
@@ -48,9 +45,9 @@ def validate(plans: tuple[Path, ...]) -> None:
         posts = len(rendered.plan.posts) if rendered.plan else 0
         verdict = "ok" if rendered.ok else "not ready"
         entries = f"{posts} plan entr{'y' if posts == 1 else 'ies'}"
-        click.echo(f"{path}: {verdict}: {_count(len(rendered.errors), 'error')}, "
-                   f"{_count(len(rendered.warnings), 'warning')} in {entries} "
-                   f"({_count(len(rendered.drafts), 'post')} to publish)")
+        click.echo(f"{path}: {verdict}: {plural(len(rendered.errors), 'error')}, "
+                   f"{plural(len(rendered.warnings), 'warning')} in {entries} "
+                   f"({plural(len(rendered.drafts), 'post')} to publish)")
         failed = failed or not rendered.ok
     if failed:
         raise SystemExit(1)
@@ -72,8 +69,6 @@ def preview(plan: Path | None, day: str | None, platform: str | None, account: s
     account, its text, its length against the platform's limit, and any warnings or errors.
     Exits 1 if the plan has errors.
     """
-    from campaign.preview import Selection, json_preview, parse_day, text_preview
-
     try:
         selection = Selection(parse_day(day) if day else None, platform, account)
     except ValueError as exc:
@@ -96,7 +91,7 @@ def preview(plan: Path | None, day: str | None, platform: str | None, account: s
 
         html_file.write_text(html_preview(rendered, drafts), encoding="utf-8")
         # Keep stdout pure JSON when --format json is asked for.
-        click.echo(f"Wrote the HTML preview of {_count(len(drafts), 'post')} to {html_file}",
+        click.echo(f"Wrote the HTML preview of {plural(len(drafts), 'post')} to {html_file}",
                    err=output_format == "json")
     if not rendered.ok:
         raise SystemExit(1)
@@ -115,7 +110,7 @@ def calendar(plan: Path | None, output: Path) -> None:
 
     rendered = _render(plan)
     output.write_bytes(calendar_bytes(rendered, rendered.drafts))
-    click.echo(f"Wrote {_count(len(rendered.drafts), 'post')} to {output}")
+    click.echo(f"Wrote {plural(len(rendered.drafts), 'post')} to {output}")
     if not rendered.ok:
         _echo_problems(rendered.errors, err=True)
         raise SystemExit(1)

@@ -8,6 +8,7 @@ See ``docs/plan-format.md`` for the format, written for the comms officers who w
 
 from __future__ import annotations
 
+import os
 import re
 from datetime import date, timedelta
 from pathlib import Path
@@ -126,7 +127,7 @@ class Loader:
         if "approval" in section:
             approval = Section.of(section.get("approval"), "campaign.approval", section.value_line("approval"),
                                   self.report, {"approver_must_differ": bool})
-        templates = self.path.parent / section.get("templates", "../posts")
+        templates = Path(os.path.normpath(self.path.parent / section.get("templates", "../posts")))
         if not templates.is_dir():
             self.error(section.value_line("templates") if "templates" in section else section.line,
                        "campaign.templates", f"the template folder {str(templates)!r} does not exist",

@@ -1,0 +1,344 @@
+"""The one small interface every platform adapter implements, and the pipeline they share.
+
+The public methods of :class:`Adapter` are final: they check a post against the platform's
+:class:`~campaign.platforms.PlatformSpec` before any request (length, image count, alt text, files),
+call the platform's hook, and turn whatever the client library raised into one of the error kinds
+in :mod:`campaign.platforms.errors`. A platform module writes only the hooks:
+
+- ``_publish(post) -> Receipt``: media upload, then the post itself; call :meth:`Adapter._sending`
+  right before the request that creates the post.
+- ``_metrics_batch(ids) -> list[MetricsReading]``: at most ``spec.metrics_batch`` ids.
+- ``_recent_posts(since) -> Iterable[RecentPost]`` (or override ``_find_recent``).
+- ``_check() -> AccountIdentity``.
+- ``_map_error(exc) -> PlatformError | None``: the platform's exceptions to the project's kinds.
+
+Adapters never retry and never sleep: the runner decides that from the error kind. Constructors make
+no network calls; clients log in lazily on first use and keep their session.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import re
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, ClassVar
+
+from campaign import counting
+from campaign.exceptions import CampaignError
+from campaign.platforms import PlatformSpec
+from campaign.platforms.credentials import install_log_redaction, redact, register_secrets, secret_values
+from campaign.platforms.errors import (
+    InvalidMedia,
+    Permanent,
+    PlatformError,
+    RateLimited,
+    TooLong,
+    Transient,
+)
+
+log = logging.getLogger(__name__)
+
+SUPPORTED_IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
+
+
+@dataclass(frozen=True)
+class MediaItem:
+    """An image to attach, with its alt text."""
+
+    path: Path
+    alt: str
+    mime_type: str  # e.g. "image/png"
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One post as the store hands it to an adapter."""
+
+    text: str
+    images: tuple[MediaItem, ...] = ()
+    reply_to: str | None = None
+    """The platform id of the post this one replies to (threads)."""
+    idempotency_key: str | None = None
+    """Stable per post and content; Mastodon sends it as ``Idempotency-Key``."""
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """Where a published post lives."""
+
+    remote_id: str
+    url: str
+
+
+@dataclass(frozen=True)
+class MetricsReading:
+    """One post's engagement numbers at one moment."""
+
+    remote_id: str
+    collected_at: datetime
+    """Aware, UTC."""
+    measures: Mapping[str, int | None]
+    """Common names (see :data:`MEASURES`); ``None`` when the platform did not report it, never 0."""
+    source_metrics: Mapping[str, int]
+    """The platform's own metric names and values, so the source of every number is kept."""
+    api_version: str
+    raw: Mapping[str, Any]
+
+
+MEASURES = ("views", "reach", "likes", "reposts", "replies", "quotes", "link_clicks", "profile_clicks", "video_views")
+
+
+def measures(**known: int | None) -> dict[str, int | None]:
+    """A full measures mapping: every name in :data:`MEASURES`, ``None`` where not given."""
+    unknown = set(known) - set(MEASURES)
+    if unknown:
+        raise ValueError(f"unknown measures: {sorted(unknown)}")
+    return {name: known.get(name) for name in MEASURES}
+
+
+@dataclass(frozen=True)
+class AccountIdentity:
+    """Who an account's credentials belong to, and whether they work."""
+
+    platform: str
+    handle: str
+    remote_user_id: str
+    display_name: str
+    token_ok: bool
+    permissions: tuple[str, ...]
+    problem: str | None
+
+
+@dataclass(frozen=True, repr=False)
+class AccountConfig:
+    """An account as an adapter needs it. ``repr`` shows credential names, never values."""
+
+    platform: str
+    handle: str
+    credentials: Mapping[str, str] = field(compare=False)
+    api_base: str | None = None
+    """The sandbox's or a proxy's base URL; ``None`` means the platform's real API."""
+    timeout: float = 10.0
+    """Seconds, applied to every HTTP call."""
+
+    def __repr__(self) -> str:
+        names = ", ".join(sorted(self.credentials))
+        return (f"AccountConfig(platform={self.platform!r}, handle={self.handle!r}, "
+                f"credentials=<{names}>, api_base={self.api_base!r}, timeout={self.timeout!r})")
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True)
+class RecentPost:
+    """A post found on the account's own timeline, for reconciliation."""
+
+    remote_id: str
+    text: str
+    created_at: datetime
+
+
+class Adapter(ABC):
+    """Base class of the platform adapters; see the module docstring."""
+
+    spec: ClassVar[PlatformSpec]
+    api_version: ClassVar[str]
+    idempotent_publish: ClassVar[bool] = False
+    """True when re-sending a post with the same ``idempotency_key`` cannot publish it twice."""
+
+    def __init__(self, account: AccountConfig) -> None:
+        if account.platform != self.spec.name:
+            raise CampaignError(
+                f"{type(self).__name__} publishes to {self.spec.label}, but the account {account.handle!r} "
+                f"is for {account.platform!r}: use the adapter of that platform."
+            )
+        missing = [name for name in self.spec.credentials if not account.credentials.get(name)]
+        if missing:
+            raise CampaignError(
+                f"the {self.spec.label} account {account.handle!r} has no value for "
+                f"{', '.join(missing)}: name an environment variable for each in the plan."
+            )
+        if account.timeout <= 0:
+            raise CampaignError(f"the timeout of {account.handle!r} must be positive, not {account.timeout!r}.")
+        self.account = account
+        register_secrets(secret_values(account.credentials))
+        install_log_redaction()
+        self._local = threading.local()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.account!r})"
+
+    # -- the public, final pipeline ---------------------------------------------------------------
+
+    def publish(self, post: Outgoing) -> Receipt:
+        """Publish *post*; checks run locally first and nothing is sent when one fails."""
+        self.check_post(post)
+        self._local.sending = False
+        with self._mapped("publish"):
+            receipt = self._publish(post)
+        log.info("published on %s as %s", self.spec.label, receipt.remote_id)
+        return receipt
+
+    def check_post(self, post: Outgoing) -> None:
+        """Raise :class:`TooLong`, :class:`InvalidMedia` or :class:`Permanent` if the platform would refuse *post*."""
+        spec = self.spec
+        if not post.text.strip() and not post.images:
+            raise Permanent(spec.name, "The post has no text and no images")
+        length = counting.length(spec, post.text)
+        if length > spec.max_length:
+            raise TooLong(
+                spec.name,
+                f"{spec.label} counts this post as {length} characters; the limit is {spec.max_length} "
+                f"({length - spec.max_length} too many)",
+                length=length, limit=spec.max_length,
+            )
+        if len(post.images) > spec.max_images:
+            raise InvalidMedia(spec.name, f"{len(post.images)} images attached; {spec.label} takes at most {spec.max_images}")
+        for number, image in enumerate(post.images, start=1):
+            self._check_image(number, image)
+        self._check_extra(post)
+
+    def _check_image(self, number: int, image: MediaItem) -> None:
+        spec = self.spec
+        if len(image.alt) > spec.max_alt_text:
+            raise InvalidMedia(
+                spec.name,
+                f"the alt text of image {number} ({image.path.name}) is {len(image.alt)} characters; "
+                f"{spec.label} takes at most {spec.max_alt_text}",
+            )
+        if image.mime_type not in SUPPORTED_IMAGE_TYPES:
+            raise InvalidMedia(
+                spec.name,
+                f"image {number} ({image.path.name}) is {image.mime_type!r}; use one of "
+                f"{', '.join(sorted(SUPPORTED_IMAGE_TYPES))}",
+            )
+        if not image.path.is_file():
+            raise InvalidMedia(spec.name, f"image {number} ({image.path}) does not exist or is not a file")
+
+    def metrics(self, remote_ids: Sequence[str]) -> list[MetricsReading]:
+        """Engagement of each post in *remote_ids*, asked in batches of ``spec.metrics_batch``.
+
+        Posts the platform no longer has (deleted) are left out of the result.
+        """
+        readings: list[MetricsReading] = []
+        ids = list(dict.fromkeys(remote_ids))
+        size = max(1, self.spec.metrics_batch)
+        for start in range(0, len(ids), size):
+            with self._mapped("metrics"):
+                readings.extend(self._metrics_batch(ids[start : start + size]))
+        return readings
+
+    def find_recent(self, text: str, since: datetime) -> str | None:
+        """The id of a post of this account published since *since* with exactly *text*, or ``None``."""
+        if since.tzinfo is None:
+            raise ValueError("find_recent needs an aware datetime for 'since'")
+        with self._mapped("find_recent"):
+            return self._find_recent(text, since)
+
+    def check(self) -> AccountIdentity:
+        """Who the credentials belong to and whether they work.
+
+        A refused or expired credential is reported in the result (``token_ok`` false, ``problem``
+        says why); a platform that could not be asked at all raises :class:`Transient` or
+        :class:`RateLimited`.
+        """
+        try:
+            with self._mapped("check"):
+                return self._check()
+        except (Transient, RateLimited):
+            raise
+        except PlatformError as error:
+            return AccountIdentity(
+                platform=self.spec.name, handle=self.account.handle, remote_user_id="", display_name="",
+                token_ok=False, permissions=(), problem=str(error),
+            )
+
+    def close(self) -> None:
+        """Release the client's connections."""
+
+    def __enter__(self) -> Adapter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- hooks --------------------------------------------------------------------------------------
+
+    @abstractmethod
+    def _publish(self, post: Outgoing) -> Receipt: ...
+
+    @abstractmethod
+    def _metrics_batch(self, remote_ids: Sequence[str]) -> list[MetricsReading]: ...
+
+    @abstractmethod
+    def _check(self) -> AccountIdentity: ...
+
+    @abstractmethod
+    def _map_error(self, error: Exception) -> PlatformError | None:
+        """The project's kind for *error*, or ``None`` when it is not a platform or network error."""
+
+    def _check_extra(self, post: Outgoing) -> None:
+        """Platform-specific local checks (reply id format, images on replies)."""
+
+    def _recent_posts(self, since: datetime) -> Iterable[RecentPost]:
+        raise NotImplementedError
+
+    def _find_recent(self, text: str, since: datetime) -> str | None:
+        wanted = comparable_text(text)
+        for post in self._recent_posts(since):
+            if post.created_at >= since and comparable_text(post.text) == wanted:
+                return post.remote_id
+        return None
+
+    # -- helpers for the hooks ------------------------------------------------------------------------
+
+    def _sending(self) -> None:
+        """Mark that the request creating the post is about to go out (see :attr:`Transient.outcome_unknown`)."""
+        self._local.sending = True
+
+    def _now(self) -> datetime:
+        return datetime.now(timezone.utc)
+
+    @contextmanager
+    def _mapped(self, operation: str) -> Iterator[None]:
+        try:
+            yield
+        except PlatformError:
+            raise
+        except CampaignError:
+            raise
+        except Exception as error:  # noqa: BLE001 - every library error is mapped or wrapped below
+            mapped = self._map_error(error)
+            if mapped is None:
+                mapped = Permanent(
+                    self.spec.name,
+                    f"unexpected {type(error).__name__} during {operation}: {redact(str(error))[:300]}",
+                )
+            if (
+                isinstance(mapped, Transient)
+                and operation == "publish"
+                and getattr(self._local, "sending", False)
+                and (mapped.status is None or mapped.status >= 500)
+            ):
+                mapped.outcome_unknown = True
+            log.warning("%s %s failed: %s", self.spec.label, operation, mapped)
+            raise mapped from None
+
+
+def comparable_text(text: str) -> str:
+    """*text* with HTML unescaped and runs of whitespace made one space, for comparing posts."""
+    return re.sub(r"\s+", " ", html.unescape(text)).strip()
+
+
+def chunked(items: Sequence[str], size: int) -> Iterator[list[str]]:
+    """*items* in lists of at most *size*."""
+    for start in range(0, len(items), size):
+        yield list(items[start : start + size])
+

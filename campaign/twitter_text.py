@@ -1,0 +1,675 @@
+"""X (Twitter) post parsing: weighted length, hashtags and URLs, as twitter-text v3 does it.
+
+This module is a Python port of twitter-text (https://github.com/twitter/twitter-text),
+Copyright 2018 Twitter, Inc., licensed under the Apache License, Version 2.0
+(http://www.apache.org/licenses/LICENSE-2.0). The regular expressions, the TLD lists, the
+URL/hashtag extraction rules and the ``parseTweet`` weighting loop follow the reference
+JavaScript implementation (``js/src``); the emoji rule follows the structure of
+twemoji-parser's regex (used by twitter-text's ``parseTweet``), generalised to Unicode emoji
+properties so that newer emoji are counted as one unit too. The conformance tests in
+``tests/conformance/twitter-text`` are twitter-text's own.
+
+Indices: :class:`Entity` ``start``/``end`` are Python ``str`` (code point) indices. The ranges
+in :class:`ParsedTweet` are UTF-16 code unit indices (inclusive ends), as twitter-text's JS and
+Java report them and as the conformance data expects.
+"""
+
+from __future__ import annotations
+
+import math
+import unicodedata
+from dataclasses import dataclass
+from collections.abc import Iterator
+from typing import Any
+
+import regex
+
+__all__ = [
+    "CONFIG_V3",
+    "Entity",
+    "ParsedTweet",
+    "TwitterTextConfig",
+    "WeightedRange",
+    "extract_hashtags",
+    "extract_hashtags_with_indices",
+    "extract_urls",
+    "extract_urls_with_indices",
+    "parse_tweet",
+]
+
+
+# --------------------------------------------------------------------------------------------
+# Configuration (twitter-text config/v3.json)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WeightedRange:
+    """Code points ``start``..``end`` (inclusive) weigh ``weight``."""
+
+    start: int
+    end: int
+    weight: int
+
+
+@dataclass(frozen=True)
+class TwitterTextConfig:
+    """A twitter-text counting configuration (the fields of ``config/v3.json``)."""
+
+    version: int
+    max_weighted_tweet_length: int
+    scale: int
+    default_weight: int
+    emoji_parsing_enabled: bool
+    transformed_url_length: int
+    ranges: tuple[WeightedRange, ...]
+
+
+#: twitter-text's ``config/v3.json``: 280 weighted characters; Latin, General Punctuation
+#: spaces/quotes/hyphens count 1, everything else (CJK, emoji, ...) 2, every URL 23.
+CONFIG_V3 = TwitterTextConfig(
+    version=3,
+    max_weighted_tweet_length=280,
+    scale=100,
+    default_weight=200,
+    emoji_parsing_enabled=True,
+    transformed_url_length=23,
+    ranges=(
+        WeightedRange(start=0, end=4351, weight=100),
+        WeightedRange(start=8192, end=8205, weight=100),
+        WeightedRange(start=8208, end=8223, weight=100),
+        WeightedRange(start=8242, end=8247, weight=100),
+    ),
+)
+
+
+# --------------------------------------------------------------------------------------------
+# Results
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ParsedTweet:
+    """The result of :func:`parse_tweet` (twitter-text's ``parseTweet``).
+
+    The four range fields are UTF-16 code unit indices with inclusive ends, as in twitter-text.
+    """
+
+    weighted_length: int
+    valid: bool
+    permillage: int
+    display_range_start: int
+    display_range_end: int
+    valid_range_start: int
+    valid_range_end: int
+
+
+@dataclass(frozen=True)
+class Entity:
+    """A hashtag or URL found in a text.
+
+    ``text`` is the hashtag without its ``#`` or the URL as written; ``start``/``end`` are
+    Python ``str`` indices of the whole entity (a hashtag's span includes its ``#``).
+    """
+
+    text: str
+    start: int
+    end: int
+
+
+# --------------------------------------------------------------------------------------------
+# Character classes (js/src/regexp/*.js)
+# --------------------------------------------------------------------------------------------
+
+# spacesGroup.js
+_SPACES = r"\x09-\x0D\x20\x85\xA0\u1680\u180E\u2000-\u200A\u2028\u2029\u202F\u205F\u3000"
+# invalidCharsGroup.js: characters that make a post invalid.
+_INVALID_CHARS = r"\uFFFE\uFEFF\uFFFF"
+_INVALID_CHAR_SET = frozenset("\ufffe\ufeff\uffff")
+# directionalMarkersGroup.js
+_DIRECTIONAL_MARKERS = r"\u202A-\u202E\u061C\u200E\u200F\u2066\u2067\u2068\u2069"
+# punct.js (note: it has no '"' and no '`', exactly as upstream)
+_PUNCT = r"!'#%&'()*+,\\\-./:;<=>?@\[\]\^_{|}~$"
+# latinAccentChars.js
+_LATIN_ACCENTS = (
+    r"\xC0-\xD6\xD8-\xF6\xF8-\xFF\u0100-\u024F\u0253\u0254\u0256\u0257\u0259\u025B\u0263"
+    r"\u0268\u026F\u0272\u0289\u028B\u02BB\u0300-\u036F\u1E00-\u1EFF"
+)
+# cyrillicLettersAndMarks.js
+_CYRILLIC = r"\u0400-\u04FF"
+
+# Hashtags. twitter-text's generated letter/mark and numeral tables are Unicode's \p{L}\p{M} and
+# \p{Nd} (of an older Unicode version) plus a few private-use code points, kept here.
+_HASHTAG_EXTRA_LETTERS = r"\uF870-\uF87F\uF882\uF884-\uF89F\uF8B8\uF8C1-\uF8D6"
+_HASHTAG_LETTERS_AND_MARKS = r"\p{L}\p{M}" + _HASHTAG_EXTRA_LETTERS
+_HASHTAG_NUMERALS = r"\p{Nd}"
+# hashtagSpecialChars.js
+_HASHTAG_SPECIAL = (
+    r"_\u200C\u200D\uA67E\u05BE\u05F3\u05F4\uFF5E\u301C\u309B\u309C\u30A0\u30FB\u3003"
+    r"\u0F0B\u0F0C\xB7"
+)
+_HASHTAG_ALPHA = "[" + _HASHTAG_LETTERS_AND_MARKS + "]"
+_HASHTAG_ALNUM_CHARS = _HASHTAG_LETTERS_AND_MARKS + _HASHTAG_NUMERALS + _HASHTAG_SPECIAL
+_HASHTAG_ALNUM = "[" + _HASHTAG_ALNUM_CHARS + "]"
+
+# --------------------------------------------------------------------------------------------
+# TLDs (validGTLD.js, validCCTLD.js), as upstream lists them
+# --------------------------------------------------------------------------------------------
+
+_GTLDS = (
+    "삼성|닷컴|닷넷|香格里拉|餐厅|食品|飞利浦|電訊盈科|集团|通販|购物|谷歌|诺基亚|联通|网络|网站|网店|网址|组织机构|移动|珠宝|点看|游戏|淡马锡|机构|書籍|时尚|新闻|"
+    "政府|政务|招聘|手表|手机|我爱你|慈善|微博|广东|工行|家電|娱乐|天主教|大拿|大众汽车|在线|嘉里大酒店|嘉里|商标|商店|商城|公益|公司|八卦|健康|信息|佛山|企业|"
+    "中文网|中信|世界|ポイント|ファッション|セール|ストア|コム|グーグル|クラウド|みんな|คอม|संगठन|नेट|कॉम|همراه|موقع|موبايلي|كوم|"
+    "كاثوليك|عرب|شبكة|بيتك|بازار|العليان|ارامكو|اتصالات|ابوظبي|קום|сайт|рус|орг|онлайн|москва|ком|"
+    "католик|дети|zuerich|zone|zippo|zip|zero|zara|zappos|yun|youtube|you|yokohama|yoga|yodobashi|"
+    "yandex|yamaxun|yahoo|yachts|xyz|xxx|xperia|xin|xihuan|xfinity|xerox|xbox|wtf|wtc|wow|world|"
+    "works|work|woodside|wolterskluwer|wme|winners|wine|windows|win|williamhill|wiki|wien|whoswho|"
+    "weir|weibo|wedding|wed|website|weber|webcam|weatherchannel|weather|watches|watch|warman|"
+    "wanggou|wang|walter|walmart|wales|vuelos|voyage|voto|voting|vote|volvo|volkswagen|vodka|"
+    "vlaanderen|vivo|viva|vistaprint|vista|vision|visa|virgin|vip|vin|villas|viking|vig|video|"
+    "viajes|vet|versicherung|vermögensberatung|vermögensberater|verisign|ventures|vegas|vanguard|"
+    "vana|vacations|ups|uol|uno|university|unicom|uconnect|ubs|ubank|tvs|tushu|tunes|tui|tube|trv|"
+    "trust|travelersinsurance|travelers|travelchannel|travel|training|trading|trade|toys|toyota|"
+    "town|tours|total|toshiba|toray|top|tools|tokyo|today|tmall|tkmaxx|tjx|tjmaxx|tirol|tires|tips|"
+    "tiffany|tienda|tickets|tiaa|theatre|theater|thd|teva|tennis|temasek|telefonica|telecity|tel|"
+    "technology|tech|team|tdk|tci|taxi|tax|tattoo|tatar|tatamotors|target|taobao|talk|taipei|tab|"
+    "systems|symantec|sydney|swiss|swiftcover|swatch|suzuki|surgery|surf|support|supply|supplies|"
+    "sucks|style|study|studio|stream|store|storage|stockholm|stcgroup|stc|statoil|statefarm|"
+    "statebank|starhub|star|staples|stada|srt|srl|spreadbetting|spot|sport|spiegel|space|soy|sony|"
+    "song|solutions|solar|sohu|software|softbank|social|soccer|sncf|smile|smart|sling|skype|sky|"
+    "skin|ski|site|singles|sina|silk|shriram|showtime|show|shouji|shopping|shop|shoes|shiksha|shia|"
+    "shell|shaw|sharp|shangrila|sfr|sexy|sex|sew|seven|ses|services|sener|select|seek|security|"
+    "secure|seat|search|scot|scor|scjohnson|science|schwarz|schule|school|scholarships|schmidt|"
+    "schaeffler|scb|sca|sbs|sbi|saxo|save|sas|sarl|sapo|sap|sanofi|sandvikcoromant|sandvik|samsung|"
+    "samsclub|salon|sale|sakura|safety|safe|saarland|ryukyu|rwe|run|ruhr|rugby|rsvp|room|rogers|"
+    "rodeo|rocks|rocher|rmit|rip|rio|ril|rightathome|ricoh|richardli|rich|rexroth|reviews|review|"
+    "restaurant|rest|republican|report|repair|rentals|rent|ren|reliance|reit|reisen|reise|rehab|"
+    "redumbrella|redstone|red|recipes|realty|realtor|realestate|read|raid|radio|racing|qvc|quest|"
+    "quebec|qpon|pwc|pub|prudential|pru|protection|property|properties|promo|progressive|prof|"
+    "productions|prod|pro|prime|press|praxi|pramerica|post|porn|politie|poker|pohl|pnc|plus|"
+    "plumbing|playstation|play|place|pizza|pioneer|pink|ping|pin|pid|pictures|pictet|pics|piaget|"
+    "physio|photos|photography|photo|phone|philips|phd|pharmacy|pfizer|pet|pccw|pay|passagens|"
+    "party|parts|partners|pars|paris|panerai|panasonic|pamperedchef|page|ovh|ott|otsuka|osaka|"
+    "origins|orientexpress|organic|org|orange|oracle|open|ooo|onyourside|online|onl|ong|one|omega|"
+    "ollo|oldnavy|olayangroup|olayan|okinawa|office|off|observer|obi|nyc|ntt|nrw|nra|nowtv|nowruz|"
+    "now|norton|northwesternmutual|nokia|nissay|nissan|ninja|nikon|nike|nico|nhk|ngo|nfl|nexus|"
+    "nextdirect|next|news|newholland|new|neustar|network|netflix|netbank|net|nec|nba|navy|natura|"
+    "nationwide|name|nagoya|nadex|nab|mutuelle|mutual|museum|mtr|mtpc|mtn|msd|movistar|movie|mov|"
+    "motorcycles|moto|moscow|mortgage|mormon|mopar|montblanc|monster|money|monash|mom|moi|moe|moda|"
+    "mobily|mobile|mobi|mma|mls|mlb|mitsubishi|mit|mint|mini|mil|microsoft|miami|metlife|merckmsd|"
+    "meo|menu|men|memorial|meme|melbourne|meet|media|med|mckinsey|mcdonalds|mcd|mba|mattel|"
+    "maserati|marshalls|marriott|markets|marketing|market|map|mango|management|man|makeup|maison|"
+    "maif|madrid|macys|luxury|luxe|lupin|lundbeck|ltda|ltd|lplfinancial|lpl|love|lotto|lotte|"
+    "london|lol|loft|locus|locker|loans|loan|llp|llc|lixil|living|live|lipsy|link|linde|lincoln|"
+    "limo|limited|lilly|like|lighting|lifestyle|lifeinsurance|life|lidl|liaison|lgbt|lexus|lego|"
+    "legal|lefrak|leclerc|lease|lds|lawyer|law|latrobe|latino|lat|lasalle|lanxess|landrover|land|"
+    "lancome|lancia|lancaster|lamer|lamborghini|ladbrokes|lacaixa|kyoto|kuokgroup|kred|krd|kpn|"
+    "kpmg|kosher|komatsu|koeln|kiwi|kitchen|kindle|kinder|kim|kia|kfh|kerryproperties|"
+    "kerrylogistics|kerryhotels|kddi|kaufen|juniper|juegos|jprs|jpmorgan|joy|jot|joburg|jobs|jnj|"
+    "jmp|jll|jlc|jio|jewelry|jetzt|jeep|jcp|jcb|java|jaguar|iwc|iveco|itv|itau|istanbul|ist|"
+    "ismaili|iselect|irish|ipiranga|investments|intuit|international|intel|int|insure|insurance|"
+    "institute|ink|ing|info|infiniti|industries|inc|immobilien|immo|imdb|imamat|ikano|iinet|ifm|"
+    "ieee|icu|ice|icbc|ibm|hyundai|hyatt|hughes|htc|hsbc|how|house|hotmail|hotels|hoteles|hot|"
+    "hosting|host|hospital|horse|honeywell|honda|homesense|homes|homegoods|homedepot|holiday|"
+    "holdings|hockey|hkt|hiv|hitachi|hisamitsu|hiphop|hgtv|hermes|here|helsinki|help|healthcare|"
+    "health|hdfcbank|hdfc|hbo|haus|hangout|hamburg|hair|guru|guitars|guide|guge|gucci|guardian|"
+    "group|grocery|gripe|green|gratis|graphics|grainger|gov|got|gop|google|goog|goodyear|goodhands|"
+    "goo|golf|goldpoint|gold|godaddy|gmx|gmo|gmbh|gmail|globo|global|gle|glass|glade|giving|gives|"
+    "gifts|gift|ggee|george|genting|gent|gea|gdn|gbiz|gay|garden|gap|games|game|gallup|gallo|"
+    "gallery|gal|fyi|futbol|furniture|fund|fun|fujixerox|fujitsu|ftr|frontier|frontdoor|frogans|"
+    "frl|fresenius|free|fox|foundation|forum|forsale|forex|ford|football|foodnetwork|food|foo|fly|"
+    "flsmidth|flowers|florist|flir|flights|flickr|fitness|fit|fishing|fish|firmdale|firestone|fire|"
+    "financial|finance|final|film|fido|fidelity|fiat|ferrero|ferrari|feedback|fedex|fast|fashion|"
+    "farmers|farm|fans|fan|family|faith|fairwinds|fail|fage|extraspace|express|exposed|expert|"
+    "exchange|everbank|events|eus|eurovision|etisalat|esurance|estate|esq|erni|ericsson|equipment|"
+    "epson|epost|enterprises|engineering|engineer|energy|emerck|email|education|edu|edeka|eco|eat|"
+    "earth|dvr|dvag|durban|dupont|duns|dunlop|duck|dubai|dtv|drive|download|dot|doosan|domains|"
+    "doha|dog|dodge|doctor|docs|dnp|diy|dish|discover|discount|directory|direct|digital|diet|"
+    "diamonds|dhl|dev|design|desi|dentist|dental|democrat|delta|deloitte|dell|delivery|degree|"
+    "deals|dealer|deal|dds|dclk|day|datsun|dating|date|data|dance|dad|dabur|cyou|cymru|cuisinella|"
+    "csc|cruises|cruise|crs|crown|cricket|creditunion|creditcard|credit|cpa|courses|coupons|coupon|"
+    "country|corsica|coop|cool|cookingchannel|cooking|contractors|contact|consulting|construction|"
+    "condos|comsec|computer|compare|company|community|commbank|comcast|com|cologne|college|coffee|"
+    "codes|coach|clubmed|club|cloud|clothing|clinique|clinic|click|cleaning|claims|cityeats|city|"
+    "citic|citi|citadel|cisco|circle|cipriani|church|chrysler|chrome|christmas|chloe|chintai|cheap|"
+    "chat|chase|charity|channel|chanel|cfd|cfa|cern|ceo|center|ceb|cbs|cbre|cbn|cba|catholic|"
+    "catering|cat|casino|cash|caseih|case|casa|cartier|cars|careers|career|care|cards|caravan|car|"
+    "capitalone|capital|capetown|canon|cancerresearch|camp|camera|cam|calvinklein|call|cal|cafe|"
+    "cab|bzh|buzz|buy|business|builders|build|bugatti|budapest|brussels|brother|broker|broadway|"
+    "bridgestone|bradesco|box|boutique|bot|boston|bostik|bosch|boots|booking|book|boo|bond|bom|"
+    "bofa|boehringer|boats|bnpparibas|bnl|bmw|bms|blue|bloomberg|blog|blockbuster|blanco|"
+    "blackfriday|black|biz|bio|bingo|bing|bike|bid|bible|bharti|bet|bestbuy|best|berlin|bentley|"
+    "beer|beauty|beats|bcn|bcg|bbva|bbt|bbc|bayern|bauhaus|basketball|baseball|bargains|barefoot|"
+    "barclays|barclaycard|barcelona|bar|bank|band|bananarepublic|banamex|baidu|baby|azure|axa|aws|"
+    "avianca|autos|auto|author|auspost|audio|audible|audi|auction|attorney|athleta|associates|asia|"
+    "asda|arte|art|arpa|army|archi|aramco|arab|aquarelle|apple|app|apartments|aol|anz|anquan|"
+    "android|analytics|amsterdam|amica|amfam|amex|americanfamily|americanexpress|alstom|alsace|"
+    "ally|allstate|allfinanz|alipay|alibaba|alfaromeo|akdn|airtel|airforce|airbus|aigo|aig|agency|"
+    "agakhan|africa|afl|afamilycompany|aetna|aero|aeg|adult|ads|adac|actor|active|aco|accountants|"
+    "accountant|accenture|academy|abudhabi|abogado|able|abc|abbvie|abbott|abb|abarth|aarp|aaa|"
+    "onion"
+)
+
+_CCTLDS = (
+    "한국|香港|澳門|新加坡|台灣|台湾|中國|中国|გე|ລາວ|ไทย|ලංකා|ഭാരതം|ಭಾರತ|భారత్|சிங்கப்பூர்|இலங்கை|இந்தியா|ଭାରତ|"
+    "ભારત|ਭਾਰਤ|ভাৰত|ভারত|বাংলা|भारोत|भारतम्|भारत|ڀارت|پاکستان|موريتانيا|مليسيا|مصر|قطر|فلسطين|عمان|"
+    "عراق|سورية|سودان|تونس|بھارت|بارت|ایران|امارات|المغرب|السعودية|الجزائر|البحرين|الاردن|հայ|қаз|"
+    "укр|срб|рф|мон|мкд|ею|бел|бг|ευ|ελ|zw|zm|za|yt|ye|ws|wf|vu|vn|vi|vg|ve|vc|va|uz|uy|us|um|uk|"
+    "ug|ua|tz|tw|tv|tt|tr|tp|to|tn|tm|tl|tk|tj|th|tg|tf|td|tc|sz|sy|sx|sv|su|st|ss|sr|so|sn|sm|sl|"
+    "sk|sj|si|sh|sg|se|sd|sc|sb|sa|rw|ru|rs|ro|re|qa|py|pw|pt|ps|pr|pn|pm|pl|pk|ph|pg|pf|pe|pa|om|"
+    "nz|nu|nr|np|no|nl|ni|ng|nf|ne|nc|na|mz|my|mx|mw|mv|mu|mt|ms|mr|mq|mp|mo|mn|mm|ml|mk|mh|mg|mf|"
+    "me|md|mc|ma|ly|lv|lu|lt|ls|lr|lk|li|lc|lb|la|kz|ky|kw|kr|kp|kn|km|ki|kh|kg|ke|jp|jo|jm|je|it|"
+    "is|ir|iq|io|in|im|il|ie|id|hu|ht|hr|hn|hm|hk|gy|gw|gu|gt|gs|gr|gq|gp|gn|gm|gl|gi|gh|gg|gf|ge|"
+    "gd|gb|ga|fr|fo|fm|fk|fj|fi|eu|et|es|er|eh|eg|ee|ec|dz|do|dm|dk|dj|de|cz|cy|cx|cw|cv|cu|cr|co|"
+    "cn|cm|cl|ck|ci|ch|cg|cf|cd|cc|ca|bz|by|bw|bv|bt|bs|br|bq|bo|bn|bm|bl|bj|bi|bh|bg|bf|be|bd|bb|"
+    "ba|az|ax|aw|au|at|as|ar|aq|ao|an|am|al|ai|ag|af|ae|ad|ac"
+)
+
+# --------------------------------------------------------------------------------------------
+# URL regular expressions (extractUrl.js and the files it is built from)
+# --------------------------------------------------------------------------------------------
+
+# JS `$` (no m flag) is Python `\Z`; Python's `$` would also match before a final newline.
+_TLD_END = r"(?=[^0-9a-zA-Z@+-]|\Z)"
+
+
+def _alternation_trie(words: list[str]) -> str:
+    """A regex matching the same strings as ``a|b|c...``, written as a trie.
+
+    The `regex` module tries the branches of a plain alternation one by one, which for ~1,500
+    TLDs is slow; the trie tries one branch per character. Longer words come before their
+    prefixes (the optional group is greedy), as in upstream's reverse-sorted lists.
+    """
+    trie: dict[str, Any] = {}
+    for word in words:
+        node = trie
+        for char in word:
+            node = node.setdefault(char, {})
+        node[""] = {}
+
+    def build(node: dict[str, Any]) -> str:
+        branches = [regex.escape(char) + build(child) for char, child in sorted(node.items()) if char]
+        if not branches:
+            return ""
+        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+        return "(?:" + body + ")?" if "" in node else body
+
+    return build(trie)
+
+
+_VALID_GTLD = "(?:" + _alternation_trie(_GTLDS.split("|")) + _TLD_END + ")"
+_VALID_CCTLD = "(?:" + _alternation_trie(_CCTLDS.split("|")) + _TLD_END + ")"
+_VALID_PUNYCODE = r"(?:xn--[\-0-9a-z]+)"
+
+# validUrlPrecedingChars.js
+_VALID_URL_PRECEDING_CHARS = (
+    r"(?:[^A-Za-z0-9@＠$#＃" + _INVALID_CHARS + r"]|[" + _DIRECTIONAL_MARKERS + r"]|^)"
+)
+# validDomainChars.js
+_DOMAIN_CHAR = r"[^" + _PUNCT + _SPACES + _INVALID_CHARS + r"]"
+# validSubdomain.js `(?:(?:C(?:[_-]|C)*)?C\.)` and validDomainName.js `(?:(?:C(?:-|C)*)?C\.)`,
+# rewritten as `C(?:[_-]*C)*+\.`: the same language, but the possessive run cannot backtrack
+# (only a maximal run can be followed by '.', which is not a domain char), so long runs of
+# letters without a dot fail in linear time.
+_VALID_SUBDOMAIN = r"(?:" + _DOMAIN_CHAR + r"(?:[_-]*" + _DOMAIN_CHAR + r")*+\.)"
+_VALID_DOMAIN_NAME = r"(?:" + _DOMAIN_CHAR + r"(?:-*" + _DOMAIN_CHAR + r")*+\.)"
+# validDomain.js
+_VALID_DOMAIN = (
+    r"(?:" + _VALID_SUBDOMAIN + r"*" + _VALID_DOMAIN_NAME
+    + r"(?:" + _VALID_GTLD + r"|" + _VALID_CCTLD + r"|" + _VALID_PUNYCODE + r"))"
+)
+# validPortNumber.js
+_VALID_PORT_NUMBER = r"[0-9]+"
+# validGeneralUrlPathChars.js
+_VALID_GENERAL_URL_PATH_CHARS = (
+    r"[a-z" + _CYRILLIC + r"0-9!*';:=+,.$/%#\[\]\-\u2013_~@|&" + _LATIN_ACCENTS + r"]"
+)
+# validUrlBalancedParens.js: up to two nested levels of balanced parentheses.
+_VALID_URL_BALANCED_PARENS = (
+    r"\((?:" + _VALID_GENERAL_URL_PATH_CHARS + r"+|(?:"
+    + _VALID_GENERAL_URL_PATH_CHARS + r"*\(" + _VALID_GENERAL_URL_PATH_CHARS + r"+\)"
+    + _VALID_GENERAL_URL_PATH_CHARS + r"*))\)"
+)
+# validUrlPathEndingChars.js: so that "/foo." does not gobble the period.
+_VALID_URL_PATH_ENDING_CHARS = (
+    r"(?:[+\-a-z" + _CYRILLIC + r"0-9=_#/" + _LATIN_ACCENTS + r"]|(?:"
+    + _VALID_URL_BALANCED_PARENS + r"))"
+)
+# validUrlPath.js: '@' is allowed in a path, but only in the middle.
+_VALID_URL_PATH = (
+    r"(?:(?:" + _VALID_GENERAL_URL_PATH_CHARS + r"*(?:" + _VALID_URL_BALANCED_PARENS
+    + _VALID_GENERAL_URL_PATH_CHARS + r"*)*" + _VALID_URL_PATH_ENDING_CHARS + r")|(?:@"
+    + _VALID_GENERAL_URL_PATH_CHARS + r"+/))"
+)
+# validUrlQueryChars.js, validUrlQueryEndingChars.js
+_VALID_URL_QUERY_CHARS = r"[a-z0-9!?*'@();:&=+$/%#\[\]\-_.,~|]"
+_VALID_URL_QUERY_ENDING_CHARS = r"[a-z0-9\-_&=#/]"
+
+# extractUrl.js. Groups: 1 all, 2 preceding char, 3 URL, 4 protocol, 5 domain, 6 port,
+# 7 path, 8 query string.
+_EXTRACT_URL = (
+    r"((" + _VALID_URL_PRECEDING_CHARS + r")((https?://)?(" + _VALID_DOMAIN + r")(?::("
+    + _VALID_PORT_NUMBER + r"))?(/" + _VALID_URL_PATH + r"*)?(\?" + _VALID_URL_QUERY_CHARS
+    + r"*" + _VALID_URL_QUERY_ENDING_CHARS + r")?))"
+)
+# validAsciiDomain.js
+_VALID_ASCII_DOMAIN = (
+    r"(?:(?:[\-a-z0-9" + _LATIN_ACCENTS + r"]+)\.)+(?:" + _VALID_GTLD + r"|" + _VALID_CCTLD
+    + r"|" + _VALID_PUNYCODE + r")"
+)
+# validTcoUrl.js
+_VALID_TCO_URL = (
+    r"^https?://t\.co/([a-z0-9]+)(?:\?" + _VALID_URL_QUERY_CHARS + r"*"
+    + _VALID_URL_QUERY_ENDING_CHARS + r")?"
+)
+
+_DEFAULT_PROTOCOL = "https://"
+_MAX_URL_LENGTH = 4096
+_MAX_TCO_SLUG_LENGTH = 40
+_MAX_DOMAIN_LABEL_LENGTH = 63
+# invalidUrlWithoutProtocolPrecedingChars.js
+_INVALID_URL_WITHOUT_PROTOCOL_PRECEDING_CHARS = "-_./"
+# A run of non-space characters with a '.' that has something after it.
+_URL_CANDIDATE_WORD = regex.compile(r"[^" + _SPACES + r"]*\.[^" + _SPACES + r"]+")
+# punycode.js splits domains on these as well as on '.'.
+_PUNYCODE_SEPARATORS = regex.compile(r"[\u3002\uFF0E\uFF61]")
+
+# --------------------------------------------------------------------------------------------
+# Hashtag regular expression (validHashtag.js, hashtagBoundary.js, endHashtagMatch.js)
+# --------------------------------------------------------------------------------------------
+
+# Groups: 1 boundary before, 2 hash sign, 3 the tag.
+_VALID_HASHTAG = regex.compile(
+    r"(^|\uFE0E|\uFE0F|[^&" + _HASHTAG_ALNUM_CHARS + r"])([#＃])(?![\uFE0F\u20E3])("
+    + _HASHTAG_ALNUM + r"*" + _HASHTAG_ALPHA + _HASHTAG_ALNUM + r"*)",
+    regex.IGNORECASE,
+)
+_HASH_SIGNS = ("#", "＃")
+_END_HASHTAG_MATCH = ("#", "＃", "://")
+
+# --------------------------------------------------------------------------------------------
+# Emoji (twemoji-parser, as used by twitter-text's parseTweet)
+# --------------------------------------------------------------------------------------------
+# twemoji-parser matches, in order: ZWJ sequences; keycaps ([#*0-9] FE0F? 20E3); the
+# text-default symbols © ® ™ ♟ only when followed by FE0F; emoji that may take FE0F (but not
+# FE0E); emoji modifier bases with an optional skin tone; flags (regional indicator pairs and
+# tag sequences such as England's); other emoji; and a stray FE0F. Its generated lists are
+# tied to one Unicode version, so here the same structure is written with the `regex` module's
+# Unicode emoji properties. Each match weighs `default_weight` (2) as one unit.
+_TAG_SEQUENCE = r"\U0001F3F4[\U000E0020-\U000E007E]+\U000E007F"
+_FLAG = r"\p{Regional_Indicator}\p{Regional_Indicator}"
+_KEYCAP = r"[#*0-9]\uFE0F?\u20E3"
+_TEXT_DEFAULT_NEEDING_VS16 = r"\u00A9\u00AE\u2122\u265F"
+_ZWJ_ELEMENT = (
+    r"(?:" + _TAG_SEQUENCE + r"|" + _FLAG + r"|" + _KEYCAP
+    + r"|(?![#*0-9\u00A9\u00AE])\p{Emoji}(?:\p{Emoji_Modifier}\uFE0F?|\uFE0F\p{Emoji_Modifier}?)?)"
+)
+_EMOJI = regex.compile(
+    r"(?:" + _ZWJ_ELEMENT + r"(?:\u200D" + _ZWJ_ELEMENT + r")+)"
+    + r"|" + _KEYCAP
+    + r"|[" + _TEXT_DEFAULT_NEEDING_VS16 + r"]\uFE0F"
+    + r"|" + _TAG_SEQUENCE
+    + r"|" + _FLAG
+    + r"|\p{Emoji_Modifier_Base}\uFE0F?\p{Emoji_Modifier}?"
+    + r"|(?![#*0-9" + _TEXT_DEFAULT_NEEDING_VS16 + r"])\p{Emoji}\uFE0F?"
+    + r"|\uFE0F"
+)
+
+
+# --------------------------------------------------------------------------------------------
+# Lazily compiled URL regexes (the TLD alternations make them the slow ones to compile)
+# --------------------------------------------------------------------------------------------
+
+
+class _UrlPatterns:
+    __slots__ = ("extract_url", "valid_ascii_domain", "valid_tco_url")
+
+    def __init__(self) -> None:
+        self.extract_url: Any = regex.compile(_EXTRACT_URL, regex.IGNORECASE)
+        self.valid_ascii_domain: Any = regex.compile(_VALID_ASCII_DOMAIN, regex.IGNORECASE)
+        self.valid_tco_url: Any = regex.compile(_VALID_TCO_URL, regex.IGNORECASE)
+
+
+_url_patterns: _UrlPatterns | None = None
+
+
+def _urls() -> _UrlPatterns:
+    global _url_patterns
+    if _url_patterns is None:
+        _url_patterns = _UrlPatterns()
+    return _url_patterns
+
+
+# --------------------------------------------------------------------------------------------
+# Helpers
+# --------------------------------------------------------------------------------------------
+
+
+def _utf16_length(text: str) -> int:
+    """Length of *text* in UTF-16 code units (what JavaScript's ``String.length`` counts)."""
+    return len(text) + sum(1 for ch in text if ord(ch) > 0xFFFF)
+
+
+def _punycode_to_ascii(label: str) -> str:
+    """punycode.js ``toASCII``: encode each non-ASCII label as ``xn--`` + Punycode."""
+    mapped = _PUNYCODE_SEPARATORS.sub(".", label)
+    encoded = []
+    for part in mapped.split("."):
+        if any(ord(ch) > 0x7E for ch in part):
+            encoded.append("xn--" + part.encode("punycode").decode("ascii"))
+        else:
+            encoded.append(part)
+    return ".".join(encoded)
+
+
+def _idna_to_ascii(domain: str) -> str | None:
+    """lib/idna.js ``toAscii``: the domain if every label is 1..63 chars once Punycode-encoded.
+
+    Like upstream it returns the domain unchanged (not its Punycode form) when it is valid.
+    """
+    if domain.startswith("xn--") and _urls().valid_ascii_domain.search(domain) is None:
+        # A Punycode-encoded domain cannot contain non-ASCII characters.
+        return None
+    for label in domain.split("."):
+        try:
+            encoded = _punycode_to_ascii(label)
+        except (UnicodeError, ValueError, OverflowError):
+            return None
+        if not 1 <= len(encoded) <= _MAX_DOMAIN_LABEL_LENGTH:
+            return None
+    return domain
+
+
+def _is_valid_url(url: str, protocol: str, domain: str) -> bool:
+    """extractUrlsWithIndices.js ``isValidUrl``: valid host labels and at most 4096 long."""
+    punycode_encoded_domain = _idna_to_ascii(domain)
+    if not punycode_encoded_domain:
+        return False
+    url_length = (
+        _utf16_length(url)
+        + _utf16_length(punycode_encoded_domain)
+        - _utf16_length(domain)
+    )
+    return len(protocol) + url_length <= _MAX_URL_LENGTH
+
+
+# --------------------------------------------------------------------------------------------
+# URLs
+# --------------------------------------------------------------------------------------------
+
+
+def _url_matches(extract_url: Any, text: str) -> Iterator[Any]:
+    """``extract_url.finditer(text)``, but only over the words that could hold a URL.
+
+    A URL never contains a space and always contains a '.' followed by something, and a match
+    is the URL plus the one character before it. So scanning each such word (from the space
+    before it, with the string's end at the space after it, which the TLD lookahead accepts like
+    the end) finds exactly the matches a scan of the whole text finds, much faster.
+    """
+    for word in _URL_CANDIDATE_WORD.finditer(text):
+        start, end = word.span()
+        yield from extract_url.finditer(text, max(start - 1, 0), end)
+
+
+def extract_urls_with_indices(text: str) -> list[Entity]:
+    """URLs in *text* (with or without a protocol), as twitter-text's ``extractUrlsWithIndices``."""
+    if not text or "." not in text:
+        return []
+    patterns = _urls()
+    # [url, start, end]; the last URL found in a protocol-less domain may still grow a path.
+    found: list[list[Any]] = []
+    for match in _url_matches(patterns.extract_url, text):
+        before: str = match.group(2)
+        url: str = match.group(3)
+        protocol: str | None = match.group(4)
+        domain: str = match.group(5)
+        path: str | None = match.group(7)
+        start: int = match.start(3)
+        end: int = match.end(3)
+
+        if not _is_valid_url(url, protocol or _DEFAULT_PROTOCOL, domain):
+            continue
+
+        if not protocol:
+            # Extract ASCII-only domains.
+            if before and before[-1] in _INVALID_URL_WITHOUT_PROTOCOL_PRECEDING_CHARS:
+                continue
+            last_url: list[Any] | None = None
+            for ascii_match in patterns.valid_ascii_domain.finditer(domain):
+                last_url = [ascii_match.group(0), start + ascii_match.start(), start + ascii_match.end()]
+                found.append(last_url)
+            if last_url is None:
+                # No ASCII-only domain found: skip the entire URL.
+                continue
+            if path:
+                # last_url only holds the domain: add the path and query.
+                last_url[0] = url.replace(domain, last_url[0], 1)
+                last_url[2] = end
+        else:
+            # t.co URLs: no extra path characters, and the slug is at most 40 long.
+            tco = patterns.valid_tco_url.match(url)
+            if tco is not None:
+                slug: str | None = tco.group(1)
+                if slug and len(slug) > _MAX_TCO_SLUG_LENGTH:
+                    continue
+                url = tco.group(0)
+                end = start + len(url)
+            found.append([url, start, end])
+    return [Entity(text=url_text, start=url_start, end=url_end) for url_text, url_start, url_end in found]
+
+
+def extract_urls(text: str) -> list[str]:
+    """The URLs in *text*, as written."""
+    return [entity.text for entity in extract_urls_with_indices(text)]
+
+
+# --------------------------------------------------------------------------------------------
+# Hashtags
+# --------------------------------------------------------------------------------------------
+
+
+def _remove_overlapping_entities(entities: list[tuple[Entity, bool]]) -> list[tuple[Entity, bool]]:
+    """removeOverlappingEntities.js: sort by start and drop any entity overlapping the previous kept one."""
+    ordered = sorted(entities, key=lambda item: item[0].start)
+    kept: list[tuple[Entity, bool]] = []
+    for item in ordered:
+        if kept and kept[-1][0].end > item[0].start:
+            continue
+        kept.append(item)
+    return kept
+
+
+def extract_hashtags_with_indices(text: str) -> list[Entity]:
+    """Hashtags in *text* (not those inside URLs), as twitter-text's ``extractHashtagsWithIndices``."""
+    if not text or not any(sign in text for sign in _HASH_SIGNS):
+        return []
+    tags: list[Entity] = []
+    for match in _VALID_HASHTAG.finditer(text):
+        if text.startswith(_END_HASHTAG_MATCH, match.end()):
+            continue
+        tags.append(Entity(text=match.group(3), start=match.start(2), end=match.end(3)))
+    if not tags:
+        return tags
+    urls = extract_urls_with_indices(text)
+    if urls:
+        entities = [(tag, True) for tag in tags] + [(url, False) for url in urls]
+        tags = [entity for entity, is_tag in _remove_overlapping_entities(entities) if is_tag]
+    return tags
+
+
+def extract_hashtags(text: str) -> list[str]:
+    """The hashtags in *text*, without their ``#``."""
+    return [entity.text for entity in extract_hashtags_with_indices(text)]
+
+
+# --------------------------------------------------------------------------------------------
+# Weighted length
+# --------------------------------------------------------------------------------------------
+
+
+def _character_weight(code_point: int, config: TwitterTextConfig) -> int:
+    for weighted_range in config.ranges:
+        if weighted_range.start <= code_point <= weighted_range.end:
+            return weighted_range.weight
+    return config.default_weight
+
+
+def parse_tweet(text: str, *, config: TwitterTextConfig = CONFIG_V3) -> ParsedTweet:
+    """Weighted length and validity of a post, as twitter-text's ``parseTweet`` (v3 by default).
+
+    The text is NFC-normalised first. Every URL counts ``transformed_url_length``; every emoji
+    sequence counts ``default_weight`` (when emoji parsing is enabled); every other character
+    counts the weight of the first range holding it, else ``default_weight``; the sum is divided
+    by ``scale``. It is valid when it is not empty, not over ``max_weighted_tweet_length`` and
+    holds no invalid character (U+FFFE, U+FEFF, U+FFFF).
+    """
+    normalized = unicodedata.normalize("NFC", text)
+    scale = config.scale
+    scaled_max = config.max_weighted_tweet_length * scale
+    url_weight = config.transformed_url_length * scale
+
+    url_lengths = {entity.start: len(entity.text) for entity in extract_urls_with_indices(normalized)}
+    emoji_lengths: dict[int, int] = {}
+    if config.emoji_parsing_enabled:
+        emoji_lengths = {match.start(): match.end() - match.start() for match in _EMOJI.finditer(normalized)}
+
+    weighted = 0
+    valid = True
+    valid_display_index = 0  # UTF-16 index of the last code unit that is still valid
+    utf16_index = 0
+    index = 0
+    length = len(normalized)
+    while index < length:
+        if index in url_lengths:
+            unit_length = url_lengths[index]
+            weighted += url_weight
+        elif index in emoji_lengths:
+            unit_length = emoji_lengths[index]
+            weighted += config.default_weight
+        else:
+            unit_length = 1
+            weighted += _character_weight(ord(normalized[index]), config)
+        unit_end = index + unit_length
+        unit = normalized[index:unit_end]
+        utf16_index += len(unit) + sum(1 for ch in unit if ord(ch) > 0xFFFF)
+        # Like upstream, validity is judged on the unit's last character.
+        if valid and unit and unit[-1] in _INVALID_CHAR_SET:
+            valid = False
+        if valid and weighted <= scaled_max:
+            valid_display_index = utf16_index - 1
+        index = unit_end
+
+    weighted_length = weighted // scale
+    is_valid = valid and 0 < weighted <= scaled_max
+    permillage = math.floor(weighted / scale / config.max_weighted_tweet_length * 1000)
+    text_length = _utf16_length(text)
+    normalization_offset = text_length - _utf16_length(normalized)
+    return ParsedTweet(
+        weighted_length=weighted_length,
+        valid=is_valid,
+        permillage=permillage,
+        display_range_start=0,
+        display_range_end=text_length - 1 if text_length > 0 else 0,
+        valid_range_start=0,
+        valid_range_end=valid_display_index + normalization_offset,
+    )

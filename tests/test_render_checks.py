@@ -1,0 +1,203 @@
+"""Rendering posts and checking them: exact texts, hashtags in one place, and every content check."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from campaign.render import Draft, render_plan
+from tests.plan_fixtures import line_of, write_campaign
+
+
+def render_one(tmp_path: Path, text: str, accounts: str = "[lancs-x]") -> list[Draft]:
+    """Render one post with *text* (written as a YAML block) to *accounts*."""
+    lines = ["- id: post", f"  accounts: {accounts}", "  at: '2027-03-15 09:00'", "  text: |"]
+    lines += ["    " + line for line in text.splitlines()]
+    plan_path = write_campaign(tmp_path, "\n".join(lines) + "\n")
+    rendered = render_plan(plan_path)
+    assert rendered.plan is not None, [str(p) for p in rendered.problems]
+    return list(rendered.drafts)
+
+
+def messages(draft: Draft, severity: str = "error") -> list[str]:
+    return [p.message for p in draft.problems if p.severity == severity]
+
+
+def test_template_renders_facts_events_and_vars_then_appends_campaign_hashtags(tmp_path: Path) -> None:
+    """A template sees verified facts, its event and its vars; the campaign hashtags are added once, at the end."""
+    plan_path = write_campaign(tmp_path, """\
+        - id: eve
+          accounts: [lancs-x, lancs-facebook]
+          template: eve.j2
+          vars: {audience: frontline staff}
+          event: preston-training
+          at: '-1d 18:00'
+        """, templates={"eve.j2": """\
+            Tomorrow, {{ event.start | day }} at {{ event.start | clock }}: {{ event.title }} for {{ audience }}
+            at {{ event.location }}.
+            Concerned? Call {{ phones.helpline }} ({{ phones.helpline.label }}).
+            """})
+    rendered = render_plan(plan_path)
+    assert rendered.problems == ()
+    assert [(d.key, d.when.label()) for d in rendered.drafts] == [
+        ("eve/lancs-facebook", "2027-03-15 18:00 GMT"),
+        ("eve/lancs-x", "2027-03-15 18:00 GMT"),
+    ]
+    assert rendered.drafts[1].text == (
+        "Tomorrow, Tuesday 16 March at 10am: Modern slavery training for frontline staff\n"
+        "at Preston Town Hall.\n"
+        "Concerned? Call 08000 121 700 (Modern Slavery & Exploitation Helpline).\n"
+        "\n"
+        "#SeeItShareIt #ModernSlavery"
+    )
+    assert rendered.drafts[1].hashtags == ("SeeItShareIt", "ModernSlavery")
+
+
+def test_hashtags_already_in_the_text_are_not_added_twice(tmp_path: Path) -> None:
+    """A campaign hashtag the author wrote (in any case) is not appended again; the missing one is."""
+    (draft,) = render_one(tmp_path, "Spot the signs #SeeItShareIt")
+    assert draft.text == "Spot the signs #SeeItShareIt\n\n#ModernSlavery"
+
+
+def test_hashtags_false_and_platform_variants(tmp_path: Path) -> None:
+    """`hashtags: false` leaves the text alone; a platform variant replaces the words for that platform only."""
+    plan_path = write_campaign(tmp_path, """\
+        - id: post
+          accounts: [lancs-x, lancs-facebook]
+          text: The long version for Facebook.
+          hashtags: false
+          variants:
+            x: {text: Short for X}
+          at: '2027-03-15 09:00'
+        """)
+    texts = {d.platform: d.text for d in render_plan(plan_path).drafts}
+    assert texts == {"facebook": "The long version for Facebook.", "x": "Short for X"}
+
+
+def test_an_undefined_name_in_a_template_names_the_template_and_its_line(tmp_path: Path) -> None:
+    """StrictUndefined: a misspelt fact is an error at the template's file and line, listing what exists."""
+    plan_path = write_campaign(tmp_path, """\
+        - id: post
+          accounts: [lancs-x]
+          template: call.j2
+          at: '2027-03-15 09:00'
+        """, templates={"call.j2": "Call us.\nThe helpline: {{ phones.helpine }}\n"})
+    (problem,) = render_plan(plan_path).problems
+    assert str(problem) == (
+        f"{tmp_path / 'posts' / 'call.j2'}:2: post 'post' for @LancsPolice (x): "
+        "{{ phones.helpine }} is not defined; the phones are: emergency, helpline, police — correct the "
+        "template; every {{ name }} must be a fact, an event field or one of the post's vars"
+    )
+
+
+def test_an_error_in_inline_text_points_into_the_plan(tmp_path: Path) -> None:
+    """Inline text is a template too; its errors carry the plan's own line."""
+    plan_path = write_campaign(tmp_path, """\
+        - id: post
+          accounts: [lancs-x]
+          at: '2027-03-15 09:00'
+          text: |
+            First line
+            Hello {{ nme }}
+        """)
+    (problem,) = render_plan(plan_path).problems
+    assert (problem.file, problem.line, problem.message) == (
+        str(plan_path), line_of(plan_path, "Hello {{ nme }}"), "{{ nme }} is not defined"
+    )
+
+
+def test_template_syntax_error_names_its_line(tmp_path: Path) -> None:
+    """A Jinja syntax error is reported at the template's line, not as a traceback."""
+    plan_path = write_campaign(tmp_path, """\
+        - id: post
+          accounts: [lancs-x]
+          template: bad.j2
+          at: '2027-03-15 09:00'
+        """, templates={"bad.j2": "One\nTwo {% if %}\n"})
+    (problem,) = render_plan(plan_path).problems
+    assert (problem.file, problem.line) == (str(tmp_path / "posts" / "bad.j2"), 2)
+    assert problem.message.startswith("template syntax: ")
+
+
+def test_templates_cannot_reach_python_internals(tmp_path: Path) -> None:
+    """The environment is sandboxed: a template poking at internals renders nothing and is an error."""
+    (draft,) = render_one(tmp_path, "{{ phones.__class__.__mro__ }}")
+    assert draft.text == ""
+    assert messages(draft) == ["{{ phones.__class__ }} is not defined; the phones are: emergency, helpline, police"]
+
+
+@pytest.mark.parametrize(
+    ("accounts", "text", "length", "limit"),
+    [
+        ("[lancs-x]", "x" * 251, 281, 280),  # 251 + "\n\n" + 28 hashtag characters
+        ("[lancs-mastodon]", "https://example.org/" + "a" * 400 + " " + "y" * 447, 501, 500),
+        ("[lancs-bluesky]", "👨‍👩‍👧‍👦" * 271, 301, 300),
+    ],
+)
+def test_over_the_platform_limit_is_an_error(tmp_path: Path, accounts: str, text: str, length: int,
+                                            limit: int) -> None:
+    """Each platform counts its own way (X weighted, Mastodon links as 23, Bluesky graphemes); one over is refused."""
+    (draft,) = render_one(tmp_path, text, accounts)
+    assert (draft.length, draft.limit) == (length, limit)
+    assert messages(draft)[0].endswith(f"over its limit of {limit}")
+
+
+def test_a_wrongly_grouped_helpline_number_is_an_error(tmp_path: Path) -> None:
+    """0800 012 1700 has the helpline's digits but not its verified form: refused, pointing to the fact."""
+    (draft,) = render_one(tmp_path, "Call 0800 012 1700.")
+    assert messages(draft) == [
+        "the number '0800 012 1700' is not written as verified: the Modern Slavery & Exploitation Helpline "
+        "is '08000 121 700'"
+    ]
+    assert draft.problems[0].fix == "write {{ phones.helpline }} so it is always printed exactly as verified"
+
+
+def test_unverified_numbers_are_errors_but_dates_counts_and_verified_numbers_are_not(tmp_path: Path) -> None:
+    """Only phone-like numbers are checked; a number not in facts.phones is an error, 101 and 999 are fine."""
+    (draft,) = render_one(tmp_path, "Over 500 trained since 2027-03-01. Call 101, or 999 in an emergency, "
+                                    "or 0300 323 0085.")
+    assert messages(draft) == ["the number '0300 323 0085' is not one of the plan's verified numbers"]
+
+
+def test_links_must_be_well_formed_https(tmp_path: Path) -> None:
+    """http:// links, links without a scheme and malformed links are errors; https:// links pass."""
+    (draft,) = render_one(tmp_path, "Read https://www.lancashire.police.uk/advice, not http://example.com\n"
+                                    "nor www.example.com nor https//broken.example")
+    assert messages(draft) == [
+        "the link 'http://example.com' is not https",
+        "'www.example.com' is not a full link",
+        "the link 'https//broken.example' is malformed",
+    ]
+
+
+def test_hashtag_and_emoji_warnings_suggest_the_accessible_form(tmp_path: Path) -> None:
+    """Lower-case hashtags, more than two hashtags and more than three emoji are warnings, not errors."""
+    (draft,) = render_one(tmp_path, "Spot the signs 🔎🔎🔎🔎 #seeitshareit #humantrafficking #ModernSlavery")
+    assert messages(draft) == []
+    assert messages(draft, "warning") == [
+        "#seeitshareit is not written in its accessible form #SeeItShareIt",
+        "#humantrafficking is not in CamelCase, so screen readers cannot tell its words apart",
+        "it has 3 hashtags; more than 2 make a post harder to read",
+        "it has 4 emoji; screen readers read out every one",
+    ]
+
+
+def test_content_hash_changes_with_text_images_and_alt_text(tmp_path: Path) -> None:
+    """The hash an approval binds to moves when the words or an image's alt text move, and only then."""
+    first = render_one(tmp_path / "a", "Same words")[0].content_hash
+    again = render_one(tmp_path / "b", "Same words")[0].content_hash
+    other_words = render_one(tmp_path / "c", "Other words")[0].content_hash
+    assert first == again != other_words
+    plan_path = write_campaign(tmp_path / "d", """\
+        - id: post
+          accounts: [lancs-x]
+          at: '2027-03-15 09:00'
+          text: Same words
+          images:
+            - {file: images/guide.png, alt: The pocket guide}
+        """)
+    with_image = render_plan(plan_path).drafts[0].content_hash
+    plan_path.write_text(plan_path.read_text().replace("The pocket guide", "The guide"))
+    with_other_alt = render_plan(plan_path).drafts[0].content_hash
+    assert len({first, with_image, with_other_alt}) == 3
