@@ -48,6 +48,9 @@ def check_draft(draft: Draft, plan: Plan, where: str) -> list[Problem]:
     spec = PLATFORMS[draft.platform]
     if not draft.text.strip():
         add("the post is empty", "give it some words")
+    if "{{" in draft.text or "{%" in draft.text:
+        add("the text still contains template code ('{{' or '{%'), which would be published as written",
+            "template code works in `text:` and templates, not inside `vars:` values; move it there")
     if draft.length > draft.limit:
         add(f"it is {draft.length} characters as {spec.label} counts them, over its limit of {draft.limit}",
             f"shorten it by {draft.length - draft.limit}, or give it a `variants: {{{draft.platform}: …}}` text")
@@ -60,7 +63,7 @@ def check_draft(draft: Draft, plan: Plan, where: str) -> list[Problem]:
         elif len(image.alt) > spec.max_alt_text:
             add(f"the alt text of {image.path.name!r} is {len(image.alt)} characters; {spec.label} takes "
                 f"{spec.max_alt_text}", "shorten the alt text")
-    text_outside_links = _mask_links(draft.text)
+    text_outside_links = _mask_links("\n".join([draft.text, *(image.alt for image in draft.images)]))
     for message, fix in _phone_problems(text_outside_links, plan):
         add(message, fix)
     for message, fix in _link_problems(draft.text):

@@ -27,7 +27,7 @@ from campaign import counting, twitter_text
 from campaign.checks import check_draft
 from campaign.plan import Account, Content, Event, Occurrence, Plan, PostEntry, load_plan
 from campaign.platforms import PLATFORMS
-from campaign.problems import Problem
+from campaign.problems import Problem, Severity
 from campaign.times import ScheduledTime
 
 INLINE = "<plan text>"
@@ -175,13 +175,16 @@ class Renderer:
         context = self._context(post, occurrence, account, content)
         try:
             text = self._render_text(content, context)
+            # Alt text may quote facts too ({{ phones.helpline }}), so it is rendered like the words.
+            images = tuple(
+                DraftImage(image.file, self._render_alt(image.alt, content, context), image.mime_type,
+                           file_sha256(image.file))
+                for image in content.images or ()
+            )
         except _RenderProblem as problem:
             return self._failed(post, occurrence, account, content, where, problem)
         text = self._with_hashtags(_tidy(text), content)
         spec = PLATFORMS[account.platform]
-        images = tuple(
-            DraftImage(image.file, image.alt, image.mime_type, file_sha256(image.file)) for image in content.images
-        )
         reply_to = f"{post.reply_to}/{account.id}" if post.reply_to else None
         draft = Draft(
             key=f"{post.id}{occurrence.suffix}/{account.id}",
@@ -198,7 +201,7 @@ class Renderer:
             template=content.template,
             author=post.author or self.plan.campaign.author,
             file=str(self.plan.path),
-            line=post.line,
+            line=content.line,
             length=counting.length(spec, text),
             limit=spec.max_length,
             hashtags=tuple(twitter_text.extract_hashtags(text)),
@@ -230,8 +233,16 @@ class Renderer:
         except Exception as exc:  # noqa: BLE001 - any error inside a template is the author's to fix
             raise _RenderProblem(content, _template_line(exc, content), f"{type(exc).__name__}: {exc}") from None
 
+    def _render_alt(self, alt: str, content: Content, context: dict[str, Any]) -> str:
+        if "{" not in alt:
+            return alt
+        try:
+            return self.env.from_string(alt).render(context).strip()
+        except TemplateError as exc:
+            raise _RenderProblem(content, 1, f"in an image's alt text: {_explain(exc)}") from None
+
     def _with_hashtags(self, text: str, content: Content) -> str:
-        if not content.hashtags:
+        if content.hashtags is False:
             return text
         present = {tag.lower() for tag in twitter_text.extract_hashtags(text)}
         missing = [f"#{tag}" for tag in self.plan.campaign.hashtags if tag.lower() not in present]
@@ -246,8 +257,7 @@ class Renderer:
             line = problem.line
         else:
             # A block scalar (`text: |`) starts on the line after its key.
-            block = "\n" in (content.text or "").rstrip("\n")
-            file, line = str(self.plan.path), content.line + problem.line - (0 if block else 1)
+            file, line = str(self.plan.path), content.line + problem.line - (0 if content.text_starts_below else 1)
         fix = "correct the template; every {{ name }} must be a fact, an event field or one of the post's vars"
         failure = Problem(file, line, where, problem.message, fix)
         spec = PLATFORMS[account.platform]
@@ -255,7 +265,7 @@ class Renderer:
             key=f"{post.id}{occurrence.suffix}/{account.id}", campaign=self.plan.campaign.id, post_id=post.id,
             account=account.id, platform=account.platform, handle=account.handle, when=occurrence.when,
             text="", images=(), reply_to=None, event=post.event, template=content.template,
-            author=post.author, file=str(self.plan.path), line=post.line, length=0, limit=spec.max_length,
+            author=post.author, file=str(self.plan.path), line=content.line, length=0, limit=spec.max_length,
             hashtags=(), problems=(failure,),
         )
 
@@ -284,6 +294,29 @@ def _explain(exc: TemplateError) -> str:
 def _tidy(text: str) -> str:
     lines = [line.rstrip() for line in text.strip().splitlines()]
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines))
+
+
+def repeated_texts(drafts: tuple[Draft, ...]) -> dict[str, list[Problem]]:
+    """Problems for posts that repeat an earlier post's exact text on the same account.
+
+    X refuses a post identical to a recent one (403, duplicate content), so there it is an error; elsewhere
+    followers see the same words twice, a warning.
+    """
+    first: dict[tuple[str, str], Draft] = {}
+    found: dict[str, list[Problem]] = {}
+    for draft in drafts:
+        earlier = first.setdefault((draft.account, draft.text), draft)
+        if earlier is draft or not draft.text:
+            continue
+        severity: Severity = "error" if draft.platform == "x" else "warning"
+        found[draft.key] = [Problem(
+            draft.file, draft.line, f"post {draft.post_id!r} for {draft.handle} ({draft.platform})",
+            f"its text is exactly the same as {earlier.key} at {earlier.when.label()}",
+            "vary the words (a daily post can use {{ when | day }} or a different opening each day)"
+            + ("; X refuses a post identical to a recent one" if severity == "error" else ""),
+            severity,
+        )]
+    return found
 
 
 def _with_problems(draft: Draft, problems: list[Problem]) -> Draft:
@@ -317,6 +350,9 @@ def render_plan(path: Path | str) -> RenderedPlan:
     """Load the plan at *path*, render every post for every account and check each one."""
     plan, problems = load_plan(path)
     drafts = tuple(Renderer(plan).drafts()) if plan is not None else ()
+    repeats = repeated_texts(drafts)
+    if repeats:
+        drafts = tuple(_with_problems(d, [*d.problems, *repeats[d.key]]) if d.key in repeats else d for d in drafts)
     # The same problem can come from several drafts of one post (a daily slot): report it once.
     all_problems = dict.fromkeys([*problems, *(p for draft in drafts for p in draft.problems)])
     return RenderedPlan(Path(path), plan, drafts, tuple(all_problems))

@@ -447,7 +447,7 @@ def _urls() -> _UrlPatterns:
 
 def _utf16_length(text: str) -> int:
     """Length of *text* in UTF-16 code units (what JavaScript's ``String.length`` counts)."""
-    return len(text) + sum(1 for ch in text if ord(ch) > 0xFFFF)
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
 
 
 def _punycode_to_ascii(label: str) -> str:
@@ -471,6 +471,10 @@ def _idna_to_ascii(domain: str) -> str | None:
         # A Punycode-encoded domain cannot contain non-ASCII characters.
         return None
     for label in domain.split("."):
+        if len(label) > _MAX_DOMAIN_LABEL_LENGTH:
+            # Encoding never shortens a label (Punycode copies ASCII and writes at least one
+            # digit per other character), so skip the slow encoder for labels already too long.
+            return None
         try:
             encoded = _punycode_to_ascii(label)
         except (UnicodeError, ValueError, OverflowError):
@@ -607,11 +611,113 @@ def extract_hashtags(text: str) -> list[str]:
 # --------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Unit:
+    """A URL or an emoji sequence: it weighs ``weight`` whatever its length."""
+
+    start: int
+    end: int
+    weight: int
+
+
+def _weight_classes(config: TwitterTextConfig) -> tuple[tuple[Any, int], ...]:
+    """A compiled character class for each weight the config's ranges give (first range wins)."""
+    cached = _WEIGHT_CLASSES.get(config)
+    if cached is not None:
+        return cached
+    taken: list[tuple[int, int]] = []
+    members: dict[int, list[str]] = {}
+    for weighted_range in config.ranges:
+        pieces = [(weighted_range.start, weighted_range.end)]
+        for taken_start, taken_end in taken:
+            pieces = [
+                piece
+                for start, end in pieces
+                for piece in ((start, min(end, taken_start - 1)), (max(start, taken_end + 1), end))
+                if piece[0] <= piece[1]
+            ]
+        taken.append((weighted_range.start, weighted_range.end))
+        members.setdefault(weighted_range.weight, []).extend(
+            f"\\U{start:08X}-\\U{end:08X}" for start, end in pieces
+        )
+    result = tuple(
+        (regex.compile("[" + "".join(ranges) + "]"), weight)
+        for weight, ranges in members.items()
+        if ranges and weight != config.default_weight
+    )
+    _WEIGHT_CLASSES[config] = result
+    return result
+
+
+_WEIGHT_CLASSES: dict[TwitterTextConfig, tuple[tuple[Any, int], ...]] = {}
+
+
+def _plain_weight(text: str, config: TwitterTextConfig) -> int:
+    """The summed weight of *text*'s characters, each weighed on its own."""
+    weight = config.default_weight * len(text)
+    for character_class, class_weight in _weight_classes(config):
+        weight += (class_weight - config.default_weight) * len(character_class.findall(text))
+    return weight
+
+
 def _character_weight(code_point: int, config: TwitterTextConfig) -> int:
     for weighted_range in config.ranges:
         if weighted_range.start <= code_point <= weighted_range.end:
             return weighted_range.weight
     return config.default_weight
+
+
+def _special_units(text: str, config: TwitterTextConfig) -> list[_Unit]:
+    """The URLs and emoji sequences that parseTweet's left-to-right walk meets, in order.
+
+    Upstream walks the text and, at each index it reaches, takes a URL starting there, else an
+    emoji starting there, else one character; so a URL wins over an emoji at the same index and
+    anything starting inside an earlier unit is never reached.
+    """
+    starts: dict[int, _Unit] = {}
+    # Every emoji match holds a non-ASCII character.
+    if config.emoji_parsing_enabled and not text.isascii():
+        for match in _EMOJI.finditer(text):
+            starts[match.start()] = _Unit(match.start(), match.end(), config.default_weight)
+    url_weight = config.transformed_url_length * config.scale
+    for entity in extract_urls_with_indices(text):
+        # Upstream advances by the URL's own length (its text), like this.
+        starts[entity.start] = _Unit(entity.start, entity.start + len(entity.text), url_weight)
+    units: list[_Unit] = []
+    position = 0
+    for start in sorted(starts):
+        if start >= position:
+            unit = starts[start]
+            units.append(unit)
+            position = unit.end
+    return units
+
+
+def _valid_display_index(text: str, units: list[_Unit], config: TwitterTextConfig) -> int:
+    """parseTweet's ``validDisplayIndex``: the UTF-16 index of the last code unit of the last
+    unit (URL, emoji or character) reached while the text is valid and within the limit."""
+    scaled_max = config.max_weighted_tweet_length * config.scale
+    unit_at = {unit.start: unit for unit in units}
+    weighted = 0
+    valid_display_index = 0
+    utf16_index = 0
+    index = 0
+    while index < len(text):
+        unit = unit_at.get(index)
+        if unit is not None:
+            weighted += unit.weight
+            end = unit.end
+        else:
+            weighted += _character_weight(ord(text[index]), config)
+            end = index + 1
+        utf16_index += _utf16_length(text[index:end])
+        # Like upstream, validity is judged on the unit's last character.
+        if text[end - 1] in _INVALID_CHAR_SET:
+            break
+        if weighted <= scaled_max:
+            valid_display_index = utf16_index - 1
+        index = end
+    return valid_display_index
 
 
 def parse_tweet(text: str, *, config: TwitterTextConfig = CONFIG_V3) -> ParsedTweet:
@@ -624,52 +730,33 @@ def parse_tweet(text: str, *, config: TwitterTextConfig = CONFIG_V3) -> ParsedTw
     holds no invalid character (U+FFFE, U+FEFF, U+FFFF).
     """
     normalized = unicodedata.normalize("NFC", text)
-    scale = config.scale
-    scaled_max = config.max_weighted_tweet_length * scale
-    url_weight = config.transformed_url_length * scale
+    scaled_max = config.max_weighted_tweet_length * config.scale
 
-    url_lengths = {entity.start: len(entity.text) for entity in extract_urls_with_indices(normalized)}
-    emoji_lengths: dict[int, int] = {}
-    if config.emoji_parsing_enabled:
-        emoji_lengths = {match.start(): match.end() - match.start() for match in _EMOJI.finditer(normalized)}
+    units = _special_units(normalized, config)
+    plain: list[str] = []
+    position = 0
+    for unit in units:
+        plain.append(normalized[position : unit.start])
+        position = unit.end
+    plain.append(normalized[position:])
+    weighted = sum(unit.weight for unit in units) + _plain_weight("".join(plain), config)
+    # URLs and emoji never hold an invalid character, so this is upstream's per-unit check.
+    has_invalid = not _INVALID_CHAR_SET.isdisjoint(normalized)
 
-    weighted = 0
-    valid = True
-    valid_display_index = 0  # UTF-16 index of the last code unit that is still valid
-    utf16_index = 0
-    index = 0
-    length = len(normalized)
-    while index < length:
-        if index in url_lengths:
-            unit_length = url_lengths[index]
-            weighted += url_weight
-        elif index in emoji_lengths:
-            unit_length = emoji_lengths[index]
-            weighted += config.default_weight
-        else:
-            unit_length = 1
-            weighted += _character_weight(ord(normalized[index]), config)
-        unit_end = index + unit_length
-        unit = normalized[index:unit_end]
-        utf16_index += len(unit) + sum(1 for ch in unit if ord(ch) > 0xFFFF)
-        # Like upstream, validity is judged on the unit's last character.
-        if valid and unit and unit[-1] in _INVALID_CHAR_SET:
-            valid = False
-        if valid and weighted <= scaled_max:
-            valid_display_index = utf16_index - 1
-        index = unit_end
+    normalized_length = _utf16_length(normalized)
+    if not has_invalid and weighted <= scaled_max:
+        # Every unit is reached while valid and within the limit: the last one is the last.
+        valid_display_index = max(normalized_length - 1, 0)
+    else:
+        valid_display_index = _valid_display_index(normalized, units, config)
 
-    weighted_length = weighted // scale
-    is_valid = valid and 0 < weighted <= scaled_max
-    permillage = math.floor(weighted / scale / config.max_weighted_tweet_length * 1000)
     text_length = _utf16_length(text)
-    normalization_offset = text_length - _utf16_length(normalized)
     return ParsedTweet(
-        weighted_length=weighted_length,
-        valid=is_valid,
-        permillage=permillage,
+        weighted_length=weighted // config.scale,
+        valid=not has_invalid and 0 < weighted <= scaled_max,
+        permillage=math.floor(weighted / config.scale / config.max_weighted_tweet_length * 1000),
         display_range_start=0,
         display_range_end=text_length - 1 if text_length > 0 else 0,
         valid_range_start=0,
-        valid_range_end=valid_display_index + normalization_offset,
+        valid_range_end=valid_display_index + text_length - normalized_length,
     )

@@ -21,7 +21,7 @@ WEEK = """\
     - {file: images/guide.png, alt: The cover of the pocket guide}
 - id: helpline
   platforms: [mastodon, bluesky]
-  text: Call the helpline on {{ phones.helpline }}.
+  text: '{{ when | day }}: call the helpline on {{ phones.helpline }}.'
   daily: '12:30'
   from: 2027-03-16
   until: 2027-03-17
@@ -122,10 +122,12 @@ def test_preview_json_is_the_drafts_as_data(tmp_path: Path) -> None:
     document = json.loads(output)
     assert document["campaign"]["hashtags"] == ["#SeeItShareIt", "#ModernSlavery"]
     assert [(p["key"], p["local_time"], p["utc_time"], p["length"], p["limit"]) for p in document["posts"]] == [
-        ("helpline@2027-03-16/lancs-mastodon", "2027-03-16T12:30", "2027-03-16T12:30Z", 65, 500),
-        ("helpline@2027-03-17/lancs-mastodon", "2027-03-17T12:30", "2027-03-17T12:30Z", 65, 500),
+        ("helpline@2027-03-16/lancs-mastodon", "2027-03-16T12:30", "2027-03-16T12:30Z", 83, 500),
+        ("helpline@2027-03-17/lancs-mastodon", "2027-03-17T12:30", "2027-03-17T12:30Z", 85, 500),
     ]
-    assert document["posts"][0]["text"] == "Call the helpline on 08000 121 700.\n\n#SeeItShareIt #ModernSlavery"
+    assert document["posts"][0]["text"] == (
+        "Tuesday 16 March: call the helpline on 08000 121 700.\n\n#SeeItShareIt #ModernSlavery"
+    )
     assert len(document["posts"][0]["content_hash"]) == 64
 
 

@@ -119,7 +119,7 @@ def test_every_problem_is_reported_in_one_run(tmp_path: Path) -> None:
     assert messages == [
         (line_of(plan_path, "lancs-z"), "there is no account 'lancs-z'"),
         (line_of(plan_path, "9am"), "'2027-03-15 9am' is not a date and time"),
-        (line_of(plan_path, "missing.j2"), f"there is no template 'missing.j2' in '{tmp_path / 'schedules/../posts'}'"),
+        (line_of(plan_path, "missing.j2"), f"there is no template 'missing.j2' in '{tmp_path / 'posts'}'"),
         (line_of(plan_path, "event: preston-trainin"), "there is no event 'preston-trainin'"),
         (line_of(plan_path, "2027-03-14"),
          "it is at 2027-03-14 09:00 GMT, before the campaign starts on 2027-03-15"),

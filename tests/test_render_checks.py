@@ -201,3 +201,115 @@ def test_content_hash_changes_with_text_images_and_alt_text(tmp_path: Path) -> N
     plan_path.write_text(plan_path.read_text().replace("The pocket guide", "The guide"))
     with_other_alt = render_plan(plan_path).drafts[0].content_hash
     assert len({first, with_image, with_other_alt}) == 3
+
+
+def test_template_code_inside_vars_is_an_error_not_published(tmp_path: Path) -> None:
+    """`{{ … }}` inside a vars value is not rendered, so a post that would print it is refused."""
+    plan_path = write_campaign(tmp_path, """\
+        - id: post
+          accounts: [lancs-x]
+          text: '{{ opener }} today'
+          vars: {opener: 'Call {{ phones.helpline }}'}
+          at: '2027-03-15 09:00'
+        """)
+    (draft,) = render_plan(plan_path).drafts
+    assert messages(draft) == [
+        "the text still contains template code ('{{' or '{%'), which would be published as written"
+    ]
+
+
+def test_a_variant_can_turn_hashtags_back_on_and_drop_images(tmp_path: Path) -> None:
+    """Variant settings override the post's, including `hashtags: true` and `images: []`."""
+    plan_path = write_campaign(tmp_path, """\
+        - id: post
+          accounts: [lancs-x, lancs-mastodon]
+          text: Spot the signs.
+          hashtags: false
+          images:
+            - {file: images/guide.png, alt: The guide}
+          variants:
+            mastodon: {hashtags: true, images: []}
+          at: '2027-03-15 09:00'
+        """)
+    drafts = {d.platform: d for d in render_plan(plan_path).drafts}
+    assert (drafts["x"].text, len(drafts["x"].images)) == ("Spot the signs.", 1)
+    assert (drafts["mastodon"].text, drafts["mastodon"].images) == (
+        "Spot the signs.\n\n#SeeItShareIt #ModernSlavery", ()
+    )
+
+
+def test_alt_text_can_quote_facts_and_is_checked_like_the_words(tmp_path: Path) -> None:
+    """Alt text is rendered with the plan's facts, and a wrong number in it is refused like one in the text."""
+    plan_path = write_campaign(tmp_path, """\
+        - id: post
+          accounts: [lancs-x]
+          text: The helpline card.
+          images:
+            - {file: images/guide.png, alt: 'A card reading: call {{ phones.helpline }}'}
+            - {file: images/guide.png, alt: 'A card reading: call 0800 012 1700'}
+          at: '2027-03-15 09:00'
+        """)
+    (draft,) = render_plan(plan_path).drafts
+    assert draft.images[0].alt == "A card reading: call 08000 121 700"
+    assert messages(draft) == [
+        "the number '0800 012 1700' is not written as verified: the Modern Slavery & Exploitation Helpline "
+        "is '08000 121 700'"
+    ]
+
+
+def test_the_same_text_twice_on_one_account_is_an_error_on_x_and_a_warning_elsewhere(tmp_path: Path) -> None:
+    """X refuses duplicate content, so a daily post with unchanging words is caught before it is scheduled."""
+    plan_path = write_campaign(tmp_path, """\
+        - id: daily
+          accounts: [lancs-x, lancs-facebook]
+          text: Call the helpline on {{ phones.helpline }}.
+          daily: '12:30'
+          from: 2027-03-15
+          until: 2027-03-16
+        """)
+    problems = render_plan(plan_path).problems
+    assert [(p.severity, p.where, p.message) for p in problems] == [
+        ("warning", "post 'daily' for Lancashire Police (facebook)",
+         "its text is exactly the same as daily@2027-03-15/lancs-facebook at 2027-03-15 12:30 GMT"),
+        ("error", "post 'daily' for @LancsPolice (x)",
+         "its text is exactly the same as daily@2027-03-15/lancs-x at 2027-03-15 12:30 GMT"),
+    ]
+
+
+def test_a_relative_time_without_an_event_says_so(tmp_path: Path) -> None:
+    """`at: '-1d 18:00'` with no `event:` explains that the post needs an event, not a date format."""
+    plan_path = write_campaign(tmp_path, """\
+        - id: post
+          accounts: [lancs-x]
+          text: Tomorrow
+          evnt: preston-training
+          at: '-1d 18:00'
+        """)
+    assert [p.message for p in render_plan(plan_path).problems] == [
+        "unknown key 'evnt'",
+        "'-1d 18:00' is a time relative to an event, but the post has no `event:`",
+    ]
+
+
+def test_a_refused_thread_post_does_not_bury_its_replies_in_follow_on_noise(tmp_path: Path) -> None:
+    """When a thread's middle post is refused, its reply says so in one line instead of listing every post."""
+    plan_path = write_campaign(tmp_path, """\
+        - id: first
+          accounts: [lancs-x]
+          text: First
+          at: '2027-03-15 09:00'
+        - id: second
+          accounts: [lancs-x]
+          text: Second
+          reply_to: first
+          at: '2027-03-15 08:00'
+        - id: third
+          accounts: [lancs-x]
+          text: Third
+          reply_to: second
+          at: '2027-03-15 10:00'
+        """)
+    assert [(p.where, p.message) for p in render_plan(plan_path).problems] == [
+        ("post 'second'", "it replies to 'first' but is not scheduled after it"),
+        ("post 'third'", "it replies to 'second', which cannot be scheduled"),
+    ]

@@ -199,7 +199,10 @@ class Loader:
                 continue
             number = phone.get("number")
             if isinstance(phone.data.get("number"), int):
-                continue  # reported by get(): a number must be quoted so zeros and spacing survive
+                # Reported by get(): a number must be quoted so zeros and spacing survive. Keep it known, so
+                # every template using it does not report a second, misleading problem.
+                phones[key] = Phone(key, phone.get("label", key), str(phone.data["number"]))
+                continue
             if number is not None and not re.fullmatch(r"\+?[0-9][0-9 ]*[0-9]", number):
                 self.error(phone.value_line("number"), where, f"{number!r} is not a phone number",
                            "write digits with single spaces, as it should be printed, e.g. '08000 121 700'")

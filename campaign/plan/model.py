@@ -98,11 +98,15 @@ class Content:
 
     text: str | None = None
     template: str | None = None
-    images: tuple[Image, ...] = ()
+    images: tuple[Image, ...] | None = None
+    """None: not set here (a variant then keeps the post's images); () means no images."""
     vars: Mapping[str, Any] = field(default_factory=dict)
-    hashtags: bool = True
+    hashtags: bool | None = None
+    """Whether the campaign hashtags are added; None: not set here (the default is yes)."""
     line: int = 0
-    """Line of the inline text, so template errors in it point into the plan."""
+    """Line of the words (`text:` or `template:`), where problems with them are reported."""
+    text_starts_below: bool = False
+    """The inline text is a block scalar (`text: |`), so its first line is the line after ``line``."""
 
     def merged(self, variant: Content | None) -> Content:
         if variant is None:
@@ -111,10 +115,11 @@ class Content:
         return Content(
             text=variant.text if replaces_text else self.text,
             template=variant.template if replaces_text else self.template,
-            images=variant.images or self.images,
+            images=self.images if variant.images is None else variant.images,
             vars={**self.vars, **variant.vars},
-            hashtags=variant.hashtags and self.hashtags,
+            hashtags=self.hashtags if variant.hashtags is None else variant.hashtags,
             line=variant.line if replaces_text else self.line,
+            text_starts_below=variant.text_starts_below if replaces_text else self.text_starts_below,
         )
 
 

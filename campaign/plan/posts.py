@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.scalarstring import FoldedScalarString, LiteralScalarString
 
 from campaign.plan.model import (
     IMAGE_TYPES,
@@ -139,13 +141,16 @@ class PostReader:
         if template is not None and not self._template_exists(template, section.value_line("template"), where):
             return None
         vars_section = section.get("vars", CommentedMap())
+        text = section.get("text")
+        words_key = "text" if has_text else "template"
         return Content(
-            text=section.get("text"),
+            text=text,
             template=template,
-            images=self._images(section),
+            images=self._images(section) if "images" in section else None,
             vars=dict(vars_section),
-            hashtags=section.get("hashtags", True),
-            line=section.value_line("text") if has_text else section.line,
+            hashtags=section.get("hashtags"),
+            line=section.value_line(words_key) if words_key in section else section.line,
+            text_starts_below=isinstance(section.data.get("text"), (LiteralScalarString, FoldedScalarString)),
         )
 
     def _template_exists(self, name: str, line: int, where: str) -> bool:
@@ -238,6 +243,9 @@ class PostReader:
         event_id = section.get("event")
         value = section.data["at"]
         if event_id is None:
+            if isinstance(value, str) and _looks_relative(value):
+                raise TimeProblem(f"{value!r} is a time relative to an event, but the post has no `event:`",
+                                  "add `event: <event id>` to the post, or write a date and time")
             return parse_local(value, self.campaign.tz)
         if event_id not in self.events:
             self.report.error(section.value_line("event"), f"{section.where}.event", f"there is no event {event_id!r}",
@@ -289,13 +297,17 @@ class PostReader:
     # -- threads ------------------------------------------------------------------------------------
 
     def _check_replies(self, posts: dict[str, PostEntry]) -> None:
+        refused: set[str] = set()
         for post in list(posts.values()):
             if post.reply_to is None:
                 continue
             where = f"post {post.id!r}"
             parent = posts.get(post.reply_to)
             problem: tuple[str, str] | None = None
-            if parent is None:
+            if post.reply_to in refused:
+                problem = (f"it replies to {post.reply_to!r}, which cannot be scheduled",
+                           f"fix the problem with {post.reply_to!r} reported above")
+            elif parent is None:
                     problem = (f"it replies to {post.reply_to!r}, which is not a post in this plan",
                            did_you_mean(post.reply_to, [p for p in posts if p != post.id], "the posts are"))
             elif len(parent.occurrences) > 1 or len(post.occurrences) > 1:
@@ -309,4 +321,10 @@ class PostReader:
                            f"schedule it after {parent.occurrences[0].when.label()}")
             if problem is not None:
                 self.report.error(post.line, where, *problem)
+                refused.add(post.id)
                 del posts[post.id]
+
+
+def _looks_relative(value: str) -> bool:
+    text = value.strip().lower()
+    return text == "start" or text[:1] in "+-" or bool(re.fullmatch(r"\d{1,2}:\d{2}", text))

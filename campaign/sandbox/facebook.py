@@ -304,3 +304,228 @@ def find_node(sandbox: Sandbox, node_id: str, me: SandboxAccount) -> RecordedPos
             f"Unsupported get request. Object with ID '{node_id}' does not exist, cannot be loaded due to missing "
             "permissions, or does not support this operation.", 100, subcode=33, error_type="GraphMethodException"))
     return post
+
+
+# -- handlers ----------------------------------------------------------------------------------------
+
+
+async def get_node(request: web.Request) -> web.Response:
+    sandbox = sandbox_of(request)
+    me, _ = await authenticate(request)
+    node_id = request.match_info.get("node", "")
+    if not node_id:
+        return await get_many(request, sandbox, me)
+    node = find_node(sandbox, node_id, me)
+    default = "name,id" if isinstance(node, SandboxAccount) else (
+        "created_time,from,message,id" if node_type(node) == "Comment" else "created_time,message,id")
+    return json_response(render_node(sandbox, node, fields_of(request, default)))
+
+
+async def get_many(request: web.Request, sandbox: Sandbox, me: SandboxAccount) -> web.Response:
+    ids = [i for i in request.query.get("ids", "").split(",") if i]
+    if not ids:
+        return fb_error("(#100) Missing ids parameter", 100)
+    if len(ids) > MAX_IDS:
+        return fb_error(f"(#100) Too many IDs. Maximum: {MAX_IDS}. Actual: {len(ids)}", 100)
+    missing = [i for i in ids if i not in ("me", me.user_id) and
+               (sandbox.get_post(NAME, i) is None or sandbox.get_post(NAME, i).account != me.handle)]  # type: ignore[union-attr]
+    if missing:
+        return fb_error(f"(#803) Some of the aliases you requested do not exist: {','.join(missing)}", 803)
+    result = {}
+    for node_id in ids:
+        node = find_node(sandbox, node_id, me)
+        default = "name,id" if isinstance(node, SandboxAccount) else "created_time,message,id"
+        result[node_id] = render_node(sandbox, node, fields_of(request, default))
+    return json_response(result)
+
+
+async def get_edge(request: web.Request) -> web.Response:
+    sandbox = sandbox_of(request)
+    me, params = await authenticate(request)
+    node = find_node(sandbox, request.match_info["node"], me)
+    edge = request.match_info["edge"]
+    if isinstance(node, SandboxAccount) and edge in ("posts", "feed", "published_posts"):
+        return list_posts(request, sandbox, node, params)
+    if isinstance(node, RecordedPost) and edge == "insights":
+        names = request.match_info.get("metric") or params.get("metric", "")
+        return json_response({"data": insights(sandbox, node, [m for m in str(names).split(",") if m])})
+    if isinstance(node, RecordedPost) and edge == "comments":
+        item = Field("comments", {"limit": str(params.get("limit", "25"))},
+                     fields_of(request, "created_time,from,message,id"))
+        if params.get("summary") in ("true", "1", "total_count"):
+            item.modifiers["summary"] = "true"
+        return json_response(_render_field(sandbox, node, item)["comments"])
+    return fb_error(f"(#100) Tried accessing nonexisting field ({edge})", 100)
+
+
+def list_posts(request: web.Request, sandbox: Sandbox, page: SandboxAccount, params: dict[str, Any]) -> web.Response:
+    try:
+        since = _time_param(params.get("since"))
+        until = _time_param(params.get("until"))
+        limit = min(100, int(params.get("limit", 25)))
+        offset = int(params.get("after", 0) or 0)
+    except ValueError:
+        return fb_error("(#100) The parameters since, until, limit and after must be numbers or times", 100)
+    posts = [p for p in reversed(sandbox.posts(NAME, page.handle)) if p.extra.get("kind") != "comment"
+             and (since is None or p.created_at >= since) and (until is None or p.created_at <= until)]
+    page_items = posts[offset : offset + limit]
+    fields = fields_of(request, "created_time,message,id")
+    body: dict[str, Any] = {"data": [render_node(sandbox, p, fields) for p in page_items]}
+    if page_items:
+        body["paging"] = {"cursors": {"before": str(offset), "after": str(offset + len(page_items))}}
+        if offset + limit < len(posts):
+            body["paging"]["next"] = f"{request.path}?after={offset + limit}&limit={limit}"
+    return json_response(body)
+
+
+def _time_param(value: Any) -> datetime | None:
+    if value in (None, ""):
+        return None
+    text = str(value)
+    if text.isdigit():
+        return datetime.fromtimestamp(int(text), timezone.utc)
+    return datetime.fromisoformat(text.replace("Z", "+00:00").replace("+0000", "+00:00"))
+
+
+async def publish(request: web.Request) -> web.Response:
+    sandbox = sandbox_of(request)
+    me, params = await authenticate(request)
+    node_id, edge = request.match_info["node"], request.match_info["edge"]
+    if edge in ("feed", "photos") and node_id not in (me.user_id, "me"):
+        return fb_error("(#200) If posting to a page, requires both pages_read_engagement and "
+                        "pages_manage_posts as an admin with sufficient administrative permission", 200)
+    message = str(params.get("message") or params.get("caption") or "")
+    if len(message) > MAX_MESSAGE:
+        return fb_error(f"(#100) Param message must be at most {MAX_MESSAGE} characters long.", 100)
+    if edge == "photos":
+        return await _post_photo(sandbox, me, params, message)
+    if edge == "feed":
+        return _post_feed(sandbox, me, params, message)
+    if edge == "comments":
+        return _post_comment(sandbox, me, find_node(sandbox, node_id, me), params, message)
+    return fb_error(f"(#100) Unsupported post request to edge {edge}", 100)
+
+
+def _published(params: dict[str, Any]) -> bool:
+    return str(params.get("published", "true")).lower() not in ("false", "0")
+
+
+def _new_post(sandbox: Sandbox, me: SandboxAccount, message: str, media: tuple[RecordedMedia, ...],
+              **extra: Any) -> RecordedPost:
+    number = OBJECT_BASE + sandbox.next_number()
+    post_id = f"{me.user_id}_{number}"
+    return sandbox.record_post(RecordedPost(
+        platform=NAME, account=me.handle, id=post_id, text=message, created_at=sandbox.now(),
+        url=f"https://www.facebook.com/{me.user_id}/posts/{number}", media=media,
+        extra={"kind": "post", "object_id": str(number), **extra},
+    ))
+
+
+def _is_duplicate(sandbox: Sandbox, me: SandboxAccount, message: str) -> bool:
+    posts = [p for p in sandbox.posts(NAME, me.handle) if p.extra.get("kind") != "comment"]
+    return bool(message) and bool(posts) and posts[-1].text == message
+
+
+def _post_feed(sandbox: Sandbox, me: SandboxAccount, params: dict[str, Any], message: str) -> web.Response:
+    media: list[RecordedMedia] = []
+    index = 0
+    while f"attached_media[{index}]" in params:
+        import json
+
+        try:
+            fbid = str(json.loads(str(params[f"attached_media[{index}]"]))["media_fbid"])
+        except (ValueError, KeyError, TypeError):
+            return fb_error(f"(#100) attached_media[{index}] must be {{\"media_fbid\": ID}}", 100)
+        item = sandbox.get_media(NAME, fbid)
+        if item is None or item.account != me.handle:
+            return fb_error(f"(#100) Invalid media_fbid {fbid}", 100)
+        media.append(item)
+        index += 1
+    if not message and not media and not params.get("link"):
+        return fb_error("(#100) The message is empty", 100)
+    if _is_duplicate(sandbox, me, message):
+        return duplicate_error()
+    post = _new_post(sandbox, me, message, tuple(media), link=params.get("link"))
+    return json_response({"id": post.id})
+
+
+async def _read_source(params: dict[str, Any]) -> tuple[bytes, str] | None:
+    source = params.get("source")
+    if isinstance(source, web.FileField):
+        return source.file.read(), source.content_type or "application/octet-stream"
+    return None
+
+
+async def _post_photo(sandbox: Sandbox, me: SandboxAccount, params: dict[str, Any], message: str) -> web.Response:
+    source = await _read_source(params)
+    if source is None and not params.get("url"):
+        return fb_error("(#324) Requires upload file", 324)
+    content, mime = source or (str(params["url"]).encode(), "image/jpeg")
+    photo = sandbox.record_media(RecordedMedia(
+        NAME, me.handle, str(OBJECT_BASE + sandbox.next_number()), mime, len(content),
+        hashlib.sha256(content).hexdigest(), str(params.get("alt_text_custom") or "")))
+    if not _published(params):
+        return json_response({"id": photo.id})
+    if _is_duplicate(sandbox, me, message):
+        return duplicate_error()
+    post = _new_post(sandbox, me, message, (photo,))
+    return json_response({"id": photo.id, "post_id": post.id})
+
+
+def _post_comment(sandbox: Sandbox, me: SandboxAccount, parent: RecordedPost | SandboxAccount,
+                  params: dict[str, Any], message: str) -> web.Response:
+    if not isinstance(parent, RecordedPost):
+        return fb_error("(#100) Comments can only be made on posts", 100)
+    media: tuple[RecordedMedia, ...] = ()
+    attachment = params.get("attachment_id")
+    if attachment:
+        item = sandbox.get_media(NAME, str(attachment))
+        if item is None or item.account != me.handle:
+            return fb_error(f"(#100) Invalid attachment_id {attachment}", 100)
+        media = (item,)
+    if not message and not media:
+        return fb_error("(#100) The comment is empty", 100)
+    root = parent.extra.get("object_id", parent.id.split("_")[-1])
+    number = OBJECT_BASE + sandbox.next_number()
+    comment = sandbox.record_post(RecordedPost(
+        platform=NAME, account=me.handle, id=f"{root}_{number}", text=message, created_at=sandbox.now(),
+        url=f"{parent.url}?comment_id={number}", media=media, reply_to=parent.id,
+        extra={"kind": "comment", "object_id": str(number)},
+    ))
+    return json_response({"id": comment.id})
+
+
+async def delete_node(request: web.Request) -> web.Response:
+    sandbox = sandbox_of(request)
+    me, _ = await authenticate(request)
+    node = find_node(sandbox, request.match_info["node"], me)
+    if isinstance(node, SandboxAccount):
+        return fb_error("(#100) A page cannot be deleted through this API", 100)
+    sandbox.delete_post(NAME, node.id)
+    return json_response({"success": True})
+
+
+async def debug_token(request: web.Request) -> web.Response:
+    sandbox = sandbox_of(request)
+    await authenticate(request)
+    page = sandbox.find_account(NAME, page_access_token=request.query.get("input_token", ""))
+    if page is None:
+        return json_response({"data": {"is_valid": False, "error": {
+            "code": 190, "message": "Invalid OAuth access token - Cannot parse access token"}}})
+    return json_response({"data": {
+        "app_id": "1234567890123456", "type": "PAGE", "application": "Campaign toolkit (sandbox)",
+        "data_access_expires_at": 0, "expires_at": 0, "is_valid": True,
+        "profile_id": page.user_id, "scopes": list(page.scopes), "user_id": "10160000000000001",
+    }})
+
+
+def register(app: web.Application) -> None:
+    version = r"{version:v\d+\.\d+}"
+    app.router.add_get(f"/{version}", get_node)
+    app.router.add_get(f"/{version}/", get_node)
+    app.router.add_get(f"/{version}/debug_token", debug_token)
+    app.router.add_get(f"/{version}/{{node}}", get_node)
+    app.router.add_delete(f"/{version}/{{node}}", delete_node)
+    app.router.add_get(f"/{version}/{{node}}/{{edge}}", get_edge)
+    app.router.add_get(f"/{version}/{{node}}/{{edge:insights}}/{{metric}}", get_edge)
+    app.router.add_post(f"/{version}/{{node}}/{{edge}}", publish)

@@ -1,0 +1,140 @@
+"""The sandbox's HTTP server: one aiohttp application that answers for all four platforms.
+
+The platforms' paths do not overlap (X ``/2/...``, Facebook ``/vNN.N/...``, Mastodon ``/api/...``,
+Bluesky ``/xrpc/...``), so one base URL serves them all. One middleware records each request, adds
+the configured latency, and injects faults before the platform's handler runs; errors it did not
+plan (a bug, an unknown path) still answer in the platform's own error shape.
+
+Why aiohttp: see ``docs/decisions/0002-sandbox-server.md``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from typing import cast
+
+from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
+
+from campaign.sandbox import bluesky, facebook, mastodon, x
+from campaign.sandbox.core import Sandbox
+from campaign.sandbox.http import SANDBOX_KEY, Handler, PlatformModule, Reply, json_response
+
+log = logging.getLogger("campaign.sandbox")
+
+MODULES: dict[str, PlatformModule] = {
+    module.NAME: cast(PlatformModule, module) for module in (x, facebook, mastodon, bluesky)
+}
+STOPPING_KEY = web.AppKey("stopping", asyncio.Event)
+_FACEBOOK_PATH = re.compile(r"^/v\d+\.\d+(/|$)")
+HANG_POLL_SECONDS = 0.05
+MAX_BODY = 20 * 1024 * 1024
+
+
+def platform_of(path: str) -> str | None:
+    """Which platform a request path belongs to (``None`` for the sandbox's own pages)."""
+    if path.startswith("/2/"):
+        return "x"
+    if _FACEBOOK_PATH.match(path):
+        return "facebook"
+    if path.startswith(("/api/v1/", "/api/v2/", "/oauth/")):
+        return "mastodon"
+    if path.startswith("/xrpc/"):
+        return "bluesky"
+    return None
+
+
+@web.middleware
+async def sandbox_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    sandbox = request.app[SANDBOX_KEY]
+    platform = platform_of(request.path)
+    if platform is None:
+        return await handler(request)
+    record = sandbox.record_request(platform, request.method, request.path)
+    module = MODULES[platform]
+    if sandbox.latency_ms:
+        await asyncio.sleep(sandbox.latency_ms / 1000)
+    rule = sandbox.faults.pick(platform, request.method, request.path)
+    response: web.StreamResponse
+    if rule is not None:
+        record.fault = rule.kind
+        if rule.kind == "hang":
+            await _hang(request)
+            response = module.error_response(504, "Gateway Timeout")
+        else:
+            response = module.fault_response(rule, request, sandbox)
+    else:
+        try:
+            response = await handler(request)
+        except Reply as reply:
+            response = reply.response
+        except web.HTTPNotFound:
+            response = module.error_response(404, request.path)
+        except web.HTTPMethodNotAllowed:
+            response = module.error_response(404, f"{request.method} {request.path}")
+        except Exception:  # noqa: BLE001 - a sandbox bug must still answer like the platform would
+            log.exception("the sandbox failed on %s %s", request.method, request.path)
+            response = module.error_response(500, "Internal Server Error")
+    record.status = response.status
+    return response
+
+
+async def _hang(request: web.Request) -> None:
+    """Keep the request open until the client goes away or the server stops."""
+    stopping = request.app[STOPPING_KEY]
+    while not stopping.is_set():
+        transport = request.transport
+        if transport is None or transport.is_closing():
+            return
+        try:
+            await asyncio.wait_for(stopping.wait(), HANG_POLL_SECONDS)
+        except asyncio.TimeoutError:
+            continue
+
+
+async def index(request: web.Request) -> web.Response:
+    """What the sandbox serves, for people poking at it with curl."""
+    sandbox = request.app[SANDBOX_KEY]
+    return json_response({
+        "sandbox": "campaign", "platforms": sorted(MODULES),
+        "accounts": [{"platform": a.platform, "handle": a.handle, "id": a.user_id} for a in sandbox.accounts()],
+        "faults": [rule.spec() for rule in sandbox.faults.rules], "seed": sandbox.seed,
+    })
+
+
+async def recorded_posts(request: web.Request) -> web.Response:
+    """Everything posted so far (rehearsals read this instead of a platform's web page)."""
+    sandbox = request.app[SANDBOX_KEY]
+    platform = request.query.get("platform")
+    return json_response([
+        {"platform": p.platform, "account": p.account, "id": p.id, "text": p.text, "url": p.url,
+         "created_at": p.created_at.isoformat(), "reply_to": p.reply_to, "deleted": p.deleted,
+         "media": [{"id": m.id, "mime_type": m.mime_type, "alt": m.alt} for m in p.media],
+         "facets": list(p.facets), "engagement": sandbox.counts(p)}
+        for p in sandbox.posts(platform, include_deleted=True)
+    ])
+
+
+def build_app(sandbox: Sandbox) -> web.Application:
+    """The aiohttp application serving *sandbox*."""
+    app = web.Application(middlewares=[sandbox_middleware], client_max_size=MAX_BODY)
+    app[SANDBOX_KEY] = sandbox
+    app[STOPPING_KEY] = asyncio.Event()
+    for module in MODULES.values():
+        module.register(app)
+    app.router.add_get("/", index)
+    app.router.add_get("/_sandbox/posts", recorded_posts)
+    return app
+
+
+class AccessLogger(AbstractAccessLogger):
+    """One line per request, without the query string (Facebook sends its token there)."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        self.logger.info("%s %s -> %s (%.0f ms)", request.method, request.path, response.status, time * 1000)
+
+    @property
+    def enabled(self) -> bool:
+        return self.logger.isEnabledFor(logging.INFO)
