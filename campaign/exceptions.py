@@ -24,3 +24,7 @@ class PlanError(CampaignError):
     def __init__(self, problems: list["Problem"]) -> None:  # noqa: F821 - see campaign.problems
         self.problems = problems
         super().__init__("\n".join(str(p) for p in problems))
+
+
+class StoreError(CampaignError):
+    """The store cannot be used as asked: a bad URL, a database from a newer version, a refused change."""

@@ -35,7 +35,7 @@ class Selection:
             return False
         if self.account and self.account not in (draft.account, draft.handle):
             return False
-        return self.day is None or _same_day(self.day, draft.when.local.date())
+        return self.day is None or day_matches(self.day, draft.when.local.date())
 
     def apply(self, drafts: Iterable[Draft]) -> list[Draft]:
         return [d for d in drafts if self.keep(d)]
@@ -52,7 +52,7 @@ def parse_day(value: str) -> str:
         raise ValueError(f"{value!r} is not a day: write a date such as 2027-03-15 or a weekday such as 'tue'")
 
 
-def _same_day(selector: str, day: date) -> bool:
+def day_matches(selector: str, day: date) -> bool:
     if selector[0].isdigit():
         return day.isoformat() == selector
     return WEEKDAYS[day.weekday()].startswith(selector)

@@ -1,0 +1,169 @@
+"""The store's tables. The posts table is the truth about every post; everything else hangs off it.
+
+Times are kept as aware UTC datetimes (SQLModel's UTC type refuses naive ones); a post's local wall time
+and zone are kept beside its UTC instant, as the plan wrote them. Nothing here is ever deleted: a post
+removed from the plan is cancelled, a hold is released, and the audit log only grows.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from pydantic import NaiveDatetime
+from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+class PostState(enum.StrEnum):
+    DRAFT = "draft"
+    APPROVED = "approved"
+    PUBLISHING = "publishing"
+    PUBLISHED = "published"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+    MISSED = "missed"
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+
+
+NEEDS_A_PERSON = (PostState.MISSED, PostState.FAILED, PostState.UNKNOWN)
+IN_FLIGHT = (PostState.PUBLISHING, PostState.UNKNOWN)
+FINAL = (PostState.PUBLISHED,)
+
+
+class CampaignRow(SQLModel, table=True):
+    __tablename__ = "campaign"
+
+    id: str = Field(primary_key=True, max_length=100)
+    name: str = Field(max_length=300)
+    zone: str = Field(max_length=64)
+    plan_path: str = Field(sa_column=Column(Text, nullable=False))
+    grace_seconds: int
+    approver_must_differ: bool = False
+    created_at: datetime
+    updated_at: datetime
+
+
+class AccountRow(SQLModel, table=True):
+    __tablename__ = "account"
+    __table_args__ = (UniqueConstraint("campaign_id", "key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    campaign_id: str = Field(foreign_key="campaign.id", max_length=100)
+    key: str = Field(max_length=100)
+    """The account's id in the plan, e.g. ``lancs-x``."""
+    platform: str = Field(max_length=20)
+    handle: str = Field(max_length=200)
+    credentials: str = Field(sa_column=Column(Text, nullable=False))
+    """JSON: credential name -> environment variable NAME. Never a secret."""
+    api_base: str | None = Field(default=None, max_length=500)
+
+
+class Post(SQLModel, table=True):
+    __tablename__ = "post"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "key"),
+        Index("ix_post_state_due", "state", "due_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    campaign_id: str = Field(foreign_key="campaign.id", max_length=100)
+    key: str = Field(max_length=300)
+    """Stable per plan entry × account (× day): ``launch/lancs-x``, ``helpline@2027-03-16/lancs-x``."""
+    entry: str = Field(max_length=200)
+    account: str = Field(max_length=100)
+    platform: str = Field(max_length=20)
+    handle: str = Field(max_length=200)
+    local_time: NaiveDatetime
+    zone: str = Field(max_length=64)
+    due_at: datetime = Field(index=True)
+    late_after: datetime
+    """``due_at`` + the campaign's grace: after this instant the post is never sent without a person."""
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    media: str = Field(default="[]", sa_column=Column(Text, nullable=False))
+    """JSON list of {path, alt, mime_type, sha256}."""
+    content_hash: str = Field(max_length=64)
+    reply_to: str | None = Field(default=None, max_length=300)
+    """Key of the post this one replies to."""
+    event: str | None = Field(default=None, max_length=100)
+    state: str = Field(default=PostState.DRAFT, max_length=20)
+    author: str | None = Field(default=None, max_length=200)
+    approved_by: str | None = Field(default=None, max_length=200)
+    approved_at: datetime | None = None
+    approved_hash: str | None = Field(default=None, max_length=64)
+    claimed_by: str | None = Field(default=None, max_length=200)
+    claimed_at: datetime | None = None
+    lease_until: datetime | None = None
+    attempts: int = 0
+    last_error: str | None = Field(default=None, sa_column=Column(Text))
+    remote_id: str | None = Field(default=None, max_length=200)
+    remote_url: str | None = Field(default=None, max_length=500)
+    published_at: datetime | None = None
+    created_at: datetime
+    updated_at: datetime
+
+
+class PublishAttempt(SQLModel, table=True):
+    __tablename__ = "publish_attempt"
+
+    id: int | None = Field(default=None, primary_key=True)
+    post_id: int = Field(foreign_key="post.id", index=True)
+    runner: str = Field(max_length=200)
+    started_at: datetime
+    finished_at: datetime | None = None
+    outcome: str | None = Field(default=None, max_length=20)
+    """published, failed, retry, rate_limited, auth_expired, duplicate, unknown."""
+    message: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class EngagementSnapshot(SQLModel, table=True):
+    __tablename__ = "engagement_snapshot"
+
+    id: int | None = Field(default=None, primary_key=True)
+    post_id: int = Field(foreign_key="post.id", index=True)
+    collected_at: datetime
+    views: int | None = None
+    reach: int | None = None
+    likes: int | None = None
+    reposts: int | None = None
+    replies: int | None = None
+    quotes: int | None = None
+    link_clicks: int | None = None
+    profile_clicks: int | None = None
+    video_views: int | None = None
+    source_metrics: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+    api_version: str = Field(default="", max_length=50)
+    raw: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+
+
+class Hold(SQLModel, table=True):
+    """A pause. While active it stops every claim it covers: a campaign's posts, or one account's."""
+
+    __tablename__ = "hold"
+
+    id: int | None = Field(default=None, primary_key=True)
+    campaign_id: str | None = Field(default=None, foreign_key="campaign.id", max_length=100)
+    """None: every campaign in the store."""
+    account: str | None = Field(default=None, max_length=100)
+    """None: every account of the campaign."""
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    created_by: str = Field(max_length=200)
+    created_at: datetime
+    until: datetime | None = None
+    released_at: datetime | None = None
+    released_by: str | None = Field(default=None, max_length=200)
+
+
+class AuditEntry(SQLModel, table=True):
+    """The trail: one row per change to anything, never updated or deleted (triggers refuse it)."""
+
+    __tablename__ = "audit_log"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(index=True)
+    actor: str = Field(max_length=200)
+    action: str = Field(max_length=50)
+    campaign_id: str | None = Field(default=None, max_length=100, index=True)
+    post_key: str | None = Field(default=None, max_length=300, index=True)
+    details: str = Field(default="{}", sa_column=Column(Text, nullable=False))

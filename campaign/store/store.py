@@ -1,0 +1,592 @@
+"""The campaign store: scheduling a plan, sign-off, pauses, claims and the audit trail.
+
+Every change to a post happens here, in one transaction with its audit entry. The rules that keep a
+force out of trouble are in the SQL itself, not in the callers:
+
+- a post is claimed for publishing by ONE conditional UPDATE (``approved → publishing``) that also
+  checks the approval is for the current content, the post is due and not yet too late, its thread
+  parent is out, and no active hold covers it — so two runners can never both win, and once ``pause``
+  has returned nothing more is claimed;
+- published posts are never touched by a re-schedule; posts removed from the plan are cancelled;
+  a change of content sends a post back to draft and voids its approval, on the record.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, String, exists, func, insert, or_, select, text, update
+from sqlalchemy.orm import aliased
+from sqlmodel import Session
+
+from campaign.exceptions import StoreError
+from campaign.render import Draft, RenderedPlan
+from campaign.store.database import create_store_engine, database_url, upgrade
+from campaign.store.models import (
+    IN_FLIGHT,
+    NEEDS_A_PERSON,
+    AccountRow,
+    AuditEntry,
+    CampaignRow,
+    Hold,
+    Post,
+    PostState,
+)
+
+DEFAULT_LEASE = timedelta(minutes=5)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class SyncReport:
+    """What ``schedule`` changed, post key by post key."""
+
+    campaign: str
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    """Content changed: back to draft, any approval voided."""
+    rescheduled: list[str] = field(default_factory=list)
+    cancelled: list[str] = field(default_factory=list)
+    restored: list[str] = field(default_factory=list)
+    left_alone: list[str] = field(default_factory=list)
+    """Published or in flight, and different in the plan now: never touched."""
+    unchanged: int = 0
+
+    @property
+    def changes(self) -> int:
+        return len(self.added) + len(self.changed) + len(self.rescheduled) + len(self.cancelled) + len(self.restored)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which posts of a campaign a command acts on."""
+
+    campaign: str | None = None
+    posts: tuple[str, ...] = ()
+    """Post keys, or plan entry ids (every account and day of that entry)."""
+    day: str | None = None
+    platform: str | None = None
+    account: str | None = None
+    everything: bool = False
+
+    @property
+    def empty(self) -> bool:
+        return not (self.posts or self.day or self.platform or self.account or self.everything)
+
+
+@dataclass(frozen=True)
+class Status:
+    campaign: CampaignRow
+    counts: dict[str, dict[str, int]]
+    """state -> local day (YYYY-MM-DD) -> count."""
+    next_due: list[Post]
+    holds: list[Hold]
+    needs_a_person: list[Post]
+
+
+class Store:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def open(cls, url: str | None = None) -> Store:
+        """Open (creating or upgrading) the store at *url*, ``$CAMPAIGN_DB``, or the default file."""
+        engine = create_store_engine(database_url(url))
+        upgrade(engine)
+        return cls(engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def session(self) -> Session:
+        return Session(self.engine, expire_on_commit=False)
+
+    # -- campaigns ---------------------------------------------------------------------------------
+
+    def campaign_id(self, wanted: str | None) -> str:
+        """*wanted*, checked; or the only campaign in the store."""
+        with self.session() as session:
+            ids = list(session.exec(select(CampaignRow.id).order_by(CampaignRow.id)).scalars())
+        if wanted is not None:
+            if wanted not in ids:
+                known = ", ".join(ids) or "none yet (run `campaign schedule PLAN`)"
+                raise StoreError(f"there is no campaign {wanted!r} in the store; its campaigns are: {known}")
+            return wanted
+        if len(ids) == 1:
+            return ids[0]
+        if not ids:
+            raise StoreError("the store has no campaigns yet; run `campaign schedule PLAN` first")
+        raise StoreError(f"the store has several campaigns ({', '.join(ids)}); choose one with --campaign")
+
+    # -- schedule ----------------------------------------------------------------------------------
+
+    def schedule(self, rendered: RenderedPlan, actor: str, now: datetime | None = None) -> SyncReport:
+        """Sync a rendered plan into the store. Refuses a plan with errors; running it twice changes nothing."""
+        if rendered.plan is None or rendered.errors:
+            raise StoreError(f"{rendered.path} has {len(rendered.errors)} error(s); fix them (see `campaign "
+                             "validate`) before scheduling — nothing was changed")
+        now = now or utcnow()
+        plan = rendered.plan
+        campaign = plan.campaign
+        report = SyncReport(campaign.id)
+        with self.session() as session, session.begin():
+            row = session.get(CampaignRow, campaign.id)
+            if row is None:
+                row = CampaignRow(id=campaign.id, name=campaign.name, zone=campaign.zone, plan_path="",
+                                  grace_seconds=0, created_at=now, updated_at=now)
+            row.name, row.zone, row.plan_path = campaign.name, campaign.zone, str(rendered.path)
+            row.grace_seconds = int(campaign.grace.total_seconds())
+            row.approver_must_differ = campaign.approver_must_differ
+            row.updated_at = now
+            session.add(row)
+            session.flush()
+            self._sync_accounts(session, rendered)
+            existing = {p.key: p for p in session.exec(select(Post).where(Post.campaign_id == campaign.id)).scalars()}
+            for draft in rendered.drafts:
+                self._sync_post(session, existing.pop(draft.key, None), draft, campaign.grace, actor, now, report)
+            for post in existing.values():
+                if post.state in (PostState.PUBLISHED, PostState.CANCELLED):
+                    continue
+                if post.state in IN_FLIGHT:
+                    report.left_alone.append(post.key)
+                    continue
+                self._set_state(session, post, PostState.CANCELLED, actor, now, "cancelled",
+                                {"reason": "removed from the plan", "was": post.state})
+                report.cancelled.append(post.key)
+            if report.changes:
+                _audit(session, now, actor, "schedule", campaign.id, None,
+                       {"plan": str(rendered.path), "added": len(report.added), "changed": len(report.changed),
+                        "rescheduled": len(report.rescheduled), "cancelled": len(report.cancelled),
+                        "restored": len(report.restored)})
+        return report
+
+    def _sync_accounts(self, session: Session, rendered: RenderedPlan) -> None:
+        assert rendered.plan is not None
+        campaign_id = rendered.plan.campaign.id
+        rows = {a.key: a for a in session.exec(select(AccountRow).where(AccountRow.campaign_id == campaign_id)).scalars()}
+        for account in rendered.plan.accounts.values():
+            row = rows.get(account.id) or AccountRow(campaign_id=campaign_id, key=account.id, platform="",
+                                                     handle="", credentials="{}")
+            row.platform, row.handle, row.api_base = account.platform, account.handle, account.api_base
+            row.credentials = json.dumps(dict(account.credentials), sort_keys=True)
+            session.add(row)
+
+    def _sync_post(self, session: Session, post: Post | None, draft: Draft, grace: timedelta, actor: str,
+                   now: datetime, report: SyncReport) -> None:
+        fields = _post_fields(draft, grace)
+        if post is None:
+            session.add(Post(**fields, state=PostState.DRAFT, author=draft.author or actor, created_at=now,
+                             updated_at=now))
+            _audit(session, now, actor, "added", draft.campaign, draft.key,
+                   {"content_hash": draft.content_hash, "due_at": _iso(draft.when.utc)})
+            report.added.append(draft.key)
+            return
+        same_content = post.content_hash == draft.content_hash
+        same_time = _aware(post.due_at) == draft.when.utc
+        if post.state == PostState.PUBLISHED or post.state in IN_FLIGHT:
+            if not (same_content and same_time):
+                report.left_alone.append(post.key)
+            else:
+                report.unchanged += 1
+            return
+        if post.state == PostState.CANCELLED:
+            _update(post, fields, now)
+            self._set_state(session, post, PostState.DRAFT, actor, now, "restored",
+                            {"reason": "back in the plan", "content_hash": draft.content_hash})
+            _void_approval(post)
+            report.restored.append(post.key)
+            return
+        if not same_content:
+            was = post.state
+            _update(post, fields, now)
+            voided = post.approved_by
+            _void_approval(post)
+            self._set_state(session, post, PostState.DRAFT, actor, now, "content_changed",
+                            {"was": was, "content_hash": draft.content_hash, "approval_voided_of": voided})
+            report.changed.append(post.key)
+            return
+        if not same_time:
+            before = _iso(_aware(post.due_at))
+            _update(post, fields, now)
+            details: dict[str, Any] = {"from": before, "to": _iso(draft.when.utc)}
+            if post.state == PostState.MISSED:
+                # A person moved a missed post to a new time: it may go out then, if still approved.
+                approved = post.approved_hash == post.content_hash and post.approved_by is not None
+                new_state = PostState.APPROVED if approved else PostState.DRAFT
+                self._set_state(session, post, new_state, actor, now, "rescheduled", details)
+            else:
+                session.add(post)
+                _audit(session, now, actor, "rescheduled", post.campaign_id, post.key, details)
+            report.rescheduled.append(post.key)
+            return
+        report.unchanged += 1
+
+    def _set_state(self, session: Session, post: Post, state: PostState, actor: str, now: datetime, action: str,
+                   details: Mapping[str, Any]) -> None:
+        post.state = state
+        post.updated_at = now
+        session.add(post)
+        _audit(session, now, actor, action, post.campaign_id, post.key, {**details, "state": str(state)})
+
+    # -- selecting ---------------------------------------------------------------------------------
+
+    def select_posts(self, selection: Selection) -> list[Post]:
+        campaign_id = self.campaign_id(selection.campaign)
+        with self.session() as session:
+            query = select(Post).where(Post.campaign_id == campaign_id)
+            if selection.platform:
+                query = query.where(Post.platform == selection.platform)
+            if selection.account:
+                query = query.where(or_(Post.account == selection.account, Post.handle == selection.account))
+            posts = list(session.exec(query.order_by(Post.due_at, Post.key)).scalars())
+        if selection.day:
+            from campaign.preview import day_matches
+
+            posts = [p for p in posts if day_matches(selection.day, p.local_time.date())]
+        if selection.posts:
+            chosen = [p for p in posts if any(_key_matches(p.key, wanted) for wanted in selection.posts)]
+            unknown = [w for w in selection.posts if not any(_key_matches(p.key, w) for p in posts)]
+            if unknown:
+                raise StoreError(f"there is no post {unknown[0]!r} in campaign {campaign_id!r}; "
+                                 "`campaign status` lists the posts, by key such as 'launch/lancs-x'")
+            posts = chosen
+        return posts
+
+    # -- sign-off ----------------------------------------------------------------------------------
+
+    def approve(self, selection: Selection, actor: str, previewed: Mapping[str, str] | None = None,
+                now: datetime | None = None) -> list[Post]:
+        """Approve the selected drafts as *actor*, binding each approval to its current content hash.
+
+        *previewed* maps post keys (or hash prefixes under the key ``"*"`` for a single post) to the content
+        hash the approver saw; any mismatch refuses the whole approval and changes nothing.
+        """
+        if selection.empty:
+            raise StoreError("say what to approve: post keys, --day, --platform, --account or --all")
+        now = now or utcnow()
+        posts = self.select_posts(selection)
+        approvable = [p for p in posts if p.state in (PostState.DRAFT, PostState.REJECTED, PostState.MISSED)]
+        if not approvable:
+            states = ", ".join(sorted({f"{p.key} is {p.state}" for p in posts})[:3]) or "no posts matched"
+            raise StoreError(f"nothing to approve: {states}")
+        self._check_previewed(approvable, previewed)
+        campaign = self._campaign_row(approvable[0].campaign_id)
+        if campaign.approver_must_differ:
+            own = [p.key for p in approvable if (p.author or "").casefold() == actor.casefold()]
+            if own:
+                raise StoreError(f"{actor} wrote {own[0]}{' and others' if len(own) > 1 else ''}, and this campaign "
+                                 "requires the approver not to be the author; ask a colleague to approve")
+        with self.session() as session, session.begin():
+            for post in approvable:
+                current = session.get(Post, post.id)
+                assert current is not None
+                if current.content_hash != post.content_hash or current.state != post.state:
+                    raise StoreError(f"{post.key} changed while it was being approved; preview it again")
+                details: dict[str, Any] = {"content_hash": current.content_hash}
+                if current.state == PostState.MISSED:
+                    # Re-approving a missed post is a person saying "send it now".
+                    details["due_at_was"] = _iso(_aware(current.due_at))
+                    current.due_at = now
+                    current.late_after = now + timedelta(seconds=campaign.grace_seconds)
+                current.approved_by, current.approved_at, current.approved_hash = actor, now, current.content_hash
+                current.last_error = None
+                self._set_state(session, current, PostState.APPROVED, actor, now, "approved", details)
+        return self.select_posts(Selection(campaign=campaign.id, posts=tuple(p.key for p in approvable)))
+
+    def _check_previewed(self, posts: Sequence[Post], previewed: Mapping[str, str] | None) -> None:
+        if previewed is None:
+            return
+        for post in posts:
+            seen = previewed.get(post.key) or (previewed.get("*") if len(posts) == 1 else None)
+            if seen is None:
+                raise StoreError(f"{post.key} was not in the preview you approved from; preview it, then approve")
+            if not post.content_hash.startswith(seen.lower()) or len(seen) < 8:
+                raise StoreError(
+                    f"{post.key} has changed since it was previewed (previewed {seen[:12]}, now "
+                    f"{post.content_hash[:12]}); preview it again and approve what you see — nothing was approved"
+                )
+
+    def reject(self, key: str, actor: str, reason: str, campaign: str | None = None,
+               now: datetime | None = None) -> Post:
+        now = now or utcnow()
+        (post,) = self._one(campaign, key)
+        if post.state not in (PostState.DRAFT, PostState.APPROVED, PostState.MISSED, PostState.FAILED):
+            raise StoreError(f"{post.key} is {post.state}; only draft, approved, missed or failed posts can be rejected")
+        with self.session() as session, session.begin():
+            current = session.get(Post, post.id)
+            assert current is not None
+            _void_approval(current)
+            current.last_error = f"rejected by {actor}: {reason}"
+            self._set_state(session, current, PostState.REJECTED, actor, now, "rejected", {"reason": reason})
+        return current
+
+    def _one(self, campaign: str | None, key: str) -> list[Post]:
+        posts = [p for p in self.select_posts(Selection(campaign=campaign, posts=(key,))) if p.key == key]
+        if len(posts) != 1:
+            raise StoreError(f"{key!r} is not one post's key; give the full key, such as 'launch/lancs-x'")
+        return posts
+
+    def _campaign_row(self, campaign_id: str) -> CampaignRow:
+        with self.session() as session:
+            row = session.get(CampaignRow, campaign_id)
+        assert row is not None
+        return row
+
+    # -- pause and resume --------------------------------------------------------------------------
+
+    def pause(self, reason: str, actor: str, campaign: str | None = None, account: str | None = None,
+              until: datetime | None = None, now: datetime | None = None) -> Hold:
+        """Stop every claim the hold covers. When this returns, no claim it covers can succeed."""
+        now = now or utcnow()
+        campaign_id = self.campaign_id(campaign)
+        if not reason.strip():
+            raise StoreError("say why: --reason is recorded in the audit log")
+        if until is not None and until <= now:
+            raise StoreError("--until is in the past; give a later time, or leave it out to pause until resumed")
+        if account is not None:
+            self._check_account(campaign_id, account)
+        with self.session() as session, session.begin():
+            if self.engine.dialect.name == "postgresql":
+                # Wait for claims in flight to commit, and make later claims wait for this hold: the claim
+                # statement then sees it. (SQLite serialises writers already.)
+                session.execute(text("LOCK TABLE post IN SHARE ROW EXCLUSIVE MODE"))
+            hold = Hold(campaign_id=campaign_id, account=account, reason=reason, created_by=actor, created_at=now,
+                        until=until)
+            session.add(hold)
+            session.flush()
+            _audit(session, now, actor, "paused", campaign_id, None,
+                   {"hold": hold.id, "account": account, "reason": reason, "until": _iso(until) if until else None})
+        return hold
+
+    def _check_account(self, campaign_id: str, account: str) -> None:
+        with self.session() as session:
+            keys = list(session.exec(select(AccountRow.key).where(AccountRow.campaign_id == campaign_id)).scalars())
+        if account not in keys:
+            raise StoreError(f"campaign {campaign_id!r} has no account {account!r}; its accounts are: {', '.join(keys)}")
+
+    def resume(self, actor: str, campaign: str | None = None, account: str | None = None,
+               now: datetime | None = None) -> tuple[list[Hold], list[str]]:
+        """Release the active holds matching *account* (or all of the campaign's); return them and the posts
+        that became missed because their time passed beyond the grace window while paused."""
+        now = now or utcnow()
+        campaign_id = self.campaign_id(campaign)
+        with self.session() as session, session.begin():
+            query = select(Hold).where(Hold.campaign_id == campaign_id, *_active_hold(now))
+            if account is not None:
+                query = query.where(Hold.account == account)
+            holds = list(session.exec(query).scalars())
+            if not holds:
+                what = f"account {account!r} of " if account else ""
+                raise StoreError(f"there is no active pause on {what}campaign {campaign_id!r}; nothing was changed")
+            for hold in holds:
+                hold.released_at, hold.released_by = now, actor
+                session.add(hold)
+                _audit(session, now, actor, "resumed", campaign_id, None, {"hold": hold.id, "account": hold.account})
+        return holds, self.mark_missed(now, actor)
+
+    def active_holds(self, campaign: str | None = None, now: datetime | None = None) -> list[Hold]:
+        now = now or utcnow()
+        with self.session() as session:
+            query = select(Hold).where(*_active_hold(now))
+            if campaign is not None:
+                query = query.where(or_(Hold.campaign_id.is_(None), Hold.campaign_id == campaign))
+            return list(session.exec(query.order_by(Hold.created_at)).scalars())
+
+    # -- claims ------------------------------------------------------------------------------------
+
+    def claim(self, post_id: int, runner: str, now: datetime | None = None, lease: timedelta = DEFAULT_LEASE) -> bool:
+        """Try to take one post for publishing: True for exactly one caller, however many try at once."""
+        now = now or utcnow()
+        with self.engine.begin() as connection:
+            claimed = connection.execute(
+                _claim_statement(now, runner, lease).where(Post.id == post_id).returning(Post.key)
+            ).scalar_one_or_none()
+            if claimed is not None:
+                connection.execute(_audit_insert(now, runner, "claimed", None, claimed, {"post_id": post_id}))
+        return claimed is not None
+
+    def claim_due(self, runner: str, now: datetime | None = None, limit: int = 50,
+                  lease: timedelta = DEFAULT_LEASE) -> list[Post]:
+        """Claim up to *limit* posts that are due now, earliest first."""
+        now = now or utcnow()
+        candidates = select(Post.id).where(*_claimable(now)).order_by(Post.due_at).limit(limit)
+        if self.engine.dialect.name == "postgresql":
+            candidates = candidates.with_for_update(skip_locked=True)
+        with self.engine.begin() as connection:
+            claimed = list(connection.execute(
+                _claim_statement(now, runner, lease).where(Post.id.in_(candidates.scalar_subquery()))
+                .returning(Post.id, Post.key, Post.campaign_id)
+            ))
+            for post_id, key, campaign_id in claimed:
+                connection.execute(_audit_insert(now, runner, "claimed", campaign_id, key, {"post_id": post_id}))
+        if not claimed:
+            return []
+        with self.session() as session:
+            return list(session.exec(select(Post).where(Post.id.in_([c[0] for c in claimed]))).scalars())
+
+    def record_published(self, post_id: int, runner: str, remote_id: str, url: str,
+                         now: datetime | None = None) -> None:
+        now = now or utcnow()
+        with self.engine.begin() as connection:
+            key = connection.execute(
+                update(Post).where(Post.id == post_id, Post.state == PostState.PUBLISHING, Post.claimed_by == runner)
+                .values(state=PostState.PUBLISHED, remote_id=remote_id, remote_url=url, published_at=now,
+                        lease_until=None, updated_at=now, last_error=None)
+                .returning(Post.key, Post.campaign_id)
+            ).one_or_none()
+            if key is None:
+                raise StoreError(f"post {post_id} is not being published by {runner}; its result was not recorded")
+            connection.execute(_audit_insert(now, runner, "published", key[1], key[0],
+                                             {"remote_id": remote_id, "url": url}))
+
+    def mark_missed(self, now: datetime | None = None, actor: str = "campaign") -> list[str]:
+        """Approved posts whose grace window has passed become ``missed``: they wait for a person."""
+        now = now or utcnow()
+        with self.engine.begin() as connection:
+            missed = list(connection.execute(
+                update(Post).where(Post.state == PostState.APPROVED, Post.late_after < now)
+                .values(state=PostState.MISSED, updated_at=now,
+                        last_error="its time passed beyond the grace window; reschedule or re-approve it")
+                .returning(Post.key, Post.campaign_id, Post.due_at)
+            ))
+            for key, campaign_id, due_at in missed:
+                connection.execute(_audit_insert(now, actor, "missed", campaign_id, key,
+                                                 {"due_at": _iso(_aware(due_at)), "state": "missed"}))
+        return sorted(key for key, _, _ in missed)
+
+    # -- reading -----------------------------------------------------------------------------------
+
+    def status(self, campaign: str | None = None, now: datetime | None = None, upcoming: int = 10) -> Status:
+        now = now or utcnow()
+        campaign_id = self.campaign_id(campaign)
+        with self.session() as session:
+            row = session.get(CampaignRow, campaign_id)
+            assert row is not None
+            counts: dict[str, dict[str, int]] = {}
+            day = func.substr(func.cast(Post.local_time, String()), 1, 10)
+            for state, local_day, count in session.execute(
+                select(Post.state, day, func.count()).where(Post.campaign_id == campaign_id)
+                .group_by(Post.state, day)
+            ):
+                counts.setdefault(state, {})[str(local_day)] = int(count)
+            next_due = list(session.exec(
+                select(Post).where(Post.campaign_id == campaign_id, Post.state == PostState.APPROVED,
+                                   Post.late_after >= now).order_by(Post.due_at).limit(upcoming)
+            ).scalars())
+            needs = list(session.exec(
+                select(Post).where(Post.campaign_id == campaign_id, Post.state.in_(list(NEEDS_A_PERSON)))
+                .order_by(Post.due_at)
+            ).scalars())
+        return Status(row, counts, next_due, self.active_holds(campaign_id, now), needs)
+
+    def audit(self, campaign: str | None = None, post: str | None = None) -> Iterator[AuditEntry]:
+        """The trail, oldest first, streamed."""
+        with self.session() as session:
+            query = select(AuditEntry)
+            if campaign is not None:
+                query = query.where(AuditEntry.campaign_id == campaign)
+            if post is not None:
+                query = query.where(or_(AuditEntry.post_key == post, AuditEntry.post_key.like(f"{post}/%"),
+                                        AuditEntry.post_key.like(f"{post}@%")))
+            yield from session.exec(query.order_by(AuditEntry.id).execution_options(yield_per=500)).scalars()
+
+    def post(self, key: str, campaign: str | None = None) -> Post:
+        (post,) = self._one(campaign, key)
+        return post
+
+
+# -- SQL building blocks ---------------------------------------------------------------------------
+
+
+def _active_hold(now: datetime) -> tuple[Any, ...]:
+    return (Hold.released_at.is_(None), or_(Hold.until.is_(None), Hold.until > now))
+
+
+def _claimable(now: datetime) -> tuple[Any, ...]:
+    """The conditions under which a post may be claimed, evaluated inside the claim statement itself."""
+    parent = aliased(Post)
+    held = exists().where(
+        *_active_hold(now),
+        or_(Hold.campaign_id.is_(None), Hold.campaign_id == Post.campaign_id),
+        or_(Hold.account.is_(None), Hold.account == Post.account),
+    )
+    parent_out = exists().where(parent.campaign_id == Post.campaign_id, parent.key == Post.reply_to,
+                                parent.state == PostState.PUBLISHED)
+    return (
+        Post.state == PostState.APPROVED,
+        Post.approved_hash == Post.content_hash,
+        Post.due_at <= now,
+        Post.late_after >= now,
+        ~held,
+        or_(Post.reply_to.is_(None), parent_out),
+    )
+
+
+def _claim_statement(now: datetime, runner: str, lease: timedelta) -> Any:
+    return update(Post).where(*_claimable(now)).values(
+        state=PostState.PUBLISHING, claimed_by=runner, claimed_at=now, lease_until=now + lease,
+        attempts=Post.attempts + 1, updated_at=now,
+    )
+
+
+def _audit(session: Session, at: datetime, actor: str, action: str, campaign_id: str | None, post_key: str | None,
+           details: Mapping[str, Any]) -> None:
+    session.add(AuditEntry(at=at, actor=actor, action=action, campaign_id=campaign_id, post_key=post_key,
+                           details=json.dumps(details, sort_keys=True, default=str)))
+
+
+def _audit_insert(at: datetime, actor: str, action: str, campaign_id: str | None, post_key: str,
+                  details: Mapping[str, Any]) -> Any:
+    return insert(AuditEntry).values(at=at, actor=actor, action=action, campaign_id=campaign_id, post_key=post_key,
+                                     details=json.dumps(details, sort_keys=True, default=str))
+
+
+def _post_fields(draft: Draft, grace: timedelta) -> dict[str, Any]:
+    return {
+        "campaign_id": draft.campaign,
+        "key": draft.key,
+        "entry": draft.post_id,
+        "account": draft.account,
+        "platform": draft.platform,
+        "handle": draft.handle,
+        "local_time": draft.when.local,
+        "zone": draft.when.zone,
+        "due_at": draft.when.utc,
+        "late_after": draft.when.utc + grace,
+        "text": draft.text,
+        "media": json.dumps([{"path": str(i.path), "alt": i.alt, "mime_type": i.mime_type, "sha256": i.sha256}
+                             for i in draft.images]),
+        "content_hash": draft.content_hash,
+        "reply_to": draft.reply_to,
+        "event": draft.event,
+    }
+
+
+def _update(post: Post, fields: Mapping[str, Any], now: datetime) -> None:
+    for name, value in fields.items():
+        setattr(post, name, value)
+    post.updated_at = now
+
+
+def _void_approval(post: Post) -> None:
+    post.approved_by = post.approved_at = post.approved_hash = None
+
+
+def _key_matches(key: str, wanted: str) -> bool:
+    return key == wanted or key.startswith(f"{wanted}/") or key.startswith(f"{wanted}@")
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
