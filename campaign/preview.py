@@ -138,7 +138,7 @@ def _draft_lines(draft: Draft) -> Iterator[str]:
     platform = click.style(f"{spec.label} {draft.handle}", fg=PLATFORM_COLOURS[draft.platform], bold=True)
     yield ""
     yield (f"{draft.when.local:%H:%M} {draft.when.abbreviation} ({draft.when.utc:%H:%M} UTC) · {platform} · "
-           f"{draft.key} · {count}")
+           f"{draft.key} · {count} · content {draft.content_hash[:12]}")
     if draft.reply_to:
         yield f"  ↳ replies to {draft.reply_to}"
     for line in draft.text.splitlines() or [""]:

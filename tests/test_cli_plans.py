@@ -10,6 +10,7 @@ from click.testing import CliRunner
 from icalendar import Calendar
 
 from campaign.cli import main
+from campaign.render import render_plan
 from tests.plan_fixtures import line_of, write_campaign
 
 WEEK = """\
@@ -80,11 +81,12 @@ def test_preview_shows_posts_in_time_order_with_local_and_utc_times(tmp_path: Pa
     plan = write_campaign(tmp_path, WEEK)
     code, output = run("preview", str(plan), "--platform", "x")
     assert code == 0
+    launch_hash = next(d for d in render_plan(plan).drafts if d.key == "launch/lancs-x").content_hash
     assert output.splitlines()[2:] == [
         "",
         "━━ Monday 15 March 2027 " + "━" * 40,
         "",
-        "09:00 GMT (09:00 UTC) · X @LancsPolice · launch/lancs-x · 62/280",
+        f"09:00 GMT (09:00 UTC) · X @LancsPolice · launch/lancs-x · 62/280 · content {launch_hash[:12]}",
         "  │ The week of action starts today.",
         "  │ ",
         "  │ #SeeItShareIt #ModernSlavery",

@@ -22,6 +22,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "calendar": ("campaign.cli.plans:calendar", "Write the plan's posts as an iCalendar (.ics) file."),
     "init": ("campaign.cli.plans:init", "Start a new campaign folder from the bundled example."),
     "sandbox": ("campaign.cli.sandbox:sandbox", "Run the local platform sandbox for rehearsals and tests."),
+    "schedule": ("campaign.cli.store:schedule", "Check a plan and sync its posts into the store."),
+    "approve": ("campaign.cli.store:approve", "Sign posts off: by post, day, platform, account or all."),
+    "reject": ("campaign.cli.store:reject", "Reject a post, with a reason."),
+    "pause": ("campaign.cli.store:pause", "Stop publishing now (a campaign, or one account)."),
+    "resume": ("campaign.cli.store:resume", "Lift a pause; posts past their grace window become missed."),
+    "status": ("campaign.cli.store:status", "Counts by state and day, what is next, pauses, what needs a person."),
+    "audit": ("campaign.cli.store:audit", "The audit trail, as text, CSV or JSON."),
+    "bundle": ("campaign.cli.store:bundle", "Write an FOI/records bundle for one post."),
+    "db": ("campaign.cli.store:db", "The store's database (upgrade)."),
 }
 
 

@@ -1,0 +1,292 @@
+"""Commands over the store: schedule, approve, reject, pause, resume, status, audit, bundle, db."""
+
+from __future__ import annotations
+
+import functools
+import getpass
+import json
+import re
+import sys
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
+
+import click
+
+from campaign.example import example_plan
+from campaign.exceptions import CampaignError
+from campaign.platforms import PLATFORMS
+
+F = TypeVar("F", bound=Callable[..., Any])
+ACTOR_ENVIRONMENT_VARIABLE = "CAMPAIGN_USER"
+
+
+def db_option(function: F) -> F:
+    return click.option("--db", "db", envvar="CAMPAIGN_DB", metavar="URL|PATH",
+                        help="The store: a SQLite file or an SQLAlchemy URL. Default: $CAMPAIGN_DB, else "
+                             "~/.local/share/campaign/campaign.db.")(function)
+
+
+def campaign_option(function: F) -> F:
+    return click.option("--campaign", "campaign", metavar="ID",
+                        help="The campaign's id; needed only when the store holds several.")(function)
+
+
+def actor_option(function: F) -> F:
+    return click.option("--as", "actor", envvar=ACTOR_ENVIRONMENT_VARIABLE, metavar="NAME",
+                        help=f"Who is doing this, for the record. Default: ${ACTOR_ENVIRONMENT_VARIABLE}, else "
+                             "your login name.")(function)
+
+
+def actor_name(actor: str | None) -> str:
+    return actor or getpass.getuser()
+
+
+def friendly_errors(function: F) -> F:
+    """Turn the library's errors into a one-line message and exit 1: a user never sees a traceback."""
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        except CampaignError as exc:
+            raise click.ClickException(str(exc)) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def open_store(db: str | None) -> Any:
+    from campaign.store import Store
+
+    return Store.open(db)
+
+
+@click.command()
+@click.argument("plan", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@db_option
+@actor_option
+@friendly_errors
+def schedule(plan: Path | None, db: str | None, actor: str | None) -> None:
+    """Render and check PLAN, then sync it into the store (refusing on any error).
+
+    Running it twice changes nothing. A post whose content changed goes back to draft and its
+    approval is voided; a post removed from the plan is cancelled; published posts are never touched.
+    """
+    from campaign.render import render_plan
+
+    rendered = render_plan(plan or example_plan())
+    if not rendered.ok:
+        for problem in sorted(rendered.errors, key=lambda p: (p.file, p.line)):
+            click.secho(str(problem), fg="red", err=True)
+    store = open_store(db)
+    report = store.schedule(rendered, actor_name(actor))
+    click.echo(f"{report.campaign}: {len(report.added)} added, {len(report.changed)} changed (back to draft, "
+               f"approval voided), {len(report.rescheduled)} rescheduled, {len(report.cancelled)} cancelled, "
+               f"{len(report.restored)} restored, {report.unchanged} unchanged")
+    for label, keys in (("changed", report.changed), ("cancelled", report.cancelled),
+                        ("left alone (published or in flight)", report.left_alone)):
+        for key in keys:
+            click.echo(f"  {label}: {key}")
+
+
+def _selection(campaign: str | None, posts: tuple[str, ...], day: str | None, platform: str | None,
+               account: str | None, everything: bool) -> Any:
+    from campaign.preview import parse_day
+    from campaign.store import Selection
+
+    try:
+        parsed_day = parse_day(day) if day else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--day") from None
+    return Selection(campaign, posts, parsed_day, platform, account, everything)
+
+
+def _previewed(hash_prefix: str | None, preview_file: Path | None) -> dict[str, str] | None:
+    if hash_prefix and preview_file:
+        raise click.UsageError("give --hash (one post) or --preview (a JSON preview), not both")
+    if hash_prefix:
+        if not re.fullmatch(r"[0-9a-fA-F]{8,64}", hash_prefix):
+            raise click.BadParameter("give at least the first 8 characters of the content hash shown by preview",
+                                     param_hint="--hash")
+        return {"*": hash_prefix}
+    if preview_file:
+        try:
+            document = json.loads(preview_file.read_text(encoding="utf-8"))
+            return {post["key"]: post["content_hash"] for post in document["posts"]}
+        except (OSError, ValueError, KeyError, TypeError):
+            raise click.BadParameter(f"{preview_file} is not a preview written by `campaign preview --format json`",
+                                     param_hint="--preview") from None
+    return None
+
+
+@click.command()
+@click.argument("posts", nargs=-1)
+@click.option("--day", help="Every post of this day: a date (2027-03-15) or a weekday (tue).")
+@click.option("--platform", type=click.Choice(sorted(PLATFORMS)), help="Every post on this platform.")
+@click.option("--account", help="Every post of this account (its id or handle).")
+@click.option("--all", "everything", is_flag=True, help="Every draft of the campaign.")
+@click.option("--hash", "hash_prefix", metavar="HASH",
+              help="For one post: the content hash you saw in preview. Refused if the post has changed since.")
+@click.option("--preview", "preview_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The JSON preview you reviewed (`campaign preview --format json > FILE`): every post approved "
+                   "must still have the content it had there.")
+@db_option
+@campaign_option
+@actor_option
+@friendly_errors
+def approve(posts: tuple[str, ...], day: str | None, platform: str | None, account: str | None, everything: bool,
+            hash_prefix: str | None, preview_file: Path | None, db: str | None, campaign: str | None,
+            actor: str | None) -> None:
+    """Sign off posts: by key (launch/lancs-x), by plan entry (launch), by day, platform, account, or --all.
+
+    The approval is recorded with who gave it and is bound to the content each post has now; if the
+    content changes afterwards, the approval is voided. Re-approving a missed post sends it now.
+    """
+    selection = _selection(campaign, posts, day, platform, account, everything)
+    store = open_store(db)
+    approved = store.approve(selection, actor_name(actor), _previewed(hash_prefix, preview_file))
+    for post in approved:
+        click.echo(f"approved {post.key}  content {post.content_hash[:12]}  due {post.local_time:%a %d %b %H:%M}")
+    click.echo(f"{len(approved)} post{'s' if len(approved) != 1 else ''} approved by {actor_name(actor)}")
+
+
+@click.command()
+@click.argument("post")
+@click.option("--reason", required=True, help="Why, for the author and the record.")
+@db_option
+@campaign_option
+@actor_option
+@friendly_errors
+def reject(post: str, reason: str, db: str | None, campaign: str | None, actor: str | None) -> None:
+    """Reject one post (by its full key), with a reason. It will not be published unless approved again."""
+    rejected = open_store(db).reject(post, actor_name(actor), reason, campaign)
+    click.echo(f"rejected {rejected.key}: {reason}")
+
+
+def _until(value: str | None, zone: str) -> datetime | None:
+    if value is None:
+        return None
+    from campaign.store.store import utcnow
+    from campaign.times import TimeProblem, parse_local
+
+    match = re.fullmatch(r"(?:(\d+)\s*h)?\s*(?:(\d+)\s*m)?", value.strip())
+    if match and any(match.groups()):
+        return utcnow() + timedelta(hours=int(match[1] or 0), minutes=int(match[2] or 0))
+    try:
+        return parse_local(value, ZoneInfo(zone)).utc
+    except TimeProblem as problem:
+        raise click.BadParameter(f"{problem.message} — {problem.fix}, or a duration such as '2h'",
+                                 param_hint="--until") from None
+
+
+@click.command()
+@click.option("--account", help="Pause only this account (its id in the plan). Default: the whole campaign.")
+@click.option("--reason", required=True, help="Why: recorded in the audit log (e.g. a critical incident).")
+@click.option("--until", "until", metavar="TIME",
+              help="Resume by itself at this local time ('2027-03-16 18:00') or after a duration ('2h').")
+@db_option
+@campaign_option
+@actor_option
+@friendly_errors
+def pause(account: str | None, reason: str, until: str | None, db: str | None, campaign: str | None,
+          actor: str | None) -> None:
+    """Stop publishing now. When this returns, nothing more is claimed for publishing.
+
+    Posts whose time passes beyond the campaign's grace window while paused become `missed`: they
+    go out only when a person reschedules or re-approves them. Nothing fires late by itself.
+    """
+    store = open_store(db)
+    campaign_id = store.campaign_id(campaign)
+    row = store.status(campaign_id).campaign
+    hold = store.pause(reason, actor_name(actor), campaign_id, account, _until(until, row.zone))
+    scope = f"account {account}" if account else "every account"
+    ends = f" until {hold.until.astimezone(ZoneInfo(row.zone)):%Y-%m-%d %H:%M %Z}" if hold.until else \
+        " until `campaign resume`"
+    click.echo(f"Paused {scope} of {campaign_id}{ends}. Nothing more will be published.")
+
+
+@click.command()
+@click.option("--account", help="Resume only this account's pause.")
+@db_option
+@campaign_option
+@actor_option
+@friendly_errors
+def resume(account: str | None, db: str | None, campaign: str | None, actor: str | None) -> None:
+    """Lift the campaign's pause (or one account's). Posts that passed their grace window become missed."""
+    holds, missed = open_store(db).resume(actor_name(actor), campaign, account)
+    click.echo(f"Resumed: released {len(holds)} pause{'s' if len(holds) != 1 else ''}.")
+    if missed:
+        click.echo(f"{len(missed)} post{'s' if len(missed) != 1 else ''} missed their time and wait for a person "
+                   "(re-approve to send now, or change the time in the plan and schedule again):")
+        for key in missed:
+            click.echo(f"  missed: {key}")
+
+
+@click.command()
+@db_option
+@campaign_option
+@friendly_errors
+def status(db: str | None, campaign: str | None) -> None:
+    """Counts by state and day, the next posts due, active pauses, and posts that need a person."""
+    from campaign.cli.store_views import status_lines
+
+    for line in status_lines(open_store(db).status(campaign)):
+        click.echo(line)
+
+
+@click.command()
+@click.option("--post", help="Only this post (its key, or a plan entry id).")
+@click.option("--format", "output_format", type=click.Choice(["text", "csv", "json"]), default="text",
+              show_default=True)
+@db_option
+@campaign_option
+@friendly_errors
+def audit(post: str | None, output_format: str, db: str | None, campaign: str | None) -> None:
+    """The audit trail, oldest first: every change to every post, by whom and when."""
+    from campaign.store.records import write_audit_csv, write_audit_json, write_audit_text
+
+    store = open_store(db)
+    campaign_id = store.campaign_id(campaign)
+    writer = {"csv": write_audit_csv, "json": write_audit_json, "text": write_audit_text}[output_format]
+    writer(store.audit(campaign=campaign_id, post=post), sys.stdout)
+
+
+@click.command()
+@click.argument("post")
+@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="The folder to write the bundle into (new or empty).")
+@db_option
+@campaign_option
+@friendly_errors
+def bundle(post: str, output: Path, db: str | None, campaign: str | None) -> None:
+    """Write an FOI/records bundle for one post: exact text, media and alt text, approvals, times, links."""
+    from campaign.store.records import write_bundle
+
+    manifest = write_bundle(open_store(db), post, output, campaign)
+    click.echo(f"Wrote the records bundle for {post} to {output} (manifest: {manifest.name})")
+
+
+@click.group()
+def db() -> None:
+    """The store's database."""
+
+
+@db.command()
+@click.option("--db", "url", envvar="CAMPAIGN_DB", metavar="URL|PATH", help="The store (default as for other commands).")
+@friendly_errors
+def upgrade(url: str | None) -> None:
+    """Create the store, or upgrade it to this version's schema."""
+    from campaign.store.database import create_store_engine, database_url
+    from campaign.store.database import upgrade as upgrade_schema
+
+    engine = create_store_engine(database_url(url))
+    before, after = upgrade_schema(engine)
+    where = engine.url.render_as_string(hide_password=True)
+    if before == after:
+        click.echo(f"{where} is up to date (schema {after}).")
+    else:
+        click.echo(f"{where}: schema {before or 'empty'} → {after}.")
+    engine.dispose()
+

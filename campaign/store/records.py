@@ -1,0 +1,145 @@
+"""Records for people outside the team: the audit trail as CSV or JSON, and FOI/records bundles.
+
+Both stream from the store; neither changes it.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import shutil
+from collections.abc import Iterable
+from pathlib import Path
+from typing import IO, Any
+
+from sqlalchemy import select
+
+from campaign.exceptions import StoreError
+from campaign.store.models import AccountRow, AuditEntry, CampaignRow, PublishAttempt
+from campaign.store.store import Store
+
+AUDIT_COLUMNS = ("id", "at", "actor", "action", "campaign", "post", "details")
+
+
+def audit_row(entry: AuditEntry) -> dict[str, Any]:
+    return {
+        "id": entry.id,
+        "at": entry.at.isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "actor": entry.actor,
+        "action": entry.action,
+        "campaign": entry.campaign_id,
+        "post": entry.post_key,
+        "details": json.loads(entry.details),
+    }
+
+
+def write_audit_csv(entries: Iterable[AuditEntry], out: IO[str]) -> int:
+    writer = csv.DictWriter(out, fieldnames=AUDIT_COLUMNS, lineterminator="\r\n")
+    writer.writeheader()
+    count = 0
+    for entry in entries:
+        row = audit_row(entry)
+        row["details"] = json.dumps(row["details"], ensure_ascii=False, sort_keys=True)
+        writer.writerow(row)
+        count += 1
+    return count
+
+
+def write_audit_json(entries: Iterable[AuditEntry], out: IO[str]) -> int:
+    """A JSON array, written one entry at a time."""
+    count = 0
+    out.write("[")
+    for entry in entries:
+        out.write(",\n" if count else "\n")
+        out.write(json.dumps(audit_row(entry), ensure_ascii=False, sort_keys=True))
+        count += 1
+    out.write("\n]\n" if count else "]\n")
+    return count
+
+
+def write_audit_text(entries: Iterable[AuditEntry], out: IO[str]) -> int:
+    count = 0
+    for entry in entries:
+        row = audit_row(entry)
+        details = ", ".join(f"{k}={v}" for k, v in row["details"].items() if v not in (None, ""))
+        out.write(f"{row['at']}  {row['actor']:<24} {row['action']:<16} {row['post'] or row['campaign'] or ''}"
+                  f"{'  ' + details if details else ''}\n")
+        count += 1
+    return count
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def write_bundle(store: Store, key: str, directory: Path, campaign: str | None = None) -> Path:
+    """Write an FOI/records bundle for one post into *directory*; return the manifest's path.
+
+    The bundle holds the exact text as scheduled (and as published), every image with its alt text and
+    checksum, who wrote and who approved it and when, the platform id and link, every publishing
+    attempt, and the post's whole audit trail — with a JSON manifest tying them together.
+    """
+    post = store.post(key, campaign)
+    if directory.exists() and any(directory.iterdir()):
+        raise StoreError(f"{directory} already has files in it; choose a new or empty folder")
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "text.txt").write_text(post.text, encoding="utf-8")
+    media = []
+    for index, item in enumerate(json.loads(post.media), start=1):
+        source = Path(item["path"])
+        entry = {"alt": item["alt"], "mime_type": item["mime_type"], "sha256_when_scheduled": item["sha256"]}
+        if source.is_file():
+            target = directory / "media" / f"{index:02d}-{source.name}"
+            target.parent.mkdir(exist_ok=True)
+            shutil.copyfile(source, target)
+            entry["file"] = target.relative_to(directory).as_posix()
+            entry["sha256"] = _sha256(target)
+            entry["unchanged_since_scheduled"] = entry["sha256"] == item["sha256"]
+        else:
+            entry["file"] = None
+            entry["missing"] = f"{source} no longer exists"
+        media.append(entry)
+    with store.session() as session:
+        campaign_row = session.get(CampaignRow, post.campaign_id)
+        account = session.exec(select(AccountRow).where(AccountRow.campaign_id == post.campaign_id,
+                                                        AccountRow.key == post.account)).scalars().one()
+        attempts = list(session.exec(select(PublishAttempt).where(PublishAttempt.post_id == post.id)
+                                     .order_by(PublishAttempt.id)).scalars())
+    trail = [audit_row(e) for e in store.audit(campaign=post.campaign_id, post=post.key) if e.post_key == post.key]
+    approvals = [e for e in trail if e["action"] in ("approved", "rejected", "content_changed")]
+    manifest = {
+        "post": post.key,
+        "campaign": {"id": post.campaign_id, "name": campaign_row.name if campaign_row else None},
+        "account": {"id": post.account, "platform": post.platform, "handle": account.handle},
+        "state": post.state,
+        "text": post.text,
+        "text_file": "text.txt",
+        "text_sha256": hashlib.sha256(post.text.encode("utf-8")).hexdigest(),
+        "content_hash": post.content_hash,
+        "media": media,
+        "scheduled": {"local_time": post.local_time.isoformat(timespec="minutes"), "zone": post.zone,
+                      "utc": _iso(post.due_at)},
+        "author": post.author,
+        "approved_by": post.approved_by,
+        "approved_at": _iso(post.approved_at),
+        "approved_content_hash": post.approved_hash,
+        "approvals": approvals,
+        "published_at": _iso(post.published_at),
+        "platform_id": post.remote_id,
+        "platform_url": post.remote_url,
+        "attempts": [{"runner": a.runner, "started_at": _iso(a.started_at), "finished_at": _iso(a.finished_at),
+                      "outcome": a.outcome, "message": a.message} for a in attempts],
+        "audit_trail": trail,
+    }
+    path = directory / "manifest.json"
+    path.write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def _iso(value: Any) -> str | None:
+    if value is None:
+        return None
+    text: str = value.isoformat(timespec="seconds")
+    return text.replace("+00:00", "Z")
+
