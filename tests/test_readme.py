@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 CAMPAIGN = Path(sys.executable).parent / "campaign"
-
-
-def blocks(language: str) -> list[str]:
-    return re.findall(rf"```{language}\n(.*?)```", README, flags=re.DOTALL)
 
 
 def quick_start() -> list[str]:
@@ -25,7 +20,8 @@ def quick_start() -> list[str]:
 
 
 def console_commands() -> list[str]:
-    return [line[2:] for block in blocks("console") for line in block.splitlines() if line.startswith("$ ")]
+    blocks = re.findall(r"```console\n(.*?)```", README, flags=re.DOTALL)
+    return [line[2:] for block in blocks for line in block.splitlines() if line.startswith("$ ")]
 
 
 def test_quick_start_is_exactly_two_commands_and_ci_runs_the_test_one() -> None:
@@ -45,17 +41,27 @@ def test_quick_start_demo_command_runs() -> None:
     assert re.search(r"\d+ posts on 4 accounts over 7 days · 0 errors · 0 warnings", result.stdout)
 
 
-@pytest.mark.parametrize("command", console_commands())
-def test_every_readme_command_runs(command: str, tmp_path: Path) -> None:
-    """Each `$ campaign …` line of the README succeeds, run in order in a campaign folder made by `init`."""
-    subprocess.run([str(CAMPAIGN), "init", str(tmp_path / "my-campaign")], check=True, capture_output=True)
-    words = shlex.split(command)
-    if words[0] == "cd":
-        assert (tmp_path / words[1]).is_dir()
-        return
-    cwd = tmp_path if words[1] == "init" else tmp_path / "my-campaign"
-    if words[1] == "init":
-        words[2] = str(tmp_path / "another-campaign")
-    result = subprocess.run([str(CAMPAIGN), *words[1:]], cwd=cwd, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "Traceback" not in result.stderr
+def test_every_readme_command_runs_in_order(tmp_path: Path) -> None:
+    """Each `$ …` line of the README succeeds when a new user types them in order, from `campaign init` on,
+    with the installed console script and a store of their own."""
+    commands = console_commands()
+    assert commands[0].startswith("campaign init ") and len(commands) >= 10
+    env = {**os.environ, "CAMPAIGN_DB": str(tmp_path / "store.db"), "CAMPAIGN_USER": "readme"}
+    cwd = tmp_path
+    for command in commands:
+        words = shlex.split(command)
+        if words[0] == "cd":
+            cwd = cwd / words[1]
+            assert cwd.is_dir(), command
+            continue
+        assert words[0] == "campaign", command
+        stdout_file = None
+        if ">" in words:
+            stdout_file = cwd / words[words.index(">") + 1]
+            words = words[: words.index(">")]
+        result = subprocess.run([str(CAMPAIGN), *words[1:]], cwd=cwd, env=env, capture_output=True, text=True,
+                                timeout=120)
+        assert result.returncode == 0, f"{command}\n{result.stdout}{result.stderr}"
+        assert "Traceback" not in result.stderr, command
+        if stdout_file is not None:
+            stdout_file.write_text(result.stdout, encoding="utf-8")
