@@ -36,6 +36,7 @@ _LINKISH = re.compile(r"(?i)(?<![\w@.])(?:https?:?/{0,3}|www\.)[^\s]+")
 _GOOD_LINK = re.compile(r"^https://(?P<host>[^/\s?#:@]+)(?::\d{1,5})?(?:[/?#]\S*)?$", re.IGNORECASE)
 _TRAILING_PUNCTUATION = ".,;:!?)]}'\"’”"
 _EMOJI = regex.compile(r"\p{Extended_Pictographic}|\p{Regional_Indicator}")
+_GRAPHEME = regex.compile(r"\X")
 
 
 def check_draft(draft: Draft, plan: Plan, where: str) -> list[Problem]:
@@ -176,4 +177,6 @@ def _camel_case(tag: str) -> bool:
 
 
 def _emoji_count(text: str) -> int:
-    return sum(1 for cluster in regex.findall(r"\X", text) if _EMOJI.search(cluster))
+    if _EMOJI.search(text) is None:
+        return 0
+    return sum(1 for cluster in _GRAPHEME.findall(text) if _EMOJI.search(cluster))

@@ -21,9 +21,14 @@ MASTODON_URL_LENGTH = 23
 _MASTODON_REMOTE_MENTION = regex.compile(r"(?<![\w/])(@\w+)@[\w.\-]+\w", regex.UNICODE)
 
 
+_GRAPHEME = regex.compile(r"\X")
+
+
 def graphemes(text: str) -> int:
     """Number of user-perceived characters (extended grapheme clusters)."""
-    return len(regex.findall(r"\X", text))
+    if text.isascii():
+        return len(text) - text.count("\r\n")  # in ASCII only CR LF joins two characters into one
+    return len(_GRAPHEME.findall(text))
 
 
 def count(rule: CountingRule, text: str) -> int:

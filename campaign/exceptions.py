@@ -6,6 +6,11 @@ The CLI turns a :class:`CampaignError` into a clean message and a non-zero exit,
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from campaign.problems import Problem
+
 
 class CampaignError(Exception):
     """Base class for errors the user can fix."""
@@ -21,7 +26,7 @@ class UnknownPlatformError(CampaignError, KeyError):
 class PlanError(CampaignError):
     """A plan that has problems; ``problems`` lists every one of them."""
 
-    def __init__(self, problems: list["Problem"]) -> None:  # noqa: F821 - see campaign.problems
+    def __init__(self, problems: list[Problem]) -> None:
         self.problems = problems
         super().__init__("\n".join(str(p) for p in problems))
 

@@ -320,7 +320,7 @@ def repeated_texts(drafts: tuple[Draft, ...]) -> dict[str, list[Problem]]:
 
 
 def _with_problems(draft: Draft, problems: list[Problem]) -> Draft:
-    return replace(draft, problems=tuple(problems))
+    return replace(draft, problems=tuple(problems)) if problems else draft
 
 
 @dataclass(frozen=True)

@@ -15,15 +15,22 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
-
 from campaign.exceptions import PlanError
 from campaign.plan.model import Account, Campaign, Event, Link, Phone, Plan, PostEntry
 from campaign.plan.posts import PostReader
 from campaign.platforms import PLATFORMS
 from campaign.problems import Problem, errors
 from campaign.times import ScheduledTime, TimeProblem, parse_date, parse_local, parse_zone
-from campaign.yamlfile import Reporter, Section, describe, did_you_mean, load_yaml, seq_items
+from campaign.yamlfile import (
+    Reporter,
+    Section,
+    YamlList,
+    YamlMap,
+    describe,
+    did_you_mean,
+    load_yaml,
+    seq_items,
+)
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
@@ -37,8 +44,8 @@ _HANDLES = {
 }
 
 TEXT = str
-MAP = CommentedMap
-LIST = CommentedSeq
+MAP = YamlMap
+LIST = YamlList
 TIME = (str, date)
 
 
@@ -159,7 +166,7 @@ class Loader:
 
     def _hashtags(self, section: Section) -> tuple[str, ...]:
         tags: list[str] = []
-        for index, item, line in seq_items(section.get("hashtags", CommentedSeq())):
+        for index, item, line in seq_items(section.get("hashtags", YamlList())):
             match = _HASHTAG.match(str(item)) if isinstance(item, str) else None
             if match is None:
                 self.error(line, f"campaign.hashtags[{index}]", f"{describe(item)} is not a hashtag",
@@ -230,7 +237,7 @@ class Loader:
 
     def _accounts(self, value: Any) -> dict[str, Account]:
         accounts: dict[str, Account] = {}
-        if not isinstance(value, CommentedMap):
+        if not isinstance(value, YamlMap):
             return accounts
         top = Section(value, "accounts", self.report, {k: MAP for k in value})
         for account_id, item, line in top.items():
@@ -247,7 +254,7 @@ class Loader:
                 continue
             if platform not in PLATFORMS:
                 self.error(section.value_line("platform"), f"{where}.platform", f"there is no platform {platform!r}",
-                           did_you_mean(platform, PLATFORMS, "the platforms are"))
+                           did_you_mean(platform, list(PLATFORMS), "the platforms are"))
                 continue
             handle = section.get("handle", "")
             pattern, example = _HANDLES[platform]
@@ -265,7 +272,7 @@ class Loader:
     def _credentials(self, section: Section, platform: str, where: str) -> dict[str, str]:
         spec = PLATFORMS[platform]
         allowed = spec.credentials + spec.optional_credentials
-        credentials = Section.of(section.get("credentials", CommentedMap()), f"{where}.credentials",
+        credentials = Section.of(section.get("credentials", YamlMap()), f"{where}.credentials",
                                  section.value_line("credentials"), self.report, {name: TEXT for name in allowed},
                                  required=spec.credentials if "credentials" in section else ())
         names: dict[str, str] = {}
@@ -289,7 +296,7 @@ class Loader:
 
     def _events(self, value: Any, zone: ZoneInfo) -> dict[str, Event]:
         events: dict[str, Event] = {}
-        if not isinstance(value, CommentedMap):
+        if not isinstance(value, YamlMap):
             return events
         top = Section(value, "events", self.report, {k: MAP for k in value})
         for event_id, item, line in top.items():
@@ -339,9 +346,9 @@ class Loader:
 
 def _entries(section: Section, key: str) -> list[tuple[str, Any, int]]:
     value = section.get(key)
-    if not isinstance(value, CommentedMap):
+    if not isinstance(value, YamlMap):
         return []
-    return [(str(k), v, int(value.lc.key(k)[0]) + 1) for k, v in value.items()]
+    return [(str(k), v, value.key_lines.get(k, value.line)) for k, v in value.items()]
 
 
 def _slug(text: str) -> str:

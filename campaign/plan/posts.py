@@ -6,9 +6,6 @@ import re
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.scalarstring import FoldedScalarString, LiteralScalarString
-
 from campaign.plan.model import (
     IMAGE_TYPES,
     Account,
@@ -21,16 +18,16 @@ from campaign.plan.model import (
 )
 from campaign.platforms import PLATFORMS
 from campaign.times import TimeProblem, daily, parse_clock, parse_date, parse_local, parse_offset
-from campaign.yamlfile import Section, describe, did_you_mean, seq_items
+from campaign.yamlfile import BlockText, Section, YamlList, YamlMap, describe, did_you_mean, seq_items
 
 if TYPE_CHECKING:
     from campaign.plan.loader import Loader
 
 TEXT = str
-MAP = CommentedMap
-LIST = CommentedSeq
+MAP = YamlMap
+LIST = YamlList
 TIME = (str, date)
-ACCOUNTS = (str, CommentedSeq)
+ACCOUNTS = (str, YamlList)
 
 CONTENT_KEYS: dict[str, type | tuple[type, ...]] = {
     "text": TEXT, "template": TEXT, "vars": MAP, "images": LIST, "hashtags": bool,
@@ -51,14 +48,14 @@ class PostReader:
         self.events = events
 
     def read(self, value: Any) -> tuple[PostEntry, ...]:
-        if not isinstance(value, CommentedSeq):
+        if not isinstance(value, YamlList):
             return ()
         posts: dict[str, PostEntry] = {}
         for index, item, line in seq_items(value):
-            post_id = item.get("id") if isinstance(item, CommentedMap) else None
+            post_id = item.get("id") if isinstance(item, YamlMap) else None
             where = f"posts[{index + 1}] ({post_id})" if isinstance(post_id, str) else f"posts[{index + 1}]"
             section = Section.of(item, where, line, self.report, POST_KEYS, required=("id",))
-            if section is None or not isinstance(section.get("id"), str):
+            if section is None or not isinstance(post_id, str) or not isinstance(section.get("id"), str):
                 continue
             if not self.loader.check_id(post_id, section.value_line("id"), where):
                 continue
@@ -92,7 +89,7 @@ class PostReader:
             return ()
         if "platforms" in section:
             chosen: list[str] = []
-            for index, name, line in seq_items(section.get("platforms", CommentedSeq())):
+            for index, name, line in seq_items(section.get("platforms", YamlList())):
                 if name not in PLATFORMS:
                     self.report.error(line, f"{where}.platforms[{index + 1}]", f"there is no platform {name!r}",
                                       did_you_mean(str(name), list(PLATFORMS), "the platforms are"))
@@ -112,8 +109,10 @@ class PostReader:
         if value == "all":
             return tuple(self.accounts)
         if isinstance(value, str):
-            value = CommentedSeq([value])
-            value._yaml_set_line_col(section.value_line("accounts") - 1, 0)
+            line = section.value_line("accounts")
+            value = YamlList(line)
+            value.append(section.get("accounts"))
+            value.item_lines.append(line)
         chosen = []
         for index, name, line in seq_items(value):
             if name in self.accounts:
@@ -140,7 +139,7 @@ class PostReader:
         template = section.get("template")
         if template is not None and not self._template_exists(template, section.value_line("template"), where):
             return None
-        vars_section = section.get("vars", CommentedMap())
+        vars_section = section.get("vars", YamlMap())
         text = section.get("text")
         words_key = "text" if has_text else "template"
         return Content(
@@ -150,7 +149,7 @@ class PostReader:
             vars=dict(vars_section),
             hashtags=section.get("hashtags"),
             line=section.value_line(words_key) if words_key in section else section.line,
-            text_starts_below=isinstance(section.data.get("text"), (LiteralScalarString, FoldedScalarString)),
+            text_starts_below=isinstance(section.data.get("text"), BlockText),
         )
 
     def _template_exists(self, name: str, line: int, where: str) -> bool:
@@ -164,7 +163,7 @@ class PostReader:
 
     def _images(self, section: Section) -> tuple[Image, ...]:
         images: list[Image] = []
-        for index, item, line in seq_items(section.get("images", CommentedSeq())):
+        for index, item, line in seq_items(section.get("images", YamlList())):
             where = f"{section.where}.images[{index + 1}]"
             image = Section.of(item, where, line, self.report, {"file": TEXT, "alt": TEXT}, required=("file",))
             if image is None or image.get("file") is None:
@@ -186,7 +185,7 @@ class PostReader:
 
     def _variants(self, section: Section, accounts: tuple[str, ...]) -> dict[str, Content]:
         value = section.get("variants")
-        if not isinstance(value, CommentedMap):
+        if not isinstance(value, YamlMap):
             return {}
         variants: dict[str, Content] = {}
         top = Section(value, f"{section.where}.variants", self.report, {name: MAP for name in PLATFORMS})

@@ -9,10 +9,18 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from typing import Any
 
 from pydantic import NaiveDatetime
-from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlalchemy import Column, Index, Table, Text, UniqueConstraint
+from sqlalchemy.sql.base import ReadOnlyColumnCollection
 from sqlmodel import Field, SQLModel
+
+
+def table_columns(model: type[SQLModel]) -> ReadOnlyColumnCollection[str, Column[Any]]:
+    """The columns of *model*'s table, typed for building SQL expressions."""
+    table: Table = model.__table__  # type: ignore[attr-defined]
+    return table.c
 
 
 class PostState(enum.StrEnum):

@@ -16,7 +16,7 @@ from typing import IO, Any
 from sqlalchemy import select
 
 from campaign.exceptions import StoreError
-from campaign.store.models import AccountRow, AuditEntry, CampaignRow, PublishAttempt
+from campaign.store.models import AccountRow, AuditEntry, CampaignRow, PublishAttempt, table_columns
 from campaign.store.store import Store
 
 AUDIT_COLUMNS = ("id", "at", "actor", "action", "campaign", "post", "details")
@@ -102,10 +102,10 @@ def write_bundle(store: Store, key: str, directory: Path, campaign: str | None =
         media.append(entry)
     with store.session() as session:
         campaign_row = session.get(CampaignRow, post.campaign_id)
-        account = session.exec(select(AccountRow).where(AccountRow.campaign_id == post.campaign_id,
-                                                        AccountRow.key == post.account)).scalars().one()
-        attempts = list(session.exec(select(PublishAttempt).where(PublishAttempt.post_id == post.id)
-                                     .order_by(PublishAttempt.id)).scalars())
+        account = session.scalars(select(AccountRow).where(table_columns(AccountRow).campaign_id == post.campaign_id,
+                                                        table_columns(AccountRow).key == post.account)).one()
+        attempts = list(session.scalars(select(PublishAttempt).where(table_columns(PublishAttempt).post_id == post.id)
+                                     .order_by(table_columns(PublishAttempt).id)))
     trail = [audit_row(e) for e in store.audit(campaign=post.campaign_id, post=post.key) if e.post_key == post.key]
     approvals = [e for e in trail if e["action"] in ("approved", "rejected", "content_changed")]
     manifest = {

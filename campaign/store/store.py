@@ -20,7 +20,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, String, exists, func, insert, or_, select, text, update
-from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
 from campaign.exceptions import StoreError
@@ -35,9 +34,17 @@ from campaign.store.models import (
     Hold,
     Post,
     PostState,
+    table_columns,
 )
 
 DEFAULT_LEASE = timedelta(minutes=5)
+
+# Typed handles on the tables' columns, for SQL expressions (SQLModel's class attributes type as plain values).
+P = table_columns(Post)
+H = table_columns(Hold)
+A = table_columns(AuditEntry)
+ACC = table_columns(AccountRow)
+CAMP = table_columns(CampaignRow)
 
 
 def utcnow() -> datetime:
@@ -113,14 +120,14 @@ class Store:
     def campaign_id(self, wanted: str | None) -> str:
         """*wanted*, checked; or the only campaign in the store."""
         with self.session() as session:
-            ids = list(session.exec(select(CampaignRow.id).order_by(CampaignRow.id)).scalars())
+            ids = list(session.scalars(select(CAMP.id).order_by(CAMP.id)))
         if wanted is not None:
             if wanted not in ids:
                 known = ", ".join(ids) or "none yet (run `campaign schedule PLAN`)"
                 raise StoreError(f"there is no campaign {wanted!r} in the store; its campaigns are: {known}")
             return wanted
         if len(ids) == 1:
-            return ids[0]
+            return str(ids[0])
         if not ids:
             raise StoreError("the store has no campaigns yet; run `campaign schedule PLAN` first")
         raise StoreError(f"the store has several campaigns ({', '.join(ids)}); choose one with --campaign")
@@ -148,7 +155,7 @@ class Store:
             session.add(row)
             session.flush()
             self._sync_accounts(session, rendered)
-            existing = {p.key: p for p in session.exec(select(Post).where(Post.campaign_id == campaign.id)).scalars()}
+            existing = {p.key: p for p in session.scalars(select(Post).where(P.campaign_id == campaign.id))}
             for draft in rendered.drafts:
                 self._sync_post(session, existing.pop(draft.key, None), draft, campaign.grace, actor, now, report)
             for post in existing.values():
@@ -170,7 +177,7 @@ class Store:
     def _sync_accounts(self, session: Session, rendered: RenderedPlan) -> None:
         assert rendered.plan is not None
         campaign_id = rendered.plan.campaign.id
-        rows = {a.key: a for a in session.exec(select(AccountRow).where(AccountRow.campaign_id == campaign_id)).scalars()}
+        rows = {a.key: a for a in session.scalars(select(AccountRow).where(ACC.campaign_id == campaign_id))}
         for account in rendered.plan.accounts.values():
             row = rows.get(account.id) or AccountRow(campaign_id=campaign_id, key=account.id, platform="",
                                                      handle="", credentials="{}")
@@ -240,12 +247,12 @@ class Store:
     def select_posts(self, selection: Selection) -> list[Post]:
         campaign_id = self.campaign_id(selection.campaign)
         with self.session() as session:
-            query = select(Post).where(Post.campaign_id == campaign_id)
+            query = select(Post).where(P.campaign_id == campaign_id)
             if selection.platform:
-                query = query.where(Post.platform == selection.platform)
+                query = query.where(P.platform == selection.platform)
             if selection.account:
-                query = query.where(or_(Post.account == selection.account, Post.handle == selection.account))
-            posts = list(session.exec(query.order_by(Post.due_at, Post.key)).scalars())
+                query = query.where(or_(P.account == selection.account, P.handle == selection.account))
+            posts = list(session.scalars(query.order_by(P.due_at, P.key)))
         if selection.day:
             from campaign.preview import day_matches
 
@@ -367,7 +374,7 @@ class Store:
 
     def _check_account(self, campaign_id: str, account: str) -> None:
         with self.session() as session:
-            keys = list(session.exec(select(AccountRow.key).where(AccountRow.campaign_id == campaign_id)).scalars())
+            keys = list(session.scalars(select(ACC.key).where(ACC.campaign_id == campaign_id)))
         if account not in keys:
             raise StoreError(f"campaign {campaign_id!r} has no account {account!r}; its accounts are: {', '.join(keys)}")
 
@@ -378,10 +385,10 @@ class Store:
         now = now or utcnow()
         campaign_id = self.campaign_id(campaign)
         with self.session() as session, session.begin():
-            query = select(Hold).where(Hold.campaign_id == campaign_id, *_active_hold(now))
+            query = select(Hold).where(H.campaign_id == campaign_id, *_active_hold(now))
             if account is not None:
-                query = query.where(Hold.account == account)
-            holds = list(session.exec(query).scalars())
+                query = query.where(H.account == account)
+            holds = list(session.scalars(query))
             if not holds:
                 what = f"account {account!r} of " if account else ""
                 raise StoreError(f"there is no active pause on {what}campaign {campaign_id!r}; nothing was changed")
@@ -396,8 +403,8 @@ class Store:
         with self.session() as session:
             query = select(Hold).where(*_active_hold(now))
             if campaign is not None:
-                query = query.where(or_(Hold.campaign_id.is_(None), Hold.campaign_id == campaign))
-            return list(session.exec(query.order_by(Hold.created_at)).scalars())
+                query = query.where(or_(H.campaign_id.is_(None), H.campaign_id == campaign))
+            return list(session.scalars(query.order_by(H.created_at)))
 
     # -- claims ------------------------------------------------------------------------------------
 
@@ -406,7 +413,7 @@ class Store:
         now = now or utcnow()
         with self.engine.begin() as connection:
             claimed = connection.execute(
-                _claim_statement(now, runner, lease).where(Post.id == post_id).returning(Post.key)
+                _claim_statement(now, runner, lease).where(P.id == post_id).returning(P.key)
             ).scalar_one_or_none()
             if claimed is not None:
                 connection.execute(_audit_insert(now, runner, "claimed", None, claimed, {"post_id": post_id}))
@@ -416,30 +423,30 @@ class Store:
                   lease: timedelta = DEFAULT_LEASE) -> list[Post]:
         """Claim up to *limit* posts that are due now, earliest first."""
         now = now or utcnow()
-        candidates = select(Post.id).where(*_claimable(now)).order_by(Post.due_at).limit(limit)
+        candidates = select(P.id).where(*_claimable(now)).order_by(P.due_at).limit(limit)
         if self.engine.dialect.name == "postgresql":
             candidates = candidates.with_for_update(skip_locked=True)
         with self.engine.begin() as connection:
             claimed = list(connection.execute(
-                _claim_statement(now, runner, lease).where(Post.id.in_(candidates.scalar_subquery()))
-                .returning(Post.id, Post.key, Post.campaign_id)
+                _claim_statement(now, runner, lease).where(P.id.in_(candidates.scalar_subquery()))
+                .returning(P.id, P.key, P.campaign_id)
             ))
             for post_id, key, campaign_id in claimed:
                 connection.execute(_audit_insert(now, runner, "claimed", campaign_id, key, {"post_id": post_id}))
         if not claimed:
             return []
         with self.session() as session:
-            return list(session.exec(select(Post).where(Post.id.in_([c[0] for c in claimed]))).scalars())
+            return list(session.scalars(select(Post).where(P.id.in_([c[0] for c in claimed]))))
 
     def record_published(self, post_id: int, runner: str, remote_id: str, url: str,
                          now: datetime | None = None) -> None:
         now = now or utcnow()
         with self.engine.begin() as connection:
             key = connection.execute(
-                update(Post).where(Post.id == post_id, Post.state == PostState.PUBLISHING, Post.claimed_by == runner)
+                update(Post).where(P.id == post_id, P.state == PostState.PUBLISHING, P.claimed_by == runner)
                 .values(state=PostState.PUBLISHED, remote_id=remote_id, remote_url=url, published_at=now,
                         lease_until=None, updated_at=now, last_error=None)
-                .returning(Post.key, Post.campaign_id)
+                .returning(P.key, P.campaign_id)
             ).one_or_none()
             if key is None:
                 raise StoreError(f"post {post_id} is not being published by {runner}; its result was not recorded")
@@ -451,10 +458,10 @@ class Store:
         now = now or utcnow()
         with self.engine.begin() as connection:
             missed = list(connection.execute(
-                update(Post).where(Post.state == PostState.APPROVED, Post.late_after < now)
+                update(Post).where(P.state == PostState.APPROVED, P.late_after < now)
                 .values(state=PostState.MISSED, updated_at=now,
                         last_error="its time passed beyond the grace window; reschedule or re-approve it")
-                .returning(Post.key, Post.campaign_id, Post.due_at)
+                .returning(P.key, P.campaign_id, P.due_at)
             ))
             for key, campaign_id, due_at in missed:
                 connection.execute(_audit_insert(now, actor, "missed", campaign_id, key,
@@ -470,20 +477,20 @@ class Store:
             row = session.get(CampaignRow, campaign_id)
             assert row is not None
             counts: dict[str, dict[str, int]] = {}
-            day = func.substr(func.cast(Post.local_time, String()), 1, 10)
+            day = func.substr(func.cast(P.local_time, String()), 1, 10)
             for state, local_day, count in session.execute(
-                select(Post.state, day, func.count()).where(Post.campaign_id == campaign_id)
-                .group_by(Post.state, day)
+                select(P.state, day, func.count()).where(P.campaign_id == campaign_id)
+                .group_by(P.state, day)
             ):
                 counts.setdefault(state, {})[str(local_day)] = int(count)
-            next_due = list(session.exec(
-                select(Post).where(Post.campaign_id == campaign_id, Post.state == PostState.APPROVED,
-                                   Post.late_after >= now).order_by(Post.due_at).limit(upcoming)
-            ).scalars())
-            needs = list(session.exec(
-                select(Post).where(Post.campaign_id == campaign_id, Post.state.in_(list(NEEDS_A_PERSON)))
-                .order_by(Post.due_at)
-            ).scalars())
+            next_due = list(session.scalars(
+                select(Post).where(P.campaign_id == campaign_id, P.state == PostState.APPROVED,
+                                   P.late_after >= now).order_by(P.due_at).limit(upcoming)
+            ))
+            needs = list(session.scalars(
+                select(Post).where(P.campaign_id == campaign_id, P.state.in_(list(NEEDS_A_PERSON)))
+                .order_by(P.due_at)
+            ))
         return Status(row, counts, next_due, self.active_holds(campaign_id, now), needs)
 
     def audit(self, campaign: str | None = None, post: str | None = None) -> Iterator[AuditEntry]:
@@ -491,11 +498,11 @@ class Store:
         with self.session() as session:
             query = select(AuditEntry)
             if campaign is not None:
-                query = query.where(AuditEntry.campaign_id == campaign)
+                query = query.where(A.campaign_id == campaign)
             if post is not None:
-                query = query.where(or_(AuditEntry.post_key == post, AuditEntry.post_key.like(f"{post}/%"),
-                                        AuditEntry.post_key.like(f"{post}@%")))
-            yield from session.exec(query.order_by(AuditEntry.id).execution_options(yield_per=500)).scalars()
+                query = query.where(or_(A.post_key == post, A.post_key.like(f"{post}/%"),
+                                        A.post_key.like(f"{post}@%")))
+            yield from session.scalars(query.order_by(A.id).execution_options(yield_per=500))
 
     def post(self, key: str, campaign: str | None = None) -> Post:
         (post,) = self._one(campaign, key)
@@ -506,33 +513,33 @@ class Store:
 
 
 def _active_hold(now: datetime) -> tuple[Any, ...]:
-    return (Hold.released_at.is_(None), or_(Hold.until.is_(None), Hold.until > now))
+    return (H.released_at.is_(None), or_(H.until.is_(None), H.until > now))
 
 
 def _claimable(now: datetime) -> tuple[Any, ...]:
     """The conditions under which a post may be claimed, evaluated inside the claim statement itself."""
-    parent = aliased(Post)
+    parent = P.id.table.alias("parent")
     held = exists().where(
         *_active_hold(now),
-        or_(Hold.campaign_id.is_(None), Hold.campaign_id == Post.campaign_id),
-        or_(Hold.account.is_(None), Hold.account == Post.account),
+        or_(H.campaign_id.is_(None), H.campaign_id == P.campaign_id),
+        or_(H.account.is_(None), H.account == P.account),
     )
-    parent_out = exists().where(parent.campaign_id == Post.campaign_id, parent.key == Post.reply_to,
-                                parent.state == PostState.PUBLISHED)
+    parent_out = exists().where(parent.c.campaign_id == P.campaign_id, parent.c.key == P.reply_to,
+                                parent.c.state == PostState.PUBLISHED)
     return (
-        Post.state == PostState.APPROVED,
-        Post.approved_hash == Post.content_hash,
-        Post.due_at <= now,
-        Post.late_after >= now,
+        P.state == PostState.APPROVED,
+        P.approved_hash == P.content_hash,
+        P.due_at <= now,
+        P.late_after >= now,
         ~held,
-        or_(Post.reply_to.is_(None), parent_out),
+        or_(P.reply_to.is_(None), parent_out),
     )
 
 
 def _claim_statement(now: datetime, runner: str, lease: timedelta) -> Any:
     return update(Post).where(*_claimable(now)).values(
         state=PostState.PUBLISHING, claimed_by=runner, claimed_at=now, lease_until=now + lease,
-        attempts=Post.attempts + 1, updated_at=now,
+        attempts=P.attempts + 1, updated_at=now,
     )
 
 
