@@ -22,15 +22,36 @@ def sandbox() -> None:
 
 
 @sandbox.command()
-@click.option("--host", default="127.0.0.1", show_default=True,
-              help="Interface to listen on. Keep 127.0.0.1 unless others must reach the sandbox.")
-@click.option("--port", default=8787, show_default=True, type=click.IntRange(0, 65535),
-              help="Port to listen on (0 picks a free one).")
-@click.option("--latency", "latency_ms", default=0.0, show_default=True, type=click.FloatRange(0),
-              metavar="MS", help="Delay every answer by this many milliseconds.")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Interface to listen on. Keep 127.0.0.1 unless others must reach the sandbox.",
+)
+@click.option(
+    "--port",
+    default=8787,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port to listen on (0 picks a free one).",
+)
+@click.option(
+    "--latency",
+    "latency_ms",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0),
+    metavar="MS",
+    help="Delay every answer by this many milliseconds.",
+)
 @click.option("--faults", "faults", multiple=True, metavar="SPEC", help=FAULT_HELP)
-@click.option("--seed", default=0, show_default=True, type=int,
-              help="Seed for engagement numbers and probabilistic faults: the same seed gives the same numbers.")
+@click.option(
+    "--seed",
+    default=0,
+    show_default=True,
+    type=int,
+    help="Seed for engagement numbers and probabilistic faults: the same seed gives the same numbers.",
+)
 @click.option("--quiet", is_flag=True, help="Do not print a line per request.")
 def serve(host: str, port: int, latency_ms: float, faults: tuple[str, ...], seed: int, quiet: bool) -> None:
     """Serve the sandbox until Ctrl-C.
@@ -74,6 +95,7 @@ def _announce(instance: object) -> None:
 
     assert isinstance(instance, Sandbox)
     click.echo(f"Sandbox listening on {instance.base_url}  (Ctrl-C to stop)")
+    click.echo("Demo accounts: " + ", ".join(f"{a.platform} {a.handle}" for a in instance.accounts()))
     click.echo("Demo credentials (they only open this sandbox):")
     click.echo(f"  export CAMPAIGN_SANDBOX_URL={instance.base_url}")
     for account in instance.accounts():

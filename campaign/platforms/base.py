@@ -26,11 +26,11 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
-from campaign import counting
+from campaign import counting, twitter_text
 from campaign.exceptions import CampaignError
 from campaign.platforms import PlatformSpec
 from campaign.platforms.credentials import install_log_redaction, redact, register_secrets, secret_values
@@ -46,6 +46,11 @@ from campaign.platforms.errors import (
 log = logging.getLogger(__name__)
 
 SUPPORTED_IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
+
+ORIGINAL_URL_HEADER = "X-Campaign-Original-URL"
+"""Sent with every request an adapter redirects to another base URL: the URL the client signed.
+
+OAuth 1.0a signatures cover the URL, so a sandbox or proxy that checks them needs the original."""
 
 
 @dataclass(frozen=True)
@@ -92,7 +97,17 @@ class MetricsReading:
     raw: Mapping[str, Any]
 
 
-MEASURES = ("views", "reach", "likes", "reposts", "replies", "quotes", "link_clicks", "profile_clicks", "video_views")
+MEASURES = (
+    "views",
+    "reach",
+    "likes",
+    "reposts",
+    "replies",
+    "quotes",
+    "link_clicks",
+    "profile_clicks",
+    "video_views",
+)
 
 
 def measures(**known: int | None) -> dict[str, int | None]:
@@ -130,8 +145,10 @@ class AccountConfig:
 
     def __repr__(self) -> str:
         names = ", ".join(sorted(self.credentials))
-        return (f"AccountConfig(platform={self.platform!r}, handle={self.handle!r}, "
-                f"credentials=<{names}>, api_base={self.api_base!r}, timeout={self.timeout!r})")
+        return (
+            f"AccountConfig(platform={self.platform!r}, handle={self.handle!r}, "
+            f"credentials=<{names}>, api_base={self.api_base!r}, timeout={self.timeout!r})"
+        )
 
     __str__ = __repr__
 
@@ -166,7 +183,9 @@ class Adapter(ABC):
                 f"{', '.join(missing)}: name an environment variable for each in the plan."
             )
         if account.timeout <= 0:
-            raise CampaignError(f"the timeout of {account.handle!r} must be positive, not {account.timeout!r}.")
+            raise CampaignError(
+                f"the timeout of {account.handle!r} must be positive, not {account.timeout!r}."
+            )
         self.account = account
         register_secrets(secret_values(account.credentials))
         install_log_redaction()
@@ -197,10 +216,13 @@ class Adapter(ABC):
                 spec.name,
                 f"{spec.label} counts this post as {length} characters; the limit is {spec.max_length} "
                 f"({length - spec.max_length} too many)",
-                length=length, limit=spec.max_length,
+                length=length,
+                limit=spec.max_length,
             )
         if len(post.images) > spec.max_images:
-            raise InvalidMedia(spec.name, f"{len(post.images)} images attached; {spec.label} takes at most {spec.max_images}")
+            raise InvalidMedia(
+                spec.name, f"{len(post.images)} images attached; {spec.label} takes at most {spec.max_images}"
+            )
         for number, image in enumerate(post.images, start=1):
             self._check_image(number, image)
         self._check_extra(post)
@@ -256,14 +278,19 @@ class Adapter(ABC):
             raise
         except PlatformError as error:
             return AccountIdentity(
-                platform=self.spec.name, handle=self.account.handle, remote_user_id="", display_name="",
-                token_ok=False, permissions=(), problem=str(error),
+                platform=self.spec.name,
+                handle=self.account.handle,
+                remote_user_id="",
+                display_name="",
+                token_ok=False,
+                permissions=(),
+                problem=str(error),
             )
 
     def close(self) -> None:
         """Release the client's connections."""
 
-    def __enter__(self) -> Adapter:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -304,7 +331,7 @@ class Adapter(ABC):
         self._local.sending = True
 
     def _now(self) -> datetime:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
 
     @contextmanager
     def _mapped(self, operation: str) -> Iterator[None]:
@@ -333,12 +360,26 @@ class Adapter(ABC):
 
 
 def comparable_text(text: str) -> str:
-    """*text* with HTML unescaped and runs of whitespace made one space, for comparing posts."""
-    return re.sub(r"\s+", " ", html.unescape(text)).strip()
+    """*text* in a form two renderings of the same post share, for finding a post again.
+
+    HTML entities are unescaped, runs of whitespace become one space, and links lose their scheme
+    and trailing slash (platforms add ``https://`` to a bare domain, or show a link without it).
+    """
+    text = html.unescape(text)
+    pieces: list[str] = []
+    position = 0
+    for url in twitter_text.extract_urls_with_indices(text):
+        pieces.append(text[position : url.start])
+        pieces.append(_SCHEME.sub("", text[url.start : url.end]).rstrip("/"))
+        position = url.end
+    pieces.append(text[position:])
+    return re.sub(r"\s+", " ", "".join(pieces)).strip()
+
+
+_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
 
 
 def chunked(items: Sequence[str], size: int) -> Iterator[list[str]]:
     """*items* in lists of at most *size*."""
     for start in range(0, len(items), size):
         yield list(items[start : start + size])
-

@@ -135,7 +135,7 @@ def install_log_redaction() -> None:
 def _redact_record(record: logging.LogRecord) -> None:
     try:
         message = record.getMessage()
-    except Exception:  # a malformed format string: leave it to logging to report
+    except Exception:  # noqa: BLE001 - a malformed format string: leave it to logging to report
         return
     if contains_secret(message):
         record.msg = redact(message)

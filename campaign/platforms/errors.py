@@ -19,7 +19,7 @@ Messages never contain a credential: they are passed through :func:`campaign.pla
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from campaign.exceptions import CampaignError
 from campaign.platforms.credentials import redact
@@ -31,7 +31,9 @@ class PlatformError(CampaignError):
     kind = "error"
     advice = ""
 
-    def __init__(self, platform: str, message: str, *, status: int | None = None, code: str | None = None) -> None:
+    def __init__(
+        self, platform: str, message: str, *, status: int | None = None, code: str | None = None
+    ) -> None:
         self.platform = platform
         self.message = redact(message.strip()) or "no message"
         self.status = status
@@ -62,9 +64,16 @@ class RateLimited(PlatformError):
 
     kind = "rate_limited"
 
-    def __init__(self, platform: str, message: str, *, retry_at: datetime | None = None,
-                 status: int | None = None, code: str | None = None) -> None:
-        self.retry_at = retry_at.astimezone(timezone.utc) if retry_at is not None else None
+    def __init__(
+        self,
+        platform: str,
+        message: str,
+        *,
+        retry_at: datetime | None = None,
+        status: int | None = None,
+        code: str | None = None,
+    ) -> None:
+        self.retry_at = retry_at.astimezone(UTC) if retry_at is not None else None
         super().__init__(platform, message, status=status, code=code)
 
     @property
@@ -74,7 +83,9 @@ class RateLimited(PlatformError):
         return f"Try again after {self.retry_at:%Y-%m-%d %H:%M:%S} UTC."
 
     def __repr__(self) -> str:
-        return f"RateLimited(platform={self.platform!r}, message={self.message!r}, retry_at={self.retry_at!r})"
+        return (
+            f"RateLimited(platform={self.platform!r}, message={self.message!r}, retry_at={self.retry_at!r})"
+        )
 
 
 class Transient(PlatformError):
@@ -82,8 +93,15 @@ class Transient(PlatformError):
 
     kind = "transient"
 
-    def __init__(self, platform: str, message: str, *, outcome_unknown: bool = False,
-                 status: int | None = None, code: str | None = None) -> None:
+    def __init__(
+        self,
+        platform: str,
+        message: str,
+        *,
+        outcome_unknown: bool = False,
+        status: int | None = None,
+        code: str | None = None,
+    ) -> None:
         self.outcome_unknown = outcome_unknown
         """True when a post was sent but no answer came back: it may be out. Reconcile before re-sending."""
         super().__init__(platform, message, status=status, code=code)
@@ -91,8 +109,10 @@ class Transient(PlatformError):
     @property
     def advice(self) -> str:  # type: ignore[override]
         if self.outcome_unknown:
-            return ("The post may or may not have been published: look for it on the platform "
-                    "(reconcile) before sending it again.")
+            return (
+                "The post may or may not have been published: look for it on the platform "
+                "(reconcile) before sending it again."
+            )
         return "This is usually temporary: try again in a minute."
 
 
@@ -128,8 +148,15 @@ class AuthExpired(PlatformError):
 
     kind = "auth_expired"
 
-    def __init__(self, platform: str, message: str, *, relogin: bool = False,
-                 status: int | None = None, code: str | None = None) -> None:
+    def __init__(
+        self,
+        platform: str,
+        message: str,
+        *,
+        relogin: bool = False,
+        status: int | None = None,
+        code: str | None = None,
+    ) -> None:
         self.relogin = relogin
         """True when only a short-lived session expired: the next call logs in again by itself."""
         super().__init__(platform, message, status=status, code=code)
@@ -138,8 +165,10 @@ class AuthExpired(PlatformError):
     def advice(self) -> str:  # type: ignore[override]
         if self.relogin:
             return "The session was dropped and the next attempt logs in again with the stored credentials."
-        return ("Renew the account's token, update the environment variable the plan names for it, "
-                "and run `campaign accounts check PLAN`.")
+        return (
+            "Renew the account's token, update the environment variable the plan names for it, "
+            "and run `campaign accounts check PLAN`."
+        )
 
 
 class Duplicate(PlatformError):
@@ -150,12 +179,12 @@ class Duplicate(PlatformError):
 
 
 __all__ = [
-    "PlatformError",
-    "RateLimited",
-    "Transient",
-    "Permanent",
-    "TooLong",
-    "InvalidMedia",
     "AuthExpired",
     "Duplicate",
+    "InvalidMedia",
+    "Permanent",
+    "PlatformError",
+    "RateLimited",
+    "TooLong",
+    "Transient",
 ]

@@ -49,9 +49,17 @@ def error_response(status: int, message: str) -> web.Response:
 def fault_response(rule: FaultRule, request: web.Request, sandbox: Sandbox) -> web.Response:
     if rule.kind == "rate_limit":
         reset = int(time.time()) + rule.reset
-        return xrpc_error(429, "RateLimitExceeded", "Rate Limit Exceeded", {
-            "ratelimit-limit": "3000", "ratelimit-remaining": "0", "ratelimit-reset": str(reset),
-            "ratelimit-policy": "3000;w=300"})
+        return xrpc_error(
+            429,
+            "RateLimitExceeded",
+            "Rate Limit Exceeded",
+            {
+                "ratelimit-limit": "3000",
+                "ratelimit-remaining": "0",
+                "ratelimit-reset": str(reset),
+                "ratelimit-policy": "3000;w=300",
+            },
+        )
     if rule.kind == "error500":
         return error_response(500, "")
     if rule.kind == "error503":
@@ -82,11 +90,29 @@ def make_tid(sandbox: Sandbox) -> str:
 
 def issue_tokens(sandbox: Sandbox, account: SandboxAccount) -> dict[str, str]:
     now = int(time.time())
-    access = jwt.encode({"scope": "com.atproto.appPass", "sub": account.user_id, "aud": AUDIENCE, "iat": now,
-                         "exp": now + sandbox.access_token_lifetime}, sandbox.jwt_key, algorithm="HS256")
-    refresh = jwt.encode({"scope": "com.atproto.refresh", "sub": account.user_id, "aud": AUDIENCE, "iat": now,
-                          "exp": now + REFRESH_LIFETIME, "jti": make_cid(f"{now}:{sandbox.next_number()}".encode())},
-                         sandbox.jwt_key, algorithm="HS256")
+    access = jwt.encode(
+        {
+            "scope": "com.atproto.appPass",
+            "sub": account.user_id,
+            "aud": AUDIENCE,
+            "iat": now,
+            "exp": now + sandbox.access_token_lifetime,
+        },
+        sandbox.jwt_key,
+        algorithm="HS256",
+    )
+    refresh = jwt.encode(
+        {
+            "scope": "com.atproto.refresh",
+            "sub": account.user_id,
+            "aud": AUDIENCE,
+            "iat": now,
+            "exp": now + REFRESH_LIFETIME,
+            "jti": make_cid(f"{now}:{sandbox.next_number()}".encode()),
+        },
+        sandbox.jwt_key,
+        algorithm="HS256",
+    )
     return {"accessJwt": access, "refreshJwt": refresh}
 
 
@@ -110,14 +136,21 @@ def authenticate(request: web.Request, scope: str = "com.atproto.appPass") -> Sa
 
 
 def session_body(sandbox: Sandbox, account: SandboxAccount) -> dict[str, Any]:
-    return {"did": account.user_id, "handle": account.handle, "active": True, **issue_tokens(sandbox, account)}
+    return {
+        "did": account.user_id,
+        "handle": account.handle,
+        "active": True,
+        **issue_tokens(sandbox, account),
+    }
 
 
 async def create_session(request: web.Request) -> web.Response:
     sandbox = sandbox_of(request)
     body = await read_json(request) or {}
     identifier, password = str(body.get("identifier", "")), str(body.get("password", ""))
-    account = next((a for a in sandbox.accounts(NAME) if identifier.lower() in (a.handle.lower(), a.user_id)), None)
+    account = next(
+        (a for a in sandbox.accounts(NAME) if identifier.lower() in (a.handle.lower(), a.user_id)), None
+    )
     if account is None or account.credentials.get("app_password") != password:
         return xrpc_error(401, "AuthenticationRequired", "Invalid identifier or password")
     return json_response(session_body(sandbox, account))
@@ -137,28 +170,53 @@ async def get_session(request: web.Request) -> web.Response:
 
 
 def render_profile(sandbox: Sandbox, account: SandboxAccount) -> dict[str, Any]:
-    return {"did": account.user_id, "handle": account.handle, "displayName": account.display_name,
-            "description": "Official account", "followersCount": 8200, "followsCount": 140,
-            "postsCount": len(sandbox.posts(NAME, account.handle)), "indexedAt": "2024-02-01T00:00:00.000Z",
-            "createdAt": "2023-05-01T00:00:00.000Z", "labels": []}
+    return {
+        "did": account.user_id,
+        "handle": account.handle,
+        "displayName": account.display_name,
+        "description": "Official account",
+        "followersCount": 8200,
+        "followsCount": 140,
+        "postsCount": len(sandbox.posts(NAME, account.handle)),
+        "indexedAt": "2024-02-01T00:00:00.000Z",
+        "createdAt": "2023-05-01T00:00:00.000Z",
+        "labels": [],
+    }
 
 
 def render_post(sandbox: Sandbox, post: RecordedPost) -> dict[str, Any]:
     account = sandbox.account(NAME, post.account)
     counts = sandbox.counts(post)
     view: dict[str, Any] = {
-        "uri": post.id, "cid": post.extra["cid"],
-        "author": {"did": account.user_id, "handle": account.handle, "displayName": account.display_name,
-                   "labels": []},
-        "record": post.extra["record"], "replyCount": counts["replies"], "repostCount": counts["reposts"],
-        "likeCount": counts["likes"], "quoteCount": counts["quotes"], "bookmarkCount": counts["bookmarks"],
-        "indexedAt": iso_z(post.created_at), "labels": [],
+        "uri": post.id,
+        "cid": post.extra["cid"],
+        "author": {
+            "did": account.user_id,
+            "handle": account.handle,
+            "displayName": account.display_name,
+            "labels": [],
+        },
+        "record": post.extra["record"],
+        "replyCount": counts["replies"],
+        "repostCount": counts["reposts"],
+        "likeCount": counts["likes"],
+        "quoteCount": counts["quotes"],
+        "bookmarkCount": counts["bookmarks"],
+        "indexedAt": iso_z(post.created_at),
+        "labels": [],
     }
     if post.media:
-        view["embed"] = {"$type": "app.bsky.embed.images#view", "images": [
-            {"thumb": f"https://cdn.bsky.sandbox/img/feed_thumbnail/plain/{account.user_id}/{m.id}@jpeg",
-             "fullsize": f"https://cdn.bsky.sandbox/img/feed_fullsize/plain/{account.user_id}/{m.id}@jpeg",
-             "alt": m.alt} for m in post.media]}
+        view["embed"] = {
+            "$type": "app.bsky.embed.images#view",
+            "images": [
+                {
+                    "thumb": f"https://cdn.bsky.sandbox/img/feed_thumbnail/plain/{account.user_id}/{m.id}@jpeg",
+                    "fullsize": f"https://cdn.bsky.sandbox/img/feed_fullsize/plain/{account.user_id}/{m.id}@jpeg",
+                    "alt": m.alt,
+                }
+                for m in post.media
+            ],
+        }
     return view
 
 
@@ -169,7 +227,9 @@ async def get_profile(request: web.Request) -> web.Response:
     sandbox = sandbox_of(request)
     authenticate(request)
     actor = request.query.get("actor", "")
-    account = next((a for a in sandbox.accounts(NAME) if actor.lower() in (a.handle.lower(), a.user_id)), None)
+    account = next(
+        (a for a in sandbox.accounts(NAME) if actor.lower() in (a.handle.lower(), a.user_id)), None
+    )
     if account is None:
         return xrpc_error(400, "InvalidRequest", "Profile not found")
     return json_response(render_profile(sandbox, account))
@@ -191,20 +251,35 @@ async def upload_blob(request: web.Request) -> web.Response:
         return xrpc_error(400, "InvalidRequest", "Request body is empty")
     mime = request.headers.get("Content-Type", "application/octet-stream")
     cid = make_cid(content, codec=0x55)
-    sandbox.record_media(RecordedMedia(NAME, account.handle, cid, mime, len(content),
-                                       hashlib.sha256(content).hexdigest()))
-    return json_response({"blob": {"$type": "blob", "ref": {"$link": cid}, "mimeType": mime, "size": len(content)}})
+    sandbox.record_media(
+        RecordedMedia(NAME, account.handle, cid, mime, len(content), hashlib.sha256(content).hexdigest())
+    )
+    return json_response(
+        {"blob": {"$type": "blob", "ref": {"$link": cid}, "mimeType": mime, "size": len(content)}}
+    )
 
 
-def _check_post_record(sandbox: Sandbox, account: SandboxAccount, record: dict[str, Any]) -> list[RecordedMedia]:
+def _check_post_record(
+    sandbox: Sandbox, account: SandboxAccount, record: dict[str, Any]
+) -> list[RecordedMedia]:
     text = str(record.get("text", ""))
     limit = PLATFORMS[NAME].max_length
     if graphemes(text) > limit or len(text.encode()) > MAX_TEXT_BYTES:
-        raise Reply(xrpc_error(400, "InvalidRequest", f"Invalid app.bsky.feed.post record: Record/text must not "
-                                                      f"be longer than {limit} graphemes"))
+        raise Reply(
+            xrpc_error(
+                400,
+                "InvalidRequest",
+                f"Invalid app.bsky.feed.post record: Record/text must not be longer than {limit} graphemes",
+            )
+        )
     if "createdAt" not in record:
-        raise Reply(xrpc_error(400, "InvalidRequest", 'Invalid app.bsky.feed.post record: Record must have the '
-                                                      'property "createdAt"'))
+        raise Reply(
+            xrpc_error(
+                400,
+                "InvalidRequest",
+                'Invalid app.bsky.feed.post record: Record must have the property "createdAt"',
+            )
+        )
     media: list[RecordedMedia] = []
     embed = record.get("embed") or {}
     for image in embed.get("images", []) if embed.get("$type") == "app.bsky.embed.images" else []:
@@ -212,8 +287,17 @@ def _check_post_record(sandbox: Sandbox, account: SandboxAccount, record: dict[s
         blob = sandbox.get_media(NAME, cid)
         if blob is None or blob.account != account.handle:
             raise Reply(xrpc_error(400, "InvalidRequest", f"Could not find blob: {cid}"))
-        media.append(RecordedMedia(NAME, account.handle, blob.id, blob.mime_type, blob.size, blob.sha256,
-                                   str(image.get("alt", ""))))
+        media.append(
+            RecordedMedia(
+                NAME,
+                account.handle,
+                blob.id,
+                blob.mime_type,
+                blob.size,
+                blob.sha256,
+                str(image.get("alt", "")),
+            )
+        )
     return media
 
 
@@ -225,7 +309,9 @@ async def create_record(request: web.Request) -> web.Response:
     if repo not in (account.user_id, account.handle):
         return xrpc_error(400, "InvalidRequest", "Invalid repo: you can only write to your own repository")
     if collection != "app.bsky.feed.post" or not isinstance(record, dict):
-        return xrpc_error(400, "InvalidRequest", f"The sandbox stores only app.bsky.feed.post records, not {collection}")
+        return xrpc_error(
+            400, "InvalidRequest", f"The sandbox stores only app.bsky.feed.post records, not {collection}"
+        )
     media = _check_post_record(sandbox, account, record)
     parent = ((record.get("reply") or {}).get("parent") or {}).get("uri")
     if parent and sandbox.get_post(NAME, parent) is None:
@@ -234,13 +320,28 @@ async def create_record(request: web.Request) -> web.Response:
     uri = f"at://{account.user_id}/app.bsky.feed.post/{rkey}"
     record = {"$type": "app.bsky.feed.post", **record}
     cid = make_cid(json.dumps(record, sort_keys=True).encode())
-    sandbox.record_post(RecordedPost(
-        platform=NAME, account=account.handle, id=uri, text=str(record.get("text", "")), created_at=sandbox.now(),
-        url=f"https://bsky.app/profile/{account.handle}/post/{rkey}", media=tuple(media), reply_to=parent,
-        facets=tuple(record.get("facets") or ()), extra={"cid": cid, "record": record, "rkey": rkey},
-    ))
-    return json_response({"uri": uri, "cid": cid, "commit": {"cid": make_cid(uri.encode()), "rev": rkey},
-                          "validationStatus": "valid"})
+    sandbox.record_post(
+        RecordedPost(
+            platform=NAME,
+            account=account.handle,
+            id=uri,
+            text=str(record.get("text", "")),
+            created_at=sandbox.now(),
+            url=f"https://bsky.app/profile/{account.handle}/post/{rkey}",
+            media=tuple(media),
+            reply_to=parent,
+            facets=tuple(record.get("facets") or ()),
+            extra={"cid": cid, "record": record, "rkey": rkey},
+        )
+    )
+    return json_response(
+        {
+            "uri": uri,
+            "cid": cid,
+            "commit": {"cid": make_cid(uri.encode()), "rev": rkey},
+            "validationStatus": "valid",
+        }
+    )
 
 
 async def delete_record(request: web.Request) -> web.Response:
@@ -256,7 +357,9 @@ async def get_posts(request: web.Request) -> web.Response:
     authenticate(request)
     uris = request.query.getall("uris", [])
     if len(uris) > MAX_GET_POSTS:
-        return xrpc_error(400, "InvalidRequest", f"Error: uris must not have more than {MAX_GET_POSTS} elements")
+        return xrpc_error(
+            400, "InvalidRequest", f"Error: uris must not have more than {MAX_GET_POSTS} elements"
+        )
     posts = [sandbox.get_post(NAME, uri) for uri in uris]
     return json_response({"posts": [render_post(sandbox, p) for p in posts if p is not None]})
 
@@ -265,7 +368,9 @@ async def get_author_feed(request: web.Request) -> web.Response:
     sandbox = sandbox_of(request)
     authenticate(request)
     actor = request.query.get("actor", "")
-    account = next((a for a in sandbox.accounts(NAME) if actor.lower() in (a.handle.lower(), a.user_id)), None)
+    account = next(
+        (a for a in sandbox.accounts(NAME) if actor.lower() in (a.handle.lower(), a.user_id)), None
+    )
     if account is None:
         return xrpc_error(400, "InvalidRequest", "Profile not found")
     try:

@@ -13,7 +13,7 @@ import itertools
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from campaign.sandbox.accounts import SandboxAccount, demo_accounts
@@ -132,7 +132,9 @@ class Sandbox:
                 return account
         return None
 
-    def account_config(self, platform: str, handle: str | None = None, *, timeout: float = 5.0) -> AccountConfig:
+    def account_config(
+        self, platform: str, handle: str | None = None, *, timeout: float = 5.0
+    ) -> AccountConfig:
         """An :class:`AccountConfig` an adapter can use to reach this running sandbox."""
         from campaign.platforms.base import AccountConfig
 
@@ -140,14 +142,17 @@ class Sandbox:
             raise RuntimeError("the sandbox is not running: start it with campaign.sandbox.running()")
         account = self.account(platform, handle)
         return AccountConfig(
-            platform=platform, handle=account.handle, credentials=dict(account.credentials),
-            api_base=self.base_url, timeout=timeout,
+            platform=platform,
+            handle=account.handle,
+            credentials=dict(account.credentials),
+            api_base=self.base_url,
+            timeout=timeout,
         )
 
     # -- ids and time ---------------------------------------------------------------------------------
 
     def now(self) -> datetime:
-        return self.clock().astimezone(timezone.utc)
+        return self.clock().astimezone(UTC)
 
     def next_number(self) -> int:
         """A number that grows with every call (ids are built from it and the clock)."""
@@ -189,14 +194,18 @@ class Sandbox:
             self._posts[(platform, post_id)] = replace(post, deleted=True)
             return post
 
-    def posts(self, platform: str | None = None, account: str | None = None, *,
-              include_deleted: bool = False) -> list[RecordedPost]:
+    def posts(
+        self, platform: str | None = None, account: str | None = None, *, include_deleted: bool = False
+    ) -> list[RecordedPost]:
         """Recorded posts, oldest first."""
         with self._lock:
             posts = list(self._posts.values())
         return [
-            p for p in posts
-            if platform in (None, p.platform) and account in (None, p.account) and (include_deleted or not p.deleted)
+            p
+            for p in posts
+            if platform in (None, p.platform)
+            and account in (None, p.account)
+            and (include_deleted or not p.deleted)
         ]
 
     def record_media(self, media: RecordedMedia) -> RecordedMedia:
@@ -227,13 +236,15 @@ class Sandbox:
             self._requests.append(record)
         return record
 
-    def requests(self, platform: str | None = None, method: str | None = None,
-                 path: str | None = None) -> list[RequestRecord]:
+    def requests(
+        self, platform: str | None = None, method: str | None = None, path: str | None = None
+    ) -> list[RequestRecord]:
         """The requests seen so far; *path* is a glob (``/2/tweets*``)."""
         with self._lock:
             records = list(self._requests)
         return [
-            r for r in records
+            r
+            for r in records
             if platform in (None, r.platform)
             and method in (None, r.method)
             and (path is None or fnmatch.fnmatchcase(r.path, path))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 Clock = Callable[[], datetime]
 
@@ -40,7 +40,7 @@ RATES = {
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class Engagement:
@@ -66,6 +66,8 @@ class Engagement:
         grown = self.growth(created_at)
         views = AUDIENCE.get(platform, 1000) * self.factor(platform, post_id, "views") * grown
         return {
-            measure: int(views if measure == "views" else views * rate * self.factor(platform, post_id, measure))
+            measure: int(
+                views if measure == "views" else views * rate * self.factor(platform, post_id, measure)
+            )
             for measure, rate in RATES.items()
         }

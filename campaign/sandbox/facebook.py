@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import math
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -47,9 +48,17 @@ RATE_LIMIT_MESSAGES = {
 }
 
 
-def fb_error(message: str, code: int, *, status: int = 400, subcode: int | None = None,
-             error_type: str = "OAuthException", transient: bool | None = None,
-             headers: dict[str, str] | None = None, **extra: Any) -> web.Response:
+def fb_error(
+    message: str,
+    code: int,
+    *,
+    status: int = 400,
+    subcode: int | None = None,
+    error_type: str = "OAuthException",
+    transient: bool | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> web.Response:
     error: dict[str, Any] = {"message": message, "type": error_type, "code": code}
     if subcode is not None:
         error["error_subcode"] = subcode
@@ -73,34 +82,51 @@ def fault_response(rule: FaultRule, request: web.Request, sandbox: Sandbox) -> w
         code = rule.code or 32
         minutes = max(1, math.ceil(rule.reset / 60))
         page_id = sandbox.account(NAME).user_id
-        usage = {page_id: [{"type": "pages", "call_count": 100, "total_cputime": 12, "total_time": 14,
-                            "estimated_time_to_regain_access": minutes}]}
-        headers = {"X-App-Usage": '{"call_count":100,"total_cputime":12,"total_time":14}',
-                   "X-Business-Use-Case-Usage": _dumps(usage)}
+        usage = {
+            page_id: [
+                {
+                    "type": "pages",
+                    "call_count": 100,
+                    "total_cputime": 12,
+                    "total_time": 14,
+                    "estimated_time_to_regain_access": minutes,
+                }
+            ]
+        }
+        headers = {
+            "X-App-Usage": '{"call_count":100,"total_cputime":12,"total_time":14}',
+            "X-Business-Use-Case-Usage": _dumps(usage),
+        }
         return fb_error(RATE_LIMIT_MESSAGES[code], code, transient=True, headers=headers)
     if rule.kind == "error500":
         return error_response(500, "")
     if rule.kind == "error503":
         return error_response(503, "")
     if rule.kind == "expired_token":
-        stamp = datetime.now(timezone.utc).strftime("%A, %d-%b-%y %H:%M:%S UTC")
-        return fb_error(f"Error validating access token: Session has expired on {stamp}. The current time is "
-                        f"{stamp}.", 190, subcode=463)
+        stamp = datetime.now(UTC).strftime("%A, %d-%b-%y %H:%M:%S UTC")
+        return fb_error(
+            f"Error validating access token: Session has expired on {stamp}. The current time is {stamp}.",
+            190,
+            subcode=463,
+        )
     if rule.kind == "duplicate":
         return duplicate_error()
     raise ValueError(f"no Facebook answer for the fault {rule.kind!r}")
 
 
 def duplicate_error() -> web.Response:
-    return fb_error("Duplicate status message", 506, subcode=1455006, transient=False,
-                    error_user_title="Duplicate Status Update",
-                    error_user_msg="This status update is identical to the last one you posted. Try posting "
-                                   "something different, or delete your previous update.")
+    return fb_error(
+        "Duplicate status message",
+        506,
+        subcode=1455006,
+        transient=False,
+        error_user_title="Duplicate Status Update",
+        error_user_msg="This status update is identical to the last one you posted. Try posting "
+        "something different, or delete your previous update.",
+    )
 
 
 def _dumps(data: Any) -> str:
-    import json
-
     return json.dumps(data, separators=(",", ":"))
 
 
@@ -120,7 +146,9 @@ def parse_fields(text: str) -> list[Field]:
     """Parse Graph API field expansion syntax; a malformed string raises :class:`Reply` (code 100)."""
     fields, position = _parse_list(text, 0)
     if position != len(text):
-        raise Reply(fb_error(f"(#100) Syntax error \"Expected end of string instead of \"{text[position:]}\".\"", 100))
+        raise Reply(
+            fb_error(f'(#100) Syntax error "Expected end of string instead of "{text[position:]}"."', 100)
+        )
     return fields
 
 
@@ -197,7 +225,7 @@ async def authenticate(request: web.Request) -> tuple[SandboxAccount, dict[str, 
 
 
 def fb_time(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S+0000")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S+0000")
 
 
 def node_type(post: RecordedPost) -> str:
@@ -214,13 +242,21 @@ def render_node(sandbox: Sandbox, node: RecordedPost | SandboxAccount, fields: l
 
 
 def render_page(page: SandboxAccount, fields: list[Field]) -> dict[str, Any]:
-    values = {"id": page.user_id, "name": page.display_name, "username": page.handle,
-              "link": f"https://www.facebook.com/{page.handle}", "category": "Police Station",
-              "fan_count": 182000, "followers_count": 190000}
+    values = {
+        "id": page.user_id,
+        "name": page.display_name,
+        "username": page.handle,
+        "link": f"https://www.facebook.com/{page.handle}",
+        "category": "Police Station",
+        "fan_count": 182000,
+        "followers_count": 190000,
+    }
     data = {}
     for item in fields:
         if item.name not in values:
-            raise Reply(fb_error(f"(#100) Tried accessing nonexisting field ({item.name}) on node type (Page)", 100))
+            raise Reply(
+                fb_error(f"(#100) Tried accessing nonexisting field ({item.name}) on node type (Page)", 100)
+            )
         data[item.name] = values[item.name]
     return data
 
@@ -230,8 +266,11 @@ def _render_field(sandbox: Sandbox, post: RecordedPost, item: Field) -> dict[str
     page = sandbox.account(NAME, post.account)
     comments = [c for c in sandbox.posts(NAME) if c.reply_to == post.id and c.extra.get("kind") == "comment"]
     simple: dict[str, Any] = {
-        "id": post.id, "message": post.text, "created_time": fb_time(post.created_at),
-        "permalink_url": post.url, "from": {"name": page.display_name, "id": page.user_id},
+        "id": post.id,
+        "message": post.text,
+        "created_time": fb_time(post.created_at),
+        "permalink_url": post.url,
+        "from": {"name": page.display_name, "id": page.user_id},
         "is_published": True,
     }
     if node_type(post) == "Comment":
@@ -249,18 +288,29 @@ def _render_field(sandbox: Sandbox, post: RecordedPost, item: Field) -> dict[str
             total = counts["likes"] + counts["love"] + counts["wow"]
             return {item.name: _edge([], total, item)}
         if item.name == "comments":
-            rendered = [render_node(sandbox, c, item.children or parse_fields("created_time,from,message,id"))
-                        for c in comments]
+            rendered = [
+                render_node(sandbox, c, item.children or parse_fields("created_time,from,message,id"))
+                for c in comments
+            ]
             return {"comments": _edge(rendered, counts["replies"] + len(comments), item)}
         if item.name == "insights":
             names = [m for m in item.modifiers.get("metric", "").split(",") if m]
             return {"insights": {"data": insights(sandbox, post, names)}}
         if item.name == "attachments":
-            media = [{"type": "photo", "media": {"image": {"src": f"https://scontent.sandbox/{m.id}.jpg"}},
-                      "target": {"id": m.id}} for m in post.media]
+            media = [
+                {
+                    "type": "photo",
+                    "media": {"image": {"src": f"https://scontent.sandbox/{m.id}.jpg"}},
+                    "target": {"id": m.id},
+                }
+                for m in post.media
+            ]
             return {"attachments": {"data": media}} if media else {}
-    raise Reply(fb_error(f"(#100) Tried accessing nonexisting field ({item.name}) on node type ({node_type(post)})",
-                         100))
+    raise Reply(
+        fb_error(
+            f"(#100) Tried accessing nonexisting field ({item.name}) on node type ({node_type(post)})", 100
+        )
+    )
 
 
 def _edge(data: list[dict[str, Any]], total: int, item: Field) -> dict[str, Any]:
@@ -285,14 +335,25 @@ def insights(sandbox: Sandbox, post: RecordedPost, names: list[str]) -> list[dic
         "post_media_view": c["views"],
         "post_total_media_view_unique": c["reach"],
         "post_clicks": c["link_clicks"] + c["photo_views"] + c["other_clicks"],
-        "post_clicks_by_type": {"link clicks": c["link_clicks"], "photo view": c["photo_views"],
-                                "other clicks": c["other_clicks"]},
+        "post_clicks_by_type": {
+            "link clicks": c["link_clicks"],
+            "photo view": c["photo_views"],
+            "other clicks": c["other_clicks"],
+        },
         "post_reactions_by_type_total": {"like": c["likes"], "love": c["love"], "wow": c["wow"]},
         "post_activity_by_action_type": {"share": c["reposts"], "like": c["likes"], "comment": c["replies"]},
     }
-    return [{"name": name, "period": "lifetime", "values": [{"value": values[name]}],
-             "title": INSIGHT_METRICS[name], "description": f"Lifetime: {INSIGHT_METRICS[name]}.",
-             "id": f"{post.id}/insights/{name}/lifetime"} for name in names]
+    return [
+        {
+            "name": name,
+            "period": "lifetime",
+            "values": [{"value": values[name]}],
+            "title": INSIGHT_METRICS[name],
+            "description": f"Lifetime: {INSIGHT_METRICS[name]}.",
+            "id": f"{post.id}/insights/{name}/lifetime",
+        }
+        for name in names
+    ]
 
 
 def find_node(sandbox: Sandbox, node_id: str, me: SandboxAccount) -> RecordedPost | SandboxAccount:
@@ -300,9 +361,15 @@ def find_node(sandbox: Sandbox, node_id: str, me: SandboxAccount) -> RecordedPos
         return me
     post = sandbox.get_post(NAME, node_id)
     if post is None or post.account != me.handle:
-        raise Reply(fb_error(
-            f"Unsupported get request. Object with ID '{node_id}' does not exist, cannot be loaded due to missing "
-            "permissions, or does not support this operation.", 100, subcode=33, error_type="GraphMethodException"))
+        raise Reply(
+            fb_error(
+                f"Unsupported get request. Object with ID '{node_id}' does not exist, cannot be loaded due to missing "
+                "permissions, or does not support this operation.",
+                100,
+                subcode=33,
+                error_type="GraphMethodException",
+            )
+        )
     return post
 
 
@@ -316,8 +383,11 @@ async def get_node(request: web.Request) -> web.Response:
     if not node_id:
         return await get_many(request, sandbox, me)
     node = find_node(sandbox, node_id, me)
-    default = "name,id" if isinstance(node, SandboxAccount) else (
-        "created_time,from,message,id" if node_type(node) == "Comment" else "created_time,message,id")
+    default = (
+        "name,id"
+        if isinstance(node, SandboxAccount)
+        else ("created_time,from,message,id" if node_type(node) == "Comment" else "created_time,message,id")
+    )
     return json_response(render_node(sandbox, node, fields_of(request, default)))
 
 
@@ -327,8 +397,7 @@ async def get_many(request: web.Request, sandbox: Sandbox, me: SandboxAccount) -
         return fb_error("(#100) Missing ids parameter", 100)
     if len(ids) > MAX_IDS:
         return fb_error(f"(#100) Too many IDs. Maximum: {MAX_IDS}. Actual: {len(ids)}", 100)
-    missing = [i for i in ids if i not in ("me", me.user_id) and
-               (sandbox.get_post(NAME, i) is None or sandbox.get_post(NAME, i).account != me.handle)]  # type: ignore[union-attr]
+    missing = [i for i in ids if i not in ("me", me.user_id) and not _owned(sandbox, i, me)]
     if missing:
         return fb_error(f"(#803) Some of the aliases you requested do not exist: {','.join(missing)}", 803)
     result = {}
@@ -350,15 +419,20 @@ async def get_edge(request: web.Request) -> web.Response:
         names = request.match_info.get("metric") or params.get("metric", "")
         return json_response({"data": insights(sandbox, node, [m for m in str(names).split(",") if m])})
     if isinstance(node, RecordedPost) and edge == "comments":
-        item = Field("comments", {"limit": str(params.get("limit", "25"))},
-                     fields_of(request, "created_time,from,message,id"))
+        item = Field(
+            "comments",
+            {"limit": str(params.get("limit", "25"))},
+            fields_of(request, "created_time,from,message,id"),
+        )
         if params.get("summary") in ("true", "1", "total_count"):
             item.modifiers["summary"] = "true"
         return json_response(_render_field(sandbox, node, item)["comments"])
     return fb_error(f"(#100) Tried accessing nonexisting field ({edge})", 100)
 
 
-def list_posts(request: web.Request, sandbox: Sandbox, page: SandboxAccount, params: dict[str, Any]) -> web.Response:
+def list_posts(
+    request: web.Request, sandbox: Sandbox, page: SandboxAccount, params: dict[str, Any]
+) -> web.Response:
     try:
         since = _time_param(params.get("since"))
         until = _time_param(params.get("until"))
@@ -366,8 +440,13 @@ def list_posts(request: web.Request, sandbox: Sandbox, page: SandboxAccount, par
         offset = int(params.get("after", 0) or 0)
     except ValueError:
         return fb_error("(#100) The parameters since, until, limit and after must be numbers or times", 100)
-    posts = [p for p in reversed(sandbox.posts(NAME, page.handle)) if p.extra.get("kind") != "comment"
-             and (since is None or p.created_at >= since) and (until is None or p.created_at <= until)]
+    posts = [
+        p
+        for p in reversed(sandbox.posts(NAME, page.handle))
+        if p.extra.get("kind") != "comment"
+        and (since is None or p.created_at >= since)
+        and (until is None or p.created_at <= until)
+    ]
     page_items = posts[offset : offset + limit]
     fields = fields_of(request, "created_time,message,id")
     body: dict[str, Any] = {"data": [render_node(sandbox, p, fields) for p in page_items]}
@@ -378,13 +457,18 @@ def list_posts(request: web.Request, sandbox: Sandbox, page: SandboxAccount, par
     return json_response(body)
 
 
+def _owned(sandbox: Sandbox, node_id: str, me: SandboxAccount) -> bool:
+    post = sandbox.get_post(NAME, node_id)
+    return post is not None and post.account == me.handle
+
+
 def _time_param(value: Any) -> datetime | None:
     if value in (None, ""):
         return None
     text = str(value)
     if text.isdigit():
-        return datetime.fromtimestamp(int(text), timezone.utc)
-    return datetime.fromisoformat(text.replace("Z", "+00:00").replace("+0000", "+00:00"))
+        return datetime.fromtimestamp(int(text), UTC)
+    return datetime.fromisoformat(text.replace("+0000", "+00:00"))
 
 
 async def publish(request: web.Request) -> web.Response:
@@ -392,8 +476,11 @@ async def publish(request: web.Request) -> web.Response:
     me, params = await authenticate(request)
     node_id, edge = request.match_info["node"], request.match_info["edge"]
     if edge in ("feed", "photos") and node_id not in (me.user_id, "me"):
-        return fb_error("(#200) If posting to a page, requires both pages_read_engagement and "
-                        "pages_manage_posts as an admin with sufficient administrative permission", 200)
+        return fb_error(
+            "(#200) If posting to a page, requires both pages_read_engagement and "
+            "pages_manage_posts as an admin with sufficient administrative permission",
+            200,
+        )
     message = str(params.get("message") or params.get("caption") or "")
     if len(message) > MAX_MESSAGE:
         return fb_error(f"(#100) Param message must be at most {MAX_MESSAGE} characters long.", 100)
@@ -410,15 +497,23 @@ def _published(params: dict[str, Any]) -> bool:
     return str(params.get("published", "true")).lower() not in ("false", "0")
 
 
-def _new_post(sandbox: Sandbox, me: SandboxAccount, message: str, media: tuple[RecordedMedia, ...],
-              **extra: Any) -> RecordedPost:
+def _new_post(
+    sandbox: Sandbox, me: SandboxAccount, message: str, media: tuple[RecordedMedia, ...], **extra: Any
+) -> RecordedPost:
     number = OBJECT_BASE + sandbox.next_number()
     post_id = f"{me.user_id}_{number}"
-    return sandbox.record_post(RecordedPost(
-        platform=NAME, account=me.handle, id=post_id, text=message, created_at=sandbox.now(),
-        url=f"https://www.facebook.com/{me.user_id}/posts/{number}", media=media,
-        extra={"kind": "post", "object_id": str(number), **extra},
-    ))
+    return sandbox.record_post(
+        RecordedPost(
+            platform=NAME,
+            account=me.handle,
+            id=post_id,
+            text=message,
+            created_at=sandbox.now(),
+            url=f"https://www.facebook.com/{me.user_id}/posts/{number}",
+            media=media,
+            extra={"kind": "post", "object_id": str(number), **extra},
+        )
+    )
 
 
 def _is_duplicate(sandbox: Sandbox, me: SandboxAccount, message: str) -> bool:
@@ -430,12 +525,10 @@ def _post_feed(sandbox: Sandbox, me: SandboxAccount, params: dict[str, Any], mes
     media: list[RecordedMedia] = []
     index = 0
     while f"attached_media[{index}]" in params:
-        import json
-
         try:
             fbid = str(json.loads(str(params[f"attached_media[{index}]"]))["media_fbid"])
         except (ValueError, KeyError, TypeError):
-            return fb_error(f"(#100) attached_media[{index}] must be {{\"media_fbid\": ID}}", 100)
+            return fb_error(f'(#100) attached_media[{index}] must be {{"media_fbid": ID}}', 100)
         item = sandbox.get_media(NAME, fbid)
         if item is None or item.account != me.handle:
             return fb_error(f"(#100) Invalid media_fbid {fbid}", 100)
@@ -456,14 +549,24 @@ async def _read_source(params: dict[str, Any]) -> tuple[bytes, str] | None:
     return None
 
 
-async def _post_photo(sandbox: Sandbox, me: SandboxAccount, params: dict[str, Any], message: str) -> web.Response:
+async def _post_photo(
+    sandbox: Sandbox, me: SandboxAccount, params: dict[str, Any], message: str
+) -> web.Response:
     source = await _read_source(params)
     if source is None and not params.get("url"):
         return fb_error("(#324) Requires upload file", 324)
     content, mime = source or (str(params["url"]).encode(), "image/jpeg")
-    photo = sandbox.record_media(RecordedMedia(
-        NAME, me.handle, str(OBJECT_BASE + sandbox.next_number()), mime, len(content),
-        hashlib.sha256(content).hexdigest(), str(params.get("alt_text_custom") or "")))
+    photo = sandbox.record_media(
+        RecordedMedia(
+            NAME,
+            me.handle,
+            str(OBJECT_BASE + sandbox.next_number()),
+            mime,
+            len(content),
+            hashlib.sha256(content).hexdigest(),
+            str(params.get("alt_text_custom") or ""),
+        )
+    )
     if not _published(params):
         return json_response({"id": photo.id})
     if _is_duplicate(sandbox, me, message):
@@ -472,8 +575,13 @@ async def _post_photo(sandbox: Sandbox, me: SandboxAccount, params: dict[str, An
     return json_response({"id": photo.id, "post_id": post.id})
 
 
-def _post_comment(sandbox: Sandbox, me: SandboxAccount, parent: RecordedPost | SandboxAccount,
-                  params: dict[str, Any], message: str) -> web.Response:
+def _post_comment(
+    sandbox: Sandbox,
+    me: SandboxAccount,
+    parent: RecordedPost | SandboxAccount,
+    params: dict[str, Any],
+    message: str,
+) -> web.Response:
     if not isinstance(parent, RecordedPost):
         return fb_error("(#100) Comments can only be made on posts", 100)
     media: tuple[RecordedMedia, ...] = ()
@@ -487,11 +595,19 @@ def _post_comment(sandbox: Sandbox, me: SandboxAccount, parent: RecordedPost | S
         return fb_error("(#100) The comment is empty", 100)
     root = parent.extra.get("object_id", parent.id.split("_")[-1])
     number = OBJECT_BASE + sandbox.next_number()
-    comment = sandbox.record_post(RecordedPost(
-        platform=NAME, account=me.handle, id=f"{root}_{number}", text=message, created_at=sandbox.now(),
-        url=f"{parent.url}?comment_id={number}", media=media, reply_to=parent.id,
-        extra={"kind": "comment", "object_id": str(number)},
-    ))
+    comment = sandbox.record_post(
+        RecordedPost(
+            platform=NAME,
+            account=me.handle,
+            id=f"{root}_{number}",
+            text=message,
+            created_at=sandbox.now(),
+            url=f"{parent.url}?comment_id={number}",
+            media=media,
+            reply_to=parent.id,
+            extra={"kind": "comment", "object_id": str(number)},
+        )
+    )
     return json_response({"id": comment.id})
 
 
@@ -510,13 +626,32 @@ async def debug_token(request: web.Request) -> web.Response:
     await authenticate(request)
     page = sandbox.find_account(NAME, page_access_token=request.query.get("input_token", ""))
     if page is None:
-        return json_response({"data": {"is_valid": False, "error": {
-            "code": 190, "message": "Invalid OAuth access token - Cannot parse access token"}}})
-    return json_response({"data": {
-        "app_id": "1234567890123456", "type": "PAGE", "application": "Campaign toolkit (sandbox)",
-        "data_access_expires_at": 0, "expires_at": 0, "is_valid": True,
-        "profile_id": page.user_id, "scopes": list(page.scopes), "user_id": "10160000000000001",
-    }})
+        return json_response(
+            {
+                "data": {
+                    "is_valid": False,
+                    "error": {
+                        "code": 190,
+                        "message": "Invalid OAuth access token - Cannot parse access token",
+                    },
+                }
+            }
+        )
+    return json_response(
+        {
+            "data": {
+                "app_id": "1234567890123456",
+                "type": "PAGE",
+                "application": "Campaign toolkit (sandbox)",
+                "data_access_expires_at": 0,
+                "expires_at": 0,
+                "is_valid": True,
+                "profile_id": page.user_id,
+                "scopes": list(page.scopes),
+                "user_id": "10160000000000001",
+            }
+        }
+    )
 
 
 def register(app: web.Application) -> None:

@@ -141,7 +141,10 @@ def parse_fault(text: str) -> FaultRule:
         except ValueError:
             raise FaultSpecError(f"the option {option!r} in the fault rule {text!r} needs a number") from None
     return FaultRule(
-        platform=match["platform"], method=match["method"] or "*", path=match["path"], kind=match["kind"],
+        platform=match["platform"],
+        method=match["method"] or "*",
+        path=match["path"],
+        kind=match["kind"],
         **values,  # type: ignore[arg-type]
     )
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import html
 import re
-from datetime import timedelta
+from datetime import UTC, timedelta
 from typing import Any
 
 from aiohttp import web
@@ -41,11 +41,14 @@ def error_response(status: int, message: str) -> web.Response:
 
 def fault_response(rule: FaultRule, request: web.Request, sandbox: Sandbox) -> web.Response:
     if rule.kind == "rate_limit":
-        from datetime import datetime, timezone
+        from datetime import datetime
 
-        reset = datetime.now(timezone.utc) + timedelta(seconds=rule.reset)
-        return error(429, "Too many requests", {
-            "X-RateLimit-Limit": "300", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": iso_z(reset)})
+        reset = datetime.now(UTC) + timedelta(seconds=rule.reset)
+        return error(
+            429,
+            "Too many requests",
+            {"X-RateLimit-Limit": "300", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": iso_z(reset)},
+        )
     if rule.kind == "error500":
         return error(500, "We're sorry, but something went wrong on our end.")
     if rule.kind == "error503":
@@ -70,26 +73,49 @@ def base_of(request: web.Request) -> str:
     return f"{request.scheme}://{request.host}"
 
 
-def render_account(request: web.Request, account: SandboxAccount, with_source: bool = False) -> dict[str, Any]:
+def render_account(
+    request: web.Request, account: SandboxAccount, with_source: bool = False
+) -> dict[str, Any]:
     base = base_of(request)
     data: dict[str, Any] = {
-        "id": account.user_id, "username": account.username, "acct": account.username,
-        "display_name": account.display_name, "locked": False, "bot": False, "discoverable": True,
-        "group": False, "created_at": "2022-11-01T00:00:00.000Z", "note": "<p>Official account</p>",
-        "url": f"{base}/@{account.username}", "uri": f"{base}/users/{account.username}",
-        "avatar": f"{base}/avatars/original/missing.png", "avatar_static": f"{base}/avatars/original/missing.png",
-        "header": f"{base}/headers/original/missing.png", "header_static": f"{base}/headers/original/missing.png",
-        "followers_count": 5400, "following_count": 120, "statuses_count": len(sandbox_of(request).posts(
-            NAME, account.handle)), "last_status_at": None, "emojis": [], "fields": [],
+        "id": account.user_id,
+        "username": account.username,
+        "acct": account.username,
+        "display_name": account.display_name,
+        "locked": False,
+        "bot": False,
+        "discoverable": True,
+        "group": False,
+        "created_at": "2022-11-01T00:00:00.000Z",
+        "note": "<p>Official account</p>",
+        "url": f"{base}/@{account.username}",
+        "uri": f"{base}/users/{account.username}",
+        "avatar": f"{base}/avatars/original/missing.png",
+        "avatar_static": f"{base}/avatars/original/missing.png",
+        "header": f"{base}/headers/original/missing.png",
+        "header_static": f"{base}/headers/original/missing.png",
+        "followers_count": 5400,
+        "following_count": 120,
+        "statuses_count": len(sandbox_of(request).posts(NAME, account.handle)),
+        "last_status_at": None,
+        "emojis": [],
+        "fields": [],
     }
     if with_source:
-        data["source"] = {"privacy": "public", "sensitive": False, "language": "en", "note": "Official account",
-                          "fields": [], "follow_requests_count": 0}
+        data["source"] = {
+            "privacy": "public",
+            "sensitive": False,
+            "language": "en",
+            "note": "Official account",
+            "fields": [],
+            "follow_requests_count": 0,
+        }
     return data
 
 
 def render_content(text: str, base: str) -> str:
     """*text* as the HTML Mastodon stores: paragraphs, ``<br />``, links and hashtag links."""
+
     def inline(chunk: str) -> str:
         out, position = [], 0
         for url in twitter_text.extract_urls_with_indices(chunk):
@@ -97,8 +123,10 @@ def render_content(text: str, base: str) -> str:
             href = chunk[url.start : url.end]
             href = href if "://" in href else f"https://{href}"
             scheme, _, rest = href.partition("://")
-            out.append(f'<a href="{html.escape(href)}" target="_blank" rel="nofollow noopener noreferrer">'
-                       f'<span class="invisible">{scheme}://</span><span class="">{html.escape(rest)}</span></a>')
+            out.append(
+                f'<a href="{html.escape(href)}" target="_blank" rel="nofollow noopener noreferrer">'
+                f'<span class="invisible">{scheme}://</span><span class="">{html.escape(rest)}</span></a>'
+            )
             position = url.end
         out.append(_tags(html.escape(chunk[position:], quote=False), base))
         return "".join(out)
@@ -108,16 +136,28 @@ def render_content(text: str, base: str) -> str:
 
 
 def _tags(escaped: str, base: str) -> str:
-    return _HASHTAG.sub(lambda m: f'<a href="{base}/tags/{m[1].lower()}" class="mention hashtag" rel="tag">'
-                                  f'#<span>{m[1]}</span></a>', escaped)
+    return _HASHTAG.sub(
+        lambda m: (
+            f'<a href="{base}/tags/{m[1].lower()}" class="mention hashtag" rel="tag">#<span>{m[1]}</span></a>'
+        ),
+        escaped,
+    )
 
 
 def render_media(request: web.Request, media: RecordedMedia) -> dict[str, Any]:
     base = base_of(request)
-    return {"id": media.id, "type": "image", "url": f"{base}/system/media/{media.id}.png",
-            "preview_url": f"{base}/system/media/small/{media.id}.png", "remote_url": None,
-            "preview_remote_url": None, "text_url": None, "meta": {}, "description": media.alt or None,
-            "blurhash": "UFBWY:8_0Jxu%2M{%Mt7-;of%Mof"}
+    return {
+        "id": media.id,
+        "type": "image",
+        "url": f"{base}/system/media/{media.id}.png",
+        "preview_url": f"{base}/system/media/small/{media.id}.png",
+        "remote_url": None,
+        "preview_remote_url": None,
+        "text_url": None,
+        "meta": {},
+        "description": media.alt or None,
+        "blurhash": "UFBWY:8_0Jxu%2M{%Mt7-;of%Mof",
+    }
 
 
 def render_status(request: web.Request, post: RecordedPost) -> dict[str, Any]:
@@ -127,18 +167,37 @@ def render_status(request: web.Request, post: RecordedPost) -> dict[str, Any]:
     base = base_of(request)
     parent = sandbox.get_post(NAME, post.reply_to, include_deleted=True) if post.reply_to else None
     return {
-        "id": post.id, "created_at": iso_z(post.created_at), "in_reply_to_id": post.reply_to,
-        "in_reply_to_account_id": account.user_id if parent else None, "sensitive": False, "spoiler_text": "",
-        "visibility": post.extra.get("visibility", "public"), "language": post.extra.get("language", "en"),
-        "uri": f"{base}/users/{account.username}/statuses/{post.id}", "url": post.url,
-        "replies_count": counts["replies"], "reblogs_count": counts["reposts"],
-        "favourites_count": counts["likes"], "quotes_count": counts["quotes"], "edited_at": None,
-        "favourited": False, "reblogged": False, "muted": False, "bookmarked": False, "pinned": False,
-        "content": render_content(post.text, base), "filtered": [], "reblog": None,
-        "application": {"name": "campaign", "website": None}, "account": render_account(request, account),
-        "media_attachments": [render_media(request, m) for m in post.media], "mentions": [],
+        "id": post.id,
+        "created_at": iso_z(post.created_at),
+        "in_reply_to_id": post.reply_to,
+        "in_reply_to_account_id": account.user_id if parent else None,
+        "sensitive": False,
+        "spoiler_text": "",
+        "visibility": post.extra.get("visibility", "public"),
+        "language": post.extra.get("language", "en"),
+        "uri": f"{base}/users/{account.username}/statuses/{post.id}",
+        "url": post.url,
+        "replies_count": counts["replies"],
+        "reblogs_count": counts["reposts"],
+        "favourites_count": counts["likes"],
+        "quotes_count": counts["quotes"],
+        "edited_at": None,
+        "favourited": False,
+        "reblogged": False,
+        "muted": False,
+        "bookmarked": False,
+        "pinned": False,
+        "content": render_content(post.text, base),
+        "filtered": [],
+        "reblog": None,
+        "application": {"name": "campaign", "website": None},
+        "account": render_account(request, account),
+        "media_attachments": [render_media(request, m) for m in post.media],
+        "mentions": [],
         "tags": [{"name": t.lower(), "url": f"{base}/tags/{t.lower()}"} for t in _HASHTAG.findall(post.text)],
-        "emojis": [], "card": None, "poll": None,
+        "emojis": [],
+        "card": None,
+        "poll": None,
     }
 
 
@@ -146,37 +205,67 @@ def render_status(request: web.Request, post: RecordedPost) -> dict[str, Any]:
 
 
 async def instance_v1(request: web.Request) -> web.Response:
-    return json_response({
-        "uri": DOMAIN, "title": "Campaign sandbox", "short_description": "A stand-in for a Mastodon server.",
-        "description": "", "email": "sandbox@example.invalid", "version": VERSION,
-        "urls": {"streaming_api": f"ws://{request.host}"}, "stats": {"user_count": 4, "status_count": 0,
-                                                                     "domain_count": 1},
-        "thumbnail": None, "languages": ["en"], "registrations": False, "approval_required": True,
-        "invites_enabled": False, "configuration": _configuration(), "contact_account": None, "rules": [],
-    })
+    return json_response(
+        {
+            "uri": DOMAIN,
+            "title": "Campaign sandbox",
+            "short_description": "A stand-in for a Mastodon server.",
+            "description": "",
+            "email": "sandbox@example.invalid",
+            "version": VERSION,
+            "urls": {"streaming_api": f"ws://{request.host}"},
+            "stats": {"user_count": 4, "status_count": 0, "domain_count": 1},
+            "thumbnail": None,
+            "languages": ["en"],
+            "registrations": False,
+            "approval_required": True,
+            "invites_enabled": False,
+            "configuration": _configuration(),
+            "contact_account": None,
+            "rules": [],
+        }
+    )
 
 
 async def instance_v2(request: web.Request) -> web.Response:
-    return json_response({
-        "domain": DOMAIN, "title": "Campaign sandbox", "version": VERSION,
-        "source_url": "https://github.com/mastodon/mastodon", "description": "A stand-in for a Mastodon server.",
-        "usage": {"users": {"active_month": 4}}, "thumbnail": {"url": f"{base_of(request)}/thumb.png"},
-        "languages": ["en"], "configuration": _configuration() | {"urls": {"streaming": f"ws://{request.host}"}},
-        "registrations": {"enabled": False, "approval_required": True, "message": None},
-        "contact": {"email": "sandbox@example.invalid", "account": None}, "rules": [],
-        "api_versions": {"mastodon": 2},
-    })
+    return json_response(
+        {
+            "domain": DOMAIN,
+            "title": "Campaign sandbox",
+            "version": VERSION,
+            "source_url": "https://github.com/mastodon/mastodon",
+            "description": "A stand-in for a Mastodon server.",
+            "usage": {"users": {"active_month": 4}},
+            "thumbnail": {"url": f"{base_of(request)}/thumb.png"},
+            "languages": ["en"],
+            "configuration": _configuration() | {"urls": {"streaming": f"ws://{request.host}"}},
+            "registrations": {"enabled": False, "approval_required": True, "message": None},
+            "contact": {"email": "sandbox@example.invalid", "account": None},
+            "rules": [],
+            "api_versions": {"mastodon": 2},
+        }
+    )
 
 
 def _configuration() -> dict[str, Any]:
     return {
         "accounts": {"max_featured_tags": 10},
-        "statuses": {"max_characters": PLATFORMS[NAME].max_length, "max_media_attachments": 4,
-                     "characters_reserved_per_url": 23},
-        "media_attachments": {"supported_mime_types": ["image/jpeg", "image/png", "image/gif", "image/webp"],
-                              "image_size_limit": 16777216, "image_matrix_limit": 33177600},
-        "polls": {"max_options": 4, "max_characters_per_option": 50, "min_expiration": 300,
-                  "max_expiration": 2629746},
+        "statuses": {
+            "max_characters": PLATFORMS[NAME].max_length,
+            "max_media_attachments": 4,
+            "characters_reserved_per_url": 23,
+        },
+        "media_attachments": {
+            "supported_mime_types": ["image/jpeg", "image/png", "image/gif", "image/webp"],
+            "image_size_limit": 16777216,
+            "image_matrix_limit": 33177600,
+        },
+        "polls": {
+            "max_options": 4,
+            "max_characters_per_option": 50,
+            "min_expiration": 300,
+            "max_expiration": 2629746,
+        },
     }
 
 
@@ -186,9 +275,16 @@ async def verify_credentials(request: web.Request) -> web.Response:
 
 async def app_credentials(request: web.Request) -> web.Response:
     account = authenticate(request)
-    return json_response({"id": "1", "name": "campaign", "website": None, "scopes": list(account.scopes),
-                          "redirect_uris": ["urn:ietf:wg:oauth:2.0:oob"],
-                          "redirect_uri": "urn:ietf:wg:oauth:2.0:oob"})
+    return json_response(
+        {
+            "id": "1",
+            "name": "campaign",
+            "website": None,
+            "scopes": list(account.scopes),
+            "redirect_uris": ["urn:ietf:wg:oauth:2.0:oob"],
+            "redirect_uri": "urn:ietf:wg:oauth:2.0:oob",
+        }
+    )
 
 
 async def post_status(request: web.Request) -> web.Response:
@@ -197,9 +293,13 @@ async def post_status(request: web.Request) -> web.Response:
     body = await read_json(request) if request.content_type == "application/json" else None
     if body is None:
         form = await request.post()
-        body = {"status": form.get("status", ""), "in_reply_to_id": form.get("in_reply_to_id"),
-                "media_ids": form.getall("media_ids[]", []), "visibility": form.get("visibility"),
-                "language": form.get("language")}
+        body = {
+            "status": form.get("status", ""),
+            "in_reply_to_id": form.get("in_reply_to_id"),
+            "media_ids": form.getall("media_ids[]", []),
+            "visibility": form.get("visibility"),
+            "language": form.get("language"),
+        }
     key = request.headers.get("Idempotency-Key")
     if key:
         existing = sandbox.idempotent(account.handle, key)
@@ -219,13 +319,23 @@ async def post_status(request: web.Request) -> web.Response:
     if reply_to and sandbox.get_post(NAME, str(reply_to)) is None:
         return error(404, "Record not found")
     status_id = sandbox.snowflake(MASTODON_EPOCH_MS)
-    post = sandbox.record_post(RecordedPost(
-        platform=NAME, account=account.handle, id=status_id, text=text, created_at=sandbox.now(),
-        url=f"{base_of(request)}/@{account.username}/{status_id}", media=tuple(m for m in media if m),
-        reply_to=str(reply_to) if reply_to else None,
-        extra={"visibility": body.get("visibility") or "public", "language": body.get("language") or "en",
-               "idempotency_key": key},
-    ))
+    post = sandbox.record_post(
+        RecordedPost(
+            platform=NAME,
+            account=account.handle,
+            id=status_id,
+            text=text,
+            created_at=sandbox.now(),
+            url=f"{base_of(request)}/@{account.username}/{status_id}",
+            media=tuple(m for m in media if m),
+            reply_to=str(reply_to) if reply_to else None,
+            extra={
+                "visibility": body.get("visibility") or "public",
+                "language": body.get("language") or "en",
+                "idempotency_key": key,
+            },
+        )
+    )
     if key:
         sandbox.idempotent(account.handle, key, post.id)
     return json_response(render_status(request, post))
@@ -240,15 +350,32 @@ async def post_media(request: web.Request) -> web.Response:
         return error(422, "Validation failed: File can't be blank")
     description = str(form.get("description") or "")
     if len(description) > MAX_DESCRIPTION:
-        return error(422, f"Validation failed: Description is too long (maximum is {MAX_DESCRIPTION} characters)")
+        return error(
+            422, f"Validation failed: Description is too long (maximum is {MAX_DESCRIPTION} characters)"
+        )
     content = upload.file.read()
-    media = sandbox.record_media(RecordedMedia(
-        NAME, account.handle, sandbox.snowflake(MASTODON_EPOCH_MS), upload.content_type, len(content),
-        hashlib.sha256(content).hexdigest(), description))
+    media = sandbox.record_media(
+        RecordedMedia(
+            NAME,
+            account.handle,
+            sandbox.snowflake(MASTODON_EPOCH_MS),
+            upload.content_type,
+            len(content),
+            hashlib.sha256(content).hexdigest(),
+            description,
+        )
+    )
     return json_response(render_media(request, media))
 
 
+def optional_auth(request: web.Request) -> None:
+    """Public reads need no token, but a token that is sent must be valid (as with Doorkeeper)."""
+    if "Authorization" in request.headers:
+        authenticate(request)
+
+
 async def get_status(request: web.Request) -> web.Response:
+    optional_auth(request)
     post = sandbox_of(request).get_post(NAME, request.match_info["id"])
     if post is None:
         return error(404, "Record not found")
@@ -266,6 +393,7 @@ async def delete_status(request: web.Request) -> web.Response:
 
 
 async def account_statuses(request: web.Request) -> web.Response:
+    optional_auth(request)
     sandbox = sandbox_of(request)
     owner = next((a for a in sandbox.accounts(NAME) if a.user_id == request.match_info["id"]), None)
     if owner is None:
@@ -276,15 +404,21 @@ async def account_statuses(request: web.Request) -> web.Response:
         since_id = int(request.query.get("since_id") or request.query.get("min_id") or 0)
     except ValueError:
         return error(422, "Validation failed: limit, max_id and since_id must be numbers")
-    statuses = [p for p in reversed(sandbox.posts(NAME, owner.handle))
-                if (max_id is None or int(p.id) < max_id) and int(p.id) > since_id
-                and not (request.query.get("exclude_replies") in ("1", "true") and p.reply_to)]
+    statuses = [
+        p
+        for p in reversed(sandbox.posts(NAME, owner.handle))
+        if (max_id is None or int(p.id) < max_id)
+        and int(p.id) > since_id
+        and not (request.query.get("exclude_replies") in ("1", "true") and p.reply_to)
+    ]
     page = statuses[:limit]
     headers = {}
     if page:
         path = f"{base_of(request)}{request.path}"
-        headers["Link"] = (f'<{path}?limit={limit}&max_id={page[-1].id}>; rel="next", '
-                           f'<{path}?limit={limit}&min_id={page[0].id}>; rel="prev"')
+        headers["Link"] = (
+            f'<{path}?limit={limit}&max_id={page[-1].id}>; rel="next", '
+            f'<{path}?limit={limit}&min_id={page[0].id}>; rel="prev"'
+        )
     return json_response([render_status(request, p) for p in page], headers=headers)
 
 

@@ -16,7 +16,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
-ORIGINAL_URL_HEADER = "X-Campaign-Original-URL"
+from campaign.platforms.base import ORIGINAL_URL_HEADER
+
+__all__ = ["ORIGINAL_URL_HEADER", "base_string", "parse_header", "problem", "sign"]
+
 MAX_CLOCK_SKEW = 300
 
 _PARAM = re.compile(r'(\w+)="([^"]*)"')
@@ -74,8 +77,13 @@ def sign(base: str, consumer_secret: str, token_secret: str) -> str:
 
 
 def problem(
-    method: str, url: str, oauth: OAuthHeader, consumer_secret: str, token_secret: str,
-    form: Iterable[tuple[str, str]] = (), now: float | None = None,
+    method: str,
+    url: str,
+    oauth: OAuthHeader,
+    consumer_secret: str,
+    token_secret: str,
+    form: Iterable[tuple[str, str]] = (),
+    now: float | None = None,
 ) -> str | None:
     """Why the request's signature is not acceptable, or ``None`` when it is."""
     if oauth.params.get("oauth_signature_method") != "HMAC-SHA1":

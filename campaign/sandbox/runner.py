@@ -18,6 +18,7 @@ import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Self
 
 from aiohttp import web
 
@@ -33,7 +34,9 @@ START_SECONDS = 10.0
 class SandboxServer:
     """A sandbox served over HTTP from a background thread."""
 
-    def __init__(self, sandbox: Sandbox, host: str = "127.0.0.1", port: int = 0, *, access_log: bool = False) -> None:
+    def __init__(
+        self, sandbox: Sandbox, host: str = "127.0.0.1", port: int = 0, *, access_log: bool = False
+    ) -> None:
         self.sandbox = sandbox
         self.host = host
         self.port = port
@@ -76,7 +79,7 @@ class SandboxServer:
         self._loop = self._thread = None
         self.sandbox.base_url = None
 
-    def __enter__(self) -> SandboxServer:
+    def __enter__(self) -> Self:
         self.start()
         return self
 
@@ -104,8 +107,9 @@ class SandboxServer:
     async def _startup(self) -> None:
         self._app = build_app(self.sandbox)
         access = logging.getLogger("campaign.sandbox.access") if self.access_log else None
-        self._runner = web.AppRunner(self._app, access_log_class=AccessLogger, access_log=access,
-                                     shutdown_timeout=SHUTDOWN_SECONDS)
+        self._runner = web.AppRunner(
+            self._app, access_log_class=AccessLogger, access_log=access, shutdown_timeout=SHUTDOWN_SECONDS
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
@@ -132,13 +136,17 @@ def running(sandbox: Sandbox | None = None, host: str = "127.0.0.1", port: int =
         server.stop()
 
 
-async def serve_forever(sandbox: Sandbox, host: str, port: int, *, access_log: bool = True,
-                        ready: asyncio.Event | None = None) -> None:
+async def serve_forever(
+    sandbox: Sandbox, host: str, port: int, *, access_log: bool = True, ready: asyncio.Event | None = None
+) -> None:
     """Serve in the current event loop until cancelled (the CLI runs this with ``asyncio.run``)."""
     app = build_app(sandbox)
-    runner = web.AppRunner(app, access_log_class=AccessLogger,
-                           access_log=logging.getLogger("campaign.sandbox.access") if access_log else None,
-                           shutdown_timeout=SHUTDOWN_SECONDS)
+    runner = web.AppRunner(
+        app,
+        access_log_class=AccessLogger,
+        access_log=logging.getLogger("campaign.sandbox.access") if access_log else None,
+        shutdown_timeout=SHUTDOWN_SECONDS,
+    )
     await runner.setup()
     try:
         await web.TCPSite(runner, host, port).start()

@@ -74,7 +74,7 @@ async def sandbox_middleware(request: web.Request, handler: Handler) -> web.Stre
             response = module.error_response(404, request.path)
         except web.HTTPMethodNotAllowed:
             response = module.error_response(404, f"{request.method} {request.path}")
-        except Exception:  # noqa: BLE001 - a sandbox bug must still answer like the platform would
+        except Exception:
             log.exception("the sandbox failed on %s %s", request.method, request.path)
             response = module.error_response(500, "Internal Server Error")
     record.status = response.status
@@ -90,31 +90,48 @@ async def _hang(request: web.Request) -> None:
             return
         try:
             await asyncio.wait_for(stopping.wait(), HANG_POLL_SECONDS)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             continue
 
 
 async def index(request: web.Request) -> web.Response:
     """What the sandbox serves, for people poking at it with curl."""
     sandbox = request.app[SANDBOX_KEY]
-    return json_response({
-        "sandbox": "campaign", "platforms": sorted(MODULES),
-        "accounts": [{"platform": a.platform, "handle": a.handle, "id": a.user_id} for a in sandbox.accounts()],
-        "faults": [rule.spec() for rule in sandbox.faults.rules], "seed": sandbox.seed,
-    })
+    return json_response(
+        {
+            "sandbox": "campaign",
+            "platforms": sorted(MODULES),
+            "accounts": [
+                {"platform": a.platform, "handle": a.handle, "id": a.user_id} for a in sandbox.accounts()
+            ],
+            "faults": [rule.spec() for rule in sandbox.faults.rules],
+            "seed": sandbox.seed,
+        }
+    )
 
 
 async def recorded_posts(request: web.Request) -> web.Response:
     """Everything posted so far (rehearsals read this instead of a platform's web page)."""
     sandbox = request.app[SANDBOX_KEY]
     platform = request.query.get("platform")
-    return json_response([
-        {"platform": p.platform, "account": p.account, "id": p.id, "text": p.text, "url": p.url,
-         "created_at": p.created_at.isoformat(), "reply_to": p.reply_to, "deleted": p.deleted,
-         "media": [{"id": m.id, "mime_type": m.mime_type, "alt": m.alt} for m in p.media],
-         "facets": list(p.facets), "engagement": sandbox.counts(p)}
-        for p in sandbox.posts(platform, include_deleted=True)
-    ])
+    return json_response(
+        [
+            {
+                "platform": p.platform,
+                "account": p.account,
+                "id": p.id,
+                "text": p.text,
+                "url": p.url,
+                "created_at": p.created_at.isoformat(),
+                "reply_to": p.reply_to,
+                "deleted": p.deleted,
+                "media": [{"id": m.id, "mime_type": m.mime_type, "alt": m.alt} for m in p.media],
+                "facets": list(p.facets),
+                "engagement": sandbox.counts(p),
+            }
+            for p in sandbox.posts(platform, include_deleted=True)
+        ]
+    )
 
 
 def build_app(sandbox: Sandbox) -> web.Application:

@@ -1,0 +1,260 @@
+"""Mastodon through Mastodon.py.
+
+The client is built so that it never talks to the server on its own: ``version_check_mode="created"``
+with an explicit ``mastodon_version`` (no instance lookup at start-up, and v2 media), and
+``ratelimit_method="throw"`` (never sleeps). ``request_timeout`` is the account's timeout.
+
+Every status is sent with the post's ``Idempotency-Key``: if the runner re-sends a post after a
+timeout, Mastodon returns the status it already made instead of a second one, so publishing is
+idempotent here (:attr:`MastodonAdapter.idempotent_publish`). Servers that merely implement the API
+(Takahe, for one) may ignore the key.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from html.parser import HTMLParser
+from typing import Any
+
+from mastodon import (
+    Mastodon,
+    MastodonAPIError,
+    MastodonError,
+    MastodonIOError,
+    MastodonNetworkError,
+    MastodonNotFoundError,
+    MastodonRatelimitError,
+    MastodonServerError,
+    MastodonUnauthorizedError,
+)
+
+from campaign import __version__
+from campaign.exceptions import CampaignError
+from campaign.platforms import PLATFORMS
+from campaign.platforms.base import (
+    AccountConfig,
+    AccountIdentity,
+    Adapter,
+    MetricsReading,
+    Outgoing,
+    Receipt,
+    RecentPost,
+    measures,
+)
+from campaign.platforms.errors import (
+    AuthExpired,
+    InvalidMedia,
+    Permanent,
+    PlatformError,
+    RateLimited,
+    Transient,
+)
+
+MASTODON_VERSION = "4.3.0"
+RECENT_PAGES = 5
+COUNTS = ("favourites_count", "reblogs_count", "replies_count", "quotes_count")
+
+
+class MastodonAdapter(Adapter):
+    """Publishes to one Mastodon account with an access token (scopes ``read`` and ``write``)."""
+
+    spec = PLATFORMS["mastodon"]
+    api_version = "mastodon-v1"
+    idempotent_publish = True
+
+    def __init__(self, account: AccountConfig) -> None:
+        super().__init__(account)
+        self._api = Mastodon(
+            api_base_url=account.api_base or instance_url(account.handle),
+            access_token=account.credentials["access_token"],
+            ratelimit_method="throw",
+            request_timeout=account.timeout,
+            version_check_mode="created",
+            mastodon_version=MASTODON_VERSION,
+            user_agent=f"campaign/{__version__}",
+        )
+        self._account_id: str | None = None
+
+    def close(self) -> None:
+        self._api.session.close()
+
+    # -- hooks ----------------------------------------------------------------------------------------
+
+    def _publish(self, post: Outgoing) -> Receipt:
+        media_ids = [
+            self._api.media_post(
+                image.path.read_bytes(),
+                mime_type=image.mime_type,
+                description=image.alt or None,
+                file_name=image.path.name,
+            ).id
+            for image in post.images
+        ]
+        self._sending()
+        status = self._api.status_post(
+            post.text,
+            in_reply_to_id=post.reply_to,
+            media_ids=media_ids or None,
+            visibility="public",
+            idempotency_key=post.idempotency_key,
+        )
+        return Receipt(str(status["id"]), str(status["url"] or status["uri"]))
+
+    def _metrics_batch(self, remote_ids: Sequence[str]) -> list[MetricsReading]:
+        readings = []
+        for remote_id in remote_ids:
+            try:
+                status = self._api.status(remote_id)
+            except MastodonNotFoundError:
+                continue  # deleted: left out, like the other platforms' batch lookups do
+            readings.append(self._reading(_plain(status), self._now()))
+        return readings
+
+    def _recent_posts(self, since: datetime) -> Iterable[RecentPost]:
+        page: Any = self._api.account_statuses(self._me(), limit=40, exclude_reblogs=True)
+        for _ in range(RECENT_PAGES):
+            if not page:
+                return
+            for status in page:
+                created = _aware(status["created_at"])
+                if created < since:
+                    return
+                yield RecentPost(str(status["id"]), html_to_text(str(status["content"])), created)
+            page = self._api.fetch_next(page)
+
+    def _check(self) -> AccountIdentity:
+        me = self._api.account_verify_credentials()
+        self._account_id = str(me["id"])
+        try:
+            scopes = tuple(self._api.app_verify_credentials().get("scopes") or ())
+        except MastodonAPIError:
+            scopes = ()  # older servers do not say which scopes a token has
+        problem = None
+        wanted = self.account.handle.lstrip("@").split("@")[0].lower()
+        if str(me["acct"]).split("@")[0].lower() != wanted:
+            problem = f"the token belongs to @{me['acct']}, not {self.account.handle}"
+        elif scopes and not any(s in ("write", "write:statuses") for s in scopes):
+            problem = "the token cannot post: create one with the write:statuses (or write) scope"
+        return AccountIdentity(
+            platform=self.spec.name,
+            handle=self.account.handle if problem is None else "@" + str(me["acct"]),
+            remote_user_id=self._account_id,
+            display_name=str(me.get("display_name") or ""),
+            token_ok=True,
+            permissions=scopes,
+            problem=problem,
+        )
+
+    def _map_error(self, error: Exception) -> PlatformError | None:
+        name = self.spec.name
+        if isinstance(error, MastodonRatelimitError):
+            reset = self._api.ratelimit_reset
+            retry_at = datetime.fromtimestamp(reset, UTC) if reset else None
+            return RateLimited(
+                name, "rate limit reached (429 Too Many Requests)", retry_at=retry_at, status=429
+            )
+        if isinstance(error, MastodonNetworkError):
+            if "timed out" in str(error).lower():
+                return Transient(
+                    name, f"the Mastodon server did not answer within {self.account.timeout:g} seconds"
+                )
+            return Transient(
+                name, "could not connect to the Mastodon server (the connection failed or was dropped)"
+            )
+        if isinstance(error, MastodonIOError):
+            return InvalidMedia(name, f"an image could not be read ({type(error).__name__})")
+        if isinstance(error, MastodonAPIError):
+            status, reason, message = _api_error_parts(error)
+            text = f"{status} {reason}: {message}" if message else f"{status} {reason}"
+            if isinstance(error, MastodonUnauthorizedError):
+                return AuthExpired(name, f"the server refused the access token ({text})", status=status)
+            if isinstance(error, MastodonServerError):
+                return Transient(name, f"the server failed ({text})", status=status)
+            return Permanent(name, f"the server refused the request ({text})", status=status)
+        if isinstance(error, MastodonError):
+            return Permanent(name, f"{type(error).__name__}: {error}")
+        return None
+
+    # -- helpers --------------------------------------------------------------------------------------
+
+    def _me(self) -> str:
+        if self._account_id is None:
+            self._account_id = str(self._api.account_verify_credentials()["id"])
+        return self._account_id
+
+    def _reading(self, status: Mapping[str, Any], collected: datetime) -> MetricsReading:
+        counts = {key: status[key] for key in COUNTS if isinstance(status.get(key), int)}
+        return MetricsReading(
+            remote_id=str(status["id"]),
+            collected_at=collected,
+            measures=measures(
+                likes=counts.get("favourites_count"),
+                reposts=counts.get("reblogs_count"),
+                replies=counts.get("replies_count"),
+                quotes=counts.get("quotes_count"),
+            ),
+            source_metrics=counts,
+            api_version=self.api_version,
+            raw=status,
+        )
+
+
+def instance_url(handle: str) -> str:
+    """``https://mastodon.social`` for ``@name@mastodon.social``."""
+    parts = handle.lstrip("@").split("@")
+    if len(parts) != 2 or not parts[1]:
+        raise CampaignError(
+            f"the Mastodon handle {handle!r} names no server: write it as @name@server, or give the account an api_base"
+        )
+    return f"https://{parts[1]}"
+
+
+class _TextExtractor(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "br":
+            self.parts.append("\n")
+        elif tag == "p" and self.parts:
+            self.parts.append("\n\n")
+
+    def handle_data(self, data: str) -> None:
+        self.parts.append(data)
+
+
+def html_to_text(content: str) -> str:
+    """The text of a status's HTML ``content`` (paragraphs and line breaks kept, tags dropped)."""
+    parser = _TextExtractor()
+    parser.feed(content)
+    parser.close()
+    return html.unescape("".join(parser.parts))
+
+
+def _api_error_parts(error: MastodonAPIError) -> tuple[int | None, str, str]:
+    args = list(error.args) + [None] * 4
+    status = args[1] if isinstance(args[1], int) else None
+    return status, str(args[2] or ""), str(args[3] or "")
+
+
+def _plain(value: Any) -> Any:
+    """Mastodon.py's attribute dicts and lists as plain JSON-like values."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def _aware(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return datetime.fromisoformat(str(value))
+
+
+__all__ = ["MastodonAdapter", "html_to_text", "instance_url"]

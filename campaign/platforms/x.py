@@ -1,0 +1,296 @@
+"""X (Twitter) through tweepy's API v2 client, with OAuth 1.0a user context.
+
+tweepy has no v2 media upload, so images go to ``POST /2/media/upload`` and their alt text to
+``POST /2/media/metadata`` through tweepy's own ``requests`` session and OAuth 1.0a signer.
+tweepy hard-codes ``https://api.twitter.com`` and passes no timeout; :class:`BaseURLAdapter`,
+mounted on the session for X's origins, sends each request to the account's ``api_base`` (the
+sandbox, a proxy) with the original URL in :data:`ORIGINAL_URL_HEADER`, and puts the account's
+timeout on every call. tweepy never waits on rate limits here: a 429 becomes
+:class:`RateLimited` with the latest reset X announced (the 24-hour posting cap included).
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import requests
+import tweepy
+from requests.adapters import HTTPAdapter
+
+from campaign.platforms import PLATFORMS
+from campaign.platforms.base import (
+    ORIGINAL_URL_HEADER,
+    AccountConfig,
+    AccountIdentity,
+    Adapter,
+    MediaItem,
+    MetricsReading,
+    Outgoing,
+    Receipt,
+    RecentPost,
+    measures,
+)
+from campaign.platforms.errors import (
+    AuthExpired,
+    Duplicate,
+    Permanent,
+    PlatformError,
+    RateLimited,
+    Transient,
+)
+
+ORIGINS = ("https://api.twitter.com", "https://api.x.com")
+MEDIA_UPLOAD_URL = "https://api.x.com/2/media/upload"
+MEDIA_METADATA_URL = "https://api.x.com/2/media/metadata"
+METRIC_FIELDS = ["public_metrics", "non_public_metrics", "organic_metrics", "created_at"]
+RECENT_PAGES = 5
+_STATUS_ERRORS: dict[int, type[tweepy.HTTPException]] = {
+    400: tweepy.BadRequest,
+    401: tweepy.Unauthorized,
+    403: tweepy.Forbidden,
+    404: tweepy.NotFound,
+    429: tweepy.TooManyRequests,
+}
+
+
+class BaseURLAdapter(HTTPAdapter):
+    """Send requests for *origin* to *base* instead (when given), always with a timeout."""
+
+    def __init__(self, origin: str, base: str | None, timeout: float) -> None:
+        super().__init__(max_retries=0)
+        self.origin = origin.rstrip("/")
+        self.base = base.rstrip("/") if base else None
+        self.timeout = timeout
+
+    def send(
+        self,
+        request: requests.PreparedRequest,
+        stream: bool = False,
+        timeout: Any = None,
+        verify: bool | str = True,
+        cert: Any = None,
+        proxies: Mapping[str, str] | None = None,
+    ) -> requests.Response:
+        url = request.url or ""
+        if self.base and url.startswith(self.origin):
+            request.headers[ORIGINAL_URL_HEADER] = url
+            request.url = self.base + url[len(self.origin) :]
+        return super().send(
+            request, stream=stream, timeout=timeout or self.timeout, verify=verify, cert=cert, proxies=proxies
+        )
+
+
+class XAdapter(Adapter):
+    """Publishes to X and reads back engagement, as one account (OAuth 1.0a user context)."""
+
+    spec = PLATFORMS["x"]
+    api_version = "x-api-v2"
+
+    def __init__(self, account: AccountConfig) -> None:
+        super().__init__(account)
+        credentials = account.credentials
+        self._client = tweepy.Client(
+            consumer_key=credentials["consumer_key"],
+            consumer_secret=credentials["consumer_secret"],
+            access_token=credentials["access_token"],
+            access_token_secret=credentials["access_token_secret"],
+            return_type=requests.Response,
+        )
+        for origin in ORIGINS:
+            self._client.session.mount(origin, BaseURLAdapter(origin, account.api_base, account.timeout))
+        self._username = account.handle.lstrip("@")
+        self._user_id: str | None = None
+
+    def close(self) -> None:
+        self._client.session.close()
+
+    # -- hooks ----------------------------------------------------------------------------------------
+
+    def _publish(self, post: Outgoing) -> Receipt:
+        media_ids = [self._upload(image) for image in post.images]
+        self._sending()
+        response = self._client.create_tweet(
+            text=post.text,
+            media_ids=media_ids or None,
+            in_reply_to_tweet_id=post.reply_to,
+        )
+        tweet_id = str(response.json()["data"]["id"])
+        return Receipt(tweet_id, f"https://x.com/{self._username}/status/{tweet_id}")
+
+    def _metrics_batch(self, remote_ids: Sequence[str]) -> list[MetricsReading]:
+        response = self._client.get_tweets(list(remote_ids), tweet_fields=METRIC_FIELDS, user_auth=True)
+        collected = self._now()
+        return [self._reading(tweet, collected) for tweet in response.json().get("data", [])]
+
+    def _recent_posts(self, since: datetime) -> Iterable[RecentPost]:
+        token: str | None = None
+        for _ in range(RECENT_PAGES):
+            response = self._client.get_users_tweets(
+                self._me_id(),
+                start_time=since,
+                max_results=100,
+                pagination_token=token,
+                tweet_fields=["created_at", "entities"],
+                user_auth=True,
+            )
+            body = response.json()
+            for tweet in body.get("data", []):
+                yield RecentPost(str(tweet["id"]), expanded_text(tweet), _parse_time(tweet["created_at"]))
+            token = body.get("meta", {}).get("next_token")
+            if not token:
+                return
+
+    def _check(self) -> AccountIdentity:
+        response = self._client.get_me(user_auth=True, user_fields=["username", "name"])
+        data = response.json()["data"]
+        self._user_id = str(data["id"])
+        access = response.headers.get("x-access-level", "")
+        permissions = tuple(access.split("-")) if access else ()
+        problem = None
+        if data["username"].lower() != self._username.lower():
+            problem = (
+                f"the credentials belong to @{data['username']}, not {self.account.handle}: "
+                "check which account's tokens the plan's environment variables hold"
+            )
+        elif access and "write" not in permissions:
+            problem = (
+                "the access token can only read: give the app Read and Write permission in the X "
+                "developer portal and regenerate the access token"
+            )
+        return AccountIdentity(
+            platform=self.spec.name,
+            handle="@" + data["username"],
+            remote_user_id=self._user_id,
+            display_name=data.get("name", ""),
+            token_ok=True,
+            permissions=permissions,
+            problem=problem,
+        )
+
+    def _map_error(self, error: Exception) -> PlatformError | None:
+        name = self.spec.name
+        if isinstance(error, tweepy.HTTPException):
+            status = error.response.status_code
+            message = " ".join(str(m) for m in error.api_messages) or str(error)
+            if isinstance(error, tweepy.TooManyRequests):
+                return RateLimited(
+                    name,
+                    f"rate limit reached ({message})",
+                    retry_at=retry_at(error.response.headers),
+                    status=status,
+                )
+            if isinstance(error, tweepy.Unauthorized):
+                return AuthExpired(name, f"X refused the credentials ({status} {message})", status=status)
+            if isinstance(error, tweepy.Forbidden) and "duplicate content" in message.lower():
+                return Duplicate(name, message, status=status)
+            if isinstance(error, tweepy.TwitterServerError):
+                return Transient(name, f"X failed with {status} ({message})", status=status)
+            return Permanent(name, f"X refused the request with {status}: {message}", status=status)
+        if isinstance(error, requests.Timeout):
+            return Transient(name, f"X did not answer within {self.account.timeout:g} seconds")
+        if isinstance(error, requests.ConnectionError):
+            return Transient(name, "could not connect to X (the connection failed or was dropped)")
+        if isinstance(error, requests.RequestException):
+            return Transient(name, f"the request to X failed ({type(error).__name__})")
+        if isinstance(error, (KeyError, ValueError)):
+            return Transient(name, f"X answered with something unexpected ({type(error).__name__})")
+        return None
+
+    # -- helpers --------------------------------------------------------------------------------------
+
+    def _me_id(self) -> str:
+        if self._user_id is None:
+            data = self._client.get_me(user_auth=True).json()["data"]
+            self._user_id = str(data["id"])
+        return self._user_id
+
+    def _auth(self) -> Any:
+        c = self.account.credentials
+        return tweepy.OAuth1UserHandler(
+            c["consumer_key"], c["consumer_secret"], c["access_token"], c["access_token_secret"]
+        ).apply_auth()
+
+    def _upload(self, image: MediaItem) -> str:
+        """Upload one image through v2 media upload and set its alt text; returns the media id."""
+        headers = {"User-Agent": self._client.user_agent}
+        with image.path.open("rb") as handle:
+            response = self._client.session.post(
+                MEDIA_UPLOAD_URL,
+                headers=headers,
+                auth=self._auth(),
+                files={"media": (image.path.name, handle, image.mime_type)},
+                data={"media_category": "tweet_image", "media_type": image.mime_type},
+            )
+        raise_for_status(response)
+        media_id = str(response.json()["data"]["id"])
+        if image.alt:
+            response = self._client.session.post(
+                MEDIA_METADATA_URL,
+                headers=headers,
+                auth=self._auth(),
+                json={"id": media_id, "metadata": {"alt_text": {"text": image.alt}}},
+            )
+            raise_for_status(response)
+        return media_id
+
+    def _reading(self, tweet: Mapping[str, Any], collected: datetime) -> MetricsReading:
+        public = tweet.get("public_metrics") or {}
+        private = tweet.get("non_public_metrics") or {}
+        source: dict[str, int] = {}
+        for group in ("public_metrics", "non_public_metrics", "organic_metrics"):
+            for key, value in (tweet.get(group) or {}).items():
+                if isinstance(value, int):
+                    source[f"{group}.{key}"] = value
+        return MetricsReading(
+            remote_id=str(tweet["id"]),
+            collected_at=collected,
+            measures=measures(
+                views=public.get("impression_count", private.get("impression_count")),
+                likes=public.get("like_count"),
+                reposts=public.get("retweet_count"),
+                replies=public.get("reply_count"),
+                quotes=public.get("quote_count"),
+                link_clicks=private.get("url_link_clicks"),
+                profile_clicks=private.get("user_profile_clicks"),
+            ),
+            source_metrics=source,
+            api_version=self.api_version,
+            raw=dict(tweet),
+        )
+
+
+def raise_for_status(response: requests.Response) -> None:
+    """Raise the tweepy exception tweepy would raise for *response* (for calls tweepy has no method for)."""
+    if 200 <= response.status_code < 300:
+        return
+    if response.status_code >= 500:
+        raise tweepy.TwitterServerError(response)
+    raise _STATUS_ERRORS.get(response.status_code, tweepy.HTTPException)(response)
+
+
+def retry_at(headers: Mapping[str, str]) -> datetime | None:
+    """When X will take requests again: the latest reset among the exhausted limits it reported."""
+    resets: list[int] = []
+    for prefix in ("x-rate-limit", "x-user-limit-24hour", "x-app-limit-24hour"):
+        reset = headers.get(f"{prefix}-reset")
+        if reset and reset.isdigit() and headers.get(f"{prefix}-remaining", "0") == "0":
+            resets.append(int(reset))
+    if not resets and str(headers.get("x-rate-limit-reset", "")).isdigit():
+        resets.append(int(headers["x-rate-limit-reset"]))
+    return datetime.fromtimestamp(max(resets), UTC) if resets else None
+
+
+def expanded_text(tweet: Mapping[str, Any]) -> str:
+    """The text as written: HTML unescaped and t.co links replaced by the links they stand for."""
+    text = html.unescape(str(tweet.get("text", "")))
+    for url in (tweet.get("entities") or {}).get("urls", []):
+        if url.get("url") and url.get("expanded_url"):
+            text = text.replace(url["url"], url["expanded_url"])
+    return text
+
+
+def _parse_time(value: str) -> datetime:
+    return datetime.fromisoformat(value).astimezone(UTC)

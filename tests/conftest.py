@@ -1,0 +1,71 @@
+"""Shared fixtures: the platform sandbox served in-process on a free port, and a clock tests control."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from campaign.sandbox import Sandbox, running
+
+
+class FakeClock:
+    """A clock that stands still until a test moves it (``clock.advance(hours=6)``)."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.now = start or datetime.now(UTC).replace(microsecond=0)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> datetime:
+        self.now += timedelta(**delta)
+        return self.now
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """The sandbox's idea of now; starts at the real time and moves only when told."""
+    return FakeClock()
+
+
+@pytest.fixture
+def sandbox(clock: FakeClock) -> Iterator[Sandbox]:
+    """A fresh sandbox (demo accounts, seed 1234, the test's clock) served on a free port of 127.0.0.1.
+
+    It has ``.base_url``, ``.posts(platform)``, ``.requests(platform, method, path)``,
+    ``.set_faults(*specs)`` / ``.clear_faults()``, ``.add_account(...)`` and ``.account_config(platform)``.
+    """
+    with running(Sandbox(seed=1234, clock=clock)) as served:
+        yield served
+
+
+def write_png(path: Path) -> Path:
+    """A valid one-pixel PNG at *path*."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        )
+
+    header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\x00\xff\x00\x00"))
+        + chunk(b"IEND", b"")
+    )
+    return path
+
+
+@pytest.fixture
+def png(tmp_path: Path) -> Path:
+    """A small PNG image on disk."""
+    return write_png(tmp_path / "pocket-guide.png")

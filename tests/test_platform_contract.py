@@ -1,0 +1,441 @@
+"""One contract, four adapters: each test runs against X, Facebook, Mastodon and Bluesky.
+
+Every adapter is exercised through its real client library (tweepy, pyfacebook, Mastodon.py,
+atproto) over real HTTP to the in-process sandbox; nothing is mocked.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+import traceback
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from campaign.platforms import PLATFORMS, adapter_class
+from campaign.platforms.base import MEASURES, AccountConfig, Adapter, MediaItem, Outgoing
+from campaign.platforms.errors import (
+    AuthExpired,
+    Duplicate,
+    InvalidMedia,
+    PlatformError,
+    RateLimited,
+    TooLong,
+    Transient,
+)
+from campaign.sandbox import Sandbox, SandboxAccount, running
+from tests.conftest import FakeClock
+
+PLATFORM_NAMES = ["x", "facebook", "mastodon", "bluesky"]
+CREATE = {
+    "x": "POST /2/tweets",
+    "facebook": "POST /v*/*/feed",
+    "mastodon": "POST /api/v1/statuses",
+    "bluesky": "POST /xrpc/com.atproto.repo.createRecord",
+}
+METRICS = {
+    "x": ("GET", "/2/tweets"),
+    "facebook": ("GET", "/v25.0"),
+    "mastodon": ("GET", "/api/v1/statuses/*"),
+    "bluesky": ("GET", "/xrpc/app.bsky.feed.getPosts"),
+}
+REPORTS_VIEWS = {"x": True, "facebook": True, "mastodon": False, "bluesky": False}
+FAULTS = {
+    "rate_limit": RateLimited,
+    "error500": Transient,
+    "error503": Transient,
+    "expired_token": AuthExpired,
+    "duplicate": Duplicate,
+}
+HANG_TIMEOUT = 0.5
+
+
+@pytest.fixture(params=PLATFORM_NAMES)
+def platform(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def make_adapter(sandbox: Sandbox, platform: str, timeout: float = 5.0) -> Adapter:
+    return adapter_class(platform)(sandbox.account_config(platform, timeout=timeout))
+
+
+@pytest.fixture
+def adapter(sandbox: Sandbox, platform: str) -> Iterator[Adapter]:
+    with make_adapter(sandbox, platform) as made:
+        yield made
+
+
+def fault(platform: str, kind: str, options: str = "") -> str:
+    method, path = CREATE[platform].split(" ")
+    return f"{platform}:{method} {path}:{kind}" + (f":{options}" if options else "")
+
+
+# -- publishing ---------------------------------------------------------------------------------------
+
+
+def test_a_text_post_is_published_with_exactly_that_text(
+    sandbox: Sandbox, adapter: Adapter, platform: str
+) -> None:
+    text = "Modern slavery is closer than you think. Call 08000 121 700 #SeeItShareIt https://www.gov.uk/modern-slavery"
+    receipt = adapter.publish(Outgoing(text))
+    [posted] = sandbox.posts(platform)
+    assert posted.id == receipt.remote_id
+    assert posted.text == text
+    assert receipt.url.startswith(("https://", "http://"))
+
+
+def test_an_image_is_published_with_its_alt_text(
+    sandbox: Sandbox, adapter: Adapter, platform: str, png: Path
+) -> None:
+    alt = "The cover of the pocket guide: a hand holding a phone showing the helpline number"
+    receipt = adapter.publish(Outgoing("Our pocket guide", images=(MediaItem(png, alt, "image/png"),)))
+    [posted] = sandbox.posts(platform)
+    assert posted.id == receipt.remote_id
+    assert posted.alt_texts == [alt]
+    assert posted.media[0].mime_type == "image/png"
+    assert posted.media[0].size == png.stat().st_size
+
+
+def test_a_thread_reply_is_recorded_as_a_reply_to_the_first_post(
+    sandbox: Sandbox, adapter: Adapter, platform: str
+) -> None:
+    first = adapter.publish(Outgoing("Thread 1/2: the signs of modern slavery"))
+    second = adapter.publish(Outgoing("Thread 2/2: how to report it", reply_to=first.remote_id))
+    reply = next(p for p in sandbox.posts(platform) if p.id == second.remote_id)
+    assert reply.reply_to == first.remote_id
+    assert reply.text == "Thread 2/2: how to report it"
+
+
+def test_bluesky_posts_carry_facets_so_tags_and_links_are_clickable(sandbox: Sandbox) -> None:
+    with make_adapter(sandbox, "bluesky") as bluesky:
+        bluesky.publish(Outgoing("Know the signs #SeeItShareIt https://www.gov.uk/modern-slavery"))
+    features = [f["features"][0]["$type"] for f in sandbox.posts("bluesky")[0].facets]
+    assert features == ["app.bsky.richtext.facet#tag", "app.bsky.richtext.facet#link"]
+
+
+# -- metrics --------------------------------------------------------------------------------------------
+
+
+def test_metrics_for_a_batch_use_one_request_per_platform_batch(
+    sandbox: Sandbox, adapter: Adapter, platform: str, clock: FakeClock
+) -> None:
+    batch = PLATFORMS[platform].metrics_batch
+    count = batch + 1 if batch > 1 else 3
+    ids = [
+        adapter.publish(Outgoing(f"Post {number} of the week of action")).remote_id for number in range(count)
+    ]
+    clock.advance(hours=12)
+    sandbox.clear_requests()
+
+    readings = adapter.metrics(ids)
+
+    method, path = METRICS[platform]
+    assert len(sandbox.requests(platform, method, path)) == math.ceil(count / batch)
+    assert [r.remote_id for r in readings] == ids
+    for reading in readings:
+        assert reading.collected_at.tzinfo is not None and reading.collected_at.utcoffset() == timedelta(0)
+        assert set(reading.measures) == set(MEASURES)
+        assert reading.measures["likes"] and reading.measures["likes"] > 0
+        assert (reading.measures["views"] is not None) is REPORTS_VIEWS[platform]
+        assert reading.source_metrics and all(isinstance(v, int) for v in reading.source_metrics.values())
+        assert reading.api_version == adapter.api_version
+
+
+def test_metrics_grow_as_time_passes(sandbox: Sandbox, adapter: Adapter, clock: FakeClock) -> None:
+    post_id = adapter.publish(Outgoing("Engagement grows")).remote_id
+    clock.advance(hours=1)
+    early = adapter.metrics([post_id])[0].measures["likes"]
+    clock.advance(hours=24)
+    late = adapter.metrics([post_id])[0].measures["likes"]
+    assert early is not None and late is not None and late > early
+
+
+def test_metrics_leave_out_deleted_posts(sandbox: Sandbox, adapter: Adapter, platform: str) -> None:
+    kept = adapter.publish(Outgoing("Still here")).remote_id
+    gone = adapter.publish(Outgoing("Deleted later")).remote_id
+    sandbox.delete_post(platform, gone)
+    assert [r.remote_id for r in adapter.metrics([kept, gone])] == [kept]
+
+
+# -- reconciliation -------------------------------------------------------------------------------------
+
+
+def test_find_recent_finds_a_post_by_its_text_and_nothing_else(
+    sandbox: Sandbox, adapter: Adapter, clock: FakeClock
+) -> None:
+    text = "Training in Preston today & tomorrow: lancashire.police.uk/training #ModernSlavery"
+    adapter.publish(Outgoing("An earlier post"))
+    receipt = adapter.publish(Outgoing(text))
+    since = clock.now - timedelta(minutes=5)
+    assert adapter.find_recent(text, since) == receipt.remote_id
+    assert adapter.find_recent("A post that was never published", since) is None
+    assert adapter.find_recent(text, clock.now + timedelta(minutes=1)) is None
+
+
+# -- the account ----------------------------------------------------------------------------------------
+
+
+def test_check_returns_the_identity_behind_the_credentials(
+    sandbox: Sandbox, adapter: Adapter, platform: str
+) -> None:
+    identity = adapter.check()
+    account = sandbox.account(platform)
+    assert identity.platform == platform
+    assert identity.handle == account.handle
+    assert identity.remote_user_id == account.user_id
+    assert identity.display_name == "Lancashire Police"
+    assert identity.token_ok and identity.problem is None
+    assert identity.permissions
+
+
+def test_check_reports_a_refused_token_instead_of_raising(
+    sandbox: Sandbox, adapter: Adapter, platform: str
+) -> None:
+    sandbox.set_faults(f"{platform}:*:expired_token")
+    identity = adapter.check()
+    assert not identity.token_ok
+    assert identity.problem and PLATFORMS[platform].label in identity.problem
+
+
+def test_constructing_an_adapter_makes_no_request(sandbox: Sandbox, platform: str) -> None:
+    make_adapter(sandbox, platform).close()
+    assert sandbox.requests() == []
+
+
+# -- local checks -----------------------------------------------------------------------------------------
+
+
+def test_over_long_text_is_rejected_before_any_request(
+    sandbox: Sandbox, adapter: Adapter, platform: str
+) -> None:
+    limit = PLATFORMS[platform].max_length
+    with pytest.raises(TooLong) as raised:
+        adapter.publish(Outgoing("a" * (limit + 1)))
+    assert (raised.value.length, raised.value.limit) == (limit + 1, limit)
+    assert str(limit) in str(raised.value)
+    assert sandbox.requests() == []
+
+
+def test_too_many_images_or_too_long_alt_text_are_rejected_before_any_request(
+    sandbox: Sandbox,
+    adapter: Adapter,
+    platform: str,
+    png: Path,
+) -> None:
+    spec = PLATFORMS[platform]
+    image = MediaItem(png, "A pocket guide", "image/png")
+    with pytest.raises(InvalidMedia):
+        adapter.publish(Outgoing("Too many", images=(image,) * (spec.max_images + 1)))
+    with pytest.raises(InvalidMedia):
+        adapter.publish(
+            Outgoing("Alt too long", images=(MediaItem(png, "x" * (spec.max_alt_text + 1), "image/png"),))
+        )
+    with pytest.raises(InvalidMedia):
+        adapter.publish(
+            Outgoing("Missing file", images=(MediaItem(png.with_name("nope.png"), "alt", "image/png"),))
+        )
+    assert sandbox.requests() == []
+
+
+# -- faults -----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", sorted(FAULTS))
+def test_each_fault_maps_to_its_error_kind(
+    sandbox: Sandbox, adapter: Adapter, platform: str, kind: str
+) -> None:
+    if kind == "duplicate" and platform in ("mastodon", "bluesky"):
+        pytest.skip(f"{platform} accepts identical posts: it has no duplicate error")
+    sandbox.set_faults(fault(platform, kind, "reset=120" if kind == "rate_limit" else ""))
+    with pytest.raises(PlatformError) as raised:
+        adapter.publish(Outgoing(f"Hit by {kind}"))
+    error = raised.value
+    assert type(error) is FAULTS[kind]
+    assert error.platform == platform
+    assert sandbox.posts(platform) == []
+    if isinstance(error, RateLimited):
+        assert error.retry_at is not None
+        assert datetime.now(UTC) < error.retry_at <= datetime.now(UTC) + timedelta(minutes=3)
+    if isinstance(error, Transient):
+        assert error.outcome_unknown  # the post request itself failed: it may have been made
+
+
+def test_a_hung_connection_is_transient_after_the_timeout(sandbox: Sandbox, platform: str) -> None:
+    sandbox.set_faults(fault(platform, "hang"))
+    with make_adapter(sandbox, platform, timeout=HANG_TIMEOUT) as adapter:
+        started = time.monotonic()
+        with pytest.raises(Transient) as raised:
+            adapter.publish(Outgoing("Nobody answers"))
+        elapsed = time.monotonic() - started
+    assert HANG_TIMEOUT * 0.9 <= elapsed < HANG_TIMEOUT + 2.0
+    assert raised.value.outcome_unknown
+    assert f"{HANG_TIMEOUT:g} seconds" in str(raised.value)
+
+
+def test_a_failure_before_the_post_request_leaves_no_doubt(sandbox: Sandbox, png: Path) -> None:
+    sandbox.set_faults("x:POST /2/media/upload:error503")
+    with make_adapter(sandbox, "x") as adapter, pytest.raises(Transient) as raised:
+        adapter.publish(Outgoing("With an image", images=(MediaItem(png, "alt", "image/png"),)))
+    assert not raised.value.outcome_unknown
+    assert sandbox.requests("x", "POST", "/2/tweets") == []
+
+
+def test_a_rate_limit_on_metrics_is_rate_limited(sandbox: Sandbox, adapter: Adapter, platform: str) -> None:
+    post_id = adapter.publish(Outgoing("Counted later")).remote_id
+    method, path = METRICS[platform]
+    sandbox.set_faults(f"{platform}:{method} {path}:rate_limit")
+    with pytest.raises(RateLimited):
+        adapter.metrics([post_id])
+
+
+def test_x_rate_limit_waits_for_the_24_hour_cap_when_it_is_spent(sandbox: Sandbox) -> None:
+    sandbox.set_faults("x:POST /2/tweets:rate_limit:reset=3600")
+    with make_adapter(sandbox, "x") as adapter, pytest.raises(RateLimited) as raised:
+        adapter.publish(Outgoing("Over the cap"))
+    assert raised.value.retry_at is not None
+    assert raised.value.retry_at > datetime.now(UTC) + timedelta(minutes=55)
+
+
+def test_bluesky_logs_in_again_after_its_session_expired(sandbox: Sandbox) -> None:
+    with make_adapter(sandbox, "bluesky") as adapter:
+        adapter.publish(Outgoing("First"))
+        sandbox.set_faults("bluesky:POST /xrpc/com.atproto.repo.createRecord:expired_token:times=1")
+        with pytest.raises(AuthExpired) as raised:
+            adapter.publish(Outgoing("Second"))
+        assert raised.value.relogin
+        adapter.publish(Outgoing("Second"))
+    assert [p.text for p in sandbox.posts("bluesky")] == ["First", "Second"]
+    assert len(sandbox.requests("bluesky", "POST", "/xrpc/com.atproto.server.createSession")) == 2
+
+
+def test_bluesky_logs_in_once_for_many_posts(sandbox: Sandbox) -> None:
+    with make_adapter(sandbox, "bluesky") as adapter:
+        for number in range(3):
+            adapter.publish(Outgoing(f"Post {number}"))
+    assert len(sandbox.requests("bluesky", "POST", "/xrpc/com.atproto.server.createSession")) == 1
+
+
+def test_mastodon_resending_with_the_same_idempotency_key_publishes_once(sandbox: Sandbox) -> None:
+    post = Outgoing("Sent twice after a timeout", idempotency_key="post-42:sha256-abc")
+    with make_adapter(sandbox, "mastodon") as adapter:
+        assert adapter.idempotent_publish
+        first, second = adapter.publish(post), adapter.publish(post)
+    assert first == second
+    assert len(sandbox.posts("mastodon")) == 1
+
+
+# -- secrets ----------------------------------------------------------------------------------------------
+
+SECRETS = {
+    "x": {
+        "consumer_key": "ck-SECRET-x-4f1a9c",
+        "consumer_secret": "cs-SECRET-x-77be02",
+        "access_token": "1199887766554433221-SECRET-x-token-c0ffee",
+        "access_token_secret": "ats-SECRET-x-5d5d5d",
+    },
+    "facebook": {
+        "page_id": "100064581234567",
+        "page_access_token": "EAA-SECRET-facebook-token-9931",
+        "app_secret": "app-SECRET-facebook-4242",
+    },
+    "mastodon": {"access_token": "SECRET-mastodon-token-abcdef"},
+    "bluesky": {"app_password": "SECRET-bsky-app-pass-0001"},
+}
+SECRET_TEST_TIMEOUT = 0.2
+WRONG = {
+    "x": "access_token_secret",
+    "facebook": "page_access_token",
+    "mastodon": "access_token",
+    "bluesky": "app_password",
+}
+
+
+def _secret_sandbox(clock: FakeClock) -> Sandbox:
+    accounts = []
+    for account in Sandbox().accounts():
+        credentials = SECRETS[account.platform]
+        accounts.append(
+            SandboxAccount(
+                account.platform,
+                account.handle,
+                account.user_id,
+                account.display_name,
+                dict(credentials),
+                app_bearer_token=account.app_bearer_token,
+                scopes=account.scopes,
+            )
+        )
+    return Sandbox(seed=5, clock=clock, accounts=accounts)
+
+
+def _error_paths(sandbox: Sandbox, platform: str, png: Path) -> Iterator[BaseException]:
+    """Every way publishing, metrics, reconciliation and check can fail, each error raised."""
+    config = sandbox.account_config(platform, timeout=SECRET_TEST_TIMEOUT)
+    kinds = [k for k in (*FAULTS, "hang") if not (k == "duplicate" and platform in ("mastodon", "bluesky"))]
+    post = Outgoing("Secret test", images=(MediaItem(png, "alt", "image/png"),))
+    for kind in kinds:
+        sandbox.set_faults(f"{platform}:*:{kind}")
+        with adapter_class(platform)(config) as adapter:
+            for call in (
+                lambda: adapter.publish(post),
+                lambda: adapter.metrics(["1_2"]),
+                lambda: adapter.find_recent("x", datetime.now(UTC)),
+                adapter.check,
+            ):
+                try:
+                    result = call()
+                except PlatformError as error:
+                    yield error
+                else:
+                    yield RuntimeError(repr(result))
+    sandbox.clear_faults()
+    wrong = dict(config.credentials) | {
+        WRONG[platform]: config.credentials[WRONG[platform]] + "-SECRET-wrong"
+    }
+    closed = AccountConfig(
+        platform, config.handle, dict(config.credentials), "http://127.0.0.1:9", config.timeout
+    )
+    for broken in (AccountConfig(platform, config.handle, wrong, config.api_base, config.timeout), closed):
+        with adapter_class(platform)(broken) as adapter:
+            yield RuntimeError(repr(adapter) + repr(broken) + str(broken))
+            for call in (lambda: adapter.publish(post), lambda: adapter.metrics(["1_2"]), adapter.check):
+                try:
+                    yield RuntimeError(repr(call()))
+                except PlatformError as error:
+                    yield error
+
+
+def test_secrets_never_appear_in_errors_logs_or_sandbox_records(
+    platform: str,
+    clock: FakeClock,
+    png: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    secrets = [v for k, v in SECRETS[platform].items() if k != "page_id"] + ["SECRET-wrong"]
+    with running(_secret_sandbox(clock)) as sandbox:
+        shown = []
+        for error in _error_paths(sandbox, platform, png):
+            shown += [str(error), repr(error), "".join(traceback.format_exception(error))]
+        recorded = repr(sandbox.posts(include_deleted=True)) + repr(sandbox.requests())
+    assert any(isinstance(e, str) and "Error" in e for e in shown)
+    logged = caplog.text + "".join(repr(r.args) + str(r.msg) for r in caplog.records)
+    assert "HTTP" in logged or "http" in logged  # the libraries' debug logging was captured
+    for secret in secrets:
+        assert not [text for text in shown if secret in text], f"{secret} leaked into an error"
+        assert secret not in logged, f"{secret} leaked into the logs"
+        assert secret not in recorded
+
+
+def test_bluesky_refreshes_a_session_about_to_expire_instead_of_logging_in_again() -> None:
+    with running(Sandbox(access_token_lifetime=600)) as sandbox:  # atproto refreshes 15 minutes early
+        with make_adapter(sandbox, "bluesky") as adapter:
+            adapter.publish(Outgoing("First"))
+            adapter.publish(Outgoing("Second"))
+        assert len(sandbox.requests("bluesky", "POST", "/xrpc/com.atproto.server.createSession")) == 1
+        assert sandbox.requests("bluesky", "POST", "/xrpc/com.atproto.server.refreshSession")
+        assert [p.text for p in sandbox.posts("bluesky")] == ["First", "Second"]
