@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "preview": ("campaign.cli.plans:preview", "Show every post exactly as it will appear, in time order."),
     "calendar": ("campaign.cli.plans:calendar", "Write the plan's posts as an iCalendar (.ics) file."),
     "init": ("campaign.cli.plans:init", "Start a new campaign folder from the bundled example."),
+    "accounts": ("campaign.cli.accounts:accounts", "Check each account of a plan against its platform."),
     "sandbox": ("campaign.cli.sandbox:sandbox", "Run the local platform sandbox for rehearsals and tests."),
     "schedule": ("campaign.cli.store:schedule", "Check a plan and sync its posts into the store."),
     "approve": ("campaign.cli.store:approve", "Sign posts off: by post, day, platform, account or all."),

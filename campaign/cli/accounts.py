@@ -1,0 +1,51 @@
+"""`campaign accounts check`: does each account of a plan work, and who is it?"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from campaign.example import example_plan
+
+
+@click.group()
+def accounts() -> None:
+    """The plan's social media accounts."""
+
+
+@accounts.command()
+@click.argument("plan", required=False, type=click.Path(dir_okay=False, path_type=Path))
+def check(plan: Path | None) -> None:
+    """Check every account of PLAN against its platform: identity, token, permissions.
+
+    Credentials are read from the environment variables the plan names. Exits 1 if any account
+    cannot post. Secrets are never printed.
+    """
+    from campaign.accounts import check_account
+    from campaign.plan import load_plan
+    from campaign.platforms import PLATFORMS
+
+    loaded, problems = load_plan(plan or example_plan())
+    if loaded is None:
+        for problem in problems:
+            click.secho(str(problem), fg="red", err=True)
+        raise SystemExit(1)
+    statuses = [check_account(account) for account in loaded.accounts.values()]
+    rows = [("ACCOUNT", "PLATFORM", "HANDLE", "IDENTITY", "TOKEN", "PERMISSIONS")]
+    for status in statuses:
+        identity = status.identity
+        who = f"{identity.display_name} ({identity.remote_user_id})" if identity and identity.remote_user_id else "—"
+        token = "ok" if status.ok else "PROBLEM"
+        permissions = ", ".join(identity.permissions) if identity and identity.permissions else "—"
+        rows.append((status.account.id, PLATFORMS[status.account.platform].label, status.account.handle, who,
+                     token, permissions))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    failing = [s for s in statuses if not s.ok]
+    for status in failing:
+        click.secho(f"{status.account.id}: {status.problem}", fg="red")
+    click.echo(f"{len(statuses) - len(failing)} of {len(statuses)} accounts ready to post")
+    if failing:
+        raise SystemExit(1)

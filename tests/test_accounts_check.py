@@ -1,0 +1,71 @@
+"""`campaign accounts check` against the sandbox: identities, tokens, and clear problems, never secrets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from campaign.cli import main
+from campaign.sandbox import Sandbox, env_names
+from tests.plan_fixtures import write_campaign
+
+
+def sandbox_plan(tmp_path: Path, sandbox: Sandbox) -> Path:
+    """A plan whose four accounts are the sandbox's demo accounts, reached at its base URL."""
+    lines = ["campaign:", "  name: Check", "  timezone: Europe/London", "  starts: 2027-03-15",
+             "  ends: 2027-03-21", "accounts:"]
+    for account in sandbox.accounts():
+        lines += [f"  demo-{account.platform}:", f"    platform: {account.platform}",
+                  f"    handle: '{account.handle}'", f"    api_base: {sandbox.base_url}", "    credentials:"]
+        lines += [f"      {name}: {variable}" for name, variable in env_names(account.platform).items()]
+    return write_campaign(tmp_path, "- {id: hello, accounts: all, text: Hello, at: '2027-03-15 09:00'}\n",
+                          base="\n".join(lines) + "\n")
+
+
+def demo_environment(sandbox: Sandbox) -> dict[str, str]:
+    environment: dict[str, str] = {}
+    for account in sandbox.accounts():
+        environment.update(account.env())
+    return environment
+
+
+def test_every_account_is_checked_against_its_platform(tmp_path: Path, sandbox: Sandbox) -> None:
+    """With the right variables set, each account reports its identity and permissions, and the exit is 0."""
+    plan = sandbox_plan(tmp_path, sandbox)
+    result = CliRunner().invoke(main, ["accounts", "check", str(plan)], env=demo_environment(sandbox))
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].split() == ["ACCOUNT", "PLATFORM", "HANDLE", "IDENTITY", "TOKEN", "PERMISSIONS"]
+    assert [line.split()[0] for line in lines[1:5]] == ["demo-x", "demo-facebook", "demo-mastodon", "demo-bluesky"]
+    assert all(" ok " in line for line in lines[1:5])
+    assert lines[-1] == "4 of 4 accounts ready to post"
+
+
+def test_a_missing_variable_and_a_refused_token_are_explained_without_secrets(tmp_path: Path,
+                                                                               sandbox: Sandbox) -> None:
+    """An unset variable names the variable; a wrong token says the platform refused it; exit 1; no secret shown."""
+    plan = sandbox_plan(tmp_path, sandbox)
+    environment = demo_environment(sandbox)
+    del environment["SANDBOX_BLUESKY_APP_PASSWORD"]
+    environment["SANDBOX_MASTODON_ACCESS_TOKEN"] = "not-the-right-token-1234567"
+    result = CliRunner().invoke(main, ["accounts", "check", str(plan)], env=environment)
+    assert result.exit_code == 1
+    assert ("demo-bluesky: the Bluesky credential 'app_password' is read from the environment variable "
+            "SANDBOX_BLUESKY_APP_PASSWORD, which is not set") in result.output
+    assert "demo-mastodon: " in result.output
+    assert result.output.splitlines()[-1] == "2 of 4 accounts ready to post"
+    # A Page's id is public (it is part of every post's id); every other credential is a secret.
+    for variable, secret in environment.items():
+        if not variable.endswith("_PAGE_ID"):
+            assert secret not in result.output
+    assert "not-the-right-token-1234567" not in result.output
+
+
+def test_credentials_of_another_account_are_caught(tmp_path: Path, sandbox: Sandbox) -> None:
+    """Credentials that work but belong to a different handle are a problem, not a pass."""
+    plan = sandbox_plan(tmp_path, sandbox)
+    plan.write_text(plan.read_text().replace("'@LancsPolice'", "'@SomeoneElse'"))
+    result = CliRunner().invoke(main, ["accounts", "check", str(plan)], env=demo_environment(sandbox))
+    assert result.exit_code == 1
+    assert "demo-x: the credentials belong to @LancsPolice, not @SomeoneElse" in result.output
