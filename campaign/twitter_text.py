@@ -4,22 +4,32 @@ This module is a Python port of twitter-text (https://github.com/twitter/twitter
 Copyright 2018 Twitter, Inc., licensed under the Apache License, Version 2.0
 (http://www.apache.org/licenses/LICENSE-2.0). The regular expressions, the TLD lists, the
 URL/hashtag extraction rules and the ``parseTweet`` weighting loop follow the reference
-JavaScript implementation (``js/src``); the emoji rule follows the structure of
-twemoji-parser's regex (used by twitter-text's ``parseTweet``), generalised to Unicode emoji
-properties so that newer emoji are counted as one unit too. The conformance tests in
-``tests/conformance/twitter-text`` are twitter-text's own.
+JavaScript implementation (twitter-text 3.1.0, ``js/src``), quirks included; the emoji rule
+follows the structure of twemoji-parser's regex (which ``parseTweet`` uses), written with
+Unicode emoji properties so that emoji newer than its generated list are one unit too. The
+conformance tests in ``tests/conformance/twitter-text`` are twitter-text's own.
 
 Indices: :class:`Entity` ``start``/``end`` are Python ``str`` (code point) indices. The ranges
 in :class:`ParsedTweet` are UTF-16 code unit indices (inclusive ends), as twitter-text's JS and
-Java report them and as the conformance data expects.
+Java report them and as the conformance data expects. Internally URLs are found on the text as
+UTF-16 code units, as JavaScript sees it, because that changes which URLs are found next to
+astral characters such as emoji.
+
+Cost: the URL regexes embed ~1,600 TLDs and are compiled on first use (~0.1 s), not at import.
+Like upstream's, the URL scan is quadratic in the length of a single space-free run of dotted
+labels with no TLD in it (about 0.1 s for a 500-character one).
 """
 
 from __future__ import annotations
 
+import array
+import bisect
+import functools
 import math
+import sys
 import unicodedata
-from dataclasses import dataclass
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import regex
@@ -109,7 +119,11 @@ class Entity:
     """A hashtag or URL found in a text.
 
     ``text`` is the hashtag without its ``#`` or the URL as written; ``start``/``end`` are
-    Python ``str`` indices of the whole entity (a hashtag's span includes its ``#``).
+    Python ``str`` indices of the whole entity (a hashtag's span includes its ``#``), so
+    ``text[start:end]`` is the entity. One upstream quirk is kept: for a URL without protocol
+    whose host mixes an ASCII domain with non-ASCII labels after it and has a path (say
+    ``example.comテスト.みんな/path``), ``text`` is the ASCII domain plus the path while the span
+    covers the whole host.
     """
 
     text: str
@@ -268,15 +282,17 @@ _CCTLDS = (
 # --------------------------------------------------------------------------------------------
 # URL regular expressions (extractUrl.js and the files it is built from)
 # --------------------------------------------------------------------------------------------
+# They embed the TLD lists, which makes them slow to compile (~0.1 s), so they are built and
+# compiled on first use rather than at import.
 
 # JS `$` (no m flag) is Python `\Z`; Python's `$` would also match before a final newline.
 _TLD_END = r"(?=[^0-9a-zA-Z@+-]|\Z)"
 
 
 def _alternation_trie(words: list[str]) -> str:
-    """A regex matching the same strings as ``a|b|c...``, written as a trie.
+    """A regex matching the same strings as ``word1|word2|...``, written as a trie.
 
-    The `regex` module tries the branches of a plain alternation one by one, which for ~1,500
+    The `regex` module tries the branches of a plain alternation one by one, which for ~1,300
     TLDs is slow; the trie tries one branch per character. Longer words come before their
     prefixes (the optional group is greedy), as in upstream's reverse-sorted lists.
     """
@@ -297,137 +313,56 @@ def _alternation_trie(words: list[str]) -> str:
     return build(trie)
 
 
-_VALID_GTLD = "(?:" + _alternation_trie(_GTLDS.split("|")) + _TLD_END + ")"
-_VALID_CCTLD = "(?:" + _alternation_trie(_CCTLDS.split("|")) + _TLD_END + ")"
-_VALID_PUNYCODE = r"(?:xn--[\-0-9a-z]+)"
-
-# validUrlPrecedingChars.js
-_VALID_URL_PRECEDING_CHARS = (
-    r"(?:[^A-Za-z0-9@＠$#＃" + _INVALID_CHARS + r"]|[" + _DIRECTIONAL_MARKERS + r"]|^)"
-)
-# validDomainChars.js
-_DOMAIN_CHAR = r"[^" + _PUNCT + _SPACES + _INVALID_CHARS + r"]"
-# validSubdomain.js `(?:(?:C(?:[_-]|C)*)?C\.)` and validDomainName.js `(?:(?:C(?:-|C)*)?C\.)`,
-# rewritten as `C(?:[_-]*C)*+\.`: the same language, but the possessive run cannot backtrack
-# (only a maximal run can be followed by '.', which is not a domain char), so long runs of
-# letters without a dot fail in linear time.
-_VALID_SUBDOMAIN = r"(?:" + _DOMAIN_CHAR + r"(?:[_-]*" + _DOMAIN_CHAR + r")*+\.)"
-_VALID_DOMAIN_NAME = r"(?:" + _DOMAIN_CHAR + r"(?:-*" + _DOMAIN_CHAR + r")*+\.)"
-# validDomain.js
-_VALID_DOMAIN = (
-    r"(?:" + _VALID_SUBDOMAIN + r"*" + _VALID_DOMAIN_NAME
-    + r"(?:" + _VALID_GTLD + r"|" + _VALID_CCTLD + r"|" + _VALID_PUNYCODE + r"))"
-)
-# validPortNumber.js
-_VALID_PORT_NUMBER = r"[0-9]+"
-# validGeneralUrlPathChars.js
-_VALID_GENERAL_URL_PATH_CHARS = (
-    r"[a-z" + _CYRILLIC + r"0-9!*';:=+,.$/%#\[\]\-\u2013_~@|&" + _LATIN_ACCENTS + r"]"
-)
-# validUrlBalancedParens.js: up to two nested levels of balanced parentheses.
-_VALID_URL_BALANCED_PARENS = (
-    r"\((?:" + _VALID_GENERAL_URL_PATH_CHARS + r"+|(?:"
-    + _VALID_GENERAL_URL_PATH_CHARS + r"*\(" + _VALID_GENERAL_URL_PATH_CHARS + r"+\)"
-    + _VALID_GENERAL_URL_PATH_CHARS + r"*))\)"
-)
-# validUrlPathEndingChars.js: so that "/foo." does not gobble the period.
-_VALID_URL_PATH_ENDING_CHARS = (
-    r"(?:[+\-a-z" + _CYRILLIC + r"0-9=_#/" + _LATIN_ACCENTS + r"]|(?:"
-    + _VALID_URL_BALANCED_PARENS + r"))"
-)
-# validUrlPath.js: '@' is allowed in a path, but only in the middle.
-_VALID_URL_PATH = (
-    r"(?:(?:" + _VALID_GENERAL_URL_PATH_CHARS + r"*(?:" + _VALID_URL_BALANCED_PARENS
-    + _VALID_GENERAL_URL_PATH_CHARS + r"*)*" + _VALID_URL_PATH_ENDING_CHARS + r")|(?:@"
-    + _VALID_GENERAL_URL_PATH_CHARS + r"+/))"
-)
-# validUrlQueryChars.js, validUrlQueryEndingChars.js
-_VALID_URL_QUERY_CHARS = r"[a-z0-9!?*'@();:&=+$/%#\[\]\-_.,~|]"
-_VALID_URL_QUERY_ENDING_CHARS = r"[a-z0-9\-_&=#/]"
-
-# extractUrl.js. Groups: 1 all, 2 preceding char, 3 URL, 4 protocol, 5 domain, 6 port,
-# 7 path, 8 query string.
-_EXTRACT_URL = (
-    r"((" + _VALID_URL_PRECEDING_CHARS + r")((https?://)?(" + _VALID_DOMAIN + r")(?::("
-    + _VALID_PORT_NUMBER + r"))?(/" + _VALID_URL_PATH + r"*)?(\?" + _VALID_URL_QUERY_CHARS
-    + r"*" + _VALID_URL_QUERY_ENDING_CHARS + r")?))"
-)
-# validAsciiDomain.js
-_VALID_ASCII_DOMAIN = (
-    r"(?:(?:[\-a-z0-9" + _LATIN_ACCENTS + r"]+)\.)+(?:" + _VALID_GTLD + r"|" + _VALID_CCTLD
-    + r"|" + _VALID_PUNYCODE + r")"
-)
-# validTcoUrl.js
-_VALID_TCO_URL = (
-    r"^https?://t\.co/([a-z0-9]+)(?:\?" + _VALID_URL_QUERY_CHARS + r"*"
-    + _VALID_URL_QUERY_ENDING_CHARS + r")?"
-)
-
-_DEFAULT_PROTOCOL = "https://"
-_MAX_URL_LENGTH = 4096
-_MAX_TCO_SLUG_LENGTH = 40
-_MAX_DOMAIN_LABEL_LENGTH = 63
-# invalidUrlWithoutProtocolPrecedingChars.js
-_INVALID_URL_WITHOUT_PROTOCOL_PRECEDING_CHARS = "-_./"
-# A run of non-space characters with a '.' that has something after it.
-_URL_CANDIDATE_WORD = regex.compile(r"[^" + _SPACES + r"]*\.[^" + _SPACES + r"]+")
-# punycode.js splits domains on these as well as on '.'.
-_PUNYCODE_SEPARATORS = regex.compile(r"[\u3002\uFF0E\uFF61]")
-
-# --------------------------------------------------------------------------------------------
-# Hashtag regular expression (validHashtag.js, hashtagBoundary.js, endHashtagMatch.js)
-# --------------------------------------------------------------------------------------------
-
-# Groups: 1 boundary before, 2 hash sign, 3 the tag.
-_VALID_HASHTAG = regex.compile(
-    r"(^|\uFE0E|\uFE0F|[^&" + _HASHTAG_ALNUM_CHARS + r"])([#＃])(?![\uFE0F\u20E3])("
-    + _HASHTAG_ALNUM + r"*" + _HASHTAG_ALPHA + _HASHTAG_ALNUM + r"*)",
-    regex.IGNORECASE,
-)
-_HASH_SIGNS = ("#", "＃")
-_END_HASHTAG_MATCH = ("#", "＃", "://")
-
-# --------------------------------------------------------------------------------------------
-# Emoji (twemoji-parser, as used by twitter-text's parseTweet)
-# --------------------------------------------------------------------------------------------
-# twemoji-parser matches, in order: ZWJ sequences; keycaps ([#*0-9] FE0F? 20E3); the
-# text-default symbols © ® ™ ♟ only when followed by FE0F; emoji that may take FE0F (but not
-# FE0E); emoji modifier bases with an optional skin tone; flags (regional indicator pairs and
-# tag sequences such as England's); other emoji; and a stray FE0F. Its generated lists are
-# tied to one Unicode version, so here the same structure is written with the `regex` module's
-# Unicode emoji properties. Each match weighs `default_weight` (2) as one unit.
-_TAG_SEQUENCE = r"\U0001F3F4[\U000E0020-\U000E007E]+\U000E007F"
-_FLAG = r"\p{Regional_Indicator}\p{Regional_Indicator}"
-_KEYCAP = r"[#*0-9]\uFE0F?\u20E3"
-_TEXT_DEFAULT_NEEDING_VS16 = r"\u00A9\u00AE\u2122\u265F"
-_ZWJ_ELEMENT = (
-    r"(?:" + _TAG_SEQUENCE + r"|" + _FLAG + r"|" + _KEYCAP
-    + r"|(?![#*0-9\u00A9\u00AE])\p{Emoji}(?:\p{Emoji_Modifier}\uFE0F?|\uFE0F\p{Emoji_Modifier}?)?)"
-)
-_EMOJI = regex.compile(
-    r"(?:" + _ZWJ_ELEMENT + r"(?:\u200D" + _ZWJ_ELEMENT + r")+)"
-    + r"|" + _KEYCAP
-    + r"|[" + _TEXT_DEFAULT_NEEDING_VS16 + r"]\uFE0F"
-    + r"|" + _TAG_SEQUENCE
-    + r"|" + _FLAG
-    + r"|\p{Emoji_Modifier_Base}\uFE0F?\p{Emoji_Modifier}?"
-    + r"|(?![#*0-9" + _TEXT_DEFAULT_NEEDING_VS16 + r"])\p{Emoji}\uFE0F?"
-    + r"|\uFE0F"
-)
-
-
-# --------------------------------------------------------------------------------------------
-# Lazily compiled URL regexes (the TLD alternations make them the slow ones to compile)
-# --------------------------------------------------------------------------------------------
-
-
 class _UrlPatterns:
-    __slots__ = ("extract_url", "valid_ascii_domain", "valid_tco_url")
+    """The compiled URL regexes."""
 
     def __init__(self) -> None:
-        self.extract_url: Any = regex.compile(_EXTRACT_URL, regex.IGNORECASE)
-        self.valid_ascii_domain: Any = regex.compile(_VALID_ASCII_DOMAIN, regex.IGNORECASE)
-        self.valid_tco_url: Any = regex.compile(_VALID_TCO_URL, regex.IGNORECASE)
+        # validGTLD.js, validCCTLD.js, validPunycode.js
+        gtld = f"(?:{_alternation_trie(_GTLDS.split('|'))}{_TLD_END})"
+        cctld = f"(?:{_alternation_trie(_CCTLDS.split('|'))}{_TLD_END})"
+        punycode = r"(?:xn--[\-0-9a-z]+)"
+        # validUrlPrecedingChars.js
+        preceding = rf"(?:[^A-Za-z0-9@＠$#＃{_INVALID_CHARS}]|[{_DIRECTIONAL_MARKERS}]|^)"
+        # validDomainChars.js, invalidDomainChars.js
+        char = rf"[^{_PUNCT}{_SPACES}{_INVALID_CHARS}{_DIRECTIONAL_MARKERS}]"
+        # validSubdomain.js `(?:(?:C(?:[_-]|C)*)?C\.)` and validDomainName.js
+        # `(?:(?:C(?:-|C)*)?C\.)`, written as `C(?:[_-]*C)*+\.`: the same language, but the
+        # possessive run cannot backtrack (only a maximal run can be followed by '.', which is
+        # not a domain char), so a long run of letters without a dot fails in linear time.
+        subdomain = rf"(?:{char}(?:[_-]*{char})*+\.)"
+        domain_name = rf"(?:{char}(?:-*{char})*+\.)"
+        # validDomain.js
+        domain = rf"(?:{subdomain}*{domain_name}(?:{gtld}|{cctld}|{punycode}))"
+        # validPortNumber.js
+        port = r"[0-9]+"
+        # validGeneralUrlPathChars.js
+        path_char = rf"[a-z{_CYRILLIC}0-9!*';:=+,.$/%#\[\]\-\u2013_~@|&{_LATIN_ACCENTS}]"
+        # validUrlBalancedParens.js: up to two nested levels of balanced parentheses.
+        parens = rf"\((?:{path_char}+|(?:{path_char}*\({path_char}+\){path_char}*))\)"
+        # validUrlPathEndingChars.js: so that "/foo." does not gobble the period.
+        path_end = rf"[+\-a-z{_CYRILLIC}0-9=_#/{_LATIN_ACCENTS}]|(?:{parens})"
+        # validUrlPath.js: '@' is allowed in a path, but only in the middle. Upstream splices
+        # path_end in unparenthesised, so its '|' splits the group: a path segment is
+        # `path_char* (parens path_char*)* ending_char`, or balanced parens alone, or
+        # `@path_char+/`. Kept so: "example.com/x.(a)" is "example.com/x", as upstream.
+        path = rf"(?:(?:{path_char}*(?:{parens}{path_char}*)*{path_end})|(?:@{path_char}+/))"
+        # validUrlQueryChars.js, validUrlQueryEndingChars.js
+        query_char = r"[a-z0-9!?*'@();:&=+$/%#\[\]\-_.,~|]"
+        query_end = r"[a-z0-9\-_&=#/]"
+        # extractUrl.js. Groups: 1 all, 2 preceding character, 3 URL, 4 protocol, 5 domain,
+        # 6 port, 7 path, 8 query string.
+        extract_url = (
+            rf"(({preceding})((https?://)?({domain})(?::({port}))?(/{path}*)?"
+            rf"(\?{query_char}*{query_end})?))"
+        )
+        # validAsciiDomain.js
+        ascii_domain = rf"(?:(?:[\-a-z0-9{_LATIN_ACCENTS}]+)\.)+(?:{gtld}|{cctld}|{punycode})"
+        # validTcoUrl.js
+        tco_url = rf"^https?://t\.co/([a-z0-9]+)(?:\?{query_char}*{query_end})?"
+
+        self.extract_url: Any = regex.compile(extract_url, regex.IGNORECASE)
+        self.valid_ascii_domain: Any = regex.compile(ascii_domain, regex.IGNORECASE)
+        self.valid_tco_url: Any = regex.compile(tco_url, regex.IGNORECASE)
 
 
 _url_patterns: _UrlPatterns | None = None
@@ -440,6 +375,75 @@ def _urls() -> _UrlPatterns:
     return _url_patterns
 
 
+_DEFAULT_PROTOCOL = "https://"
+_MAX_URL_LENGTH = 4096
+_MAX_TCO_SLUG_LENGTH = 40
+_MAX_DOMAIN_LABEL_LENGTH = 63
+# invalidUrlWithoutProtocolPrecedingChars.js
+_INVALID_URL_WITHOUT_PROTOCOL_PRECEDING_CHARS = "-_./"
+# Runs of non-space characters, and a '.' with something after it (see _url_matches).
+_WORD = regex.compile(rf"[^{_SPACES}]+")
+_DOT_IN_WORD = regex.compile(rf"\.[^{_SPACES}]")
+_LOW_SURROGATE = regex.compile(r"[\uDC00-\uDFFF]")
+# punycode.js splits domains on these as well as on '.'.
+_PUNYCODE_SEPARATORS = regex.compile(r"[\u3002\uFF0E\uFF61]")
+
+# --------------------------------------------------------------------------------------------
+# Hashtag regular expression (validHashtag.js, hashtagBoundary.js, endHashtagMatch.js)
+# --------------------------------------------------------------------------------------------
+
+# Groups: 1 boundary before, 2 hash sign, 3 the tag. The boundary is a character that is not
+# a hashtag character nor '&' (upstream's "code point" excludes a lone surrogate, as here).
+_VALID_HASHTAG = regex.compile(
+    rf"(^|\uFE0E|\uFE0F|[^&{_HASHTAG_ALNUM_CHARS}\uD800-\uDFFF])([#＃])(?![\uFE0F\u20E3])"
+    rf"({_HASHTAG_ALNUM}*{_HASHTAG_ALPHA}{_HASHTAG_ALNUM}*)",
+    regex.IGNORECASE,
+)
+_HASH_SIGNS = ("#", "＃")
+_END_HASHTAG_MATCH = ("#", "＃", "://")
+
+# --------------------------------------------------------------------------------------------
+# Emoji (twemoji-parser, as used by twitter-text's parseTweet)
+# --------------------------------------------------------------------------------------------
+# twemoji-parser matches, in order: ZWJ sequences; keycaps ([#*0-9] FE0F? 20E3); the
+# text-default symbols © ® ™ ♟ only when followed by FE0F (VS16); other text-default emoji,
+# which take an optional VS16; emoji modifier bases with an optional skin tone; flags (regional
+# indicator pairs, tag sequences such as England's) and emoji-presentation emoji, which take no
+# VS16; and a stray VS16. Its generated lists are tied to one Unicode version (11 in the
+# twemoji-parser that twitter-text 3.1.0 ships with), so here the same structure is written
+# with the `regex` module's Unicode emoji properties: newer emoji and ZWJ sequences are one unit
+# too. Each match weighs `default_weight` (2) whatever its length. Upstream does not match a
+# text-default emoji followed by FE0E (VS15); here it does, which changes no weight: a single
+# character weighs 2 either way (none of them is in a weight-1 range) and FE0E weighs 2 alone.
+_EMOJI_PROPERTY = r"\p{Emoji}"
+_EMOJI_PRESENTATION = r"\p{Emoji_Presentation}"
+_EMOJI_MODIFIER = r"\p{Emoji_Modifier}"
+_EMOJI_MODIFIER_BASE = r"\p{Emoji_Modifier_Base}"
+_REGIONAL_INDICATOR = r"\p{Regional_Indicator}"
+_TAG_SEQUENCE = r"\U0001F3F4[\U000E0020-\U000E007E]+\U000E007F"
+_FLAG = _REGIONAL_INDICATOR + _REGIONAL_INDICATOR
+_KEYCAP = r"[#*0-9]\uFE0F?\u20E3"
+_TEXT_DEFAULT_NEEDING_VS16 = r"\u00A9\u00AE\u2122\u265F"
+# One emoji inside a ZWJ sequence: a text-default one may carry VS16 (as in 🏳️‍🌈) or a skin
+# tone; an emoji-presentation one only a skin tone.
+_ZWJ_ELEMENT = (
+    rf"(?:{_TAG_SEQUENCE}|{_FLAG}|{_KEYCAP}"
+    rf"|(?={_EMOJI_PRESENTATION}){_EMOJI_PROPERTY}{_EMOJI_MODIFIER}?"
+    rf"|(?![#*0-9\u00A9\u00AE]|{_EMOJI_PRESENTATION}){_EMOJI_PROPERTY}(?:\uFE0F|{_EMOJI_MODIFIER})?)"
+)
+_EMOJI = regex.compile(
+    rf"(?:{_ZWJ_ELEMENT}(?:\u200D{_ZWJ_ELEMENT})+)"
+    rf"|{_KEYCAP}"
+    rf"|[{_TEXT_DEFAULT_NEEDING_VS16}]\uFE0F"
+    rf"|{_TAG_SEQUENCE}"
+    rf"|{_FLAG}"
+    rf"|(?:(?={_EMOJI_PRESENTATION}){_EMOJI_MODIFIER_BASE}|{_EMOJI_MODIFIER_BASE}\uFE0F?){_EMOJI_MODIFIER}?"
+    rf"|{_EMOJI_PRESENTATION}"
+    rf"|(?![#*0-9{_TEXT_DEFAULT_NEEDING_VS16}]){_EMOJI_PROPERTY}\uFE0F?"
+    r"|\uFE0F"
+)
+
+
 # --------------------------------------------------------------------------------------------
 # Helpers
 # --------------------------------------------------------------------------------------------
@@ -450,13 +454,34 @@ def _utf16_length(text: str) -> int:
     return len(text.encode("utf-16-le", "surrogatepass")) // 2
 
 
+_NATIVE_UTF16 = "utf-16-le" if sys.byteorder == "little" else "utf-16-be"
+
+
+def _utf16_view(text: str) -> str:
+    """*text* with every astral character split into its two surrogates, one ``str`` item each.
+
+    twitter-text's URL regexes run on JavaScript strings, whose items are UTF-16 code units:
+    a negated class such as a domain character matches half of a surrogate pair. Running the
+    ported regexes on this view reproduces that exactly (say, ``"🫠.co.uk"`` holds the URL
+    ``co.uk``: the high surrogate is the "preceding character", the low one starts the domain).
+    """
+    return "".join(map(chr, array.array("H", text.encode(_NATIVE_UTF16, "surrogatepass"))))
+
+
+def _from_utf16_view(view: str) -> str:
+    """Undo :func:`_utf16_view`: join surrogate pairs back into astral characters."""
+    return view.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "surrogatepass")
+
+
 def _punycode_to_ascii(label: str) -> str:
-    """punycode.js ``toASCII``: encode each non-ASCII label as ``xn--`` + Punycode."""
+    """punycode.js ``toASCII`` of a label (in the UTF-16 view): each part with a non-ASCII
+    code unit becomes ``xn--`` + the Punycode of its code points."""
     mapped = _PUNYCODE_SEPARATORS.sub(".", label)
     encoded = []
     for part in mapped.split("."):
         if any(ord(ch) > 0x7E for ch in part):
-            encoded.append("xn--" + part.encode("punycode").decode("ascii"))
+            code_points = _from_utf16_view(part)
+            encoded.append("xn--" + code_points.encode("punycode").decode("ascii"))
         else:
             encoded.append(part)
     return ".".join(encoded)
@@ -471,9 +496,14 @@ def _idna_to_ascii(domain: str) -> str | None:
         # A Punycode-encoded domain cannot contain non-ASCII characters.
         return None
     for label in domain.split("."):
-        if len(label) > _MAX_DOMAIN_LABEL_LENGTH:
-            # Encoding never shortens a label (Punycode copies ASCII and writes at least one
-            # digit per other character), so skip the slow encoder for labels already too long.
+        if label.isascii() and "\x7f" not in label:
+            # punycode.js leaves such a label as it is.
+            if not 1 <= len(label) <= _MAX_DOMAIN_LABEL_LENGTH:
+                return None
+            continue
+        if len(_from_utf16_view(label)) > _MAX_DOMAIN_LABEL_LENGTH:
+            # Encoding never gives fewer characters than the label has code points (Punycode
+            # copies ASCII and writes a digit or more per other one): skip the slow encoder.
             return None
         try:
             encoded = _punycode_to_ascii(label)
@@ -489,11 +519,7 @@ def _is_valid_url(url: str, protocol: str, domain: str) -> bool:
     punycode_encoded_domain = _idna_to_ascii(domain)
     if not punycode_encoded_domain:
         return False
-    url_length = (
-        _utf16_length(url)
-        + _utf16_length(punycode_encoded_domain)
-        - _utf16_length(domain)
-    )
+    url_length = _utf16_length(url) + _utf16_length(punycode_encoded_domain) - _utf16_length(domain)
     return len(protocol) + url_length <= _MAX_URL_LENGTH
 
 
@@ -510,15 +536,48 @@ def _url_matches(extract_url: Any, text: str) -> Iterator[Any]:
     before it, with the string's end at the space after it, which the TLD lookahead accepts like
     the end) finds exactly the matches a scan of the whole text finds, much faster.
     """
-    for word in _URL_CANDIDATE_WORD.finditer(text):
+    for word in _WORD.finditer(text):
         start, end = word.span()
-        yield from extract_url.finditer(text, max(start - 1, 0), end)
+        if text.find(".", start, end - 1) != -1:
+            yield from extract_url.finditer(text, max(start - 1, 0), end)
 
 
 def extract_urls_with_indices(text: str) -> list[Entity]:
     """URLs in *text* (with or without a protocol), as twitter-text's ``extractUrlsWithIndices``."""
-    if not text or "." not in text:
+    return list(_urls_with_indices(text))
+
+
+# A post's text is examined several times (length, links, hashtags, preview), and the same text goes to
+# several accounts: remember the answers for recent texts.
+@functools.lru_cache(maxsize=4096)
+def _urls_with_indices(text: str) -> tuple[Entity, ...]:
+    return tuple(_find_urls_with_indices(text))
+
+
+def _find_urls_with_indices(text: str) -> list[Entity]:
+    if not text or _DOT_IN_WORD.search(text) is None:
         return []
+    if max(text) <= "\uffff":
+        return [Entity(url, start, end) for url, start, end in _extract_urls_utf16(text)]
+    # Work on UTF-16 code units, as upstream does, then map back to str indices. A URL never
+    # starts or ends inside a surrogate pair (it starts with a protocol or an ASCII domain and
+    # ends with an ASCII or BMP character), so the mapping is exact.
+    view = _utf16_view(text)
+    low_surrogates = [match.start() for match in _LOW_SURROGATE.finditer(view)]
+    entities = []
+    for url, start, end in _extract_urls_utf16(view):
+        entities.append(
+            Entity(
+                text=_from_utf16_view(url),
+                start=start - bisect.bisect_left(low_surrogates, start),
+                end=end - bisect.bisect_left(low_surrogates, end),
+            )
+        )
+    return entities
+
+
+def _extract_urls_utf16(text: str) -> list[tuple[str, int, int]]:
+    """extractUrlsWithIndices.js on *text* as UTF-16 code units: (url, start, end) triples."""
     patterns = _urls()
     # [url, start, end]; the last URL found in a protocol-less domain may still grow a path.
     found: list[list[Any]] = []
@@ -539,8 +598,14 @@ def extract_urls_with_indices(text: str) -> list[Entity]:
             if before and before[-1] in _INVALID_URL_WITHOUT_PROTOCOL_PRECEDING_CHARS:
                 continue
             last_url: list[Any] | None = None
+            ascii_end = 0
             for ascii_match in patterns.valid_ascii_domain.finditer(domain):
-                last_url = [ascii_match.group(0), start + ascii_match.start(), start + ascii_match.end()]
+                ascii_domain = ascii_match.group(0)
+                # Upstream locates each match with indexOf from the end of the previous one,
+                # which finds an earlier copy of the same text if there is one; kept so.
+                ascii_start = domain.find(ascii_domain, ascii_end)
+                ascii_end = ascii_start + len(ascii_domain)
+                last_url = [ascii_domain, start + ascii_start, start + ascii_end]
                 found.append(last_url)
             if last_url is None:
                 # No ASCII-only domain found: skip the entire URL.
@@ -559,7 +624,7 @@ def extract_urls_with_indices(text: str) -> list[Entity]:
                 url = tco.group(0)
                 end = start + len(url)
             found.append([url, start, end])
-    return [Entity(text=url_text, start=url_start, end=url_end) for url_text, url_start, url_end in found]
+    return [(url_text, url_start, url_end) for url_text, url_start, url_end in found]
 
 
 def extract_urls(text: str) -> list[str]:
@@ -585,6 +650,15 @@ def _remove_overlapping_entities(entities: list[tuple[Entity, bool]]) -> list[tu
 
 def extract_hashtags_with_indices(text: str) -> list[Entity]:
     """Hashtags in *text* (not those inside URLs), as twitter-text's ``extractHashtagsWithIndices``."""
+    return list(_hashtags_with_indices(text))
+
+
+@functools.lru_cache(maxsize=4096)
+def _hashtags_with_indices(text: str) -> tuple[Entity, ...]:
+    return tuple(_find_hashtags_with_indices(text))
+
+
+def _find_hashtags_with_indices(text: str) -> list[Entity]:
     if not text or not any(sign in text for sign in _HASH_SIGNS):
         return []
     tags: list[Entity] = []
@@ -613,7 +687,7 @@ def extract_hashtags(text: str) -> list[str]:
 
 @dataclass(frozen=True)
 class _Unit:
-    """A URL or an emoji sequence: it weighs ``weight`` whatever its length."""
+    """A URL or an emoji sequence, in UTF-16 code units: it weighs ``weight`` whatever its length."""
 
     start: int
     end: int
@@ -650,39 +724,53 @@ def _weight_classes(config: TwitterTextConfig) -> tuple[tuple[Any, int], ...]:
 
 
 _WEIGHT_CLASSES: dict[TwitterTextConfig, tuple[tuple[Any, int], ...]] = {}
+# The high half of a surrogate pair: upstream weighs a pair by its low half only.
+_PAIRED_HIGH_SURROGATE = regex.compile(r"[\uD800-\uDBFF](?=[\uDC00-\uDFFF])")
+_ASTRAL = regex.compile(r"[\U00010000-\U0010FFFF]")
 
 
-def _plain_weight(text: str, config: TwitterTextConfig) -> int:
-    """The summed weight of *text*'s characters, each weighed on its own."""
-    weight = config.default_weight * len(text)
+def _plain_weight(view: str, config: TwitterTextConfig) -> int:
+    """The summed weight of the characters of *view* (UTF-16 code units), each on its own.
+
+    Like upstream, a surrogate pair weighs what its low half does (the default weight).
+    """
+    units = _PAIRED_HIGH_SURROGATE.sub("", view)
+    weight = config.default_weight * len(units)
     for character_class, class_weight in _weight_classes(config):
-        weight += (class_weight - config.default_weight) * len(character_class.findall(text))
+        weight += (class_weight - config.default_weight) * len(character_class.findall(units))
     return weight
 
 
-def _character_weight(code_point: int, config: TwitterTextConfig) -> int:
+def _code_unit_weight(code_unit: str, config: TwitterTextConfig) -> int:
+    """lib/getCharacterWeight.js: the weight of the first range holding the code unit."""
+    code_point = ord(code_unit)
     for weighted_range in config.ranges:
         if weighted_range.start <= code_point <= weighted_range.end:
             return weighted_range.weight
     return config.default_weight
 
 
-def _special_units(text: str, config: TwitterTextConfig) -> list[_Unit]:
-    """The URLs and emoji sequences that parseTweet's left-to-right walk meets, in order.
+def _special_units(text: str, view: str, config: TwitterTextConfig) -> list[_Unit]:
+    """The URLs and emoji sequences that parseTweet's walk over *view* meets, in order.
 
-    Upstream walks the text and, at each index it reaches, takes a URL starting there, else an
-    emoji starting there, else one character; so a URL wins over an emoji at the same index and
-    anything starting inside an earlier unit is never reached.
+    *view* is *text* as UTF-16 code units (see :func:`_utf16_view`). Upstream walks the code
+    units and, at each index it reaches, takes a URL starting there (and moves on by the length
+    of the URL's text), else an emoji starting there, else one character (a surrogate pair is
+    one); so a URL wins over an emoji at the same index and anything starting inside an earlier
+    unit is never reached.
     """
     starts: dict[int, _Unit] = {}
-    # Every emoji match holds a non-ASCII character.
     if config.emoji_parsing_enabled and not text.isascii():
+        astral = [match.start() for match in _ASTRAL.finditer(text)] if view is not text else []
         for match in _EMOJI.finditer(text):
-            starts[match.start()] = _Unit(match.start(), match.end(), config.default_weight)
+            start = match.start() + bisect.bisect_left(astral, match.start())
+            end = match.end() + bisect.bisect_left(astral, match.end())
+            starts[start] = _Unit(start, end, config.default_weight)
     url_weight = config.transformed_url_length * config.scale
-    for entity in extract_urls_with_indices(text):
-        # Upstream advances by the URL's own length (its text), like this.
-        starts[entity.start] = _Unit(entity.start, entity.start + len(entity.text), url_weight)
+    for url, start, _end in _extract_urls_utf16(view):
+        # Upstream moves on by the length of the URL's text, which for a URL without protocol
+        # can be shorter than its indices' span; the walk follows the text length, as here.
+        starts[start] = _Unit(start, start + len(url), url_weight)
     units: list[_Unit] = []
     position = 0
     for start in sorted(starts):
@@ -693,29 +781,32 @@ def _special_units(text: str, config: TwitterTextConfig) -> list[_Unit]:
     return units
 
 
-def _valid_display_index(text: str, units: list[_Unit], config: TwitterTextConfig) -> int:
+def _valid_display_index(view: str, units: list[_Unit], config: TwitterTextConfig) -> int:
     """parseTweet's ``validDisplayIndex``: the UTF-16 index of the last code unit of the last
     unit (URL, emoji or character) reached while the text is valid and within the limit."""
     scaled_max = config.max_weighted_tweet_length * config.scale
     unit_at = {unit.start: unit for unit in units}
     weighted = 0
     valid_display_index = 0
-    utf16_index = 0
     index = 0
-    while index < len(text):
+    while index < len(view):
         unit = unit_at.get(index)
         if unit is not None:
             weighted += unit.weight
             end = unit.end
         else:
-            weighted += _character_weight(ord(text[index]), config)
-            end = index + 1
-        utf16_index += _utf16_length(text[index:end])
-        # Like upstream, validity is judged on the unit's last character.
-        if text[end - 1] in _INVALID_CHAR_SET:
+            paired = (
+                "\ud800" <= view[index] <= "\udbff"
+                and index + 1 < len(view)
+                and "\udc00" <= view[index + 1] <= "\udfff"
+            )
+            end = index + 2 if paired else index + 1
+            weighted += _code_unit_weight(view[end - 1], config)
+        # Like upstream, validity is judged on the unit's last code unit.
+        if view[end - 1] in _INVALID_CHAR_SET:
             break
         if weighted <= scaled_max:
-            valid_display_index = utf16_index - 1
+            valid_display_index = end - 1
         index = end
     return valid_display_index
 
@@ -730,25 +821,25 @@ def parse_tweet(text: str, *, config: TwitterTextConfig = CONFIG_V3) -> ParsedTw
     holds no invalid character (U+FFFE, U+FEFF, U+FFFF).
     """
     normalized = unicodedata.normalize("NFC", text)
+    view = normalized if not normalized or max(normalized) <= "\uffff" else _utf16_view(normalized)
     scaled_max = config.max_weighted_tweet_length * config.scale
 
-    units = _special_units(normalized, config)
+    units = _special_units(normalized, view, config)
     plain: list[str] = []
     position = 0
     for unit in units:
-        plain.append(normalized[position : unit.start])
+        plain.append(view[position : unit.start])
         position = unit.end
-    plain.append(normalized[position:])
+    plain.append(view[position:])
     weighted = sum(unit.weight for unit in units) + _plain_weight("".join(plain), config)
     # URLs and emoji never hold an invalid character, so this is upstream's per-unit check.
     has_invalid = not _INVALID_CHAR_SET.isdisjoint(normalized)
 
-    normalized_length = _utf16_length(normalized)
     if not has_invalid and weighted <= scaled_max:
         # Every unit is reached while valid and within the limit: the last one is the last.
-        valid_display_index = max(normalized_length - 1, 0)
+        valid_display_index = max(len(view) - 1, 0)
     else:
-        valid_display_index = _valid_display_index(normalized, units, config)
+        valid_display_index = _valid_display_index(view, units, config)
 
     text_length = _utf16_length(text)
     return ParsedTweet(
@@ -758,5 +849,5 @@ def parse_tweet(text: str, *, config: TwitterTextConfig = CONFIG_V3) -> ParsedTw
         display_range_start=0,
         display_range_end=text_length - 1 if text_length > 0 else 0,
         valid_range_start=0,
-        valid_range_end=valid_display_index + text_length - normalized_length,
+        valid_range_end=valid_display_index + text_length - len(view),
     )

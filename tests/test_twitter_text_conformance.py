@@ -2,17 +2,19 @@
 
 The YAML files in ``tests/conformance/twitter-text/`` are copied unchanged from
 twitter/twitter-text (Apache License 2.0). Every case of the sections used here is run; none is
-skipped or filtered.
+skipped or filtered. The last two tests add cases beyond the upstream data (newer emoji, and
+upstream quirks checked against twitter-text 3.1.0 from npm).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
-from ruamel.yaml import YAML
+import yaml
 
 from campaign import twitter_text
 
@@ -20,7 +22,7 @@ CONFORMANCE = Path(__file__).parent / "conformance" / "twitter-text"
 
 
 def _load(name: str) -> dict[str, list[dict[str, Any]]]:
-    data = YAML(typ="safe").load((CONFORMANCE / name).read_text(encoding="utf-8"))
+    data = yaml.safe_load((CONFORMANCE / name).read_text(encoding="utf-8"))
     tests: dict[str, list[dict[str, Any]]] = data["tests"]
     return tests
 
@@ -29,42 +31,63 @@ VALIDATE = _load("validate.yml")
 EXTRACT = _load("extract.yml")
 
 
+# twitter-text's config/v2.json (v3 without emoji parsing) and config/v1.json (140 characters,
+# each weighing 1), for the conformance sections written for them.
+CONFIG_V2 = dataclasses.replace(twitter_text.CONFIG_V3, version=2, emoji_parsing_enabled=False)
+CONFIG_V1 = twitter_text.TwitterTextConfig(
+    version=1,
+    max_weighted_tweet_length=140,
+    scale=1,
+    default_weight=1,
+    emoji_parsing_enabled=False,
+    transformed_url_length=23,
+    ranges=(),
+)
+
+
 def _cases(section: list[dict[str, Any]]) -> list[Any]:
     return [pytest.param(case, id=case["description"]) for case in section]
+
+
+def _parsed(result: twitter_text.ParsedTweet) -> dict[str, Any]:
+    """A ParsedTweet in the shape of the conformance data's ``expected``."""
+    return {
+        "weightedLength": result.weighted_length,
+        "valid": result.valid,
+        "permillage": result.permillage,
+        "displayRangeStart": result.display_range_start,
+        "displayRangeEnd": result.display_range_end,
+        "validRangeStart": result.valid_range_start,
+        "validRangeEnd": result.valid_range_end,
+    }
 
 
 @pytest.mark.parametrize("case", _cases(VALIDATE["WeightedTweetsWithDiscountedEmojiCounterTest"]))
 def test_weighted_length_v3(case: dict[str, Any]) -> None:
     """parse_tweet gives exactly twitter-text v3's weighted length, validity, permillage and
     UTF-16 display/valid ranges (URLs 23, emoji sequences 2, CJK 2, NFC normalisation)."""
-    result = twitter_text.parse_tweet(case["text"])
-    expected = case["expected"]
-    assert {
-        "weightedLength": result.weighted_length,
-        "valid": result.valid,
-        "permillage": result.permillage,
-        "displayRangeStart": result.display_range_start,
-        "displayRangeEnd": result.display_range_end,
-        "validRangeStart": result.valid_range_start,
-        "validRangeEnd": result.valid_range_end,
-    } == expected
+    assert _parsed(twitter_text.parse_tweet(case["text"])) == case["expected"]
 
 
 @pytest.mark.parametrize("case", _cases(VALIDATE["UnicodeDirectionalMarkerCounterTest"]))
 def test_directional_markers_and_invalid_characters(case: dict[str, Any]) -> None:
     """parse_tweet treats U+FFFE/U+FEFF/U+FFFF as invalid (valid range stops before the first)
     and bidi markers such as U+202A/U+2066 as valid, as current twitter-text does."""
-    result = twitter_text.parse_tweet(case["text"])
-    expected = case["expected"]
-    assert {
-        "weightedLength": result.weighted_length,
-        "valid": result.valid,
-        "permillage": result.permillage,
-        "displayRangeStart": result.display_range_start,
-        "displayRangeEnd": result.display_range_end,
-        "validRangeStart": result.valid_range_start,
-        "validRangeEnd": result.valid_range_end,
-    } == expected
+    assert _parsed(twitter_text.parse_tweet(case["text"])) == case["expected"]
+
+
+@pytest.mark.parametrize("case", _cases(VALIDATE["WeightedTweetsCounterTest"]))
+def test_weighted_length_v2_config(case: dict[str, Any]) -> None:
+    """With emoji parsing off (config v2) every character is weighed on its own, exactly as
+    twitter-text does: the counting is driven by the config, not hard-wired to v3."""
+    assert _parsed(twitter_text.parse_tweet(case["text"], config=CONFIG_V2)) == case["expected"]
+
+
+@pytest.mark.parametrize("case", _cases(VALIDATE["tweets"]))
+def test_tweet_validity_v1_config(case: dict[str, Any]) -> None:
+    """The legacy 140-character cases: valid exactly when twitter-text's v1 config says so
+    (empty is invalid, URLs count 23, a surrogate pair is one character)."""
+    assert twitter_text.parse_tweet(case["text"], config=CONFIG_V1).valid is case["expected"]
 
 
 def test_config_matches_upstream_v3_json() -> None:
@@ -152,3 +175,56 @@ def test_empty_text_is_invalid() -> None:
         valid_range_start=0,
         valid_range_end=0,
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "weight"),
+    [
+        pytest.param("\u00a9", 1, id="copyright sign alone is text (1)"),
+        pytest.param("\u00a9\ufe0f", 2, id="copyright sign with VS16 is one emoji"),
+        pytest.param("1\ufe0f\u20e3", 2, id="keycap with VS16"),
+        pytest.param("\u2764\ufe0f\u200d\U0001f525", 2, id="heart on fire (Unicode 13.1 ZWJ)"),
+        pytest.param("\U0001f9d1\U0001f3fd\u200d\U0001f692", 2, id="firefighter with skin tone"),
+        pytest.param("\U0001f46e\u200d\u2640\ufe0f", 2, id="woman police officer"),
+        pytest.param("\U0001f1ec\U0001f1e7", 2, id="flag of the UK"),
+        pytest.param(
+            "\U0001f3f4\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f", 2, id="flag of Scotland"
+        ),
+        pytest.param("\U0001fae0", 2, id="melting face (Unicode 14)"),
+        pytest.param("\u270c\ufe0e", 4, id="text-style victory hand: two characters"),
+        pytest.param("\U0001f6a8\U0001f6a8", 4, id="two emoji are two units"),
+    ],
+)
+def test_emoji_sequences_weigh_two(text: str, weight: int) -> None:
+    """Beyond the upstream data: every emoji sequence, including ones newer than twitter-text's
+    generated list, weighs 2 as one unit; text-default symbols weigh as text unless VS16 follows."""
+    assert twitter_text.parse_tweet(text).weighted_length == weight
+
+
+@pytest.mark.parametrize(
+    ("text", "urls", "weighted_length"),
+    [
+        pytest.param("🫠.co.uk", [("co.uk", 2, 7)], 26, id="emoji glued before a domain"),
+        pytest.param("Visit 🚓.police.uk today", [("police.uk", 8, 17)], 38, id="emoji glued to police.uk"),
+        pytest.param("example.com/x.(a)", [("example.com/x", 0, 13)], 27, id="parens after a period"),
+        pytest.param(
+            "example\u200d.co.uk123✌.co.uk\u200d.پاکستان",
+            [("co.uk", 9, 14)],
+            52,
+            id="indexOf finds the first copy",
+        ),
+        pytest.param(
+            "see example.comテスト.みんな/path now",
+            [("example.com/path", 4, 27)],
+            40,
+            id="mixed-script host with path",
+        ),
+        pytest.param("🚓\ufe0f ok", [], 7, id="VS16 after an emoji-presentation emoji is separate"),
+    ],
+)
+def test_upstream_quirks(text: str, urls: list[tuple[str, int, int]], weighted_length: int) -> None:
+    """Beyond the upstream data: behaviours found by comparing with twitter-text 3.1.0 (npm) on
+    random texts, kept as upstream has them (these values are its output, indices as str indices):
+    URLs are found on UTF-16 code units, so an emoji's low surrogate can start a domain."""
+    assert [(e.text, e.start, e.end) for e in twitter_text.extract_urls_with_indices(text)] == urls
+    assert twitter_text.parse_tweet(text).weighted_length == weighted_length
