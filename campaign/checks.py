@@ -8,6 +8,7 @@ readers read ``#seeitshareit`` as one word), more than two hashtags, more than t
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import TYPE_CHECKING
 
@@ -39,42 +40,73 @@ _EMOJI = regex.compile(r"\p{Extended_Pictographic}|\p{Regional_Indicator}")
 _GRAPHEME = regex.compile(r"\X")
 
 
-def check_draft(draft: Draft, plan: Plan, where: str) -> list[Problem]:
-    """Every problem with *draft*, located at its post's line in the plan."""
-    found: list[Problem] = []
+Finding = tuple[str, str, Severity]
+"""What is wrong, how to fix it, and how much it matters."""
 
-    def add(message: str, fix: str, severity: Severity = "error") -> None:
-        found.append(Problem(draft.file, draft.line, where, message, fix, severity))
 
-    spec = PLATFORMS[draft.platform]
-    if not draft.text.strip():
-        add("the post is empty", "give it some words")
-    if "{{" in draft.text or "{%" in draft.text:
-        add("the text still contains template code ('{{' or '{%'), which would be published as written",
-            "template code works in `text:` and templates, not inside `vars:` values; move it there")
-    if draft.length > draft.limit:
-        add(f"it is {draft.length} characters as {spec.label} counts them, over its limit of {draft.limit}",
-            f"shorten it by {draft.length - draft.limit}, or give it a `variants: {{{draft.platform}: …}}` text")
-    if len(draft.images) > spec.max_images:
-        add(f"it has {len(draft.images)} images; {spec.label} takes at most {spec.max_images}",
-            f"remove {len(draft.images) - spec.max_images}, or give it a {draft.platform} variant with fewer")
-    for image in draft.images:
-        if not image.alt.strip():
-            add(f"the image {image.path.name!r} has no alt text", "add `alt:` describing what it shows")
-        elif len(image.alt) > spec.max_alt_text:
-            add(f"the alt text of {image.path.name!r} is {len(image.alt)} characters; {spec.label} takes "
-                f"{spec.max_alt_text}", "shorten the alt text")
-    text_outside_links = _mask_links("\n".join([draft.text, *(image.alt for image in draft.images)]))
-    for message, fix in _phone_problems(text_outside_links, plan):
-        add(message, fix)
-    for message, fix in _link_problems(draft.text):
-        add(message, fix)
-    for message, fix in _hashtag_warnings(draft.text, plan):
-        add(message, fix, "warning")
-    emoji = _emoji_count(draft.text)
+class Checker:
+    """Checks drafts against one plan's verified facts and each platform's rules.
+
+    What depends only on the words (numbers, links, hashtags, emoji) is worked out once per distinct
+    text: the same words usually go to several accounts.
+    """
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        self._by_text: dict[str, list[Finding]] = {}
+
+    def check(self, draft: Draft, where: str) -> list[Problem]:
+        """Every problem with *draft*, located at its words' line in the plan."""
+        findings = self._platform_findings(draft)
+        alt_texts = [image.alt for image in draft.images]
+        findings += self._text_findings(draft.text)
+        if alt_texts:
+            findings += [(m, f, "error") for m, f in _phone_problems(_mask_links("\n".join(alt_texts)), self.plan)]
+        return [Problem(draft.file, draft.line, where, message, fix, severity) for message, fix, severity in findings]
+
+    def _text_findings(self, text: str) -> list[Finding]:
+        cached = self._by_text.get(text)
+        if cached is None:
+            cached = self._by_text[text] = _text_findings(text, self.plan)
+        return cached
+
+    @staticmethod
+    def _platform_findings(draft: Draft) -> list[Finding]:
+        spec = PLATFORMS[draft.platform]
+        found: list[Finding] = []
+        if draft.length > draft.limit:
+            found.append((f"it is {draft.length} characters as {spec.label} counts them, over its limit of "
+                          f"{draft.limit}", f"shorten it by {draft.length - draft.limit}, or give it a "
+                          f"`variants: {{{draft.platform}: …}}` text", "error"))
+        if len(draft.images) > spec.max_images:
+            found.append((f"it has {len(draft.images)} images; {spec.label} takes at most {spec.max_images}",
+                          f"remove {len(draft.images) - spec.max_images}, or give it a {draft.platform} variant "
+                          "with fewer", "error"))
+        for image in draft.images:
+            if not image.alt.strip():
+                found.append((f"the image {image.path.name!r} has no alt text",
+                              "add `alt:` describing what it shows", "error"))
+            elif len(image.alt) > spec.max_alt_text:
+                found.append((f"the alt text of {image.path.name!r} is {len(image.alt)} characters; {spec.label} "
+                              f"takes {spec.max_alt_text}", "shorten the alt text", "error"))
+        return found
+
+
+def _text_findings(text: str, plan: Plan) -> list[Finding]:
+    found: list[Finding] = []
+    if not text.strip():
+        found.append(("the post is empty", "give it some words", "error"))
+    if "{{" in text or "{%" in text:
+        found.append(("the text still contains template code ('{{' or '{%'), which would be published as written",
+                      "template code works in `text:` and templates, not inside `vars:` values; move it there",
+                      "error"))
+    found += [(m, f, "error") for m, f in _phone_problems(_mask_links(text), plan)]
+    found += [(m, f, "error") for m, f in _link_problems(text)]
+    found += [(m, f, "warning") for m, f in _hashtag_warnings(text, plan)]
+    emoji = _emoji_count(text)
     if emoji > MAX_EMOJI:
-        add(f"it has {emoji} emoji; screen readers read out every one",
-            f"keep at most {MAX_EMOJI}, and none in the middle of a sentence", "warning")
+        found.append((f"it has {emoji} emoji; screen readers read out every one",
+                      f"keep at most {MAX_EMOJI}, and none in the middle of a sentence", "warning"))
     return found
 
 
@@ -132,6 +164,7 @@ def _link_problems(text: str) -> list[tuple[str, str]]:
     return problems
 
 
+@functools.lru_cache(maxsize=1024)
 def _link_problem(link: str) -> tuple[str, str] | None:
     if link.lower().startswith("http://"):
         return (f"the link {link!r} is not https", "use the https:// address; check that it opens")

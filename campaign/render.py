@@ -24,7 +24,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from jinja2.utils import missing
 
 from campaign import counting, twitter_text
-from campaign.checks import check_draft
+from campaign.checks import Checker
 from campaign.plan import Account, Content, Event, Occurrence, Plan, PostEntry, load_plan
 from campaign.platforms import PLATFORMS
 from campaign.problems import Problem, Severity
@@ -148,6 +148,7 @@ class Renderer:
             trim_blocks=True,
             lstrip_blocks=True,
         )
+        self.checker = Checker(plan)
         self.env.filters["day"] = format_day
         self.env.filters["clock"] = format_clock
         self.env.globals.update(
@@ -206,7 +207,7 @@ class Renderer:
             limit=spec.max_length,
             hashtags=tuple(twitter_text.extract_hashtags(text)),
         )
-        return _with_problems(draft, check_draft(draft, self.plan, where))
+        return _with_problems(draft, self.checker.check(draft, where))
 
     def _context(self, post: PostEntry, occurrence: Occurrence, account: Account, content: Content) -> dict[str, Any]:
         event: Event | None = self.plan.events.get(post.event) if post.event else None

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, String, exists, func, insert, or_, select, text, update
+from sqlalchemy import Engine, String, any_, exists, func, insert, or_, select, text, update
 from sqlmodel import Session
 
 from campaign.exceptions import StoreError
@@ -411,10 +411,11 @@ class Store:
     def claim(self, post_id: int, runner: str, now: datetime | None = None, lease: timedelta = DEFAULT_LEASE) -> bool:
         """Try to take one post for publishing: True for exactly one caller, however many try at once."""
         now = now or utcnow()
+        # Build the statement before BEGIN: on SQLite the transaction holds the only write lock, and building
+        # it inside took longer than running it (8 runners on 2 cores then waited > 5 s: "database is locked").
+        statement = _claim_statement(now, runner, lease).where(P.id == post_id).returning(P.key)
         with self.engine.begin() as connection:
-            claimed = connection.execute(
-                _claim_statement(now, runner, lease).where(P.id == post_id).returning(P.key)
-            ).scalar_one_or_none()
+            claimed = connection.execute(statement).scalar_one_or_none()
             if claimed is not None:
                 connection.execute(_audit_insert(now, runner, "claimed", None, claimed, {"post_id": post_id}))
         return claimed is not None
@@ -424,13 +425,16 @@ class Store:
         """Claim up to *limit* posts that are due now, earliest first."""
         now = now or utcnow()
         candidates = select(P.id).where(*_claimable(now)).order_by(P.due_at).limit(limit)
+        picked = P.id.in_(candidates.scalar_subquery())
         if self.engine.dialect.name == "postgresql":
-            candidates = candidates.with_for_update(skip_locked=True)
+            # = ANY(ARRAY(...)) picks once (an InitPlan). With IN (...) PostgreSQL may re-run the pick for every
+            # row (nested-loop semi join), and SKIP LOCKED then skips the rows this statement has just updated
+            # and picks the next ones: claim_due(limit=10) claimed all 1,000 due posts at once.
+            picked = P.id == any_(func.array(candidates.with_for_update(skip_locked=True).scalar_subquery()))
+        statement = (_claim_statement(now, runner, lease).where(picked)
+                     .returning(P.id, P.key, P.campaign_id))  # built before BEGIN: see claim()
         with self.engine.begin() as connection:
-            claimed = list(connection.execute(
-                _claim_statement(now, runner, lease).where(P.id.in_(candidates.scalar_subquery()))
-                .returning(P.id, P.key, P.campaign_id)
-            ))
+            claimed = list(connection.execute(statement))
             for post_id, key, campaign_id in claimed:
                 connection.execute(_audit_insert(now, runner, "claimed", campaign_id, key, {"post_id": post_id}))
         if not claimed:
