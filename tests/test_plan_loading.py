@@ -308,3 +308,29 @@ def test_bad_relative_times(tmp_path: Path, value: str, message: str) -> None:
           at: {value}
         """)
     assert only_error(plan_path).message == message
+
+
+def test_duplicate_keys_are_reported_and_yaml_1_1_surprises_do_not_happen(tmp_path: Path) -> None:
+    """A key given twice is an error on its second line; `no` and `09:00` stay text (YAML 1.2 rules)."""
+    plan_path = write_campaign(tmp_path, """\
+        - id: launch
+          accounts: [lancs-x]
+          text: no
+          at: '2027-03-15 09:00'
+          at: '2027-03-15 10:00'
+        - id: daily
+          accounts: [lancs-facebook]
+          text: Daily
+          daily: 09:00
+          from: 2027-03-15
+          until: 2027-03-15
+        """)
+    plan, problems = load_plan(plan_path)
+    assert [(p.line, p.message) for p in problems] == [
+        (line_of(plan_path, "'2027-03-15 10:00'"),
+         f"the key 'at' appears twice in the same mapping (first on line {line_of(plan_path, '09:00')})"),
+    ]
+    assert plan is not None
+    launch, daily = plan.posts
+    assert launch.content.text == "no"
+    assert daily.occurrences[0].when.local.hour == 9
