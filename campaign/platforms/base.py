@@ -257,6 +257,10 @@ class Adapter(ABC):
                 readings.extend(self._metrics_batch(ids[start : start + size]))
         return readings
 
+    @abstractmethod
+    def post_url(self, remote_id: str) -> str:
+        """The public address of this account's post *remote_id* (for posts found by :meth:`find_recent`)."""
+
     def find_recent(self, text: str, since: datetime) -> str | None:
         """The id of a post of this account published since *since* with exactly *text*, or ``None``."""
         if since.tzinfo is None:

@@ -90,8 +90,11 @@ class BlueskyAdapter(Adapter):
         created = self._client.send_post(
             post.text, profile_identify=did, reply_to=reply, embed=embed, facets=facets
         )
-        rkey = created.uri.rsplit("/", 1)[-1]
-        return Receipt(created.uri, f"https://bsky.app/profile/{self._handle}/post/{rkey}")
+        return Receipt(created.uri, self.post_url(created.uri))
+
+    def post_url(self, remote_id: str) -> str:
+        rkey = remote_id.rsplit("/", 1)[-1]
+        return f"https://bsky.app/profile/{self._handle}/post/{rkey}"
 
     def _metrics_batch(self, remote_ids: Sequence[str]) -> list[MetricsReading]:
         self._login()

@@ -238,8 +238,11 @@ class FacebookAdapter(Adapter):
         return now + timedelta(minutes=minutes) if minutes else None
 
     def _receipt(self, post_id: str) -> Receipt:
-        page, _, number = post_id.partition("_")
-        return Receipt(post_id, f"https://www.facebook.com/{page}/posts/{number}")
+        return Receipt(post_id, self.post_url(post_id))
+
+    def post_url(self, remote_id: str) -> str:
+        page, _, number = remote_id.partition("_")
+        return f"https://www.facebook.com/{page}/posts/{number}"
 
     def _photo(self, image: MediaItem, message: str, *, published: bool) -> dict[str, Any]:
         data: dict[str, Any] = {"published": "true" if published else "false"}

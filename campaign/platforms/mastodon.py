@@ -102,6 +102,10 @@ class MastodonAdapter(Adapter):
         )
         return Receipt(str(status["id"]), str(status["url"] or status["uri"]))
 
+    def post_url(self, remote_id: str) -> str:
+        username = self.account.handle.lstrip("@").split("@")[0]
+        return f"{instance_url(self.account.handle).rstrip('/')}/@{username}/{remote_id}"
+
     def _metrics_batch(self, remote_ids: Sequence[str]) -> list[MetricsReading]:
         readings = []
         for remote_id in remote_ids:

@@ -118,7 +118,10 @@ class XAdapter(Adapter):
             in_reply_to_tweet_id=post.reply_to,
         )
         tweet_id = str(response.json()["data"]["id"])
-        return Receipt(tweet_id, f"https://x.com/{self._username}/status/{tweet_id}")
+        return Receipt(tweet_id, self.post_url(tweet_id))
+
+    def post_url(self, remote_id: str) -> str:
+        return f"https://x.com/{self._username}/status/{remote_id}"
 
     def _metrics_batch(self, remote_ids: Sequence[str]) -> list[MetricsReading]:
         response = self._client.get_tweets(list(remote_ids), tweet_fields=METRIC_FIELDS, user_auth=True)

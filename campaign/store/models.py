@@ -102,6 +102,8 @@ class Post(SQLModel, table=True):
     approved_hash: str | None = Field(default=None, max_length=64)
     claimed_by: str | None = Field(default=None, max_length=200)
     claimed_at: datetime | None = None
+    sending_at: datetime | None = None
+    """Set just before the request goes to the platform (after the last check for pauses)."""
     lease_until: datetime | None = None
     attempts: int = 0
     last_error: str | None = Field(default=None, sa_column=Column(Text))

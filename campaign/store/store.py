@@ -34,6 +34,7 @@ from campaign.store.models import (
     Hold,
     Post,
     PostState,
+    PublishAttempt,
     table_columns,
 )
 
@@ -425,7 +426,7 @@ class Store:
         """Claim up to *limit* posts that are due now, earliest first."""
         now = now or utcnow()
         candidates = select(P.id).where(*_claimable(now)).order_by(P.due_at).limit(limit)
-        picked = P.id.in_(candidates.scalar_subquery())
+        picked: Any = P.id.in_(candidates.scalar_subquery())
         if self.engine.dialect.name == "postgresql":
             # = ANY(ARRAY(...)) picks once (an InitPlan). With IN (...) PostgreSQL may re-run the pick for every
             # row (nested-loop semi join), and SKIP LOCKED then skips the rows this statement has just updated
@@ -449,7 +450,7 @@ class Store:
             key = connection.execute(
                 update(Post).where(P.id == post_id, P.state == PostState.PUBLISHING, P.claimed_by == runner)
                 .values(state=PostState.PUBLISHED, remote_id=remote_id, remote_url=url, published_at=now,
-                        lease_until=None, updated_at=now, last_error=None)
+                        lease_until=None, sending_at=None, updated_at=now, last_error=None)
                 .returning(P.key, P.campaign_id)
             ).one_or_none()
             if key is None:
@@ -471,6 +472,127 @@ class Store:
                 connection.execute(_audit_insert(now, actor, "missed", campaign_id, key,
                                                  {"due_at": _iso(_aware(due_at)), "state": "missed"}))
         return sorted(key for key, _, _ in missed)
+
+    def arm(self, post_id: int, runner: str, now: datetime | None = None, lease: timedelta = DEFAULT_LEASE) -> bool:
+        """The last check before a claimed post is sent: still ours, and no pause has begun since the claim.
+
+        Marks the post as being sent and renews its lease. False means: do not send.
+        """
+        now = now or utcnow()
+        with self.engine.begin() as connection:
+            result = connection.execute(
+                update(Post).where(P.id == post_id, P.state == PostState.PUBLISHING, P.claimed_by == runner,
+                                   ~_held(now))
+                .values(sending_at=now, lease_until=now + lease, updated_at=now)
+            )
+        return bool(result.rowcount)
+
+    def release(self, post_id: int, runner: str, reason: str, now: datetime | None = None) -> None:
+        """Give a claimed post back (``publishing → approved``) without sending it, e.g. because of a pause."""
+        self._finish(post_id, runner, PostState.APPROVED, "released", {"reason": reason}, now, last_error=reason)
+
+    def record_failed(self, post_id: int, runner: str, reason: str, now: datetime | None = None) -> None:
+        """The platform refused the post for good, or retries ran out: it waits for a person."""
+        self._finish(post_id, runner, PostState.FAILED, "failed", {"reason": reason}, now, last_error=reason)
+
+    def record_unknown(self, post_id: int, runner: str, reason: str, now: datetime | None = None) -> None:
+        """Nobody knows whether the post went out: it must be reconciled before anything else happens."""
+        self._finish(post_id, runner, PostState.UNKNOWN, "unknown", {"reason": reason}, now, last_error=reason)
+
+    def _finish(self, post_id: int, runner: str, state: PostState, action: str, details: Mapping[str, Any],
+                now: datetime | None, last_error: str) -> None:
+        now = now or utcnow()
+        with self.engine.begin() as connection:
+            row = connection.execute(
+                update(Post).where(P.id == post_id, P.state == PostState.PUBLISHING, P.claimed_by == runner)
+                .values(state=state, claimed_by=None, lease_until=None, sending_at=None, updated_at=now,
+                        last_error=last_error)
+                .returning(P.key, P.campaign_id)
+            ).one_or_none()
+            if row is None:
+                raise StoreError(f"post {post_id} is not being published by {runner}; nothing was recorded")
+            connection.execute(_audit_insert(now, runner, action, row[1], row[0], {**details, "state": str(state)}))
+
+    def record_attempt(self, post_id: int, runner: str, started_at: datetime, outcome: str, message: str | None,
+                       finished_at: datetime | None = None) -> None:
+        with self.session() as session, session.begin():
+            session.add(PublishAttempt(post_id=post_id, runner=runner, started_at=started_at,
+                                       finished_at=finished_at or utcnow(), outcome=outcome, message=message))
+
+    def expire_leases(self, now: datetime | None = None, actor: str = "campaign") -> list[Post]:
+        """Posts whose runner stopped answering mid-publish become ``unknown``, to be reconciled."""
+        now = now or utcnow()
+        with self.engine.begin() as connection:
+            expired = list(connection.execute(
+                update(Post).where(P.state == PostState.PUBLISHING, P.lease_until < now)
+                .values(state=PostState.UNKNOWN, updated_at=now,
+                        last_error="the runner publishing it stopped before recording the result")
+                .returning(P.id, P.key, P.campaign_id, P.claimed_by)
+            ))
+            for _, key, campaign_id, runner in expired:
+                connection.execute(_audit_insert(now, actor, "unknown", campaign_id, key,
+                                                 {"runner": runner, "reason": "lease expired", "state": "unknown"}))
+        return self.posts_by_id([row[0] for row in expired])
+
+    def resolve_unknown(self, post_id: int, remote_id: str | None, url: str | None, actor: str,
+                        now: datetime | None = None) -> str:
+        """Settle an ``unknown`` post from what the platform says: found → published, not found → approved."""
+        now = now or utcnow()
+        found = remote_id is not None
+        values: dict[str, Any] = {"updated_at": now, "claimed_by": None, "lease_until": None, "sending_at": None}
+        if found:
+            values.update(state=PostState.PUBLISHED, remote_id=remote_id, remote_url=url, published_at=now,
+                          last_error=None)
+        else:
+            values.update(state=PostState.APPROVED, last_error="not found on the platform after an interruption")
+        with self.engine.begin() as connection:
+            row = connection.execute(
+                update(Post).where(P.id == post_id, P.state == PostState.UNKNOWN).values(**values)
+                .returning(P.key, P.campaign_id)
+            ).one_or_none()
+            if row is None:
+                raise StoreError(f"post {post_id} is not unknown; nothing was changed")
+            connection.execute(_audit_insert(now, actor, "reconciled", row[1], row[0],
+                                             {"found": found, "remote_id": remote_id, "state": str(values["state"])}))
+        return str(values["state"])
+
+    def due_soon(self, until: datetime, now: datetime | None = None, campaign: str | None = None) -> list[Post]:
+        """Approved posts that may still go out and fall due before *until*, earliest first."""
+        now = now or utcnow()
+        query = select(Post).where(P.state == PostState.APPROVED, P.late_after >= now, P.due_at <= until)
+        if campaign is not None:
+            query = query.where(P.campaign_id == campaign)
+        with self.session() as session:
+            return list(session.scalars(query.order_by(P.due_at)))
+
+    def posts_in(self, states: Sequence[PostState], campaign: str | None = None) -> list[Post]:
+        query = select(Post).where(P.state.in_([str(s) for s in states]))
+        if campaign is not None:
+            query = query.where(P.campaign_id == campaign)
+        with self.session() as session:
+            return list(session.scalars(query.order_by(P.due_at)))
+
+    def posts_by_id(self, ids: Sequence[int]) -> list[Post]:
+        if not ids:
+            return []
+        with self.session() as session:
+            return list(session.scalars(select(Post).where(P.id.in_(list(ids))).order_by(P.due_at)))
+
+    def being_sent(self, campaign: str, account: str | None = None) -> list[Post]:
+        """Posts whose request is on its way to the platform right now (a pause cannot stop those)."""
+        query = select(Post).where(P.campaign_id == campaign, P.state == PostState.PUBLISHING,
+                                   P.sending_at.is_not(None))
+        if account is not None:
+            query = query.where(P.account == account)
+        with self.session() as session:
+            return list(session.scalars(query))
+
+    def accounts(self, campaign: str | None = None) -> list[AccountRow]:
+        query = select(AccountRow)
+        if campaign is not None:
+            query = query.where(ACC.campaign_id == campaign)
+        with self.session() as session:
+            return list(session.scalars(query.order_by(ACC.campaign_id, ACC.key)))
 
     # -- reading -----------------------------------------------------------------------------------
 
@@ -520,14 +642,19 @@ def _active_hold(now: datetime) -> tuple[Any, ...]:
     return (H.released_at.is_(None), or_(H.until.is_(None), H.until > now))
 
 
-def _claimable(now: datetime) -> tuple[Any, ...]:
-    """The conditions under which a post may be claimed, evaluated inside the claim statement itself."""
-    parent = P.id.table.alias("parent")
-    held = exists().where(
+def _held(now: datetime) -> Any:
+    """True for a post that an active hold covers."""
+    return exists().where(
         *_active_hold(now),
         or_(H.campaign_id.is_(None), H.campaign_id == P.campaign_id),
         or_(H.account.is_(None), H.account == P.account),
     )
+
+
+def _claimable(now: datetime) -> tuple[Any, ...]:
+    """The conditions under which a post may be claimed, evaluated inside the claim statement itself."""
+    parent = P.id.table.alias("parent")
+    held = _held(now)
     parent_out = exists().where(parent.c.campaign_id == P.campaign_id, parent.c.key == P.reply_to,
                                 parent.c.state == PostState.PUBLISHED)
     return (

@@ -92,6 +92,7 @@ def upgrade() -> None:
     sa.Column('approved_hash', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
     sa.Column('claimed_by', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
     sa.Column('claimed_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+    sa.Column('sending_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
     sa.Column('lease_until', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('last_error', sa.Text(), nullable=True),

@@ -1,0 +1,74 @@
+"""`campaign run`: the long-running publisher."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from types import FrameType
+
+import click
+
+from campaign.cli.store import campaign_option, db_option, friendly_errors, open_store
+
+
+def console_listener(event: object) -> None:
+    """The live view: one line per thing that happens, with what needs a person in colour."""
+    from campaign import events
+
+    assert isinstance(event, events.Event)
+    when = event.at.astimezone().strftime("%H:%M:%S")
+    details = ""
+    if isinstance(event, events.Published):
+        details = f" ({event.late_by_seconds:+.2f} s) {event.url}"
+    elif isinstance(event, events.Scheduled) and event.due_at is not None:
+        details = f" for {event.due_at.astimezone():%a %d %b %H:%M:%S}"
+    elif hasattr(event, "reason") and getattr(event, "reason"):
+        details = f": {getattr(event, 'reason')}"
+    colour = "red" if event.needs_a_person else ("green" if isinstance(event, events.Published) else None)
+    click.secho(f"{when}  {event.name:<12} {event.post}{details}", fg=colour)
+
+
+@click.command()
+@db_option
+@campaign_option
+@click.option("--webhook", metavar="URL", envvar="CAMPAIGN_WEBHOOK",
+              help="POST JSON here for anything that needs a person (e.g. a Teams or Slack incoming webhook).")
+@click.option("--refresh", type=click.FloatRange(min=0.5), default=15.0, show_default=True,
+              help="Seconds between re-reads of the store (SIGHUP re-reads at once).")
+@friendly_errors
+def run(db: str | None, campaign: str | None, webhook: str | None, refresh: float) -> None:
+    """Publish every approved post at its time, exactly once, until stopped.
+
+    Approvals, pauses and new schedules made from another terminal take effect at the next re-read.
+    Ctrl-C or SIGTERM stops claiming, lets posts in flight finish, and exits.
+    """
+    from campaign.events import EventBus, WebhookListener
+    from campaign.runner import Runner, RunnerSettings
+
+    store = open_store(db)
+    campaign_id = store.campaign_id(campaign)
+    bus = EventBus([console_listener])
+    hook = WebhookListener(webhook) if webhook else None
+    if hook is not None:
+        bus.add(hook)
+    runner = Runner(store, RunnerSettings(campaign=campaign_id, refresh=refresh), bus)
+    finished = threading.Event()
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        click.echo(f"Stopping ({signal.Signals(signum).name}): no more claims; finishing posts in flight…")
+        finished.set()
+
+    def reread(_signum: int, _frame: FrameType | None) -> None:
+        runner.refresh()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGHUP, reread)
+    runner.start()
+    click.echo(f"Running {campaign_id} as {runner.name}; Ctrl-C to stop.")
+    while not finished.wait(1.0):
+        pass
+    runner.stop(wait=True)
+    if hook is not None:
+        hook.close()
+    click.echo("Stopped.")
