@@ -279,8 +279,8 @@ class Runner:
             return
         now = self.clock()
         if now < _aware(post.late_after):
-            self.scheduler.add_job(self._fire, "date", run_date=now + timedelta(seconds=1), args=[post_id],
-                                   id=f"post-{post_id}", replace_existing=True)
+            # A job of its own: the alarm's job may still be running (it drains the account's queue).
+            self.scheduler.add_job(self._fire, "date", run_date=now + timedelta(seconds=1), args=[post_id])
 
     def _found(self, adapter: Adapter, post: Post, started: datetime) -> bool:
         """Look for the post on the platform; if it is there, record it as published."""

@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "reject": ("campaign.cli.store:reject", "Reject a post, with a reason."),
     "pause": ("campaign.cli.store:pause", "Stop publishing now (a campaign, or one account)."),
     "resume": ("campaign.cli.store:resume", "Lift a pause; posts past their grace window become missed."),
+    "rehearse": ("campaign.cli.rehearse:rehearse", "Play a plan against the sandbox, a week in about a minute."),
     "run": ("campaign.cli.run:run", "Publish every approved post at its time, exactly once."),
     "status": ("campaign.cli.store:status", "Counts by state and day, what is next, pauses, what needs a person."),
     "audit": ("campaign.cli.store:audit", "The audit trail, as text, CSV or JSON."),

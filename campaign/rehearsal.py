@@ -1,0 +1,169 @@
+"""Rehearsals: a whole plan played against the sandbox with time compressed, on a store of its own.
+
+A week at the default speed (10,080×) takes about a minute. The plan's posts keep their order and
+spacing, scaled; the sandbox's clock runs at the same speed, so engagement grows as it would over the
+real week. Nothing here touches the real store, the real platforms or the process's environment: the
+rehearsal makes its own accounts on the sandbox and hands the runner their credentials directly.
+"""
+
+from __future__ import annotations
+
+import secrets
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import update
+
+from campaign.events import EventBus, Listener
+from campaign.exceptions import CampaignError
+from campaign.platforms import PLATFORMS
+from campaign.render import RenderedPlan, render_plan
+from campaign.runner import Runner, RunnerSettings
+from campaign.sandbox import Sandbox, SandboxAccount, running
+from campaign.store import PostState, Selection, Store
+from campaign.store.models import AccountRow, Post, table_columns
+
+DEFAULT_SPEED = 10_080.0
+"""A week (10,080 minutes) in a minute."""
+ACTOR = "rehearsal"
+SETTLED = (PostState.PUBLISHED, PostState.FAILED, PostState.MISSED, PostState.CANCELLED, PostState.REJECTED)
+P = table_columns(Post)
+ACC = table_columns(AccountRow)
+
+
+class CompressedClock:
+    """Plan time running *speed* times faster than real time, from *plan_start* at *real_start*."""
+
+    def __init__(self, plan_start: datetime, real_start: datetime, speed: float) -> None:
+        self.plan_start, self.real_start, self.speed = plan_start, real_start, speed
+
+    def __call__(self) -> datetime:
+        return self.plan_start + (datetime.now(UTC) - self.real_start) * self.speed
+
+    def real(self, plan_time: datetime) -> datetime:
+        return self.real_start + (plan_time - self.plan_start) / self.speed
+
+
+@dataclass
+class Summary:
+    """How the rehearsal ended: post counts by state, per day and per platform."""
+
+    by_day: dict[str, Counter[str]] = field(default_factory=dict)
+    by_platform: dict[str, Counter[str]] = field(default_factory=dict)
+    totals: Counter[str] = field(default_factory=Counter)
+
+    def add(self, day: str, platform: str, state: str) -> None:
+        self.by_day.setdefault(day, Counter())[state] += 1
+        self.by_platform.setdefault(platform, Counter())[state] += 1
+        self.totals[state] += 1
+
+
+class Rehearsal:
+    """One rehearsal; use :func:`rehearsal` to get one with its sandbox and store set up."""
+
+    def __init__(self, rendered: RenderedPlan, store: Store, sandbox: Sandbox, clock: CompressedClock,
+                 environ: dict[str, str], speed: float) -> None:
+        self.rendered, self.store, self.sandbox, self.clock = rendered, store, sandbox, clock
+        self.environ, self.speed = environ, speed
+        assert rendered.plan is not None
+        self.campaign = rendered.plan.campaign.id
+
+    def run(self, listeners: list[Listener] | None = None, progress: Callable[[int, int], None] | None = None,
+            timeout: float | None = None) -> Summary:
+        """Publish the whole plan; return when every post is settled (or *timeout* seconds pass)."""
+        posts = self.store.posts_in(list(PostState), self.campaign)
+        last_due = max(p.due_at for p in posts)
+        limit = timeout if timeout is not None else (last_due - datetime.now(UTC)).total_seconds() + 60
+        settings = RunnerSettings(campaign=self.campaign, refresh=0.5, horizon=timedelta(minutes=10),
+                                  lease=timedelta(seconds=30), backoff=0.2, backoff_cap=2.0, timeout=5.0)
+        runner = Runner(self.store, settings, EventBus(listeners), environ=self.environ, name="rehearsal")
+        deadline = datetime.now(UTC) + timedelta(seconds=limit)
+        runner.start()
+        try:
+            while True:
+                settled = len(self.store.posts_in(list(SETTLED), self.campaign))
+                if progress is not None:
+                    progress(settled, len(posts))
+                if settled >= len(posts) or datetime.now(UTC) > deadline:
+                    break
+                time.sleep(0.25)
+        finally:
+            runner.stop(wait=True)
+        return self.summary()
+
+    def summary(self) -> Summary:
+        summary = Summary()
+        for post in self.store.posts_in(list(PostState), self.campaign):
+            summary.add(post.local_time.date().isoformat(), post.platform, post.state)
+        return summary
+
+
+@contextmanager
+def rehearsal(plan_path: Path, speed: float = DEFAULT_SPEED, seed: int = 7, start_in: float = 2.0,
+              workdir: Path | None = None) -> Iterator[Rehearsal]:
+    """Set up a rehearsal of *plan_path*: its own store, an in-process sandbox, every post approved."""
+    if speed <= 0:
+        raise CampaignError("the speed must be more than 0 (1 is real time; 10080 plays a week in a minute)")
+    rendered = render_plan(plan_path)
+    if not rendered.ok or rendered.plan is None:
+        raise CampaignError(f"{plan_path} has {len(rendered.errors)} error(s); run `campaign validate` and fix "
+                            "them first")
+    with ExitStack() as stack:
+        folder = workdir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="campaign-rehearsal-")))
+        store = Store.open(str(folder / "rehearsal.db"))
+        stack.callback(store.close)
+        store.schedule(rendered, ACTOR)
+        store.approve(Selection(campaign=rendered.plan.campaign.id, everything=True), ACTOR)
+        first_due = min(d.when.utc for d in rendered.drafts)
+        clock = CompressedClock(first_due, datetime.now(UTC) + timedelta(seconds=start_in), speed)
+        sandbox = Sandbox(seed=seed, clock=clock, accounts=[])
+        environ = _sandbox_accounts(rendered, sandbox)
+        stack.enter_context(running(sandbox))
+        _point_at(store, rendered.plan.campaign.id, sandbox, clock, rendered.plan.campaign.grace)
+        yield Rehearsal(rendered, store, sandbox, clock, environ, speed)
+
+
+def _sandbox_accounts(rendered: RenderedPlan, sandbox: Sandbox) -> dict[str, str]:
+    """One sandbox account per plan account, with fresh credentials; return the environment the runner
+    should see (the plan's variable names, holding those credentials)."""
+    assert rendered.plan is not None
+    environ: dict[str, str] = {}
+    for number, account in enumerate(rendered.plan.accounts.values(), start=1):
+        spec = PLATFORMS[account.platform]
+        credentials = {name: f"rehearsal-{account.platform}-{name}-{secrets.token_hex(6)}"
+                       for name in account.credentials}
+        if account.platform == "facebook":
+            credentials["page_id"] = f"1000{number:011d}"
+        if account.platform == "x":
+            credentials["access_token"] = f"{7000 + number}-{credentials['access_token']}"
+        user_id = {"x": str(7000 + number), "facebook": credentials.get("page_id", ""),
+                   "mastodon": str(9000 + number), "bluesky": f"did:plc:rehearsal{number:04d}"}[account.platform]
+        handle = account.handle if account.platform != "facebook" else account.handle.replace(" ", "")
+        sandbox.add_account(SandboxAccount(platform=account.platform, handle=handle, user_id=user_id,
+                                           display_name=account.handle, credentials=credentials,
+                                           scopes=_scopes(spec.name)))
+        for name, variable in account.credentials.items():
+            environ[variable] = credentials[name]
+    return environ
+
+
+def _scopes(platform: str) -> tuple[str, ...]:
+    return {"x": ("read-write",), "facebook": ("pages_manage_posts", "pages_read_engagement", "read_insights"),
+            "mastodon": ("read", "write"), "bluesky": ("com.atproto.appPass",)}[platform]
+
+
+def _point_at(store: Store, campaign: str, sandbox: Sandbox, clock: CompressedClock, grace: timedelta) -> None:
+    """Send every account to the sandbox and move every post onto the compressed clock."""
+    real_grace = max(grace / clock.speed, timedelta(seconds=10))
+    posts = store.posts_in([PostState.APPROVED], campaign)
+    with store.engine.begin() as connection:
+        connection.execute(update(AccountRow).where(ACC.campaign_id == campaign).values(api_base=sandbox.base_url))
+        for post in posts:
+            due = clock.real(post.due_at if post.due_at.tzinfo else post.due_at.replace(tzinfo=UTC))
+            connection.execute(update(Post).where(P.id == post.id).values(due_at=due, late_after=due + real_grace))
