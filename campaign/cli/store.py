@@ -201,6 +201,10 @@ def pause(account: str | None, reason: str, until: str | None, db: str | None, c
     campaign_id = store.campaign_id(campaign)
     row = store.status(campaign_id).campaign
     hold = store.pause(reason, actor_name(actor), campaign_id, account, _until(until, row.zone))
+    still_sending = store.wait_for_sending(campaign_id, account)
+    for post in still_sending:
+        click.secho(f"{post.key} was already on its way to {post.platform} and may still appear; check it with "
+                    f"`campaign status`", fg="yellow")
     scope = f"account {account}" if account else "every account"
     ends = f" until {hold.until.astimezone(ZoneInfo(row.zone)):%Y-%m-%d %H:%M %Z}" if hold.until else \
         " until `campaign resume`"

@@ -14,6 +14,7 @@ force out of trouble are in the SQL itself, not in the callers:
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -372,6 +373,14 @@ class Store:
             _audit(session, now, actor, "paused", campaign_id, None,
                    {"hold": hold.id, "account": account, "reason": reason, "until": _iso(until) if until else None})
         return hold
+
+    def wait_for_sending(self, campaign: str, account: str | None = None, timeout: float = 30.0) -> list[Post]:
+        """After a pause: wait until no covered post is on its way to a platform (checked before the pause, sent
+        after it). Returns the posts still on their way when *timeout* ran out (usually none)."""
+        deadline = time.monotonic() + timeout
+        while (sending := self.being_sent(campaign, account)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return sending
 
     def _check_account(self, campaign_id: str, account: str) -> None:
         with self.session() as session:
