@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import requests
@@ -46,6 +46,10 @@ ORIGINS = ("https://api.twitter.com", "https://api.x.com")
 MEDIA_UPLOAD_URL = "https://api.x.com/2/media/upload"
 MEDIA_METADATA_URL = "https://api.x.com/2/media/metadata"
 METRIC_FIELDS = ["public_metrics", "non_public_metrics", "organic_metrics", "created_at"]
+PUBLIC_METRIC_FIELDS = ["public_metrics", "created_at"]
+PRIVATE_METRICS_WINDOW = timedelta(days=30)
+"""X serves a post's non-public and organic metrics to its author only while the post is under 30 days old."""
+SNOWFLAKE_EPOCH_MS = 1288834974657
 RECENT_PAGES = 5
 _STATUS_ERRORS: dict[int, type[tweepy.HTTPException]] = {
     400: tweepy.BadRequest,
@@ -124,9 +128,18 @@ class XAdapter(Adapter):
         return f"https://x.com/{self._username}/status/{remote_id}"
 
     def _metrics_batch(self, remote_ids: Sequence[str]) -> list[MetricsReading]:
-        response = self._client.get_tweets(list(remote_ids), tweet_fields=METRIC_FIELDS, user_auth=True)
-        collected = self._now()
-        return [self._reading(tweet, collected) for tweet in response.json().get("data", [])]
+        # Ask for the private metrics only of posts young enough to have them: asking for them on an older
+        # post earns an authorisation error for it.
+        now = self._now()
+        young = [i for i in remote_ids if now - created_at(i) < PRIVATE_METRICS_WINDOW - timedelta(hours=1)]
+        old = [i for i in remote_ids if i not in young]
+        readings: list[MetricsReading] = []
+        for ids, fields in ((young, METRIC_FIELDS), (old, PUBLIC_METRIC_FIELDS)):
+            if ids:
+                response = self._client.get_tweets(ids, tweet_fields=fields, user_auth=True)
+                collected = self._now()
+                readings += [self._reading(tweet, collected) for tweet in response.json().get("data", [])]
+        return readings
 
     def _recent_posts(self, since: datetime) -> Iterable[RecentPost]:
         token: str | None = None
@@ -297,3 +310,12 @@ def expanded_text(tweet: Mapping[str, Any]) -> str:
 
 def _parse_time(value: str) -> datetime:
     return datetime.fromisoformat(value).astimezone(UTC)
+
+
+def created_at(tweet_id: str) -> datetime:
+    """When an X post was created, read from its id (a snowflake: milliseconds since X's epoch, shifted 22 bits)."""
+    try:
+        millis = (int(tweet_id) >> 22) + SNOWFLAKE_EPOCH_MS
+    except ValueError:
+        return datetime.now(UTC)
+    return datetime.fromtimestamp(millis / 1000, UTC)
