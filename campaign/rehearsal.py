@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from campaign.events import EventBus, Listener
 from campaign.exceptions import CampaignError
@@ -27,7 +27,7 @@ from campaign.render import RenderedPlan, render_plan
 from campaign.runner import Runner, RunnerSettings
 from campaign.sandbox import Sandbox, SandboxAccount, running
 from campaign.store import PostState, Selection, Store
-from campaign.store.models import AccountRow, Post, table_columns
+from campaign.store.models import AccountRow, EngagementSnapshot, Post, table_columns
 
 DEFAULT_SPEED = 10_080.0
 """A week (10,080 minutes) in a minute."""
@@ -35,6 +35,7 @@ ACTOR = "rehearsal"
 SETTLED = (PostState.PUBLISHED, PostState.FAILED, PostState.MISSED, PostState.CANCELLED, PostState.REJECTED)
 P = table_columns(Post)
 ACC = table_columns(AccountRow)
+S = table_columns(EngagementSnapshot)
 
 
 class CompressedClock:
@@ -48,6 +49,10 @@ class CompressedClock:
 
     def real(self, plan_time: datetime) -> datetime:
         return self.real_start + (plan_time - self.plan_start) / self.speed
+
+    def virtual(self, real_time: datetime) -> datetime:
+        real_time = real_time if real_time.tzinfo else real_time.replace(tzinfo=UTC)
+        return self.plan_start + (real_time - self.real_start) * self.speed
 
 
 @dataclass
@@ -81,7 +86,8 @@ class Rehearsal:
         last_due = max(p.due_at for p in posts)
         limit = timeout if timeout is not None else (last_due - datetime.now(UTC)).total_seconds() + 60
         settings = RunnerSettings(campaign=self.campaign, refresh=0.5, horizon=timedelta(minutes=10),
-                                  lease=timedelta(seconds=30), backoff=0.2, backoff_cap=2.0, timeout=5.0)
+                                  lease=timedelta(seconds=30), backoff=0.2, backoff_cap=2.0, timeout=5.0,
+                                  collect_every=0.5, collect_scale=self.speed)
         runner = Runner(self.store, settings, EventBus(listeners), environ=self.environ, name="rehearsal")
         deadline = datetime.now(UTC) + timedelta(seconds=limit)
         runner.start()
@@ -97,6 +103,26 @@ class Rehearsal:
             runner.stop(wait=True)
         return self.summary()
 
+    def to_plan_time(self) -> None:
+        """Move the store's times back from the compressed real clock onto the plan's own week.
+
+        After this, exports and reports of the rehearsal read as if the week had happened at the plan's
+        times: posts at their planned instants, engagement collected over the week. (The audit log keeps
+        the real times: it is append-only.)
+        """
+        virtual = self.clock.virtual
+        posts = self.store.posts_in(list(PostState), self.campaign)  # read before the write transaction begins
+        with self.store.engine.begin() as connection:
+            for post in posts:
+                values = {name: virtual(getattr(post, name)) for name in ("due_at", "late_after", "published_at",
+                                                                          "claimed_at") if getattr(post, name)}
+                connection.execute(update(Post).where(P.id == post.id).values(**values))
+            snapshots = connection.execute(select(S.id, S.collected_at).join(Post, P.id == S.post_id)
+                                           .where(P.campaign_id == self.campaign)).all()
+            for snapshot_id, collected_at in snapshots:
+                connection.execute(update(EngagementSnapshot).where(S.id == snapshot_id)
+                                   .values(collected_at=virtual(collected_at)))
+
     def summary(self) -> Summary:
         summary = Summary()
         for post in self.store.posts_in(list(PostState), self.campaign):
@@ -106,7 +132,7 @@ class Rehearsal:
 
 @contextmanager
 def rehearsal(plan_path: Path, speed: float = DEFAULT_SPEED, seed: int = 7, start_in: float = 2.0,
-              workdir: Path | None = None) -> Iterator[Rehearsal]:
+              workdir: Path | None = None, actor: str = ACTOR) -> Iterator[Rehearsal]:
     """Set up a rehearsal of *plan_path*: its own store, an in-process sandbox, every post approved."""
     if speed <= 0:
         raise CampaignError("the speed must be more than 0 (1 is real time; 10080 plays a week in a minute)")
@@ -118,8 +144,8 @@ def rehearsal(plan_path: Path, speed: float = DEFAULT_SPEED, seed: int = 7, star
         folder = workdir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="campaign-rehearsal-")))
         store = Store.open(str(folder / "rehearsal.db"))
         stack.callback(store.close)
-        store.schedule(rendered, ACTOR)
-        store.approve(Selection(campaign=rendered.plan.campaign.id, everything=True), ACTOR)
+        store.schedule(rendered, actor)
+        store.approve(Selection(campaign=rendered.plan.campaign.id, everything=True), actor)
         first_due = min(d.when.utc for d in rendered.drafts)
         clock = CompressedClock(first_due, datetime.now(UTC) + timedelta(seconds=start_in), speed)
         sandbox = Sandbox(seed=seed, clock=clock, accounts=[])

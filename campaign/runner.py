@@ -39,6 +39,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from campaign import events
+from campaign.engagement import Collector
 from campaign.exceptions import CampaignError
 from campaign.platforms import PLATFORMS, adapter_class
 from campaign.platforms.base import AccountConfig, Adapter, MediaItem, Outgoing
@@ -71,6 +72,10 @@ class RunnerSettings:
     """Threads for publishing; default: one per account (at most one post in flight per account)."""
     timeout: float = 10.0
     """Seconds for every platform request."""
+    collect_every: float = 60.0
+    """Seconds between engagement collection passes (0: never collect)."""
+    collect_scale: float = 1.0
+    """Divide the campaign's collection offsets by this (a rehearsal's speed)."""
 
 
 def runner_name() -> str:
@@ -102,9 +107,14 @@ class Runner:
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._alarms: dict[int, datetime] = {}
+        self._queued: set[int] = set()
+        """Posts whose alarm has gone off and that wait in, or are being sent from, their account's queue."""
+        self.collector = Collector(store, self.environ, clock=self.clock, scale=self.settings.collect_scale,
+                                   timeout=self.settings.timeout)
         workers = self.settings.workers or min(256, max(8, len(store.accounts(self.settings.campaign))))
         self.scheduler = BackgroundScheduler(
-            executors={"default": ThreadPoolExecutor(workers)},
+            # Engagement collection has a thread of its own: it never takes a publishing thread.
+            executors={"default": ThreadPoolExecutor(workers), "collector": ThreadPoolExecutor(1)},
             # No silent drops (APScheduler's default misfire grace of 1 s drops queued jobs) and no merging:
             # lateness is judged by the store's grace window, in the claim itself.
             job_defaults={"misfire_grace_time": None, "coalesce": False, "max_instances": 1},
@@ -118,6 +128,9 @@ class Runner:
         self.refresh()
         self.scheduler.add_job(self.refresh, "interval", seconds=self.settings.refresh, id="refresh",
                                max_instances=1)
+        if self.settings.collect_every > 0:
+            self.scheduler.add_job(self.collect, "interval", seconds=self.settings.collect_every, id="collect",
+                                   executor="collector", max_instances=1)
 
     def stop(self, wait: bool = True) -> None:
         """Stop claiming; let posts in flight finish (``wait``), then close the adapters."""
@@ -127,6 +140,19 @@ class Runner:
         for slot in self._slots.values():
             if slot.adapter is not None:
                 slot.adapter.close()
+        self.collector.close()
+
+    def collect(self) -> None:
+        """One engagement pass: every published post whose next collection is due."""
+        if self.stopping:
+            return
+        try:
+            report = self.collector.collect_due(self.settings.campaign)
+        except Exception:  # noqa: BLE001 - collection must never stop the runner
+            log.exception("collecting engagement failed; trying again in %s s", self.settings.collect_every)
+            return
+        for account, reason in report.failures.items():
+            log.warning("engagement for %s was not collected (it will be retried): %s", account, reason)
 
     @property
     def stopping(self) -> bool:
@@ -154,7 +180,7 @@ class Runner:
                 self.scheduler.remove_job(f"post-{post_id}")
         for post in due:
             assert post.id is not None
-            if self._alarms.get(post.id) == post.due_at:
+            if self._alarms.get(post.id) == post.due_at or post.id in self._queued:
                 continue
             self._alarms[post.id] = post.due_at
             self.scheduler.add_job(self._fire, "date", run_date=max(post.due_at, now), args=[post.id],
@@ -173,6 +199,9 @@ class Runner:
             return
         slot = self._slot(post)
         with self._lock:
+            if post_id in self._queued:
+                return
+            self._queued.add(post_id)
             slot.waiting.append(post_id)
             if slot.busy:
                 return
@@ -183,6 +212,7 @@ class Runner:
         while True:
             with self._lock:
                 if self.stopping:
+                    self._queued.difference_update(slot.waiting)
                     slot.waiting.clear()
                 if not slot.waiting:
                     slot.busy = False
@@ -192,6 +222,9 @@ class Runner:
                 self._publish(post_id, slot)
             except Exception:  # noqa: BLE001 - one post's trouble must not stop the account's queue
                 log.exception("publishing post %s failed unexpectedly", post_id)
+            finally:
+                with self._lock:
+                    self._queued.discard(post_id)
 
     def _publish(self, post_id: int, slot: AccountSlot) -> None:
         if not self.store.claim(post_id, self.name, self.clock(), self.settings.lease):

@@ -252,3 +252,15 @@ def daily(start: date, end: date, clock: time, zone: ZoneInfo) -> list[tuple[dat
             days.append((day, problem))
         day += timedelta(days=1)
     return days
+
+
+_DURATION = re.compile(r"^(?:(?P<days>\d+)\s*d)?\s*(?:(?P<hours>\d+)\s*h)?\s*(?:(?P<minutes>\d+)\s*m(?:in)?)?$")
+
+
+def parse_duration(text: str) -> timedelta:
+    """``10m``, ``1h``, ``1h30m``, ``7d``: a length of time."""
+    match = _DURATION.match(text.strip())
+    if match is None or not any(match.groups()):
+        raise TimeProblem(f"{text!r} is not a duration", "write it like '10m', '6h', '1h30m' or '7d'")
+    return timedelta(days=int(match["days"] or 0), hours=int(match["hours"] or 0),
+                     minutes=int(match["minutes"] or 0))

@@ -33,6 +33,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "status": ("campaign.cli.store:status", "Counts by state and day, what is next, pauses, what needs a person."),
     "audit": ("campaign.cli.store:audit", "The audit trail, as text, CSV or JSON."),
     "bundle": ("campaign.cli.store:bundle", "Write an FOI/records bundle for one post."),
+    "engagement": ("campaign.cli.engagement:engagement", "Collect engagement from the platforms now."),
+    "export": ("campaign.cli.engagement:export", "Export engagement as CSV, JSON Lines or JSON."),
+    "report": ("campaign.cli.engagement:report", "An HTML engagement report with charts, and a summary."),
+    "demo": ("campaign.cli.demo:demo", "The whole toolkit on the bundled week, in about a minute."),
     "db": ("campaign.cli.store:db", "The store's database (upgrade)."),
 }
 

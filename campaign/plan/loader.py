@@ -16,11 +16,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from campaign.exceptions import PlanError
-from campaign.plan.model import Account, Campaign, Event, Link, Phone, Plan, PostEntry
+from campaign.plan.model import DEFAULT_COLLECT_AFTER, Account, Campaign, Event, Link, Phone, Plan, PostEntry
 from campaign.plan.posts import PostReader
 from campaign.platforms import PLATFORMS
 from campaign.problems import Problem, errors
-from campaign.times import ScheduledTime, TimeProblem, parse_date, parse_local, parse_zone
+from campaign.times import ScheduledTime, TimeProblem, parse_date, parse_duration, parse_local, parse_zone
 from campaign.yamlfile import (
     Reporter,
     Section,
@@ -35,7 +35,6 @@ from campaign.yamlfile import (
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 _HASHTAG = re.compile(r"^#?(\w+)$")
-_DURATION = re.compile(r"^(?:(?P<hours>\d+)\s*h)?\s*(?:(?P<minutes>\d+)\s*m(?:in)?)?$")
 _HANDLES = {
     "x": (re.compile(r"^@\w{1,15}$"), "an X handle such as '@LancsPolice'"),
     "mastodon": (re.compile(r"^@\w+@[\w.-]+\.\w+$"), "a Mastodon address such as '@lancspolice@police.social'"),
@@ -109,7 +108,7 @@ class Loader:
             {
                 "id": TEXT, "name": TEXT, "timezone": TEXT, "starts": TIME, "ends": TIME, "hashtags": LIST,
                 "objective": TEXT, "audience": TEXT, "grace": TEXT, "templates": TEXT, "author": TEXT,
-                "approval": MAP,
+                "approval": MAP, "collect_after": LIST,
             },
             required=("name", "timezone", "starts", "ends"),
         )
@@ -149,6 +148,7 @@ class Loader:
             objective=section.get("objective"),
             audience=section.get("audience"),
             grace=self._grace(section),
+            collect_after=self._collect_after(section),
             templates=templates,
             author=section.get("author"),
             approver_must_differ=bool(approval.get("approver_must_differ", False)) if approval else False,
@@ -181,13 +181,24 @@ class Loader:
         return tuple(tags)
 
     def _grace(self, section: Section) -> timedelta:
-        text = section.get("grace", "10m")
-        match = _DURATION.match(text.strip())
-        if match is None or not (match["hours"] or match["minutes"]):
-            self.error(section.value_line("grace"), "campaign.grace", f"{text!r} is not a duration",
+        try:
+            return parse_duration(section.get("grace", "10m"))
+        except TimeProblem as problem:
+            self.error(section.value_line("grace"), "campaign.grace", problem.message,
                        "write how late a post may still go out, e.g. '10m' or '1h'")
             return timedelta(minutes=10)
-        return timedelta(hours=int(match["hours"] or 0), minutes=int(match["minutes"] or 0))
+
+    def _collect_after(self, section: Section) -> tuple[timedelta, ...]:
+        if "collect_after" not in section:
+            return DEFAULT_COLLECT_AFTER
+        offsets = []
+        for index, item, line in seq_items(section.get("collect_after", YamlList())):
+            try:
+                offsets.append(parse_duration(str(item)))
+            except TimeProblem as problem:
+                self.error(line, f"campaign.collect_after[{index + 1}]", problem.message,
+                           "list how long after publishing to collect engagement, e.g. [1h, 6h, 24h, 72h, 7d]")
+        return tuple(sorted(set(offsets)))
 
     # -- facts ------------------------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 from campaign.times import ScheduledTime
 
+DEFAULT_COLLECT_AFTER = tuple(timedelta(hours=h) for h in (1, 6, 24, 72, 168))
 IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif", ".webp": "image/webp"}
 
 
@@ -50,6 +51,8 @@ class Campaign:
     objective: str | None
     audience: str | None
     grace: timedelta
+    collect_after: tuple[timedelta, ...]
+    """When to collect engagement, after each post is published."""
     templates: Path
     author: str | None
     approver_must_differ: bool

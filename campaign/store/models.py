@@ -48,6 +48,8 @@ class CampaignRow(SQLModel, table=True):
     zone: str = Field(max_length=64)
     plan_path: str = Field(sa_column=Column(Text, nullable=False))
     grace_seconds: int
+    collect_after: str = Field(default="[]", sa_column=Column(Text, nullable=False))
+    """JSON list of seconds after publishing at which to collect engagement."""
     approver_must_differ: bool = False
     created_at: datetime
     updated_at: datetime

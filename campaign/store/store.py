@@ -152,6 +152,7 @@ class Store:
                                   grace_seconds=0, created_at=now, updated_at=now)
             row.name, row.zone, row.plan_path = campaign.name, campaign.zone, str(rendered.path)
             row.grace_seconds = int(campaign.grace.total_seconds())
+            row.collect_after = json.dumps([int(o.total_seconds()) for o in campaign.collect_after])
             row.approver_must_differ = campaign.approver_must_differ
             row.updated_at = now
             session.add(row)
@@ -423,11 +424,11 @@ class Store:
         now = now or utcnow()
         # Build the statement before BEGIN: on SQLite the transaction holds the only write lock, and building
         # it inside took longer than running it (8 runners on 2 cores then waited > 5 s: "database is locked").
-        statement = _claim_statement(now, runner, lease).where(P.id == post_id).returning(P.key)
+        statement = _claim_statement(now, runner, lease).where(P.id == post_id).returning(P.key, P.campaign_id)
         with self.engine.begin() as connection:
-            claimed = connection.execute(statement).scalar_one_or_none()
+            claimed = connection.execute(statement).one_or_none()
             if claimed is not None:
-                connection.execute(_audit_insert(now, runner, "claimed", None, claimed, {"post_id": post_id}))
+                connection.execute(_audit_insert(now, runner, "claimed", claimed[1], claimed[0], {"post_id": post_id}))
         return claimed is not None
 
     def claim_due(self, runner: str, now: datetime | None = None, limit: int = 50,

@@ -38,6 +38,7 @@ def upgrade() -> None:
     sa.Column('zone', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('plan_path', sa.Text(), nullable=False),
     sa.Column('grace_seconds', sa.Integer(), nullable=False),
+    sa.Column('collect_after', sa.Text(), nullable=False),
     sa.Column('approver_must_differ', sa.Boolean(), nullable=False),
     sa.Column('created_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
     sa.Column('updated_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),

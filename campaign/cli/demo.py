@@ -1,0 +1,65 @@
+"""`campaign demo`: the whole toolkit on the built-in defaults, in about a minute."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import click
+
+from campaign.cli.store import friendly_errors
+from campaign.example import example_plan
+
+
+@click.command()
+@click.option("--speed", type=click.FloatRange(min=1), default=10_080, show_default=True,
+              help="How many times faster than real time the week plays (10080: a week in a minute).")
+@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path),
+              help="Where to write the report and the export (default: a new temporary folder).")
+@friendly_errors
+def demo(speed: float, output: Path | None) -> None:
+    """Validate the bundled week, schedule and approve it in a temporary store, rehearse it against the
+    sandbox, collect engagement, and report — printing where the HTML report and CSV export are."""
+    from campaign.cli.rehearse import summary_lines as rehearsal_lines
+    from campaign.engagement import Collector
+    from campaign.export import ExportFilter, rows, write
+    from campaign.rehearsal import rehearsal
+    from campaign.render import render_plan
+    from campaign.report import build, html, summary_lines
+
+    plan = example_plan()
+    rendered = render_plan(plan)
+    click.echo(f"1. Validated {plan.name}: {len(rendered.drafts)} posts, {len(rendered.errors)} errors, "
+               f"{len(rendered.warnings)} warnings.")
+    folder = output or Path(tempfile.mkdtemp(prefix="campaign-demo-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    with rehearsal(plan, speed=speed, workdir=folder, actor="demo") as run:
+        click.echo(f"2. Scheduled and approved every post (as \"demo\") in {folder / 'rehearsal.db'}.")
+        click.echo(f"3. Rehearsing the week against the sandbox at {speed:g}× speed…")
+        with click.progressbar(length=len(rendered.drafts), label="   posts settled", show_pos=True) as bar:
+            done = [0]
+
+            def progress(settled: int, _total: int) -> None:
+                bar.update(settled - done[0])
+                done[0] = settled
+
+            summary = run.run(progress=progress)
+        for line in rehearsal_lines(summary):
+            click.echo(f"   {line}")
+        collector = Collector(run.store, run.environ)
+        try:
+            collected = collector.collect_all(run.campaign)
+        finally:
+            collector.close()
+        run.to_plan_time()
+        click.echo(f"4. Collected engagement: {collected.snapshots} more snapshots.")
+        built = build(run.store, run.campaign)
+        report_path, export_path = folder / "report.html", folder / "engagement.csv"
+        report_path.write_text(html(built), encoding="utf-8")
+        with export_path.open("w", encoding="utf-8", newline="") as handle:
+            count = write(rows(run.store, ExportFilter(campaign=run.campaign)), handle, "csv")
+    click.echo("5. Report:")
+    for line in summary_lines(built):
+        click.echo(f"   {line}")
+    click.echo(f"HTML report: {report_path}")
+    click.echo(f"CSV export ({count} rows, every snapshot): {export_path}")
