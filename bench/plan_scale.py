@@ -59,7 +59,7 @@ def generate(folder: Path, forces: int, posts: int) -> Path:
                       f"    credentials: {credentials}"]
     lines.append("events:")
     for n in range(forces):
-        lines += [f"  f{n}-training:", "    title: Modern slavery training", f"    start: '2027-03-17 10:00'",
+        lines += [f"  f{n}-training:", "    title: Modern slavery training", "    start: '2027-03-17 10:00'",
                   f"    location: Town Hall {n}"]
     lines.append("posts:")
     for n in range(forces):

@@ -107,6 +107,8 @@ class Runner:
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._alarms: dict[int, datetime] = {}
+        self._alarm_accounts: dict[int, tuple[str, str]] = {}
+        """(campaign, account) of each post with an alarm set: the alarm needs no read to find its queue."""
         self._queued: set[int] = set()
         """Posts whose alarm has gone off and that wait in, or are being sent from, their account's queue."""
         self.collector = Collector(store, self.environ, clock=self.clock, scale=self.settings.collect_scale,
@@ -125,6 +127,10 @@ class Runner:
 
     def start(self) -> None:
         self.scheduler.start()
+        try:
+            self.store.warm_up(self.name, self.clock(), self.settings.lease)
+        except Exception:  # noqa: BLE001 - only an optimisation: the first post compiles them instead
+            log.debug("could not prepare the publishing statements ahead of time", exc_info=True)
         self.refresh()
         self.scheduler.add_job(self.refresh, "interval", seconds=self.settings.refresh, id="refresh",
                                max_instances=1)
@@ -176,6 +182,7 @@ class Runner:
         wanted = {post.id: post.due_at for post in due if post.id is not None}
         for post_id in set(self._alarms) - set(wanted):
             self._alarms.pop(post_id, None)
+            self._alarm_accounts.pop(post_id, None)
             if self.scheduler.get_job(f"post-{post_id}"):
                 self.scheduler.remove_job(f"post-{post_id}")
         for post in due:
@@ -183,21 +190,47 @@ class Runner:
             if self._alarms.get(post.id) == post.due_at or post.id in self._queued:
                 continue
             self._alarms[post.id] = post.due_at
+            self._alarm_accounts[post.id] = (post.campaign_id, post.account)
             self.scheduler.add_job(self._fire, "date", run_date=max(post.due_at, now), args=[post.id],
                                    id=f"post-{post.id}", replace_existing=True)
             self.bus.emit(events.Scheduled(post=post.key, campaign=post.campaign_id, due_at=post.due_at))
+        self._warm_adapters({(post.campaign_id, post.account) for post in due})
+
+    def _warm_adapters(self, accounts: set[tuple[str, str]]) -> None:
+        """Build the adapters of accounts with posts falling due, ahead of time, so that a post's due instant
+        pays nothing for reading the account, resolving its credentials, importing the client library or
+        building the client (with 200 posts due at once, that was most of their lateness). An adapter that
+        cannot be built is left to the post's own attempt, which reports it exactly as before."""
+        with self._lock:
+            cold = {key for key in accounts if (slot := self._slots.get(key)) is None or slot.adapter is None}
+        if not cold:
+            return
+        for row in self.store.accounts(self.settings.campaign):
+            key = (row.campaign_id, row.key)
+            if key not in cold:
+                continue
+            try:
+                adapter = self._adapter_factory(row)
+            except Exception as exc:  # noqa: BLE001 - reported when a post of the account is sent
+                log.debug("the adapter of %s/%s is not ready yet: %s", row.campaign_id, row.key, exc)
+                continue
+            self._keep_adapter(self._slot_of(key), adapter)
 
     # -- one post ----------------------------------------------------------------------------------
 
     def _fire(self, post_id: int) -> None:
         """The alarm for one post: queue it on its account; publish it now if the account is free."""
         self._alarms.pop(post_id, None)
+        account = self._alarm_accounts.pop(post_id, None)
         if self.stopping:
             return
-        post = self._post(post_id)
-        if post is None or post.state != PostState.APPROVED:
-            return
-        slot = self._slot(post)
+        if account is None:  # e.g. a reply tried again: not an alarm set from the store's posts
+            post = self._post(post_id)
+            if post is None or post.state != PostState.APPROVED:
+                return
+            account = (post.campaign_id, post.account)
+        # A post that is no longer approved is queued all the same: its claim fails, and nothing is sent.
+        slot = self._slot_of(account)
         with self._lock:
             if post_id in self._queued:
                 return
@@ -227,10 +260,10 @@ class Runner:
                     self._queued.discard(post_id)
 
     def _publish(self, post_id: int, slot: AccountSlot) -> None:
-        if not self.store.claim(post_id, self.name, self.clock(), self.settings.lease):
+        post = self.store.claim_post(post_id, self.name, self.clock(), self.settings.lease)
+        if post is None:
             self._retry_claim_later(post_id)
             return
-        (post,) = self.store.posts_by_id([post_id])
         self.bus.emit(events.Claimed(post=post.key, campaign=post.campaign_id, runner=self.name))
         try:
             adapter = self._adapter(slot, post)
@@ -241,20 +274,21 @@ class Runner:
         attempts = 0
         relogged = False
         while True:
+            # Stopping first: a rate-limit wait ends early when stopping, and must not be waited for again.
+            if self.stopping:
+                self._release(post, "the runner is stopping")
+                return
             now = self.clock()
             if slot.blocked_until and slot.blocked_until > now:
                 if slot.blocked_until > _aware(post.late_after):
                     self._release(post, "the account is rate-limited beyond the post's grace window")
                     return
-                self._sleep_until(slot.blocked_until)
+                self._sleep_until(slot.blocked_until, holding=post_id)
                 continue
-            if self.stopping:
-                self._release(post, "the runner is stopping")
-                return
-            if not self.store.arm(post_id, self.name, self.clock(), self.settings.lease):
+            started = self.clock()
+            if not self.store.arm(post_id, self.name, started, self.settings.lease):
                 self._release(post, "paused before sending", emit=events.Held)
                 return
-            started = self.clock()
             try:
                 receipt = adapter.publish(outgoing)
             except RateLimited as exc:
@@ -275,7 +309,7 @@ class Runner:
                     return
                 self.bus.emit(events.Retrying(post=post.key, campaign=post.campaign_id, reason=str(exc),
                                               retry_at=retry_at))
-                self._sleep_until(retry_at)
+                self._sleep_until(retry_at, holding=post_id)
                 continue
             except Duplicate as exc:
                 self._note_attempt(post, started, "duplicate", str(exc))
@@ -395,16 +429,29 @@ class Runner:
         return found[0] if found else None
 
     def _slot(self, post: Post) -> AccountSlot:
+        return self._slot_of((post.campaign_id, post.account))
+
+    def _slot_of(self, account: tuple[str, str]) -> AccountSlot:
         with self._lock:
-            return self._slots.setdefault((post.campaign_id, post.account), AccountSlot())
+            return self._slots.setdefault(account, AccountSlot())
 
     def _adapter(self, slot: AccountSlot, post: Post) -> Adapter:
         if slot.adapter is None:
             rows = [a for a in self.store.accounts(post.campaign_id) if a.key == post.account]
             if not rows:
                 raise CampaignError(f"the store has no account {post.account!r} for {post.key}")
-            slot.adapter = self._adapter_factory(rows[0])
+            self._keep_adapter(slot, self._adapter_factory(rows[0]))
+        assert slot.adapter is not None
         return slot.adapter
+
+    def _keep_adapter(self, slot: AccountSlot, adapter: Adapter) -> None:
+        """Give *slot* this adapter, unless another thread has given it one meanwhile (then close this one)."""
+        with self._lock:
+            kept = slot.adapter is None
+            if kept:
+                slot.adapter = adapter
+        if not kept:
+            adapter.close()
 
     def _default_adapter(self, row: AccountRow) -> Adapter:
         spec = PLATFORMS[row.platform]
@@ -426,9 +473,16 @@ class Runner:
         delay = min(self.settings.backoff_cap, self.settings.backoff * 2.0 ** max(0, attempts - 1))
         return delay * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not security
 
-    def _sleep_until(self, moment: datetime) -> None:
-        seconds = (moment - self.clock()).total_seconds()
-        if seconds > 0:
+    def _sleep_until(self, moment: datetime, holding: int | None = None) -> None:
+        """Wait until *moment* (or until stopping). While waiting with post *holding* claimed, keep renewing its
+        lease: a live runner waiting out a rate limit or a backoff must not be taken for a dead one."""
+        while (seconds := (moment - self.clock()).total_seconds()) > 0 and not self.stopping:
+            if holding is not None:
+                try:
+                    self.store.renew(holding, self.name, self.clock(), self.settings.lease)
+                except Exception:  # noqa: BLE001 - the next renewal tries again
+                    log.warning("could not renew the lease of post %s", holding, exc_info=True)
+                seconds = min(seconds, self.settings.lease.total_seconds() / 3)
             self._stopping.wait(seconds)
 
 
