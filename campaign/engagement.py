@@ -79,7 +79,7 @@ class Collector:
             query = query.where(P.campaign_id == campaign)
         offsets_of: dict[str, list[timedelta]] = {}
         due: list[Post] = []
-        with self.store.session() as session:
+        with self.store.read_session() as session:
             for post, newest_at, collect_after in session.execute(query):
                 offsets = offsets_of.setdefault(collect_after, [timedelta(seconds=s / self.scale)
                                                                 for s in json.loads(collect_after)])

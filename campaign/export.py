@@ -112,7 +112,7 @@ def _records(store: Store, wanted: ExportFilter) -> Generator[tuple[dict[str, An
              .where(and_(*conditions))
              .order_by(P.due_at, P.key, S.collected_at))
     tag = wanted.hashtag.lstrip("#").casefold() if wanted.hashtag else None
-    with store.engine.connect() as connection:
+    with store.reader.connect() as connection:
         posts = _post_columns(connection, conditions, tag)
         result = connection.execution_options(stream_results=True, yield_per=2000).execute(query)
         for (post_id, collected, views, reach, likes, reposts, replies, quotes, link_clicks, profile_clicks,

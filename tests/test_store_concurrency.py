@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import text, update
+from sqlalchemy import select, text, update
 
 from campaign.store import Store
 from campaign.store.models import Post, PostState
@@ -366,3 +366,20 @@ def test_no_claim_after_pause_returns_while_posts_fall_due_every_five_ms(store_u
                 ), {"snapshot": paused["snapshot"]}).scalar_one()
             assert epoch == 0, "xmin::text::xid8 assumes the server has not yet wrapped its transaction ids"
             assert invisible == 0, f"{invisible} claims committed after pause returned"
+
+
+def test_an_open_read_never_blocks_a_writer(tmp_path: Path) -> None:
+    """On SQLite, reads begin plain transactions: an export left half-read (a slow analyst's pipe) and an open
+    read session do not stop a runner's claims or a pause, which take the write lock at once."""
+    from campaign.export import ExportFilter, rows
+
+    with opened(store_fixtures.sqlite_url(tmp_path)) as store:
+        due = add_due_approved_posts(store, 3)
+        exporting = iter(rows(store, ExportFilter()))
+        next(exporting, None)
+        with store.read_session() as reading:
+            ids = list(reading.scalars(select(P.id).order_by(P.id)))  # the read transaction stays open
+            started = time.monotonic()
+            assert store.claim(ids[0], "runner-1", now=due.claim_time)
+            store.pause("incident", "duty inspector", CAMPAIGN_ID)
+            assert time.monotonic() - started < 1.0

@@ -23,6 +23,8 @@ from sqlalchemy.exc import ArgumentError
 from campaign.exceptions import StoreError
 
 DB_ENVIRONMENT_VARIABLE = "CAMPAIGN_DB"
+READ_ONLY = "campaign_read_only"
+"""Execution option for connections that only read: on SQLite their transactions take no write lock."""
 
 
 def default_location() -> Path:
@@ -71,7 +73,10 @@ def _sqlite_settings(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def on_begin(connection: Connection) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # Writers take the write lock up front, so they queue on the busy timeout instead of failing half-way;
+        # readers (READ_ONLY) take none: under WAL they read a consistent snapshot and never block a writer.
+        read_only = connection.get_execution_options().get(READ_ONLY, False)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def _alembic_config(connection: Connection) -> Config:

@@ -100,7 +100,7 @@ def write_bundle(store: Store, key: str, directory: Path, campaign: str | None =
             entry["file"] = None
             entry["missing"] = f"{source} no longer exists"
         media.append(entry)
-    with store.session() as session:
+    with store.read_session() as session:
         campaign_row = session.get(CampaignRow, post.campaign_id)
         account = session.scalars(select(AccountRow).where(table_columns(AccountRow).campaign_id == post.campaign_id,
                                                         table_columns(AccountRow).key == post.account)).one()

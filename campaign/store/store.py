@@ -26,7 +26,7 @@ from sqlmodel import Session
 
 from campaign.exceptions import StoreError
 from campaign.render import Draft, RenderedPlan
-from campaign.store.database import create_store_engine, database_url, upgrade
+from campaign.store.database import READ_ONLY, create_store_engine, database_url, upgrade
 from campaign.store.models import (
     IN_FLIGHT,
     NEEDS_A_PERSON,
@@ -106,6 +106,8 @@ class Status:
 class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self.reader = engine.execution_options(**{READ_ONLY: True})
+        """The same database, for reading only (see :meth:`read_session`)."""
 
     @classmethod
     def open(cls, url: str | None = None) -> Store:
@@ -118,13 +120,18 @@ class Store:
         self.engine.dispose()
 
     def session(self) -> Session:
+        """A session for changing the store (on SQLite its transactions take the write lock at once)."""
         return Session(self.engine, expire_on_commit=False)
+
+    def read_session(self) -> Session:
+        """A session for reading only: on SQLite it holds no lock that a writer (a runner) would wait for."""
+        return Session(self.reader, expire_on_commit=False)
 
     # -- campaigns ---------------------------------------------------------------------------------
 
     def campaign_id(self, wanted: str | None) -> str:
         """*wanted*, checked; or the only campaign in the store."""
-        with self.session() as session:
+        with self.read_session() as session:
             ids = list(session.scalars(select(CAMP.id).order_by(CAMP.id)))
         if wanted is not None:
             if wanted not in ids:
@@ -252,7 +259,7 @@ class Store:
 
     def select_posts(self, selection: Selection) -> list[Post]:
         campaign_id = self.campaign_id(selection.campaign)
-        with self.session() as session:
+        with self.read_session() as session:
             query = select(Post).where(P.campaign_id == campaign_id)
             if selection.platform:
                 query = query.where(P.platform == selection.platform)
@@ -352,7 +359,7 @@ class Store:
         return posts
 
     def _campaign_row(self, campaign_id: str) -> CampaignRow:
-        with self.session() as session:
+        with self.read_session() as session:
             row = session.get(CampaignRow, campaign_id)
         assert row is not None
         return row
@@ -392,7 +399,7 @@ class Store:
         return sending
 
     def _check_account(self, campaign_id: str, account: str) -> None:
-        with self.session() as session:
+        with self.read_session() as session:
             keys = list(session.scalars(select(ACC.key).where(ACC.campaign_id == campaign_id)))
         if account not in keys:
             raise StoreError(f"campaign {campaign_id!r} has no account {account!r}; its accounts are: {', '.join(keys)}")
@@ -419,7 +426,7 @@ class Store:
 
     def active_holds(self, campaign: str | None = None, now: datetime | None = None) -> list[Hold]:
         now = now or utcnow()
-        with self.session() as session:
+        with self.read_session() as session:
             query = select(Hold).where(*_active_hold(now))
             if campaign is not None:
                 query = query.where(or_(H.campaign_id.is_(None), H.campaign_id == campaign))
@@ -477,7 +484,7 @@ class Store:
                 connection.execute(_audit_insert(now, runner, "claimed", campaign_id, key, {"post_id": post_id}))
         if not claimed:
             return []
-        with self.session() as session:
+        with self.read_session() as session:
             return list(session.scalars(select(Post).where(P.id.in_([c[0] for c in claimed]))))
 
     def record_published(self, post_id: int, runner: str, remote_id: str, url: str,
@@ -616,20 +623,20 @@ class Store:
         query = select(Post).where(P.state == PostState.APPROVED, P.late_after >= now, P.due_at <= until)
         if campaign is not None:
             query = query.where(P.campaign_id == campaign)
-        with self.session() as session:
+        with self.read_session() as session:
             return list(session.scalars(query.order_by(P.due_at)))
 
     def posts_in(self, states: Sequence[PostState], campaign: str | None = None) -> list[Post]:
         query = select(Post).where(P.state.in_([str(s) for s in states]))
         if campaign is not None:
             query = query.where(P.campaign_id == campaign)
-        with self.session() as session:
+        with self.read_session() as session:
             return list(session.scalars(query.order_by(P.due_at)))
 
     def posts_by_id(self, ids: Sequence[int]) -> list[Post]:
         if not ids:
             return []
-        with self.session() as session:
+        with self.read_session() as session:
             return list(session.scalars(select(Post).where(P.id.in_(list(ids))).order_by(P.due_at)))
 
     def being_sent(self, campaign: str, account: str | None = None) -> list[Post]:
@@ -638,14 +645,14 @@ class Store:
                                    P.sending_at.is_not(None))
         if account is not None:
             query = query.where(P.account == account)
-        with self.session() as session:
+        with self.read_session() as session:
             return list(session.scalars(query))
 
     def accounts(self, campaign: str | None = None) -> list[AccountRow]:
         query = select(AccountRow)
         if campaign is not None:
             query = query.where(ACC.campaign_id == campaign)
-        with self.session() as session:
+        with self.read_session() as session:
             return list(session.scalars(query.order_by(ACC.campaign_id, ACC.key)))
 
     # -- reading -----------------------------------------------------------------------------------
@@ -653,7 +660,7 @@ class Store:
     def status(self, campaign: str | None = None, now: datetime | None = None, upcoming: int = 10) -> Status:
         now = now or utcnow()
         campaign_id = self.campaign_id(campaign)
-        with self.session() as session:
+        with self.read_session() as session:
             row = session.get(CampaignRow, campaign_id)
             assert row is not None
             counts: dict[str, dict[str, int]] = {}
@@ -676,9 +683,8 @@ class Store:
     def audit(self, campaign: str | None = None, post: str | None = None) -> Iterator[AuditEntry]:
         """The trail, oldest first, streamed.
 
-        Read 500 entries at a time, each page in its own short transaction: on SQLite every transaction holds
-        the write lock (BEGIN IMMEDIATE), so a trail streamed to a slow reader (`campaign audit | less`) in one
-        transaction stopped every runner's claims ("database is locked" after the 5 s busy timeout).
+        Read 500 entries at a time, each page in its own short read-only transaction, so a trail streamed to a
+        slow reader (`campaign audit | less`) never holds anything a runner waits for.
         """
         query = select(AuditEntry)
         if campaign is not None:
@@ -687,7 +693,7 @@ class Store:
             query = query.where(or_(A.post_key == post, A.post_key.like(f"{post}/%"), A.post_key.like(f"{post}@%")))
         after = 0
         while True:
-            with self.session() as session:
+            with self.read_session() as session:
                 page = list(session.scalars(query.where(A.id > after).order_by(A.id).limit(500)))
             yield from page
             if len(page) < 500:
