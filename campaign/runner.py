@@ -126,6 +126,11 @@ class Runner:
     # -- life ------------------------------------------------------------------------------------
 
     def start(self) -> None:
+        if self.settings.lease.total_seconds() < 3 * self.settings.timeout:
+            # A send (uploads, then the post) can take several timeouts; if it outlives the lease, another runner
+            # may take this live runner for a dead one and reconcile too early.
+            log.warning("the lease (%s s) is shorter than three request timeouts (%s s each): a slow send may be "
+                        "taken for a dead runner's", self.settings.lease.total_seconds(), self.settings.timeout)
         self.scheduler.start()
         try:
             self.store.warm_up(self.name, self.clock(), self.settings.lease)
