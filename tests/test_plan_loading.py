@@ -12,6 +12,11 @@ from campaign.problems import Problem
 from tests.plan_fixtures import BASE_PLAN, line_of, write_campaign
 
 
+def campaign_dates(starts: str, ends: str) -> str:
+    """The fixture plan with the campaign moved to other dates (around a clock change)."""
+    return BASE_PLAN.replace("starts: 2027-03-15", f"starts: {starts}").replace("ends: 2027-03-21", f"ends: {ends}")
+
+
 def problems_of(plan_path: Path) -> list[Problem]:
     _, problems = load_plan(plan_path)
     return problems
@@ -70,7 +75,7 @@ def test_a_valid_plan_resolves_every_timing_form(tmp_path: Path) -> None:
 
 def test_daily_slot_keeps_local_time_across_the_clock_change(tmp_path: Path) -> None:
     """'09:00 every day' stays 09:00 in London when BST starts, so its UTC instant moves by an hour."""
-    base = BASE_PLAN.replace("starts: 2027-03-15", "starts: 2027-03-27").replace("ends: 2027-03-21", "ends: 2027-03-29")
+    base = campaign_dates("2027-03-27", "2027-03-29")
     plan_path = write_campaign(tmp_path, """\
         - id: morning
           accounts: [lancs-x]
@@ -132,7 +137,7 @@ def test_every_problem_is_reported_in_one_run(tmp_path: Path) -> None:
 
 def test_a_time_that_happens_twice_names_both_utc_instants(tmp_path: Path) -> None:
     """01:30 on the night the clocks go back is refused, with both instants and how to choose one."""
-    base = BASE_PLAN.replace("starts: 2027-03-15", "starts: 2026-10-24").replace("ends: 2027-03-21", "ends: 2026-10-26")
+    base = campaign_dates("2026-10-24", "2026-10-26")
     plan_path = write_campaign(tmp_path, """\
         - id: late
           accounts: [lancs-x]
@@ -148,7 +153,7 @@ def test_a_time_that_happens_twice_names_both_utc_instants(tmp_path: Path) -> No
 
 def test_choosing_the_second_occurrence_of_an_ambiguous_time(tmp_path: Path) -> None:
     """Writing the zone abbreviation after an ambiguous time picks that instant."""
-    base = BASE_PLAN.replace("starts: 2027-03-15", "starts: 2026-10-24").replace("ends: 2027-03-21", "ends: 2026-10-26")
+    base = campaign_dates("2026-10-24", "2026-10-26")
     plan_path = write_campaign(tmp_path, """\
         - id: late
           accounts: [lancs-x]
@@ -162,7 +167,7 @@ def test_choosing_the_second_occurrence_of_an_ambiguous_time(tmp_path: Path) -> 
 
 def test_a_time_that_never_happens_names_the_instants_either_side(tmp_path: Path) -> None:
     """01:30 on the night the clocks go forward is refused, with the last minute before and the first after."""
-    base = BASE_PLAN.replace("starts: 2027-03-15", "starts: 2027-03-27").replace("ends: 2027-03-21", "ends: 2027-03-29")
+    base = campaign_dates("2027-03-27", "2027-03-29")
     plan_path = write_campaign(tmp_path, """\
         - id: early
           accounts: [lancs-x]
@@ -177,7 +182,7 @@ def test_a_time_that_never_happens_names_the_instants_either_side(tmp_path: Path
 
 def test_a_daily_slot_in_the_missing_hour_names_the_day(tmp_path: Path) -> None:
     """A daily 01:30 slot is refused only for the night the clocks go forward, naming that day."""
-    base = BASE_PLAN.replace("starts: 2027-03-15", "starts: 2027-03-27").replace("ends: 2027-03-21", "ends: 2027-03-29")
+    base = campaign_dates("2027-03-27", "2027-03-29")
     plan_path = write_campaign(tmp_path, """\
         - id: night
           accounts: [lancs-x]
