@@ -30,6 +30,7 @@ from campaign.platforms.credentials import resolve_credentials
 from campaign.platforms.errors import PlatformError, RateLimited
 from campaign.store import PostState, Store
 from campaign.store.models import AccountRow, AuditEntry, CampaignRow, EngagementSnapshot, Post, table_columns
+from campaign.times import as_utc
 
 log = logging.getLogger(__name__)
 P = table_columns(Post)
@@ -83,8 +84,8 @@ class Collector:
             for post, newest_at, collect_after in session.execute(query):
                 offsets = offsets_of.setdefault(collect_after, [timedelta(seconds=s / self.scale)
                                                                 for s in json.loads(collect_after)])
-                published = _aware(post.published_at)
-                last = _aware(newest_at) if newest_at is not None else None
+                published = as_utc(post.published_at)
+                last = as_utc(newest_at) if newest_at is not None else None
                 pending = [published + o for o in offsets if last is None or published + o > last]
                 if pending and pending[0] <= now:
                     due.append(post)
@@ -125,7 +126,7 @@ class Collector:
             rows = [snapshot_row(by_remote[r.remote_id], r) for r in readings if r.remote_id in by_remote]
             self.store_snapshots(rows)
             report.snapshots += len(rows)
-            report.posts += len(account_posts)
+            report.posts += len(by_remote)
         return report
 
     def store_snapshots(self, rows: list[dict[str, Any]]) -> None:
@@ -163,6 +164,3 @@ def snapshot_row(post: Post, reading: MetricsReading) -> dict[str, Any]:
                api_version=reading.api_version, raw=json.dumps(reading.raw, sort_keys=True, default=str))
     return row
 
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)

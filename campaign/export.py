@@ -14,7 +14,7 @@ import io
 import json
 from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import IO, Any
 from zoneinfo import ZoneInfo
 
@@ -24,6 +24,7 @@ from campaign import twitter_text
 from campaign.platforms.base import MEASURES
 from campaign.store import PostState, Store
 from campaign.store.models import EngagementSnapshot, Post, table_columns
+from campaign.times import as_utc, iso_utc
 
 P = table_columns(Post)
 S = table_columns(EngagementSnapshot)
@@ -133,7 +134,7 @@ def _records(store: Store, wanted: ExportFilter) -> Generator[tuple[dict[str, An
             elif collected.tzinfo is None:
                 collected_at = collected.isoformat() + "Z"
             else:
-                collected_at = _iso(collected)
+                collected_at = iso_utc(collected)
             yield head, (collected_at, views, reach, likes, reposts, replies, quotes, link_clicks, profile_clicks,
                          video_views, engagements, rate, api_version)
 
@@ -149,8 +150,8 @@ def _post_columns(connection: Connection, conditions: list[Any],
             posts[record["id"]] = None
             continue
         zone = ZoneInfo(record["zone"])
-        scheduled_utc = _aware(record["due_at"])
-        published = _aware(record["published_at"]) if record["published_at"] else None
+        scheduled_utc = as_utc(record["due_at"])
+        published = as_utc(record["published_at"]) if record["published_at"] else None
         posts[record["id"]] = {
             "post": record["key"],
             "campaign": record["campaign_id"],
@@ -159,9 +160,9 @@ def _post_columns(connection: Connection, conditions: list[Any],
             "account": record["account"],
             "handle": record["handle"],
             "scheduled_local": record["local_time"].replace(tzinfo=zone).isoformat(),
-            "scheduled_utc": _iso(scheduled_utc),
+            "scheduled_utc": iso_utc(scheduled_utc),
             "published_local": published.astimezone(zone).isoformat() if published else None,
-            "published_utc": _iso(published) if published else None,
+            "published_utc": iso_utc(published) if published else None,
             "text": record["text"],
             "hashtags": " ".join(f"#{h}" for h in hashtags),
             "url": record["remote_url"],
@@ -214,11 +215,3 @@ def _csv_fields(values: Iterable[Any]) -> str:
     return buffer.getvalue()[:-2] + ","
 
 
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
-def _iso(value: datetime) -> str:
-    if value.tzinfo is UTC:  # as the store returns them: skip the conversion
-        return value.isoformat()[:-6] + "Z"
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")

@@ -19,7 +19,6 @@ from campaign.problems import Problem
 from campaign.render import Draft, RenderedPlan
 
 WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
-PLATFORM_COLOURS = {"x": "white", "facebook": "blue", "mastodon": "magenta", "bluesky": "cyan"}
 
 
 @dataclass(frozen=True)
@@ -135,7 +134,7 @@ def _draft_lines(draft: Draft) -> Iterator[str]:
     spec = PLATFORMS[draft.platform]
     over = draft.length > draft.limit
     count = click.style(f"{draft.length}/{draft.limit}", fg="red" if over else None, bold=over)
-    platform = click.style(f"{spec.label} {draft.handle}", fg=PLATFORM_COLOURS[draft.platform], bold=True)
+    platform = click.style(f"{spec.label} {draft.handle}", fg=spec.terminal_colour, bold=True)
     yield ""
     yield (f"{draft.when.local:%H:%M} {draft.when.abbreviation} ({draft.when.utc:%H:%M} UTC) · {platform} · "
            f"{draft.key} · {count} · content {draft.content_hash[:12]}")

@@ -25,7 +25,7 @@ from campaign.exceptions import CampaignError
 from campaign.platforms import PLATFORMS
 from campaign.render import RenderedPlan, render_plan
 from campaign.runner import Runner, RunnerSettings
-from campaign.sandbox import Sandbox, SandboxAccount, running
+from campaign.sandbox import Sandbox, SandboxAccount, demo_accounts, running
 from campaign.store import PostState, Selection, Store
 from campaign.store.models import AccountRow, EngagementSnapshot, Post, table_columns
 
@@ -180,8 +180,8 @@ def _sandbox_accounts(rendered: RenderedPlan, sandbox: Sandbox) -> dict[str, str
 
 
 def _scopes(platform: str) -> tuple[str, ...]:
-    return {"x": ("read-write",), "facebook": ("pages_manage_posts", "pages_read_engagement", "read_insights"),
-            "mastodon": ("read", "write"), "bluesky": ("com.atproto.appPass",)}[platform]
+    """What a working token may do on *platform*: as the sandbox's own demo account for it."""
+    return next(account.scopes for account in demo_accounts() if account.platform == platform)
 
 
 def _point_at(store: Store, campaign: str, sandbox: Sandbox, clock: CompressedClock, grace: timedelta) -> None:

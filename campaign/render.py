@@ -30,8 +30,6 @@ from campaign.platforms import PLATFORMS
 from campaign.problems import Problem, Severity
 from campaign.times import ScheduledTime
 
-INLINE = "<plan text>"
-
 
 @dataclass(frozen=True)
 class DraftImage:
@@ -228,11 +226,11 @@ class Renderer:
                 return self.env.get_template(content.template).render(context)
             return self.env.from_string(content.text or "").render(context)
         except TemplateSyntaxError as exc:
-            raise _RenderProblem(content, exc.lineno or 1, f"template syntax: {exc.message}") from None
+            raise _RenderProblem(exc.lineno or 1, f"template syntax: {exc.message}") from None
         except TemplateError as exc:
-            raise _RenderProblem(content, _template_line(exc, content), _explain(exc)) from None
+            raise _RenderProblem(_template_line(exc, content), _explain(exc)) from None
         except Exception as exc:  # noqa: BLE001 - any error inside a template is the author's to fix
-            raise _RenderProblem(content, _template_line(exc, content), f"{type(exc).__name__}: {exc}") from None
+            raise _RenderProblem(_template_line(exc, content), f"{type(exc).__name__}: {exc}") from None
 
     def _render_alt(self, alt: str, content: Content, context: dict[str, Any]) -> str:
         if "{" not in alt:
@@ -240,7 +238,7 @@ class Renderer:
         try:
             return self.env.from_string(alt).render(context).strip()
         except TemplateError as exc:
-            raise _RenderProblem(content, 1, f"in an image's alt text: {_explain(exc)}") from None
+            raise _RenderProblem(1, f"in an image's alt text: {_explain(exc)}") from None
 
     def _with_hashtags(self, text: str, content: Content) -> str:
         if content.hashtags is False:
@@ -272,9 +270,8 @@ class Renderer:
 
 
 class _RenderProblem(Exception):
-    def __init__(self, content: Content, line: int, message: str) -> None:
+    def __init__(self, line: int, message: str) -> None:
         super().__init__(message)
-        self.content = content
         self.line = line
         self.message = message
 

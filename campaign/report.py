@@ -14,9 +14,8 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from campaign.export import ExportFilter, rows
+from campaign.platforms import PLATFORMS
 from campaign.store import Store
-
-PLATFORM_COLOURS = {"x": "#111111", "facebook": "#1877f2", "mastodon": "#6364ff", "bluesky": "#29b6f6"}
 
 
 @dataclass
@@ -121,7 +120,7 @@ def charts(report: Report) -> dict[str, str]:
     for platform, points in sorted(report.series.items()):
         times: Any = [p[0] for p in points]
         axis.step(times, [p[1] for p in points], where="post", label=platform,
-                  color=PLATFORM_COLOURS.get(platform))
+                  color=PLATFORMS[platform].colour)
     axis.set_title("Engagement over the campaign")
     axis.set_ylabel("engagements")
     axis.legend(loc="upper left", fontsize=8)
@@ -140,7 +139,7 @@ def charts(report: Report) -> dict[str, str]:
     platforms = sorted(report.by["platform"])
     figure, axis = plt.subplots(figsize=(5, 3))
     axis.bar(platforms, [100 * (report.by["platform"][p].rate or 0) for p in platforms],
-             color=[PLATFORM_COLOURS.get(p, "#888") for p in platforms])
+             color=[PLATFORMS[p].colour for p in platforms])
     axis.set_title("Engagement rate by platform (%)")
     result["rate_by_platform"] = _png(figure)
     plt.close(figure)

@@ -47,6 +47,7 @@ from campaign.platforms.credentials import resolve_credentials
 from campaign.platforms.errors import AuthExpired, Duplicate, PlatformError, RateLimited, Transient
 from campaign.store import Store
 from campaign.store.models import AccountRow, Post, PostState
+from campaign.times import as_utc
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -285,7 +286,7 @@ class Runner:
                 return
             now = self.clock()
             if slot.blocked_until and slot.blocked_until > now:
-                if slot.blocked_until > _aware(post.late_after):
+                if slot.blocked_until > as_utc(post.late_after):
                     self._release(post, "the account is rate-limited beyond the post's grace window")
                     return
                 self._sleep_until(slot.blocked_until, holding=post_id)
@@ -309,7 +310,7 @@ class Runner:
                 attempts += 1
                 delay = self._backoff(attempts)
                 retry_at = self.clock() + timedelta(seconds=delay)
-                if attempts >= self.settings.max_attempts or retry_at > _aware(post.late_after):
+                if attempts >= self.settings.max_attempts or retry_at > as_utc(post.late_after):
                     self._fail(post, f"{exc} (gave up after {attempts} attempt{'s' * (attempts != 1)})")
                     return
                 self.bus.emit(events.Retrying(post=post.key, campaign=post.campaign_id, reason=str(exc),
@@ -326,7 +327,7 @@ class Runner:
                 if exc.relogin and not relogged:
                     relogged = True
                     continue
-                self._auth_expired(post, str(exc))
+                self._account_problem(post, str(exc))
                 return
             except PlatformError as exc:
                 self._note_attempt(post, started, exc.kind, str(exc))
@@ -339,7 +340,7 @@ class Runner:
                 return
             self._note_attempt(post, started, "published", receipt.url)
             self.store.record_published(post_id, self.name, receipt.remote_id, receipt.url)
-            late = (started - _aware(post.due_at)).total_seconds()
+            late = (started - as_utc(post.due_at)).total_seconds()
             self.bus.emit(events.Published(post=post.key, campaign=post.campaign_id, url=receipt.url,
                                            late_by_seconds=late))
             return
@@ -350,7 +351,7 @@ class Runner:
         if post is None or post.state != PostState.APPROVED or post.reply_to is None or self.stopping:
             return
         now = self.clock()
-        if now < _aware(post.late_after):
+        if now < as_utc(post.late_after):
             # A job of its own: the alarm's job may still be running (it drains the account's queue).
             self.scheduler.add_job(self._fire, "date", run_date=now + timedelta(seconds=1), args=[post_id])
 
@@ -367,7 +368,7 @@ class Runner:
         assert post.id is not None
         self.store.record_published(post.id, self.name, remote_id, url)
         self.bus.emit(events.Published(post=post.key, campaign=post.campaign_id, url=url,
-                                       late_by_seconds=(started - _aware(post.due_at)).total_seconds()))
+                                       late_by_seconds=(started - as_utc(post.due_at)).total_seconds()))
         return True
 
     # -- outcomes ----------------------------------------------------------------------------------
@@ -383,11 +384,9 @@ class Runner:
         self.store.record_failed(post.id, self.name, reason)
         self.bus.emit(events.Failed(post=post.key, campaign=post.campaign_id, reason=reason))
 
-    def _auth_expired(self, post: Post, reason: str) -> None:
-        """Hold the account (on the record), give the post back, and alert a person."""
-        self._account_problem(post, reason)
-
     def _account_problem(self, post: Post, reason: str) -> None:
+        """The account cannot post (expired token, missing credentials): hold it on the record, give the post
+        back, and alert a person."""
         self._release(post, reason)
         already = any(h.account == post.account for h in self.store.active_holds(post.campaign_id))
         if not already:
@@ -415,7 +414,7 @@ class Runner:
         assert post.id is not None
         try:
             adapter = self._adapter(self._slot(post), post)
-            since = (_aware(post.claimed_at) if post.claimed_at else now) - timedelta(minutes=10)
+            since = (as_utc(post.claimed_at) if post.claimed_at else now) - timedelta(minutes=10)
             remote_id = adapter.find_recent(post.text, since=max(since, now - self.settings.reconcile_window))
         except (CampaignError, PlatformError) as exc:
             log.warning("could not reconcile %s yet: %s", post.key, exc)
@@ -468,9 +467,8 @@ class Runner:
     def _outgoing(self, post: Post) -> Outgoing:
         images = tuple(MediaItem(Path(m["path"]), m["alt"], m["mime_type"]) for m in json.loads(post.media))
         reply_to = None
-        if post.reply_to:
-            parents = [p for p in self.store.posts_in([PostState.PUBLISHED], post.campaign_id) if p.key == post.reply_to]
-            reply_to = parents[0].remote_id if parents else None
+        if post.reply_to:  # the claim only succeeds once the parent is published: it has its platform id
+            reply_to = self.store.post(post.reply_to, post.campaign_id).remote_id
         return Outgoing(text=post.text, images=images, reply_to=reply_to,
                         idempotency_key=f"{post.campaign_id}:{post.key}:{post.content_hash[:16]}")
 
@@ -490,7 +488,4 @@ class Runner:
                 seconds = min(seconds, self.settings.lease.total_seconds() / 3)
             self._stopping.wait(seconds)
 
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 

@@ -55,6 +55,18 @@ class ScheduledTime:
         return f"{self.local:%Y-%m-%d %H:%M} {self.abbreviation}"
 
 
+def as_utc(value: datetime) -> datetime:
+    """*value* as an aware datetime; a naive one is taken to be UTC (how SQLite hands back stored instants)."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def iso_utc(value: datetime, timespec: str = "auto") -> str:
+    """``2027-03-15T09:00:00Z``: an instant in ISO 8601, in UTC."""
+    if value.tzinfo is UTC:  # as the store returns them: no conversion needed
+        return value.isoformat(timespec=timespec)[:-6] + "Z"
+    return as_utc(value).astimezone(UTC).isoformat(timespec=timespec).replace("+00:00", "Z")
+
+
 def parse_zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)

@@ -110,10 +110,10 @@ def test_published_posts_are_never_touched_by_a_reschedule(tmp_path: Path, env: 
     cli(env, "schedule", str(plan))
     cli(env, "approve", "launch", "--as", "bob")
     store = Store.open(env["CAMPAIGN_DB"])
-    (claimed,) = [p for p in store.claim_due("runner-1", now=datetime(2027, 3, 15, 9, 0, 5, tzinfo=UTC))
-                  if p.key == "launch/lancs-x"] or [None]
-    assert claimed is not None
-    store.record_published(claimed.id, "runner-1", "1789", "https://x.com/LancsPolice/status/1789")
+    claimed = {p.key: p for p in store.claim_due("runner-1", now=datetime(2027, 3, 15, 9, 0, 5, tzinfo=UTC))}
+    launch = claimed["launch/lancs-x"]
+    assert launch.id is not None
+    store.record_published(launch.id, "runner-1", "1789", "https://x.com/LancsPolice/status/1789")
     plan.write_text(plan.read_text().replace("starts today", "began today"))
     output = cli(env, "schedule", str(plan))
     assert "  left alone (published or in flight): launch/lancs-x" in output.splitlines()

@@ -108,15 +108,16 @@ def test_a_failed_collection_is_recorded_and_retried(rehearsed: Rehearsal) -> No
     assert collector.collect_due().snapshots >= 2
 
 
-def test_x_metrics_are_asked_in_batches_of_100(rehearsed: Rehearsal) -> None:
-    """Collecting 150 X posts makes two metrics requests, not 150 (the adapter batches by the platform's size)."""
+def test_the_collector_asks_each_account_once_not_once_per_post(rehearsed: Rehearsal) -> None:
+    """150 X posts to collect (the same two posts, asked for again and again) cost one metrics request: the
+    collector groups posts by account and the adapter asks for each id once. (Batching by the platform's
+    size is proved for every adapter in tests/test_platform_contract.py.)"""
     x_posts = [p for p in rehearsed.store.posts_in([PostState.PUBLISHED]) if p.platform == "x"]
-    posts = [x_posts[i % len(x_posts)] for i in range(150)]
+    assert len({p.remote_id for p in x_posts}) == 2
     rehearsed.sandbox.clear_requests()
-    Collector(rehearsed.store, rehearsed.environ).collect(posts)
-    assert len(rehearsed.sandbox.requests("x", "GET", "/2/tweets")) == 1  # 2 distinct ids: one request
-    distinct = {p.remote_id for p in x_posts}
-    assert len(distinct) == 2
+    report = Collector(rehearsed.store, rehearsed.environ).collect([x_posts[i % 2] for i in range(150)])
+    assert len(rehearsed.sandbox.requests("x", "GET", "/2/tweets")) == 1
+    assert (report.posts, report.snapshots) == (2, 2)  # each post collected once, however often it was asked for
 
 
 def export_csv(run: Rehearsal, wanted: ExportFilter, bom: bool = False) -> list[dict[str, str]]:

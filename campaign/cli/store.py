@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import click
@@ -18,6 +18,9 @@ import click
 from campaign.example import example_plan
 from campaign.exceptions import CampaignError
 from campaign.platforms import PLATFORMS
+
+if TYPE_CHECKING:
+    from campaign.store import Store
 
 F = TypeVar("F", bound=Callable[..., Any])
 ACTOR_ENVIRONMENT_VARIABLE = "CAMPAIGN_USER"
@@ -57,7 +60,7 @@ def friendly_errors(function: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def open_store(db: str | None) -> Any:
+def open_store(db: str | None) -> Store:
     from campaign.store import Store
 
     return Store.open(db)

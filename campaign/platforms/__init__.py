@@ -42,6 +42,10 @@ class PlatformSpec:
     """How many posts one metrics request may ask about."""
     adapter: str = ""
     """``module:Class`` of the adapter, imported only when something publishes."""
+    colour: str = "#555555"
+    """The platform's colour in reports' charts."""
+    terminal_colour: str = "white"
+    """The platform's colour in terminal previews (a name Click knows)."""
 
 
 PLATFORMS: dict[str, PlatformSpec] = {
@@ -57,6 +61,8 @@ PLATFORMS: dict[str, PlatformSpec] = {
             credentials=("consumer_key", "consumer_secret", "access_token", "access_token_secret"),
             metrics_batch=100,
             adapter="campaign.platforms.x:XAdapter",
+            colour="#111111",
+            terminal_colour="white",
         ),
         PlatformSpec(
             name="facebook",
@@ -69,6 +75,8 @@ PLATFORMS: dict[str, PlatformSpec] = {
             optional_credentials=("app_secret",),
             metrics_batch=50,
             adapter="campaign.platforms.facebook:FacebookAdapter",
+            colour="#1877f2",
+            terminal_colour="blue",
         ),
         PlatformSpec(
             name="mastodon",
@@ -80,6 +88,8 @@ PLATFORMS: dict[str, PlatformSpec] = {
             credentials=("access_token",),
             metrics_batch=1,
             adapter="campaign.platforms.mastodon:MastodonAdapter",
+            colour="#6364ff",
+            terminal_colour="magenta",
         ),
         PlatformSpec(
             name="bluesky",
@@ -91,6 +101,8 @@ PLATFORMS: dict[str, PlatformSpec] = {
             credentials=("app_password",),
             metrics_batch=25,
             adapter="campaign.platforms.bluesky:BlueskyAdapter",
+            colour="#29b6f6",
+            terminal_colour="cyan",
         ),
     )
 }

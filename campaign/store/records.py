@@ -10,6 +10,7 @@ import hashlib
 import json
 import shutil
 from collections.abc import Iterable
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -18,6 +19,7 @@ from sqlalchemy import select
 from campaign.exceptions import StoreError
 from campaign.store.models import AccountRow, AuditEntry, CampaignRow, PublishAttempt, table_columns
 from campaign.store.store import Store
+from campaign.times import iso_utc
 
 AUDIT_COLUMNS = ("id", "at", "actor", "action", "campaign", "post", "details")
 
@@ -25,7 +27,7 @@ AUDIT_COLUMNS = ("id", "at", "actor", "action", "campaign", "post", "details")
 def audit_row(entry: AuditEntry) -> dict[str, Any]:
     return {
         "id": entry.id,
-        "at": entry.at.isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "at": iso_utc(entry.at, "seconds"),
         "actor": entry.actor,
         "action": entry.action,
         "campaign": entry.campaign_id,
@@ -137,9 +139,6 @@ def write_bundle(store: Store, key: str, directory: Path, campaign: str | None =
     return path
 
 
-def _iso(value: Any) -> str | None:
-    if value is None:
-        return None
-    text: str = value.isoformat(timespec="seconds")
-    return text.replace("+00:00", "Z")
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else iso_utc(value, "seconds")
 

@@ -39,6 +39,7 @@ from campaign.store.models import (
     PublishAttempt,
     table_columns,
 )
+from campaign.times import as_utc, iso_utc
 
 DEFAULT_LEASE = timedelta(minutes=5)
 
@@ -205,11 +206,11 @@ class Store:
             session.add(Post(**fields, state=PostState.DRAFT, author=draft.author or actor, created_at=now,
                              updated_at=now))
             _audit(session, now, actor, "added", draft.campaign, draft.key,
-                   {"content_hash": draft.content_hash, "due_at": _iso(draft.when.utc)})
+                   {"content_hash": draft.content_hash, "due_at": iso_utc(draft.when.utc, "seconds")})
             report.added.append(draft.key)
             return
         same_content = post.content_hash == draft.content_hash
-        same_time = _aware(post.due_at) == draft.when.utc
+        same_time = as_utc(post.due_at) == draft.when.utc
         if post.state == PostState.PUBLISHED or post.state in IN_FLIGHT:
             if not (same_content and same_time):
                 report.left_alone.append(post.key)
@@ -233,9 +234,9 @@ class Store:
             report.changed.append(post.key)
             return
         if not same_time:
-            before = _iso(_aware(post.due_at))
+            before = iso_utc(post.due_at, "seconds")
             _update(post, fields, now)
-            details: dict[str, Any] = {"from": before, "to": _iso(draft.when.utc)}
+            details: dict[str, Any] = {"from": before, "to": iso_utc(draft.when.utc, "seconds")}
             if post.state == PostState.MISSED:
                 # A person moved a missed post to a new time: it may go out then, if still approved.
                 approved = post.approved_hash == post.content_hash and post.approved_by is not None
@@ -271,7 +272,7 @@ class Store:
 
             posts = [p for p in posts if day_matches(selection.day, p.local_time.date())]
         if selection.posts:
-            # What each key answers to (see _key_matches), so that matching is one set lookup per post, not a
+            # What each key answers to (see _names_of), so that matching is one set lookup per post, not a
             # comparison with every wanted key: approving 10,000 posts by key took minutes.
             wanted = set(selection.posts)
             answers = {p.key: _names_of(p.key) for p in posts}
@@ -317,7 +318,7 @@ class Store:
                 details: dict[str, Any] = {"content_hash": current.content_hash}
                 if current.state == PostState.MISSED:
                     # Re-approving a missed post is a person saying "send it now".
-                    details["due_at_was"] = _iso(_aware(current.due_at))
+                    details["due_at_was"] = iso_utc(current.due_at, "seconds")
                     current.due_at = now
                     current.late_after = now + timedelta(seconds=campaign.grace_seconds)
                 current.approved_by, current.approved_at, current.approved_hash = actor, now, current.content_hash
@@ -341,7 +342,7 @@ class Store:
     def reject(self, key: str, actor: str, reason: str, campaign: str | None = None,
                now: datetime | None = None) -> Post:
         now = now or utcnow()
-        (post,) = self._one(campaign, key)
+        post = self.post(key, campaign)
         if post.state not in (PostState.DRAFT, PostState.APPROVED, PostState.MISSED, PostState.FAILED):
             raise StoreError(f"{post.key} is {post.state}; only draft, approved, missed or failed posts can be rejected")
         with self.session() as session, session.begin():
@@ -352,11 +353,15 @@ class Store:
             self._set_state(session, current, PostState.REJECTED, actor, now, "rejected", {"reason": reason})
         return current
 
-    def _one(self, campaign: str | None, key: str) -> list[Post]:
-        posts = [p for p in self.select_posts(Selection(campaign=campaign, posts=(key,))) if p.key == key]
-        if len(posts) != 1:
-            raise StoreError(f"{key!r} is not one post's key; give the full key, such as 'launch/lancs-x'")
-        return posts
+    def post(self, key: str, campaign: str | None = None) -> Post:
+        """The post with exactly this key, read with one indexed lookup."""
+        campaign_id = self.campaign_id(campaign)
+        with self.read_session() as session:
+            found = session.scalars(select(Post).where(P.campaign_id == campaign_id, P.key == key)).one_or_none()
+        if found is not None:
+            return found
+        self.select_posts(Selection(campaign=campaign_id, posts=(key,)))  # says so if nothing matches at all
+        raise StoreError(f"{key!r} is not one post's key; give the full key, such as 'launch/lancs-x'")
 
     def _campaign_row(self, campaign_id: str) -> CampaignRow:
         with self.read_session() as session:
@@ -387,7 +392,8 @@ class Store:
             session.add(hold)
             session.flush()
             _audit(session, now, actor, "paused", campaign_id, None,
-                   {"hold": hold.id, "account": account, "reason": reason, "until": _iso(until) if until else None})
+                   {"hold": hold.id, "account": account, "reason": reason,
+                    "until": iso_utc(until, "seconds") if until else None})
         return hold
 
     def wait_for_sending(self, campaign: str, account: str | None = None, timeout: float = 30.0) -> list[Post]:
@@ -511,7 +517,7 @@ class Store:
             ))
             for key, campaign_id, due_at in missed:
                 connection.execute(_audit_insert(now, actor, "missed", campaign_id, key,
-                                                 {"due_at": _iso(_aware(due_at)), "state": "missed"}))
+                                                 {"due_at": iso_utc(due_at, "seconds"), "state": "missed"}))
         return sorted(key for key, _, _ in missed)
 
     def arm(self, post_id: int, runner: str, now: datetime | None = None, lease: timedelta = DEFAULT_LEASE) -> bool:
@@ -700,10 +706,6 @@ class Store:
                 return
             after = page[-1].id or after
 
-    def post(self, key: str, campaign: str | None = None) -> Post:
-        (post,) = self._one(campaign, key)
-        return post
-
 
 # -- SQL building blocks ---------------------------------------------------------------------------
 
@@ -828,20 +830,10 @@ def _void_approval(post: Post) -> None:
     post.approved_by = post.approved_at = post.approved_hash = None
 
 
-def _key_matches(key: str, wanted: str) -> bool:
-    return key == wanted or key.startswith(f"{wanted}/") or key.startswith(f"{wanted}@")
-
-
 def _names_of(key: str) -> set[str]:
-    """Every *wanted* for which ``_key_matches(key, wanted)``: the key itself and each part of it that ends just
-    before a ``/`` or an ``@``."""
+    """What a post key answers to when selecting posts: the key itself, and each part of it that ends just
+    before a ``/`` or an ``@`` (``launch`` and ``launch@2027-03-15`` both name ``launch@2027-03-15/lancs-x``)."""
     return {key, *(key[:index] for index, char in enumerate(key) if char in "/@")}
 
 
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
-def _iso(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
