@@ -2,7 +2,7 @@
 
 Every post goes through the real path: a generated plan (Facebook pages by default, or Mastodon accounts;
 one distinct text per post), `render_plan`, `Store.schedule`, `Store.approve`, into a SQLite store of its
-own; then, as `campaign.rehearsal` does, the accounts are pointed at an in-process sandbox
+own; then, as `campaign.publishing.rehearsal` does, the accounts are pointed at an in-process sandbox
 (`Sandbox(latency_ms=...)`, every account registered, credentials handed to the runner with `environ=`)
 and the due times are moved onto real time. Each scenario runs in a fresh process (clean threads, clean
 memory readings). Printed, side by side:
@@ -237,8 +237,8 @@ def on_platform(sandbox: Any) -> dict[str, int]:
 def _run_ours(db: str, platform: str, accounts: int, latency: float, first_due: float,
               spacing_ms: float) -> dict[str, Any]:
     """The runner, default settings, over *db*: posts due from *first_due* seconds on, *spacing_ms* apart."""
-    from campaign import events
-    from campaign.runner import Runner, RunnerSettings
+    from campaign.publishing import events
+    from campaign.publishing.runner import Runner, RunnerSettings
     from campaign.sandbox import Sandbox, running
     from campaign.store import Store
 
@@ -370,7 +370,7 @@ def precision(db: str, platform: str, accounts: int, spacing_ms: float, lead: fl
 def idle(db: str, platform: str, accounts: int, seconds: float) -> dict[str, Any]:
     from sqlalchemy import func, select
 
-    from campaign.runner import Runner, RunnerSettings
+    from campaign.publishing.runner import Runner, RunnerSettings
     from campaign.store import PostState, Store
     from campaign.store.models import Post, table_columns
 

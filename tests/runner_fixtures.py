@@ -3,7 +3,7 @@ and readings of what the sandbox and the store say happened.
 
 A plain module (``from tests.runner_fixtures import ...``). Posts reach the store through the real path (a plan
 file, :func:`campaign.render.render_plan`, :meth:`Store.schedule`, :meth:`Store.approve`); then, as
-:func:`campaign.rehearsal._point_at` does, only their ``due_at``/``late_after`` are rewritten so that they fall
+:func:`campaign.publishing.rehearsal._point_at` does, only their ``due_at``/``late_after`` are rewritten so that they fall
 due seconds from now on the real clock. Content, hash and approval stay exactly as the real API left them.
 """
 

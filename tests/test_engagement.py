@@ -21,7 +21,7 @@ from sqlalchemy import select
 from campaign.cli import main
 from campaign.engagement import Collector
 from campaign.export import COLUMNS, ExportFilter, rows, write
-from campaign.rehearsal import Rehearsal, rehearsal
+from campaign.publishing.rehearsal import Rehearsal, rehearsal
 from campaign.store import PostState
 from campaign.store.models import AuditEntry, EngagementSnapshot
 from tests.plan_fixtures import write_campaign

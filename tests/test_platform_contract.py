@@ -6,6 +6,7 @@ atproto) over real HTTP to the in-process sandbox; nothing is mocked.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import time
@@ -17,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from campaign.platforms import PLATFORMS, adapter_class
-from campaign.platforms.base import MEASURES, AccountConfig, Adapter, MediaItem, Outgoing
+from campaign.platforms.base import MEASURES, AccountConfig, Adapter, ImageNotApproved, MediaItem, Outgoing
 from campaign.platforms.errors import (
     AuthExpired,
     Duplicate,
@@ -92,7 +93,7 @@ def test_an_image_is_published_with_its_alt_text(
     sandbox: Sandbox, adapter: Adapter, platform: str, png: Path
 ) -> None:
     alt = "The cover of the pocket guide: a hand holding a phone showing the helpline number"
-    receipt = adapter.publish(Outgoing("Our pocket guide", images=(MediaItem(png, alt, "image/png"),)))
+    receipt = adapter.publish(Outgoing("Our pocket guide", images=(MediaItem.from_file(png, alt, "image/png"),)))
     [posted] = sandbox.posts(platform)
     assert posted.id == receipt.remote_id
     assert posted.alt_texts == [alt]
@@ -164,16 +165,18 @@ def test_metrics_leave_out_deleted_posts(sandbox: Sandbox, adapter: Adapter, pla
 # -- reconciliation -------------------------------------------------------------------------------------
 
 
-def test_find_recent_finds_a_post_by_its_text_and_nothing_else(
+def test_find_finds_a_post_by_its_text_and_nothing_else(
     sandbox: Sandbox, adapter: Adapter, clock: FakeClock
 ) -> None:
+    """A lookup returns this account's posts with the same text (as the platform shows it: HTML-escaped, links
+    shortened) created since the given time; an empty list means the platform has none."""
     text = "Training in Preston today & tomorrow: lancashire.police.uk/training #ModernSlavery"
     adapter.publish(Outgoing("An earlier post"))
     receipt = adapter.publish(Outgoing(text))
     since = clock.now - timedelta(minutes=5)
-    assert adapter.find_recent(text, since) == receipt.remote_id
-    assert adapter.find_recent("A post that was never published", since) is None
-    assert adapter.find_recent(text, clock.now + timedelta(minutes=1)) is None
+    assert [found.remote_id for found in adapter.find(Outgoing(text), since)] == [receipt.remote_id]
+    assert adapter.find(Outgoing("A post that was never published"), since) == []
+    assert adapter.find(Outgoing(text), clock.now + timedelta(minutes=1)) == []
 
 
 # -- the account ----------------------------------------------------------------------------------------
@@ -227,18 +230,26 @@ def test_too_many_images_or_too_long_alt_text_are_rejected_before_any_request(
     png: Path,
 ) -> None:
     spec = PLATFORMS[platform]
-    image = MediaItem(png, "A pocket guide", "image/png")
+    image = MediaItem.from_file(png, "A pocket guide", "image/png")
     with pytest.raises(InvalidMedia):
         adapter.publish(Outgoing("Too many", images=(image,) * (spec.max_images + 1)))
     with pytest.raises(InvalidMedia):
         adapter.publish(
-            Outgoing("Alt too long", images=(MediaItem(png, "x" * (spec.max_alt_text + 1), "image/png"),))
-        )
-    with pytest.raises(InvalidMedia):
-        adapter.publish(
-            Outgoing("Missing file", images=(MediaItem(png.with_name("nope.png"), "alt", "image/png"),))
+            Outgoing("Alt too long", images=(MediaItem.from_file(png, "x" * (spec.max_alt_text + 1), "image/png"),))
         )
     assert sandbox.requests() == []
+
+
+def test_an_image_changed_since_approval_is_refused_before_it_reaches_an_adapter(png: Path) -> None:
+    """The bytes sent are the bytes approved: an image whose checksum differs from the approved one, or that is
+    gone, cannot be made into a post at all."""
+    approved = hashlib.sha256(png.read_bytes()).hexdigest()
+    assert MediaItem.from_file(png, "alt", "image/png", approved).data == png.read_bytes()
+    png.write_bytes(png.read_bytes() + b"replaced after sign-off")
+    with pytest.raises(ImageNotApproved, match="has changed since the post was approved"):
+        MediaItem.from_file(png, "alt", "image/png", approved)
+    with pytest.raises(ImageNotApproved, match="cannot be read"):
+        MediaItem.from_file(png.with_name("nope.png"), "alt", "image/png", approved)
 
 
 # -- faults -----------------------------------------------------------------------------------------------
@@ -279,7 +290,7 @@ def test_a_hung_connection_is_transient_after_the_timeout(sandbox: Sandbox, plat
 def test_a_failure_before_the_post_request_leaves_no_doubt(sandbox: Sandbox, png: Path) -> None:
     sandbox.set_faults("x:POST /2/media/upload:error503")
     with make_adapter(sandbox, "x") as adapter, pytest.raises(Transient) as raised:
-        adapter.publish(Outgoing("With an image", images=(MediaItem(png, "alt", "image/png"),)))
+        adapter.publish(Outgoing("With an image", images=(MediaItem.from_file(png, "alt", "image/png"),)))
     assert not raised.value.outcome_unknown
     assert sandbox.requests("x", "POST", "/2/tweets") == []
 
@@ -376,14 +387,14 @@ def _error_paths(sandbox: Sandbox, platform: str, png: Path) -> Iterator[BaseExc
     """Every way publishing, metrics, reconciliation and check can fail, each error raised."""
     config = sandbox.account_config(platform, timeout=SECRET_TEST_TIMEOUT)
     kinds = [k for k in (*FAULTS, "hang") if not (k == "duplicate" and platform in ("mastodon", "bluesky"))]
-    post = Outgoing("Secret test", images=(MediaItem(png, "alt", "image/png"),))
+    post = Outgoing("Secret test", images=(MediaItem.from_file(png, "alt", "image/png"),))
     for kind in kinds:
         sandbox.set_faults(f"{platform}:*:{kind}")
         with adapter_class(platform)(config) as adapter:
             for call in (
                 lambda: adapter.publish(post),
                 lambda: adapter.metrics(["1_2"]),
-                lambda: adapter.find_recent("x", datetime.now(UTC)),
+                lambda: adapter.find(Outgoing("x"), datetime.now(UTC)),
                 adapter.check,
             ):
                 try:

@@ -31,12 +31,12 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import update
 
-from campaign import events
+from campaign.publishing import events
 from campaign.cli import main
-from campaign.events import Event, EventBus, WebhookListener
+from campaign.publishing.events import Event, EventBus, WebhookListener
 from campaign.platforms import adapter_class
 from campaign.platforms.base import Outgoing
-from campaign.runner import Runner, RunnerSettings
+from campaign.publishing.runner import Runner, RunnerSettings
 from campaign.sandbox import Sandbox, running
 from campaign.store import PostState, Store
 from campaign.store.models import Post
@@ -463,7 +463,7 @@ def test_a_failing_listener_never_stops_publishing(tmp_path: Path, caplog: pytes
         calls.append(event.name)
         raise RuntimeError("the dashboard is down")
 
-    with caplog.at_level(logging.ERROR, logger="campaign.events"):
+    with caplog.at_level(logging.ERROR, logger="campaign.publishing.events"):
         with scene(tmp_path, entries=3, spacing=0.3, grace=30) as s, started(s.runner(listeners=[broken])):
             assert wait_until(s.settled, timeout=20), states(s.store)
         assert_published_exactly_once(s, s.keys())

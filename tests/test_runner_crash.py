@@ -1,5 +1,5 @@
 """The runner's proofs across processes: runners killed with SIGKILL mid-run, and three runners sharing one
-PostgreSQL store. The runners are real subprocesses (a small script driving :class:`campaign.runner.Runner`,
+PostgreSQL store. The runners are real subprocesses (a small script driving :class:`campaign.publishing.runner.Runner`,
 written into the test's folder); the sandbox runs in the test process, so its record of what was posted
 survives every kill and is the judge of "exactly once".
 """
@@ -53,8 +53,8 @@ RUNNER_SCRIPT = """\
 import signal, sys, threading
 from datetime import timedelta
 
-from campaign.events import EventBus
-from campaign.runner import Runner, RunnerSettings
+from campaign.publishing.events import EventBus
+from campaign.publishing.runner import Runner, RunnerSettings
 from campaign.store import Store
 
 url, name, lease = sys.argv[1], sys.argv[2], float(sys.argv[3])

@@ -23,7 +23,7 @@ def demo(speed: float, output: Path | None) -> None:
     from campaign.cli.rehearse import summary_lines as rehearsal_lines
     from campaign.engagement import Collector
     from campaign.export import ExportFilter, rows, write
-    from campaign.rehearsal import rehearsal
+    from campaign.publishing.rehearsal import rehearsal
     from campaign.render import render_plan
     from campaign.report import build, html, summary_lines
 

@@ -11,7 +11,7 @@ from campaign.example import example_plan
 
 
 def summary_lines(summary: object) -> list[str]:
-    from campaign.rehearsal import Summary
+    from campaign.publishing.rehearsal import Summary
 
     assert isinstance(summary, Summary)
     states = ["published", "failed", "missed"]
@@ -38,7 +38,7 @@ def rehearse(plan: Path | None, speed: float, faults: tuple[str, ...]) -> None:
     Every post is approved (as "rehearsal") and published to an in-process sandbox at its scaled
     time; nothing touches your store or the real platforms. With no PLAN, rehearses the bundled week.
     """
-    from campaign.rehearsal import rehearsal
+    from campaign.publishing.rehearsal import rehearsal
 
     with rehearsal(plan or example_plan(), speed=speed) as run:
         for fault in faults:

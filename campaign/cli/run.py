@@ -13,7 +13,7 @@ from campaign.cli.store import campaign_option, db_option, friendly_errors, open
 
 def console_listener(event: object) -> None:
     """The live view: one line per thing that happens, with what needs a person in colour."""
-    from campaign import events
+    from campaign.publishing import events
 
     assert isinstance(event, events.Event)
     when = event.at.astimezone().strftime("%H:%M:%S")
@@ -42,8 +42,8 @@ def run(db: str | None, campaign: str | None, webhook: str | None, refresh: floa
     Approvals, pauses and new schedules made from another terminal take effect at the next re-read.
     Ctrl-C or SIGTERM stops claiming, lets posts in flight finish, and exits.
     """
-    from campaign.events import EventBus, WebhookListener
-    from campaign.runner import Runner, RunnerSettings
+    from campaign.publishing.events import EventBus, WebhookListener
+    from campaign.publishing.runner import Runner, RunnerSettings
 
     store = open_store(db)
     campaign_id = store.campaign_id(campaign)

@@ -37,6 +37,11 @@ class PlatformSpec:
     """Longest alt text the platform accepts, in characters."""
     credentials: tuple[str, ...]
     """The credentials an account needs, each read from an environment variable the plan names."""
+    max_bytes: int | None = None
+    """The longest text in UTF-8 bytes, where the platform limits that as well (Bluesky: 3,000)."""
+    read_lag: float = 0.0
+    """Seconds the platform's reads may lag its writes. After a request that may have created a post, a lookup
+    that finds nothing is trusted only once this long has passed since the request went out."""
     optional_credentials: tuple[str, ...] = ()
     metrics_batch: int = 1
     """How many posts one metrics request may ask about."""
@@ -59,6 +64,7 @@ PLATFORMS: dict[str, PlatformSpec] = {
             max_images=4,
             max_alt_text=1000,
             credentials=("consumer_key", "consumer_secret", "access_token", "access_token_secret"),
+            read_lag=20.0,
             metrics_batch=100,
             adapter="campaign.platforms.x:XAdapter",
             colour="#111111",
@@ -73,6 +79,7 @@ PLATFORMS: dict[str, PlatformSpec] = {
             max_alt_text=1000,
             credentials=("page_id", "page_access_token"),
             optional_credentials=("app_secret",),
+            read_lag=20.0,
             metrics_batch=50,
             adapter="campaign.platforms.facebook:FacebookAdapter",
             colour="#1877f2",
@@ -86,6 +93,7 @@ PLATFORMS: dict[str, PlatformSpec] = {
             max_images=4,
             max_alt_text=1500,
             credentials=("access_token",),
+            read_lag=5.0,
             metrics_batch=1,
             adapter="campaign.platforms.mastodon:MastodonAdapter",
             colour="#6364ff",
@@ -99,6 +107,9 @@ PLATFORMS: dict[str, PlatformSpec] = {
             max_images=4,
             max_alt_text=2000,
             credentials=("app_password",),
+            # The text is limited in graphemes and in bytes; a lookup reads the post's own record from the PDS,
+            # which answers from the repository it writes (no lag).
+            max_bytes=3000,
             metrics_batch=25,
             adapter="campaign.platforms.bluesky:BlueskyAdapter",
             colour="#29b6f6",

@@ -8,7 +8,7 @@ in :mod:`campaign.platforms.errors`. A platform module writes only the hooks:
 - ``_publish(post) -> Receipt``: media upload, then the post itself; call :meth:`Adapter._sending`
   right before the request that creates the post.
 - ``_metrics_batch(ids) -> list[MetricsReading]``: at most ``spec.metrics_batch`` ids.
-- ``_recent_posts(since) -> Iterable[RecentPost]`` (or override ``_find_recent``).
+- ``_recent_posts(since) -> Iterable[RecentPost]`` (or override ``_find``), for lookups.
 - ``_check() -> AccountIdentity``.
 - ``_map_error(exc) -> PlatformError | None``: the platform's exceptions to the project's kinds.
 
@@ -18,6 +18,7 @@ no network calls; clients log in lazily on first use and keep their session.
 
 from __future__ import annotations
 
+import hashlib
 import html
 import logging
 import re
@@ -53,13 +54,38 @@ ORIGINAL_URL_HEADER = "X-Campaign-Original-URL"
 OAuth 1.0a signatures cover the URL, so a sandbox or proxy that checks them needs the original."""
 
 
+class ImageNotApproved(CampaignError):
+    """An image's bytes are not the ones that were approved: changed, replaced or gone since sign-off."""
+
+
 @dataclass(frozen=True)
 class MediaItem:
-    """An image to attach, with its alt text."""
+    """An image to attach, with its alt text. The adapter sends exactly :attr:`data`, read once and checked."""
 
-    path: Path
+    name: str
+    """The file's name, as platforms show it."""
+    data: bytes = field(repr=False)
     alt: str
     mime_type: str  # e.g. "image/png"
+
+    @classmethod
+    def from_file(cls, path: Path, alt: str, mime_type: str, sha256: str | None = None) -> MediaItem:
+        """Read *path* once. With *sha256* (the checksum recorded when the post was approved), refuse bytes
+        that differ: what goes out is what was signed off, not whatever the file holds now."""
+        try:
+            data = path.read_bytes()
+        except OSError as error:
+            raise ImageNotApproved(
+                f"the image {path} cannot be read ({error.strerror or type(error).__name__}); put the approved "
+                "file back, or change the plan and approve the post again"
+            ) from None
+        if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
+            raise ImageNotApproved(
+                f"the image {path} has changed since the post was approved (checksum {sha256[:12]}… approved, "
+                f"{hashlib.sha256(data).hexdigest()[:12]}… now); put the approved file back, or schedule the "
+                "plan again and have the new image approved"
+            )
+        return cls(path.name, data, alt, mime_type)
 
 
 @dataclass(frozen=True)
@@ -71,7 +97,13 @@ class Outgoing:
     reply_to: str | None = None
     """The platform id of the post this one replies to (threads)."""
     idempotency_key: str | None = None
-    """Stable per post and content; Mastodon sends it as ``Idempotency-Key``."""
+    """Stable per post and content; Mastodon sends it as ``Idempotency-Key`` (a second line of defence only:
+    servers may ignore it)."""
+    language: str | None = None
+    """The post's language (BCP 47, e.g. ``en-GB``, ``cy``), sent where the platform takes one."""
+    first_attempt_at: datetime | None = None
+    """When the first request that may have created this post went out (aware UTC). Bluesky fixes the post's
+    record key from it and :attr:`idempotency_key`, so that a second create of the same post is refused."""
 
 
 @dataclass(frozen=True)
@@ -80,6 +112,11 @@ class Receipt:
 
     remote_id: str
     url: str
+    created_at: datetime | None = None
+    """When the platform says it created the post (aware UTC), when its answer says so."""
+    warnings: tuple[str, ...] = ()
+    """What went out differently from what was written, for a person to know (e.g. a mention that did not
+    resolve to an account and went out as plain text)."""
 
 
 @dataclass(frozen=True)
@@ -219,6 +256,15 @@ class Adapter(ABC):
                 length=length,
                 limit=spec.max_length,
             )
+        if spec.max_bytes is not None and len(post.text.encode("utf-8")) > spec.max_bytes:
+            size = len(post.text.encode("utf-8"))
+            raise TooLong(
+                spec.name,
+                f"the post is {size} bytes in UTF-8; {spec.label} takes at most {spec.max_bytes} "
+                f"({size - spec.max_bytes} too many)",
+                length=size,
+                limit=spec.max_bytes,
+            )
         if len(post.images) > spec.max_images:
             raise InvalidMedia(
                 spec.name, f"{len(post.images)} images attached; {spec.label} takes at most {spec.max_images}"
@@ -232,17 +278,15 @@ class Adapter(ABC):
         if len(image.alt) > spec.max_alt_text:
             raise InvalidMedia(
                 spec.name,
-                f"the alt text of image {number} ({image.path.name}) is {len(image.alt)} characters; "
+                f"the alt text of image {number} ({image.name}) is {len(image.alt)} characters; "
                 f"{spec.label} takes at most {spec.max_alt_text}",
             )
         if image.mime_type not in SUPPORTED_IMAGE_TYPES:
             raise InvalidMedia(
                 spec.name,
-                f"image {number} ({image.path.name}) is {image.mime_type!r}; use one of "
+                f"image {number} ({image.name}) is {image.mime_type!r}; use one of "
                 f"{', '.join(sorted(SUPPORTED_IMAGE_TYPES))}",
             )
-        if not image.path.is_file():
-            raise InvalidMedia(spec.name, f"image {number} ({image.path}) does not exist or is not a file")
 
     def metrics(self, remote_ids: Sequence[str]) -> list[MetricsReading]:
         """Engagement of each post in *remote_ids*, asked in batches of ``spec.metrics_batch``.
@@ -259,14 +303,18 @@ class Adapter(ABC):
 
     @abstractmethod
     def post_url(self, remote_id: str) -> str:
-        """The public address of this account's post *remote_id* (for posts found by :meth:`find_recent`)."""
+        """The public address of this account's post *remote_id* (for posts found by :meth:`find`)."""
 
-    def find_recent(self, text: str, since: datetime) -> str | None:
-        """The id of a post of this account published since *since* with exactly *text*, or ``None``."""
+    def find(self, post: Outgoing, since: datetime) -> list[RecentPost]:
+        """Posts of this account created at or after *since* whose text is *post*'s, as the platform shows it.
+
+        An empty list means the platform was asked and has no such post. When it could not be asked, or not
+        far enough back, this raises (:class:`Transient`, ...): a failed lookup is never "not found".
+        """
         if since.tzinfo is None:
-            raise ValueError("find_recent needs an aware datetime for 'since'")
-        with self._mapped("find_recent"):
-            return self._find_recent(text, since)
+            raise ValueError("find needs an aware datetime for 'since'")
+        with self._mapped("find"):
+            return self._find(post, since)
 
     def check(self) -> AccountIdentity:
         """Who the credentials belong to and whether they work.
@@ -319,14 +367,25 @@ class Adapter(ABC):
         """Platform-specific local checks (reply id format, images on replies)."""
 
     def _recent_posts(self, since: datetime) -> Iterable[RecentPost]:
+        """The account's own posts, newest first, back to *since*; raise :class:`Transient` rather than stop
+        before reaching it."""
         raise NotImplementedError
 
-    def _find_recent(self, text: str, since: datetime) -> str | None:
-        wanted = comparable_text(text)
-        for post in self._recent_posts(since):
-            if post.created_at >= since and comparable_text(post.text) == wanted:
-                return post.remote_id
-        return None
+    def _find(self, post: Outgoing, since: datetime) -> list[RecentPost]:
+        wanted = comparable_text(post.text)
+        return [
+            found
+            for found in self._recent_posts(since)
+            if found.created_at >= since and comparable_text(found.text) == wanted
+        ]
+
+    def _lookup_too_short(self, pages: int) -> Transient:
+        """The error for a lookup that read *pages* pages of the account's posts without reaching its start."""
+        return Transient(
+            self.spec.name,
+            f"the account has more posts than {pages} pages of its timeline since the post was first sent, so "
+            "the lookup could not see whether the post is among them",
+        )
 
     # -- helpers for the hooks ------------------------------------------------------------------------
 

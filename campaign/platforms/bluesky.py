@@ -120,6 +120,7 @@ class BlueskyAdapter(Adapter):
             cursor = feed.cursor
             if not cursor:
                 return
+        raise self._lookup_too_short(RECENT_PAGES)
 
     def _check(self) -> AccountIdentity:
         did = self._login()
@@ -210,7 +211,7 @@ class BlueskyAdapter(Adapter):
         deprecated httpx argument for raw bytes)."""
         response = self._client.invoke_procedure(
             "com.atproto.repo.uploadBlob",
-            content=image.path.read_bytes(),
+            content=image.data,
             headers={"Content-Type": image.mime_type},
             output_encoding="application/json",
         )

@@ -9,10 +9,13 @@ decides about retries (the runner) never needs to know tweepy from atproto:
 - :class:`Permanent`: a person must change something; :attr:`PlatformError.message` says what the
   platform objected to. :class:`TooLong` and :class:`InvalidMedia` are raised locally, before any
   request is made.
-- :class:`AuthExpired`: the token was refused. When :attr:`AuthExpired.relogin` is true the adapter
-  has dropped a short-lived session and will log in again with the stored credentials on its next
-  call; otherwise a person must renew the credential.
-- :class:`Duplicate`: the platform already has this exact post; reconcile instead of re-sending.
+- :class:`AccountProblem`: the account cannot post until a person fixes it (a wrong app secret, a
+  token without the permission or scope to post). The runner pauses that account and raises an alert.
+  :class:`AuthExpired` is the account problem of a refused token: when :attr:`AuthExpired.relogin` is
+  true the adapter has dropped a short-lived session and will log in again with the stored
+  credentials on its next call; otherwise a person must renew the credential.
+- :class:`Duplicate`: the platform says it already has a post with these words. That is not proof that
+  *this* post is out (another post may have the same words): look it up before anything else.
 
 Messages never contain a credential: they are passed through :func:`campaign.platforms.credentials.redact`.
 """
@@ -143,7 +146,17 @@ class InvalidMedia(Permanent):
     advice = "Fix the post's images or alt text and approve it again."
 
 
-class AuthExpired(PlatformError):
+class AccountProblem(PlatformError):
+    """The account cannot post until a person fixes its credentials or permissions; every post would fail."""
+
+    kind = "account"
+    advice = (
+        "Fix the account's credentials or permissions, update the environment variables the plan names for "
+        "them, run `campaign accounts check PLAN`, then resume the account."
+    )
+
+
+class AuthExpired(AccountProblem):
     """The platform refused the credentials or the session made from them."""
 
     kind = "auth_expired"
@@ -175,10 +188,11 @@ class Duplicate(PlatformError):
     """The platform already has a post with exactly this content from this account."""
 
     kind = "duplicate"
-    advice = "Do not re-send: look for the existing post (reconcile) and record it instead."
+    advice = "Do not re-send: look for the post on the account (campaign reconcile) before anything else."
 
 
 __all__ = [
+    "AccountProblem",
     "AuthExpired",
     "Duplicate",
     "InvalidMedia",

@@ -143,6 +143,7 @@ class FacebookAdapter(Adapter):
             after = (paging.get("cursors") or {}).get("after") if paging.get("next") else None
             if not after:
                 return
+        raise self._lookup_too_short(RECENT_PAGES)
 
     def _check(self) -> AccountIdentity:
         page = self._api.get_object(self._page_id, fields="id,name,username,link")
@@ -250,13 +251,12 @@ class FacebookAdapter(Adapter):
             data["message"] = message
         if image.alt:
             data["alt_text_custom"] = image.alt
-        with image.path.open("rb") as handle:
-            result: dict[str, Any] = self._api.post_object(
-                self._page_id,
-                "photos",
-                data=data,
-                files={"source": (image.path.name, handle, image.mime_type)},
-            )
+        result: dict[str, Any] = self._api.post_object(
+            self._page_id,
+            "photos",
+            data=data,
+            files={"source": (image.name, image.data, image.mime_type)},
+        )
         return result
 
     def _comment(self, post: Outgoing, parent: str) -> Receipt:

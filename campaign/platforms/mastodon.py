@@ -85,10 +85,10 @@ class MastodonAdapter(Adapter):
     def _publish(self, post: Outgoing) -> Receipt:
         media_ids = [
             self._api.media_post(
-                image.path.read_bytes(),
+                image.data,
                 mime_type=image.mime_type,
                 description=image.alt or None,
-                file_name=image.path.name,
+                file_name=image.name,
             ).id
             for image in post.images
         ]
@@ -98,9 +98,13 @@ class MastodonAdapter(Adapter):
             in_reply_to_id=post.reply_to,
             media_ids=media_ids or None,
             visibility="public",
+            # Mastodon keeps a language as its ISO 639 code (its own list has "cy" and "en", not "en-GB").
+            language=post.language.split("-")[0].lower() if post.language else None,
             idempotency_key=post.idempotency_key,
         )
-        return Receipt(str(status["id"]), str(status["url"] or status["uri"]))
+        return Receipt(
+            str(status["id"]), str(status["url"] or status["uri"]), created_at=_aware(status["created_at"])
+        )
 
     def post_url(self, remote_id: str) -> str:
         username = self.account.handle.lstrip("@").split("@")[0]
@@ -127,6 +131,8 @@ class MastodonAdapter(Adapter):
                     return
                 yield RecentPost(str(status["id"]), html_to_text(str(status["content"])), created)
             page = self._api.fetch_next(page)
+        if page:
+            raise self._lookup_too_short(RECENT_PAGES)
 
     def _check(self) -> AccountIdentity:
         me = self._api.account_verify_credentials()

@@ -122,7 +122,7 @@ class XAdapter(Adapter):
             in_reply_to_tweet_id=post.reply_to,
         )
         tweet_id = str(response.json()["data"]["id"])
-        return Receipt(tweet_id, self.post_url(tweet_id))
+        return Receipt(tweet_id, self.post_url(tweet_id), created_at=created_at(tweet_id))
 
     def post_url(self, remote_id: str) -> str:
         return f"https://x.com/{self._username}/status/{remote_id}"
@@ -158,6 +158,7 @@ class XAdapter(Adapter):
             token = body.get("meta", {}).get("next_token")
             if not token:
                 return
+        raise self._lookup_too_short(RECENT_PAGES)
 
     def _check(self) -> AccountIdentity:
         response = self._client.get_me(user_auth=True, user_fields=["username", "name"])
@@ -232,14 +233,13 @@ class XAdapter(Adapter):
     def _upload(self, image: MediaItem) -> str:
         """Upload one image through v2 media upload and set its alt text; returns the media id."""
         headers = {"User-Agent": self._client.user_agent}
-        with image.path.open("rb") as handle:
-            response = self._client.session.post(
-                MEDIA_UPLOAD_URL,
-                headers=headers,
-                auth=self._auth(),
-                files={"media": (image.path.name, handle, image.mime_type)},
-                data={"media_category": "tweet_image", "media_type": image.mime_type},
-            )
+        response = self._client.session.post(
+            MEDIA_UPLOAD_URL,
+            headers=headers,
+            auth=self._auth(),
+            files={"media": (image.name, image.data, image.mime_type)},
+            data={"media_category": "tweet_image", "media_type": image.mime_type},
+        )
         raise_for_status(response)
         media_id = str(response.json()["data"]["id"])
         if image.alt:

@@ -36,6 +36,8 @@ class PostState(enum.StrEnum):
 
 
 NEEDS_A_PERSON = (PostState.MISSED, PostState.FAILED, PostState.UNKNOWN)
+RETRYABLE = (PostState.FAILED, PostState.MISSED, PostState.UNKNOWN)
+"""States a person can put back in the queue with ``campaign retry`` (an unknown post only after a lookup)."""
 IN_FLIGHT = (PostState.PUBLISHING, PostState.UNKNOWN)
 FINAL = (PostState.PUBLISHED,)
 
@@ -97,6 +99,8 @@ class Post(SQLModel, table=True):
     reply_to: str | None = Field(default=None, max_length=300)
     """Key of the post this one replies to."""
     event: str | None = Field(default=None, max_length=100)
+    language: str = Field(default="en-GB", max_length=35)
+    """The post's language (BCP 47), sent where the platform takes one (Bluesky ``langs``, Mastodon ``language``)."""
     state: str = Field(default=PostState.DRAFT, max_length=20)
     author: str | None = Field(default=None, max_length=200)
     approved_by: str | None = Field(default=None, max_length=200)
@@ -105,13 +109,26 @@ class Post(SQLModel, table=True):
     claimed_by: str | None = Field(default=None, max_length=200)
     claimed_at: datetime | None = None
     sending_at: datetime | None = None
-    """Set just before the request goes to the platform (after the last check for pauses)."""
+    """Set just before a request that may create the post goes out (after the last check for pauses); kept while
+    the post is ``unknown``: a lookup that finds nothing is trusted only once the platform's reads have caught up
+    with this request."""
+    first_sent_at: datetime | None = None
+    """When the first request that may have created the post went out. A lookup adopts only a post created after
+    it; Bluesky's record key is fixed from it, so a second create of the same post is refused."""
+    not_before: datetime | None = None
+    """A retry (approved) or a lookup (unknown) waits until then: the backoff, kept where every runner sees it."""
+    lookups: int = 0
+    """Lookups made since the post's fate became unknown (the backoff grows with them)."""
+    alerted_at: datetime | None = None
+    """When a person was alerted that the post's fate was still unknown at the end of its grace window."""
     lease_until: datetime | None = None
     attempts: int = 0
     last_error: str | None = Field(default=None, sa_column=Column(Text))
     remote_id: str | None = Field(default=None, max_length=200)
     remote_url: str | None = Field(default=None, max_length=500)
     published_at: datetime | None = None
+    """When the platform accepted the post: its own creation time where it gives one (a post found by a lookup
+    keeps the platform's time, not the time it was found)."""
     created_at: datetime
     updated_at: datetime
 

@@ -38,7 +38,7 @@ from pathlib import Path
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from campaign import events
+from campaign.publishing import events
 from campaign.engagement import Collector
 from campaign.exceptions import CampaignError
 from campaign.platforms import PLATFORMS, adapter_class
@@ -358,7 +358,8 @@ class Runner:
     def _found(self, adapter: Adapter, post: Post, started: datetime) -> bool:
         """Look for the post on the platform; if it is there, record it as published."""
         try:
-            remote_id = adapter.find_recent(post.text, since=started - timedelta(minutes=10))
+            found = adapter.find(self._outgoing(post), since=started - timedelta(minutes=10))
+            remote_id = found[0].remote_id if found else None
         except PlatformError as exc:
             log.warning("could not look for %s on the platform: %s", post.key, exc)
             remote_id = None
@@ -415,7 +416,8 @@ class Runner:
         try:
             adapter = self._adapter(self._slot(post), post)
             since = (as_utc(post.claimed_at) if post.claimed_at else now) - timedelta(minutes=10)
-            remote_id = adapter.find_recent(post.text, since=max(since, now - self.settings.reconcile_window))
+            found = adapter.find(self._outgoing(post), since=max(since, now - self.settings.reconcile_window))
+            remote_id = found[0].remote_id if found else None
         except (CampaignError, PlatformError) as exc:
             log.warning("could not reconcile %s yet: %s", post.key, exc)
             return
@@ -465,7 +467,8 @@ class Runner:
         return adapter_class(row.platform)(config)
 
     def _outgoing(self, post: Post) -> Outgoing:
-        images = tuple(MediaItem(Path(m["path"]), m["alt"], m["mime_type"]) for m in json.loads(post.media))
+        images = tuple(MediaItem.from_file(Path(m["path"]), m["alt"], m["mime_type"], m.get("sha256"))
+                       for m in json.loads(post.media))
         reply_to = None
         if post.reply_to:  # the claim only succeeds once the parent is published: it has its platform id
             reply_to = self.store.post(post.reply_to, post.campaign_id).remote_id
