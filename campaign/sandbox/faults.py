@@ -22,12 +22,20 @@ fires. As text (``campaign sandbox serve --faults SPEC``, repeatable)::
   ``hang``          accept the request and never answer (until the client gives up or the server stops)
   ``expired_token`` X 401, Facebook code 190 subcode 463, Mastodon 401, Bluesky 400 ExpiredToken
   ``duplicate``     X 403 duplicate content, Facebook code 506 (Mastodon and Bluesky have no such error)
+  ``lose_reply``    handle the request (a post is created), then drop the connection without answering
+  ``slow_reply``    handle the request, then answer only after ``seconds`` (default 15: past a 10 s timeout)
+  ``down``          refuse connections for ``seconds`` from the moment it fires (the server is down)
+  ``ignore_idempotency``  handle the request as if it carried no ``Idempotency-Key`` (as some servers do)
+  ``bad_appsecret`` Facebook code 100: invalid ``appsecret_proof`` (the app secret is wrong)
+  ``no_scope``      the token may not post: X 403 app permissions, Mastodon 403 outside the authorized scopes
+  ``bad_token``     a Mastodon-API server answering a refused token with 400 and its own message
 
 - ``OPTION``\\s: ``every=N`` (the Nth, 2Nth... matching call; the default is every call),
   ``probability=P`` (each matching call with probability P, from the sandbox's seeded generator),
   ``after=N`` (let the first N matching calls through), ``times=N`` (fire at most N times),
   ``reset=SECONDS`` (rate limits: when the limit resets, default 60), ``code=N`` (Facebook rate
-  limits: 4, 17, 32 or 613; default 32).
+  limits: 4, 17, 32 or 613; default 32), ``seconds=S`` (``slow_reply``, ``down``: how long), ``down=S``
+  (any kind: once it fires, the server refuses connections for S seconds, as one that died would).
 """
 
 from __future__ import annotations
@@ -41,7 +49,23 @@ from dataclasses import dataclass, field
 
 from campaign.exceptions import CampaignError
 
-FAULT_KINDS = ("rate_limit", "error500", "error503", "hang", "expired_token", "duplicate")
+FAULT_KINDS = (
+    "rate_limit",
+    "error500",
+    "error503",
+    "hang",
+    "expired_token",
+    "duplicate",
+    "lose_reply",
+    "slow_reply",
+    "down",
+    "ignore_idempotency",
+    "bad_appsecret",
+    "no_scope",
+    "bad_token",
+)
+TRANSPORT_FAULTS = ("lose_reply", "slow_reply", "down", "ignore_idempotency")
+"""Faults of the connection rather than of the platform's answer: the same for every platform."""
 PLATFORM_NAMES = ("x", "facebook", "mastodon", "bluesky")
 NO_DUPLICATE_ERROR = ("mastodon", "bluesky")
 FACEBOOK_RATE_LIMIT_CODES = (4, 17, 32, 613)
@@ -70,6 +94,8 @@ class FaultRule:
     times: int | None = None
     reset: int = 60
     code: int | None = None
+    seconds: float | None = None
+    down: float | None = None
     seen: int = field(default=0, compare=False)
     fired: int = field(default=0, compare=False)
 
@@ -88,6 +114,10 @@ class FaultRule:
             )
         if self.every is not None and self.every < 1:
             raise FaultSpecError(f"every={self.every} must be 1 or more")
+        for name in ("seconds", "down"):
+            value = getattr(self, name)
+            if value is not None and not 0 < value <= 3600:
+                raise FaultSpecError(f"{name}={value:g} must be more than 0 and at most 3600 seconds")
         if self.probability is not None and not 0 <= self.probability <= 1:
             raise FaultSpecError(f"probability={self.probability} must be between 0 and 1")
         if self.code is not None and self.code not in FACEBOOK_RATE_LIMIT_CODES:
@@ -97,7 +127,7 @@ class FaultRule:
     def spec(self) -> str:
         """The rule as text, in the grammar :func:`parse_fault` reads."""
         options = []
-        for name in ("every", "probability", "times", "code"):
+        for name in ("every", "probability", "times", "code", "seconds", "down"):
             value = getattr(self, name)
             if value is not None:
                 options.append(f"{name}={value}")
@@ -131,12 +161,14 @@ def parse_fault(text: str) -> FaultRule:
         try:
             if name in ("every", "after", "times", "reset", "code"):
                 values[name] = int(value)
+            elif name in ("seconds", "down"):
+                values[name] = float(value)
             elif name in ("probability", "p"):
                 values["probability"] = float(value)
             else:
                 raise FaultSpecError(
                     f"unknown option {name!r} in the fault rule {text!r}; "
-                    "the options are every, probability, after, times, reset, code"
+                    "the options are every, probability, after, times, reset, code, seconds, down"
                 )
         except ValueError:
             raise FaultSpecError(f"the option {option!r} in the fault rule {text!r} needs a number") from None
