@@ -1,15 +1,19 @@
 """Content checks on a rendered draft: what would embarrass the force, or fail on the platform.
 
-Errors block scheduling: over the platform's limit, an image without alt text or with too many images,
-a phone number that is not one of the plan's verified numbers, a malformed or non-https link, an
-empty post. Warnings are shown in previews for a person to weigh: hashtags not in CamelCase (screen
-readers read ``#seeitshareit`` as one word), more than two hashtags, more than three emoji.
+Errors block scheduling: over the platform's limit (in characters, and in UTF-8 bytes where the
+platform limits those too), an image without alt text or with too many images, a phone number that is
+not one of the plan's verified numbers, a malformed or non-https link, an empty post, the same words
+twice on one account less than 24 hours apart (on X, at any distance). Warnings are shown in previews
+for a person to weigh: hashtags not in CamelCase (screen readers read ``#seeitshareit`` as one word),
+more than two hashtags, more than three emoji, the same words again on one account a day or more later.
 """
 
 from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Sequence
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import idna
@@ -17,6 +21,7 @@ import regex
 
 from campaign import twitter_text
 from campaign.platforms import PLATFORMS
+from campaign.platforms.base import comparable_text
 from campaign.problems import Problem, Severity
 
 if TYPE_CHECKING:
@@ -25,6 +30,9 @@ if TYPE_CHECKING:
 
 MAX_HASHTAGS = 2
 MAX_EMOJI = 3
+REPEAT_WINDOW = timedelta(hours=24)
+"""Two posts of one account with the same words must be at least this far apart: the runner finds a post on
+the platform by its account, time and text, and could take one of them for the other."""
 
 # Long numbers: 7 to 15 digits, grouped by spaces, non-breaking spaces or hyphens, not part of a word,
 # a date or a larger number.
@@ -78,6 +86,12 @@ class Checker:
             found.append((f"it is {draft.length} characters as {spec.label} counts them, over its limit of "
                           f"{draft.limit}", f"shorten it by {draft.length - draft.limit}, or give it a "
                           f"`variants: {{{draft.platform}: …}}` text", "error"))
+        if draft.byte_limit is not None and draft.byte_length > draft.byte_limit:
+            over = draft.byte_length - draft.byte_limit
+            found.append((f"it is {draft.byte_length} bytes in UTF-8, over {spec.label}'s limit of "
+                          f"{draft.byte_limit} bytes", f"shorten it by {over} bytes (emoji take 4 bytes each, "
+                          f"flags 8, accented letters 2), or give it a `variants: {{{draft.platform}: …}}` text",
+                          "error"))
         if len(draft.images) > spec.max_images:
             found.append((f"it has {len(draft.images)} images; {spec.label} takes at most {spec.max_images}",
                           f"remove {len(draft.images) - spec.max_images}, or give it a {draft.platform} variant "
@@ -213,3 +227,64 @@ def _emoji_count(text: str) -> int:
     if _EMOJI.search(text) is None:
         return 0
     return sum(1 for cluster in _GRAPHEME.findall(text) if _EMOJI.search(cluster))
+
+
+def repeated_texts(drafts: Sequence[Draft]) -> dict[str, list[Problem]]:
+    """Problems for posts that repeat an earlier post's words on the same account, by draft key.
+
+    - Less than :data:`REPEAT_WINDOW` (24 hours) after a post with the same words (compared as
+      :func:`~campaign.platforms.base.comparable_text`, the form a lookup compares), on any platform: an
+      error. The runner finds a post on the platform by its text, and could take one for the other.
+    - On X, the exact same text at any distance: an error, as X refuses a post identical to a recent one.
+    - Elsewhere, the exact same text a day or more later: a warning (followers see the same words twice).
+    """
+    seen: dict[tuple[str, str], list[Draft]] = {}
+    found: dict[str, list[Problem]] = {}
+    for draft in sorted(drafts, key=lambda d: d.when.utc):
+        if not draft.text:
+            continue
+        earlier = seen.setdefault((draft.account, comparable_text(draft.text)), [])
+        problem = _repeat_problem(draft, earlier)
+        earlier.append(draft)
+        if problem is not None:
+            found[draft.key] = [problem]
+    return found
+
+
+def _repeat_problem(draft: Draft, earlier: list[Draft]) -> Problem | None:
+    where = f"post {draft.post_id!r} for {draft.handle} ({draft.platform})"
+    if earlier and draft.when.utc - earlier[-1].when.utc < REPEAT_WINDOW:
+        last = earlier[-1]
+        fix = ("change the words of one (e.g. add the day with {{ when | day }}) or move one so they are "
+               "at least 24 hours apart: the runner finds a post on the platform by its text, and could take "
+               "one for the other")
+        if draft.platform == "x" and draft.text == last.text:
+            fix += "; on X moving it is not enough, as X refuses a post identical to a recent one"
+        return Problem(
+            draft.file, draft.line, where,
+            f"{draft.key} at {draft.when.label()} has the same text as {last.key} at {last.when.label()}, "
+            f"{_apart(draft.when.utc - last.when.utc)} on one account",
+            fix,
+        )
+    same = next((e for e in earlier if e.text == draft.text), None)
+    if same is None:
+        return None
+    severity: Severity = "error" if draft.platform == "x" else "warning"
+    return Problem(
+        draft.file, draft.line, where,
+        f"its text is exactly the same as {same.key} at {same.when.label()}",
+        "vary the words (a daily post can use {{ when | day }} or a different opening each day)"
+        + ("; X refuses a post identical to a recent one" if severity == "error" else ""),
+        severity,
+    )
+
+
+def _apart(gap: timedelta) -> str:
+    """``at the same time``, ``only 45 minutes apart``, ``only 23 hours 30 minutes apart``."""
+    hours, minutes = divmod(int(gap.total_seconds() // 60), 60)
+    if not hours and not minutes:
+        return "at the same time"
+    parts = [f"{hours} hour{'s' if hours != 1 else ''}"] if hours else []
+    if minutes:
+        parts.append(f"{minutes} minute{'s' if minutes != 1 else ''}")
+    return f"only {' '.join(parts)} apart"

@@ -8,6 +8,9 @@ one place that turns a rule's name into a count.
   (what Mastodon's ``StatusLengthValidator`` does).
 - ``graphemes``: grapheme clusters (Bluesky's 300).
 - ``characters``: Unicode code points (Facebook).
+
+A platform may also limit the text's size in UTF-8 bytes (:attr:`PlatformSpec.max_bytes`; Bluesky's
+3,000): :func:`utf8_bytes` counts those.
 """
 
 from __future__ import annotations
@@ -29,6 +32,11 @@ def graphemes(text: str) -> int:
     if text.isascii():
         return len(text) - text.count("\r\n")  # in ASCII only CR LF joins two characters into one
     return len(_GRAPHEME.findall(text))
+
+
+def utf8_bytes(text: str) -> int:
+    """The size of *text* in UTF-8 bytes: 1 for ASCII, 2 to 4 for other characters (a flag emoji is 8)."""
+    return len(text.encode("utf-8"))
 
 
 def count(rule: CountingRule, text: str) -> int:

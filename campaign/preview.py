@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 
+from campaign.plan.languages import describe_language
 from campaign.platforms import PLATFORMS
 from campaign.problems import Problem
 from campaign.render import Draft, RenderedPlan
@@ -73,6 +74,9 @@ def draft_record(draft: Draft) -> dict[str, Any]:
         "text": draft.text,
         "length": draft.length,
         "limit": draft.limit,
+        "bytes": draft.byte_length,
+        "byte_limit": draft.byte_limit,
+        "language": draft.language,
         "hashtags": list(draft.hashtags),
         "images": [{"file": str(i.path), "alt": i.alt, "mime_type": i.mime_type} for i in draft.images],
         "reply_to": draft.reply_to,
@@ -134,10 +138,15 @@ def _draft_lines(draft: Draft) -> Iterator[str]:
     spec = PLATFORMS[draft.platform]
     over = draft.length > draft.limit
     count = click.style(f"{draft.length}/{draft.limit}", fg="red" if over else None, bold=over)
+    if draft.byte_limit is not None:
+        over_bytes = draft.byte_length > draft.byte_limit
+        count += " · " + click.style(f"{draft.byte_length}/{draft.byte_limit} bytes",
+                                     fg="red" if over_bytes else None, bold=over_bytes)
     platform = click.style(f"{spec.label} {draft.handle}", fg=spec.terminal_colour, bold=True)
     yield ""
     yield (f"{draft.when.local:%H:%M} {draft.when.abbreviation} ({draft.when.utc:%H:%M} UTC) · {platform} · "
-           f"{draft.key} · {count} · content {draft.content_hash[:12]}")
+           f"{draft.key} · {count} · {draft.language} ({describe_language(draft.language)}) · "
+           f"content {draft.content_hash[:12]}")
     if draft.reply_to:
         yield f"  ↳ replies to {draft.reply_to}"
     for line in draft.text.splitlines() or [""]:

@@ -15,6 +15,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup, escape
 
 from campaign import twitter_text
+from campaign.plan.languages import describe_language
 from campaign.platforms import PLATFORMS
 from campaign.render import Draft, RenderedPlan
 
@@ -43,6 +44,7 @@ def html_preview(rendered: RenderedPlan, drafts: list[Draft]) -> str:
     env = Environment(loader=PackageLoader("campaign", "templates"), autoescape=select_autoescape(["html", "j2"]))
     env.filters["rich_text"] = _rich_text
     env.filters["data_uri"] = lambda image: _data_uri(image.path, image.mime_type)
+    env.filters["language_name"] = describe_language
     days = [(day, list(items)) for day, items in groupby(drafts, key=lambda d: d.when.local.date())]
     return env.get_template("preview.html.j2").render(
         rendered=rendered,

@@ -24,10 +24,11 @@ from jinja2.sandbox import SandboxedEnvironment
 from jinja2.utils import missing
 
 from campaign import counting, twitter_text
-from campaign.checks import Checker
+from campaign.checks import Checker, repeated_texts
 from campaign.plan import Account, Content, Event, Occurrence, Plan, PostEntry, load_plan
+from campaign.plan.languages import DEFAULT_LANGUAGE
 from campaign.platforms import PLATFORMS
-from campaign.problems import Problem, Severity
+from campaign.problems import Problem
 from campaign.times import ScheduledTime
 
 
@@ -63,20 +64,39 @@ class Draft:
     length: int
     limit: int
     hashtags: tuple[str, ...]
+    language: str
+    """The language of the words: a standard BCP 47 tag (``en-GB``, ``cy``)."""
+    byte_length: int
+    """The text's size in UTF-8 bytes."""
+    byte_limit: int | None
+    """The platform's limit in UTF-8 bytes, where it has one (Bluesky: 3,000)."""
     problems: tuple[Problem, ...] = field(default=())
 
     @property
     def content_hash(self) -> str:
-        """What an approval is bound to: the text, the images and their alt text, the thread parent."""
-        return content_hash(self.text, [(i.sha256, i.alt) for i in self.images], self.reply_to)
+        """What an approval is bound to: the text, the images and their alt text, the thread parent and the
+        language (see :func:`content_hash`)."""
+        return content_hash(self.text, [(i.sha256, i.alt) for i in self.images], self.reply_to, self.language)
 
     @property
     def ok(self) -> bool:
         return not any(p.is_error for p in self.problems)
 
 
-def content_hash(text: str, images: list[tuple[str, str]], reply_to: str | None) -> str:
-    payload = json.dumps({"text": text, "images": images, "reply_to": reply_to}, ensure_ascii=False)
+def content_hash(text: str, images: list[tuple[str, str]], reply_to: str | None,
+                 language: str = DEFAULT_LANGUAGE) -> str:
+    """The hash an approval is bound to.
+
+    The language is part of it: a screen reader speaks a post with the voice and pronunciation of its
+    language, so Welsh words labelled English are read out as nonsense, and correcting the label is a
+    change someone must approve. It is left out of the hashed data when it is the default, ``en-GB``:
+    every post was en-GB before plans could say otherwise, so approvals given then stay bound to the same
+    hash, while any other language gives a different one.
+    """
+    data: dict[str, object] = {"text": text, "images": images, "reply_to": reply_to}
+    if language != DEFAULT_LANGUAGE:
+        data["language"] = language
+    payload = json.dumps(data, ensure_ascii=False)
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
@@ -204,6 +224,9 @@ class Renderer:
             length=counting.length(spec, text),
             limit=spec.max_length,
             hashtags=tuple(twitter_text.extract_hashtags(text)),
+            language=post.language,
+            byte_length=counting.utf8_bytes(text),
+            byte_limit=spec.max_bytes,
         )
         return _with_problems(draft, self.checker.check(draft, where))
 
@@ -265,7 +288,8 @@ class Renderer:
             account=account.id, platform=account.platform, handle=account.handle, when=occurrence.when,
             text="", images=(), reply_to=None, event=post.event, template=content.template,
             author=post.author, file=str(self.plan.path), line=content.line, length=0, limit=spec.max_length,
-            hashtags=(), problems=(failure,),
+            hashtags=(), language=post.language, byte_length=0, byte_limit=spec.max_bytes,
+            problems=(failure,),
         )
 
 
@@ -292,29 +316,6 @@ def _explain(exc: TemplateError) -> str:
 def _tidy(text: str) -> str:
     lines = [line.rstrip() for line in text.strip().splitlines()]
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines))
-
-
-def repeated_texts(drafts: tuple[Draft, ...]) -> dict[str, list[Problem]]:
-    """Problems for posts that repeat an earlier post's exact text on the same account.
-
-    X refuses a post identical to a recent one (403, duplicate content), so there it is an error; elsewhere
-    followers see the same words twice, a warning.
-    """
-    first: dict[tuple[str, str], Draft] = {}
-    found: dict[str, list[Problem]] = {}
-    for draft in drafts:
-        earlier = first.setdefault((draft.account, draft.text), draft)
-        if earlier is draft or not draft.text:
-            continue
-        severity: Severity = "error" if draft.platform == "x" else "warning"
-        found[draft.key] = [Problem(
-            draft.file, draft.line, f"post {draft.post_id!r} for {draft.handle} ({draft.platform})",
-            f"its text is exactly the same as {earlier.key} at {earlier.when.label()}",
-            "vary the words (a daily post can use {{ when | day }} or a different opening each day)"
-            + ("; X refuses a post identical to a recent one" if severity == "error" else ""),
-            severity,
-        )]
-    return found
 
 
 def _with_problems(draft: Draft, problems: list[Problem]) -> Draft:

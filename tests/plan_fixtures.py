@@ -81,3 +81,11 @@ def line_of(path: Path, fragment: str) -> int:
         if fragment in line:
             return number
     raise AssertionError(f"{fragment!r} is not in {path}")
+
+
+def base_with(campaign_keys: str, base: str = BASE_PLAN) -> str:
+    """*base* with *campaign_keys* (YAML lines, unindented) added at the end of its ``campaign:`` section."""
+    marker = "facts:\n"
+    assert marker in base, "the base plan has no facts: section to insert before"
+    extra = textwrap.indent(textwrap.dedent(campaign_keys), "  ")
+    return base.replace(marker, extra + marker, 1)

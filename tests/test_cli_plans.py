@@ -8,10 +8,13 @@ from pathlib import Path
 
 from click.testing import CliRunner
 from icalendar import Calendar
+from sqlalchemy import select
 
 from campaign.cli import main
 from campaign.render import render_plan
-from tests.plan_fixtures import line_of, write_campaign
+from campaign.store import Store
+from campaign.store.models import Post
+from tests.plan_fixtures import base_with, line_of, write_campaign
 
 WEEK = """\
 - id: launch
@@ -29,8 +32,8 @@ WEEK = """\
 """
 
 
-def run(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(main, list(args))
+def run(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args), env=env)
     assert "Traceback" not in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
     return result.exit_code, result.output
@@ -77,7 +80,7 @@ def test_validate_a_missing_file(tmp_path: Path) -> None:
 
 
 def test_preview_shows_posts_in_time_order_with_local_and_utc_times(tmp_path: Path) -> None:
-    """The text preview groups by day and shows time, account, key, count and the exact text."""
+    """The text preview groups by day and shows time, account, key, count, language and the exact text."""
     plan = write_campaign(tmp_path, WEEK)
     code, output = run("preview", str(plan), "--platform", "x")
     assert code == 0
@@ -86,7 +89,8 @@ def test_preview_shows_posts_in_time_order_with_local_and_utc_times(tmp_path: Pa
         "",
         "━━ Monday 15 March 2027 " + "━" * 40,
         "",
-        f"09:00 GMT (09:00 UTC) · X @LancsPolice · launch/lancs-x · 62/280 · content {launch_hash[:12]}",
+        f"09:00 GMT (09:00 UTC) · X @LancsPolice · launch/lancs-x · 62/280 · en-GB (English, United Kingdom) · "
+        f"content {launch_hash[:12]}",
         "  │ The week of action starts today.",
         "  │ ",
         "  │ #SeeItShareIt #ModernSlavery",
@@ -182,3 +186,123 @@ def test_validate_with_no_plan_checks_the_bundled_week() -> None:
     code, output = run("validate")
     assert code == 0, output
     assert ": ok: 0 errors" in output.splitlines()[-1]
+
+
+BILINGUAL = """\
+- id: croeso
+  accounts: [lancs-mastodon, lancs-bluesky]
+  text: Croeso i’r wythnos weithredu yn erbyn caethwasiaeth fodern.
+  at: '2027-03-15 09:00'
+- id: welcome
+  accounts: [lancs-mastodon]
+  text: Welcome to the modern slavery week of action.
+  language: en-GB
+  at: '2027-03-15 09:30'
+"""
+
+
+def stored_languages(db: Path) -> dict[str, tuple[str, str]]:
+    """Each stored post's language and content hash, read back from the SQLite store."""
+    store = Store.open(str(db))
+    with store.session() as session:
+        return {p.key: (p.language, p.content_hash) for p in session.execute(select(Post)).scalars()}
+
+
+def test_campaign_and_post_languages_reach_the_json_preview_and_the_store(tmp_path: Path) -> None:
+    """`language: cy` for the campaign and `language: en-GB` on one post: the JSON preview lists each post's
+    language, and `schedule` stores it on each Post (read back from SQLite) beside the hash that includes it.
+    Changing a post's language afterwards is a change of content: its approval is voided."""
+    plan = write_campaign(tmp_path, BILINGUAL, base=base_with("language: cy\n"))
+    code, output = run("preview", str(plan), "--format", "json")
+    assert code == 0, output
+    posts = json.loads(output)["posts"]
+    assert [(p["key"], p["language"]) for p in posts] == [
+        ("croeso/lancs-bluesky", "cy"), ("croeso/lancs-mastodon", "cy"), ("welcome/lancs-mastodon", "en-GB"),
+    ]
+
+    env = {"CAMPAIGN_DB": str(tmp_path / "store.db"), "CAMPAIGN_USER": "alice"}
+    code, output = run("schedule", str(plan), env=env)
+    assert code == 0, output
+    assert stored_languages(tmp_path / "store.db") == {p["key"]: (p["language"], p["content_hash"]) for p in posts}
+
+    assert run("approve", "--all", "--as", "bob", env=env)[0] == 0
+    plan.write_text(plan.read_text().replace("language: en-GB", "language: en-US"))
+    code, output = run("schedule", str(plan), env=env)
+    assert code == 0, output
+    assert output.splitlines()[0].startswith("test-week: 0 added, 1 changed (back to draft, approval voided)")
+    assert stored_languages(tmp_path / "store.db")["welcome/lancs-mastodon"][0] == "en-US"
+
+
+def test_validate_refuses_a_wrong_and_a_blank_language_with_file_and_line(tmp_path: Path) -> None:
+    """A language that is not a tag and a blank one are each one FILE:LINE error, and validate exits 1."""
+    plan = write_campaign(tmp_path, BILINGUAL.replace("language: en-GB", "language: english"),
+                          base=base_with("language: ''\n"))
+    code, output = run("validate", str(plan))
+    assert code == 1
+    blank = "language: ''"
+    assert output.splitlines() == [
+        f"{plan}:{line_of(plan, blank)}: campaign.language: the language is blank — write a language tag "
+        "such as en-GB (English in the UK), cy (Welsh) or cy-GB, or remove the key to use en-GB",
+        f"{plan}:{line_of(plan, 'language: english')}: posts[2] (welcome).language: 'english' is not a language "
+        "tag — did you mean 'en' (English)?",
+        f"{plan}: not ready: 2 errors, 0 warnings in 2 plan entries (3 posts to publish)",
+    ]
+
+
+def test_validate_refuses_the_same_words_3_hours_apart_on_one_mastodon_account(tmp_path: Path) -> None:
+    """Identical texts on one Mastodon account 3 hours apart fail validate, naming both posts; 2 days apart
+    they pass."""
+    posts = """\
+- id: signs
+  accounts: [lancs-mastodon]
+  text: Spot the signs of modern slavery.
+  at: '2027-03-15 09:00'
+- id: signs-again
+  accounts: [lancs-mastodon]
+  text: Spot the signs of modern slavery.
+  at: '2027-03-15 12:00'
+"""
+    plan = write_campaign(tmp_path / "close", posts)
+    code, output = run("validate", str(plan))
+    assert code == 1
+    assert output.splitlines()[0] == (
+        f"{plan}:{line_of(plan, 'id: signs-again') + 2}: post 'signs-again' for @lancspolice@police.social (mastodon): "
+        "signs-again/lancs-mastodon at 2027-03-15 12:00 GMT has the same text as signs/lancs-mastodon at "
+        "2027-03-15 09:00 GMT, only 3 hours apart on one account — change the words of one (e.g. add the day with "
+        "{{ when | day }}) or move one so they are at least 24 hours apart: the runner finds a post on the "
+        "platform by its text, and could take one for the other"
+    )
+    apart = write_campaign(tmp_path / "apart", posts.replace("2027-03-15 12:00", "2027-03-17 09:00"))
+    code, output = run("validate", str(apart))
+    assert code == 0, output
+    assert output.splitlines()[-1] == f"{apart}: ok: 0 errors, 1 warning in 2 plan entries (2 posts to publish)"
+    assert "warning: its text is exactly the same as signs/lancs-mastodon" in output
+
+
+def test_previews_show_the_byte_count_where_the_platform_limits_bytes(tmp_path: Path) -> None:
+    """Bluesky limits bytes as well as graphemes: its posts show `N/3000 bytes` in the terminal preview and
+    `bytes`/`byte_limit` in JSON; platforms without a byte limit show no byte count (JSON: `byte_limit` null)."""
+    plan = write_campaign(tmp_path, BILINGUAL)
+    code, output = run("preview", str(plan), "--platform", "bluesky")
+    assert code == 0
+    heading = next(line for line in output.splitlines() if "croeso/lancs-bluesky" in line)
+    assert " · 89/300 · 91/3000 bytes · en-GB (English, United Kingdom) · " in heading  # ’ is 3 bytes
+    code, output = run("preview", str(plan), "--platform", "mastodon")
+    assert " bytes" not in output
+    code, output = run("preview", str(plan), "--format", "json")
+    assert [(p["platform"], p["bytes"], p["byte_limit"]) for p in json.loads(output)["posts"]] == [
+        ("bluesky", 91, 3000), ("mastodon", 91, None), ("mastodon", 75, None),
+    ]
+
+
+def test_the_html_preview_marks_each_text_with_its_language(tmp_path: Path) -> None:
+    """Each card's text (and its images' alt text) carries `lang` with the post's language, so a screen reader
+    previewing it reads Welsh as Welsh; the card's foot names the language."""
+    plan = write_campaign(tmp_path, BILINGUAL.replace("  at: '2027-03-15 09:00'\n", "  at: '2027-03-15 09:00'\n"
+                                                      "  language: cy\n", 1))
+    page = tmp_path / "preview.html"
+    assert run("preview", str(plan), "--html", str(page))[0] == 0
+    html = page.read_text(encoding="utf-8")
+    assert html.count('<div class="text" lang="cy">') == 2
+    assert html.count('<div class="text" lang="en-GB">') == 1
+    assert html.count('<span class="language">Welsh (cy)</span>') == 2

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from campaign.plan import load_plan
+from campaign.render import render_plan
 from campaign.problems import Problem
-from tests.plan_fixtures import BASE_PLAN, line_of, write_campaign
+from tests.plan_fixtures import BASE_PLAN, base_with, line_of, write_campaign
 
 
 def campaign_dates(starts: str, ends: str) -> str:
@@ -339,3 +340,101 @@ def test_duplicate_keys_are_reported_and_yaml_1_1_surprises_do_not_happen(tmp_pa
     launch, daily = plan.posts
     assert launch.content.text == "no"
     assert daily.occurrences[0].when.local.hour == 9
+
+
+LANGUAGE_POSTS = """\
+- id: welsh
+  accounts: [lancs-x, lancs-mastodon]
+  text: Gweld yr arwyddion.
+  at: '2027-03-15 09:00'
+- id: english
+  accounts: [lancs-x]
+  text: Spot the signs.
+  language: en-uk
+  at: '2027-03-15 10:00'
+"""
+
+
+def test_a_plan_without_language_is_en_gb(tmp_path: Path) -> None:
+    """With no `language:` anywhere, the campaign, every post and every draft are en-GB."""
+    plan_path = write_campaign(tmp_path, LANGUAGE_POSTS.replace("  language: en-uk\n", ""))
+    plan, problems = load_plan(plan_path)
+    assert problems == [] and plan is not None
+    assert plan.campaign.language == "en-GB"
+    assert {post.language for post in plan.posts} == {"en-GB"}
+    assert {draft.language for draft in render_plan(plan_path).drafts} == {"en-GB"}
+
+
+def test_campaign_and_post_languages_reach_every_draft_in_standard_form(tmp_path: Path) -> None:
+    """The campaign's `language:` is every post's unless the post has its own; both are kept in their standard
+    BCP 47 form (`CY` → `cy`, `en-uk` → `en-GB`), and each draft carries its post's language."""
+    plan_path = write_campaign(tmp_path, LANGUAGE_POSTS, base=base_with("language: CY\n"))
+    plan, problems = load_plan(plan_path)
+    assert problems == [] and plan is not None
+    assert plan.campaign.language == "cy"
+    assert [(post.id, post.language) for post in plan.posts] == [("welsh", "cy"), ("english", "en-GB")]
+    assert [(d.key, d.language) for d in render_plan(plan_path).drafts] == [
+        ("welsh/lancs-mastodon", "cy"), ("welsh/lancs-x", "cy"), ("english/lancs-x", "en-GB"),
+    ]
+
+
+def test_an_invalid_language_is_an_error_at_its_line_with_a_did_you_mean(tmp_path: Path) -> None:
+    """A language that is not a BCP 47 tag is an error naming the file and the line of the value, with the tag
+    langcodes suggests where it can (a language's name, a tag written with a space, a wrong region) and the
+    form of a tag where it cannot."""
+    posts = LANGUAGE_POSTS.replace("language: en-uk", "language: en GB") + """\
+- id: wrong-region
+  accounts: [lancs-x]
+  text: Spot the signs today.
+  language: en-EN
+  at: '2027-03-15 11:00'
+- id: not-a-language
+  accounts: [lancs-x]
+  text: Spot the signs this week.
+  language: jp
+  at: '2027-03-15 12:00'
+"""
+    plan_path = write_campaign(tmp_path, posts, base=base_with("language: Welsh\n"))
+    assert [str(p) for p in problems_of(plan_path)] == [
+        f"{plan_path}:{line_of(plan_path, 'language: Welsh')}: campaign.language: 'Welsh' is not a language tag "
+        "— did you mean 'cy' (Welsh)?",
+        f"{plan_path}:{line_of(plan_path, 'language: en GB')}: posts[2] (english).language: 'en GB' is not a "
+        "language tag — did you mean 'en-GB' (English, United Kingdom)?",
+        f"{plan_path}:{line_of(plan_path, 'language: en-EN')}: posts[3] (wrong-region).language: 'en-EN' is not a "
+        "language tag — did you mean 'en' (English)?",
+        f"{plan_path}:{line_of(plan_path, 'language: jp')}: posts[4] (not-a-language).language: 'jp' is not a "
+        "language tag — write a BCP 47 language tag such as en-GB (English in the UK), cy (Welsh) or cy-GB",
+    ]
+
+
+def test_a_blank_language_is_an_error_not_the_default(tmp_path: Path) -> None:
+    """`language:` with nothing after it (or only spaces) is an error at its line, never taken as en-GB; a
+    language that is not text is reported as the wrong kind of value."""
+    posts = LANGUAGE_POSTS.replace("language: en-uk", "language: '  '") + """\
+- id: numbered
+  accounts: [lancs-x]
+  text: Spot the signs today.
+  language: 44
+  at: '2027-03-15 11:00'
+"""
+    plan_path = write_campaign(tmp_path, posts, base=base_with("language:\n"))
+    blank_post = "language: '  '"
+    blank_fix = ("write a language tag such as en-GB (English in the UK), cy (Welsh) or cy-GB, or remove the key "
+                 "to use en-GB")
+    assert [str(p) for p in problems_of(plan_path)] == [
+        f"{plan_path}:{line_of(plan_path, 'language:')}: campaign.language: the language is blank — {blank_fix}",
+        f"{plan_path}:{line_of(plan_path, blank_post)}: posts[2] (english).language: the language is blank "
+        f"— {blank_fix}",
+        f"{plan_path}:{line_of(plan_path, 'language: 44')}: posts[3] (numbered).language: expected text, found 44 "
+        "— write it as text; put it in quotes if it looks like a number, date or true/false",
+    ]
+
+
+@pytest.mark.parametrize("written", ["und", "x-klingon"])
+def test_a_tag_that_names_no_language_is_refused(tmp_path: Path, written: str) -> None:
+    """`und` (undetermined) and private-use tags are valid BCP 47 but tell a screen reader nothing."""
+    plan_path = write_campaign(tmp_path, LANGUAGE_POSTS.replace("language: en-uk", f"language: {written}"))
+    problem = only_error(plan_path)
+    assert (problem.line, problem.message) == (
+        line_of(plan_path, f"language: {written}"), f"{written!r} does not name a language a screen reader can speak"
+    )

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from campaign.render import Draft, render_plan
+from campaign.plan.languages import DEFAULT_LANGUAGE
+from campaign.render import Draft, content_hash, render_plan
 from tests.plan_fixtures import line_of, write_campaign
 
 
@@ -313,3 +314,136 @@ def test_a_refused_thread_post_does_not_bury_its_replies_in_follow_on_noise(tmp_
         ("post 'second'", "it replies to 'first' but is not scheduled after it"),
         ("post 'third'", "it replies to 'second', which cannot be scheduled"),
     ]
+
+
+WALES_FLAG = "\U0001F3F4\U000E0067\U000E0062\U000E0077\U000E006C\U000E0073\U000E007F"
+"""One grapheme, 28 bytes in UTF-8 (a black flag and six tag characters)."""
+
+
+def test_a_bluesky_post_over_3000_bytes_but_under_300_graphemes_is_an_error(tmp_path: Path) -> None:
+    """Bluesky limits a post to 300 graphemes *and* 3,000 UTF-8 bytes: 110 Welsh flags are 125 graphemes but
+    3,095 bytes, an error at the words' line (the same words are within X's and Mastodon's limits)."""
+    text = "Cymru am byth! " + WALES_FLAG * 110
+    plan_path = write_campaign(tmp_path, f"""\
+        - id: flags
+          accounts: [lancs-bluesky, lancs-mastodon]
+          hashtags: false
+          at: '2027-03-15 09:00'
+          text: '{text}'
+        """)
+    drafts = {d.platform: d for d in render_plan(plan_path).drafts}
+    bluesky = drafts["bluesky"]
+    assert (bluesky.length, bluesky.limit, bluesky.byte_length, bluesky.byte_limit) == (125, 300, 3095, 3000)
+    (error,) = [p for p in bluesky.problems if p.is_error]
+    assert (error.file, error.line) == (str(plan_path), line_of(plan_path, "text: 'Cymru"))
+    assert str(error).endswith(
+        "post 'flags' for lancspolice.bsky.social (bluesky): it is 3095 bytes in UTF-8, over Bluesky's limit of "
+        "3000 bytes — shorten it by 95 bytes (emoji take 4 bytes each, flags 8, accented letters 2), or give it a "
+        "`variants: {bluesky: …}` text"
+    )
+    assert drafts["mastodon"].byte_limit is None and messages(drafts["mastodon"]) == []
+
+
+def test_a_bluesky_post_of_exactly_3000_bytes_is_within_the_limit(tmp_path: Path) -> None:
+    """The byte limit is inclusive: 3,000 bytes is allowed, 3,001 is not (107 flags are 2,996 bytes)."""
+    for words, expected in (("abc", []), ("abcd", ["it is 3001 bytes in UTF-8, over Bluesky's limit of 3000 bytes"])):
+        (draft,) = render_plan(write_campaign(tmp_path / words, f"""\
+            - id: post
+              accounts: [lancs-bluesky]
+              hashtags: false
+              at: '2027-03-15 09:00'
+              text: '{words} {WALES_FLAG * 107}'
+            """)).drafts
+        assert (draft.byte_length, draft.length) == (len(words) + 1 + 2996, len(words) + 1 + 107)
+        assert messages(draft) == expected
+
+
+def repeat_plan(root: Path, second_at: str, accounts: str = "[lancs-mastodon]") -> Path:
+    """Two plan entries with the same words (written differently: one line, or two) on *accounts*: the first
+    at 09:00 on Monday 15 March, the second at *second_at*."""
+    return write_campaign(root, f"""\
+        - id: first
+          accounts: {accounts}
+          text: Spot the signs of modern slavery. Call {{{{ phones.helpline }}}}.
+          at: '2027-03-15 09:00'
+        - id: again
+          accounts: {accounts}
+          text: |
+            Spot the signs of modern slavery.
+            Call {{{{ phones.helpline }}}}.
+          at: '{second_at}'
+        """)
+
+
+def test_identical_texts_3_hours_apart_on_one_mastodon_account_are_an_error_naming_both(tmp_path: Path) -> None:
+    """The runner finds a post on the platform by its text: the same words (compared as a lookup compares them,
+    so a line break and a space are alike) twice on one account less than 24 hours apart are an error on every
+    platform, at the later post's line, naming both posts with their times and saying how to fix it."""
+    plan_path = repeat_plan(tmp_path, "2027-03-15 12:00")
+    rendered = render_plan(plan_path)
+    assert [str(p) for p in rendered.problems] == [
+        f"{plan_path}:{line_of(plan_path, 'text: |')}: post 'again' for @lancspolice@police.social (mastodon): "
+        "again/lancs-mastodon at 2027-03-15 12:00 GMT has the same text as first/lancs-mastodon at 2027-03-15 "
+        "09:00 GMT, only 3 hours apart on one account — change the words of one (e.g. add the day with "
+        "{{ when | day }}) or move one so they are at least 24 hours apart: the runner finds a post on the "
+        "platform by its text, and could take one for the other"
+    ]
+    assert not rendered.ok
+
+
+@pytest.mark.parametrize("platform", ["x", "facebook", "mastodon", "bluesky"])
+def test_identical_texts_less_than_24_hours_apart_are_an_error_on_every_platform(tmp_path: Path,
+                                                                                platform: str) -> None:
+    """23 h 59 min apart is an error whatever the platform; the rule is the runner's, not the platform's."""
+    rendered = render_plan(repeat_plan(tmp_path, "2027-03-16 08:59", accounts=f"[lancs-{platform}]"))
+    assert [(p.severity, p.message.split(", ")[-1]) for p in rendered.problems] == [
+        ("error", "only 23 hours 59 minutes apart on one account")
+    ]
+
+
+def test_identical_texts_2_days_apart_on_mastodon_are_not_an_error(tmp_path: Path) -> None:
+    """Two days apart the runner cannot confuse them: not an error. The repeat is still shown as a warning,
+    as before, because followers see the same words twice (the two are written differently, so it is not an
+    exact repeat either: nothing at all)."""
+    rendered = render_plan(repeat_plan(tmp_path, "2027-03-17 09:00"))
+    assert rendered.ok and rendered.problems == ()
+    exact = write_campaign(tmp_path / "exact", """\
+        - id: daily
+          accounts: [lancs-mastodon]
+          text: Call the helpline on {{ phones.helpline }}.
+          daily: '12:30'
+          from: 2027-03-15
+          until: 2027-03-17
+          hashtags: false
+        """)
+    rendered = render_plan(exact)
+    assert rendered.ok
+    assert [(p.severity, p.message) for p in rendered.problems] == [
+        ("warning", "its text is exactly the same as daily@2027-03-15/lancs-mastodon at 2027-03-15 12:30 GMT"),
+    ]
+
+
+def test_identical_texts_on_different_accounts_are_fine(tmp_path: Path) -> None:
+    """The rule is per account: the same words on Mastodon and on Bluesky 3 hours apart are no problem."""
+    plan_path = repeat_plan(tmp_path, "2027-03-15 12:00")
+    plan_path.write_text(plan_path.read_text().replace(
+        "  - id: again\n    accounts: [lancs-mastodon]", "  - id: again\n    accounts: [lancs-bluesky]"))
+    assert render_plan(plan_path).problems == ()
+
+
+def test_the_language_is_part_of_the_content_hash(tmp_path: Path) -> None:
+    """An approval binds to the language too: the same words labelled cy and en-GB hash differently. en-GB, the
+    default, hashes as posts did before plans had languages, so approvals given then stay valid."""
+    plan_path = write_campaign(tmp_path, """\
+        - id: post
+          accounts: [lancs-x]
+          text: Croeso
+          at: '2027-03-15 09:00'
+        """)
+    (english,) = render_plan(plan_path).drafts
+    plan_path.write_text(plan_path.read_text().replace("text: Croeso", "text: Croeso\n    language: cy"))
+    (welsh,) = render_plan(plan_path).drafts
+    assert (english.text, english.language, welsh.text, welsh.language) == (welsh.text, "en-GB", english.text, "cy")
+    assert english.content_hash != welsh.content_hash
+    assert english.content_hash == content_hash(english.text, [], None) == content_hash(
+        english.text, [], None, DEFAULT_LANGUAGE)

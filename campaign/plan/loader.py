@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from campaign.exceptions import PlanError
 from campaign.plan.model import DEFAULT_COLLECT_AFTER, Account, Campaign, Event, Link, Phone, Plan, PostEntry
+from campaign.plan.languages import DEFAULT_LANGUAGE, LanguageProblem, standard_language
 from campaign.plan.posts import PostReader
 from campaign.platforms import PLATFORMS
 from campaign.problems import Problem, errors
@@ -108,7 +109,7 @@ class Loader:
             {
                 "id": TEXT, "name": TEXT, "timezone": TEXT, "starts": TIME, "ends": TIME, "hashtags": LIST,
                 "objective": TEXT, "audience": TEXT, "grace": TEXT, "templates": TEXT, "author": TEXT,
-                "approval": MAP, "collect_after": LIST,
+                "approval": MAP, "collect_after": LIST, "language": TEXT,
             },
             required=("name", "timezone", "starts", "ends"),
         )
@@ -152,7 +153,22 @@ class Loader:
             templates=templates,
             author=section.get("author"),
             approver_must_differ=bool(approval.get("approver_must_differ", False)) if approval else False,
+            language=self.language(section) or DEFAULT_LANGUAGE,
         )
+
+    def language(self, section: Section) -> str | None:
+        """The standard form of *section*'s `language:`; None if it has none, or a wrong one (reported)."""
+        if "language" not in section:
+            return None
+        value = section.data["language"]
+        if value is not None and not isinstance(value, str):
+            section.get("language")  # reports the wrong kind of value
+            return None
+        result = standard_language(value or "")
+        if isinstance(result, LanguageProblem):
+            self.error(section.value_line("language"), section.sub("language"), result.message, result.fix)
+            return None
+        return result
 
     def _date(self, section: Section, key: str) -> date | None:
         value = section.get(key)

@@ -56,6 +56,8 @@ class Campaign:
     templates: Path
     author: str | None
     approver_must_differ: bool
+    language: str
+    """The posts' language unless a post says otherwise: a standard BCP 47 tag (default ``en-GB``)."""
 
     @property
     def tz(self) -> ZoneInfo:
@@ -146,6 +148,8 @@ class PostEntry:
     event: str | None
     reply_to: str | None
     author: str | None
+    language: str
+    """The language its words are in (BCP 47, standard form): its own `language:`, else the campaign's."""
 
 
 @dataclass(frozen=True)

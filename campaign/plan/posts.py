@@ -35,6 +35,7 @@ CONTENT_KEYS: dict[str, type | tuple[type, ...]] = {
 POST_KEYS: dict[str, type | tuple[type, ...]] = {
     "id": TEXT, **CONTENT_KEYS, "accounts": ACCOUNTS, "platforms": LIST, "at": TIME, "event": TEXT,
     "daily": TEXT, "from": TIME, "until": TIME, "variants": MAP, "reply_to": TEXT, "author": TEXT,
+    "language": TEXT,
 }
 
 
@@ -74,10 +75,12 @@ class PostReader:
         content = self._content(section, required=True)
         variants = self._variants(section, accounts)
         occurrences = self._occurrences(section)
+        # A wrong language is reported; the post is still rendered and checked (in the campaign's language).
+        language = self.loader.language(section)
         if content is None or not accounts or not occurrences:
             return None
         return PostEntry(post_id, line, accounts, content, variants, occurrences, section.get("event"),
-                         section.get("reply_to"), section.get("author"))
+                         section.get("reply_to"), section.get("author"), language or self.campaign.language)
 
     # -- where --------------------------------------------------------------------------------------
 

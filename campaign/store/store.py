@@ -817,6 +817,7 @@ def _post_fields(draft: Draft, grace: timedelta) -> dict[str, Any]:
         "content_hash": draft.content_hash,
         "reply_to": draft.reply_to,
         "event": draft.event,
+        "language": draft.language,
     }
 
 
