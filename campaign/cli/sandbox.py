@@ -11,9 +11,15 @@ from campaign.exceptions import CampaignError
 
 FAULT_HELP = """Fail some requests on purpose (repeatable). Grammar:
 PLATFORM:[METHOD ]PATH:KIND[:OPTION,...] where PLATFORM is x, facebook, mastodon, bluesky or *;
-PATH is a glob over the request path; KIND is rate_limit, error500, error503, hang, expired_token or
-duplicate; OPTIONs are every=N, probability=P, after=N, times=N, reset=SECONDS, code=N (Facebook
-rate-limit code). Example: 'x:POST /2/tweets:rate_limit:every=3'."""
+PATH is a glob over the request path. KIND is a platform's answer: rate_limit, error500, error503,
+expired_token, duplicate, bad_appsecret, no_scope, bad_token; or a transport fault: hang (never
+answer), lose_reply (handle the request, e.g. create the post, then drop the connection without an
+answer), slow_reply (handle it, answer after seconds=S, default 15), down (refuse connections for
+seconds=S, default 30, then listen again on the same port), ignore_idempotency (handle it as if it
+had no Idempotency-Key). OPTIONs are every=N, probability=P, after=N, times=N, reset=SECONDS, code=N
+(Facebook rate-limit code), seconds=S, and down=S on any kind (once the rule has fired, refuse
+connections for S seconds). Examples: 'x:POST /2/tweets:rate_limit:every=3',
+'x:POST /2/tweets:lose_reply:times=1,down=30'."""
 
 
 @click.group()
@@ -46,6 +52,16 @@ def sandbox() -> None:
 )
 @click.option("--faults", "faults", multiple=True, metavar="SPEC", help=FAULT_HELP)
 @click.option(
+    "--read-lag",
+    "read_lag",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0),
+    metavar="SECONDS",
+    help="Hide each new post from reads (timelines and lookups) for this many seconds after it is "
+    "created, as platforms whose read views lag their writes do.",
+)
+@click.option(
     "--seed",
     default=0,
     show_default=True,
@@ -53,7 +69,9 @@ def sandbox() -> None:
     help="Seed for engagement numbers and probabilistic faults: the same seed gives the same numbers.",
 )
 @click.option("--quiet", is_flag=True, help="Do not print a line per request.")
-def serve(host: str, port: int, latency_ms: float, faults: tuple[str, ...], seed: int, quiet: bool) -> None:
+def serve(
+    host: str, port: int, latency_ms: float, faults: tuple[str, ...], read_lag: float, seed: int, quiet: bool
+) -> None:
     """Serve the sandbox until Ctrl-C.
 
     It answers on the platforms' real paths (X /2/..., Facebook /v25.0/..., Mastodon /api/...,
@@ -64,7 +82,7 @@ def serve(host: str, port: int, latency_ms: float, faults: tuple[str, ...], seed
     from campaign.sandbox.runner import serve_forever
 
     try:
-        instance = Sandbox(seed=seed, latency_ms=latency_ms, faults=faults)
+        instance = Sandbox(seed=seed, latency_ms=latency_ms, faults=faults, read_lag=read_lag)
     except CampaignError as error:
         raise click.ClickException(str(error)) from None
     if not quiet:
@@ -103,4 +121,6 @@ def _announce(instance: object) -> None:
             click.echo(f"  export {name}={value}")
     for rule in instance.faults.rules:
         click.echo(f"Fault: {rule.spec()}")
+    if instance.read_lag:
+        click.echo(f"Read lag: new posts appear in reads {instance.read_lag:g} s after they are created")
     click.echo(f"Recorded posts: {instance.base_url}/_sandbox/posts", nl=True)

@@ -3,6 +3,10 @@
 Everything here is guarded by one lock, because the server runs in its own thread (or process) while
 tests read the records from theirs. Nothing recorded ever holds a credential: requests are kept as
 method, path (without the query string, where Facebook puts its token) and status.
+
+Reads may lag writes, as they do on real platforms (Bluesky's AppView behind the PDS, timelines served
+from caches): with ``Sandbox(read_lag=SECONDS)`` a new post is hidden from every read endpoint
+(timelines and lookups) until SECONDS of real time after it was created; see :meth:`Sandbox.visible`.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import fnmatch
 import hashlib
 import itertools
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -70,11 +75,46 @@ class RequestRecord:
     fault: str | None = None
 
 
+class RequestLog:
+    """Requests seen by a server (the sandbox, the fault proxy), thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._records: list[RequestRecord] = []
+
+    def record(self, platform: str, method: str, path: str) -> RequestRecord:
+        record = RequestRecord(platform=platform, method=method, path=path, at=utc_now())
+        with self._lock:
+            self._records.append(record)
+        return record
+
+    def select(
+        self, platform: str | None = None, method: str | None = None, path: str | None = None
+    ) -> list[RequestRecord]:
+        """The requests seen so far; *path* is a glob (``/2/tweets*``)."""
+        with self._lock:
+            records = list(self._records)
+        return [
+            r
+            for r in records
+            if platform in (None, r.platform)
+            and method in (None, r.method)
+            and (path is None or fnmatch.fnmatchcase(r.path, path))
+        ]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._records.clear()
+
+
 class Sandbox:
     """A fake of the four platforms' APIs; serve it with :func:`campaign.sandbox.runner.running`.
 
     *clock* is what "now" means for post times and engagement (tests pass a callable they control);
-    OAuth timestamps and JWT expiry use the real time, like the platforms' own checks.
+    OAuth timestamps and JWT expiry use the real time, like the platforms' own checks. So does
+    *read_lag*: the seconds of real time a new post stays hidden from reads (:meth:`visible`), whatever
+    the clock says, because a lagging read view catches up in real time even when a rehearsal
+    compresses the week.
     """
 
     def __init__(
@@ -87,8 +127,12 @@ class Sandbox:
         accounts: Iterable[SandboxAccount] | None = None,
         jwt_key: str | None = None,
         access_token_lifetime: int = 7200,
+        read_lag: float = 0,
     ) -> None:
+        if read_lag < 0:
+            raise ValueError(f"read_lag must be 0 or more seconds, not {read_lag}")
         self.seed = seed
+        self.read_lag = read_lag
         self.clock = clock
         self.latency_ms = latency_ms
         self.faults = FaultPlan(faults, seed=seed)
@@ -100,7 +144,8 @@ class Sandbox:
         self._accounts: list[SandboxAccount] = []
         self._posts: dict[tuple[str, str], RecordedPost] = {}
         self._media: dict[tuple[str, str], RecordedMedia] = {}
-        self._requests: list[RequestRecord] = []
+        self._requests = RequestLog()
+        self._written: dict[tuple[str, str], float] = {}
         self._idempotency: dict[tuple[str, str], str] = {}
         self._counter = itertools.count(1)
         self._nonces: set[str] = set()
@@ -177,7 +222,17 @@ class Sandbox:
     def record_post(self, post: RecordedPost) -> RecordedPost:
         with self._lock:
             self._posts[(post.platform, post.id)] = post
+            self._written.setdefault((post.platform, post.id), time.monotonic())
         return post
+
+    def visible(self, post: RecordedPost) -> bool:
+        """Whether reads (timelines, lookups) show *post* yet: :attr:`read_lag` seconds of real time after it
+        was recorded. Writes and the write side's own reads (a PDS's ``getRecord``) never lag."""
+        if self.read_lag <= 0:
+            return True
+        with self._lock:
+            written = self._written.get((post.platform, post.id))
+        return written is None or time.monotonic() - written >= self.read_lag
 
     def get_post(self, platform: str, post_id: str, *, include_deleted: bool = False) -> RecordedPost | None:
         with self._lock:
@@ -231,28 +286,16 @@ class Sandbox:
     # -- requests ---------------------------------------------------------------------------------------
 
     def record_request(self, platform: str, method: str, path: str) -> RequestRecord:
-        record = RequestRecord(platform=platform, method=method, path=path, at=utc_now())
-        with self._lock:
-            self._requests.append(record)
-        return record
+        return self._requests.record(platform, method, path)
 
     def requests(
         self, platform: str | None = None, method: str | None = None, path: str | None = None
     ) -> list[RequestRecord]:
         """The requests seen so far; *path* is a glob (``/2/tweets*``)."""
-        with self._lock:
-            records = list(self._requests)
-        return [
-            r
-            for r in records
-            if platform in (None, r.platform)
-            and method in (None, r.method)
-            and (path is None or fnmatch.fnmatchcase(r.path, path))
-        ]
+        return self._requests.select(platform, method, path)
 
     def clear_requests(self) -> None:
-        with self._lock:
-            self._requests.clear()
+        self._requests.clear()
 
     # -- faults ---------------------------------------------------------------------------------------
 

@@ -356,11 +356,14 @@ def insights(sandbox: Sandbox, post: RecordedPost, names: list[str]) -> list[dic
     ]
 
 
-def find_node(sandbox: Sandbox, node_id: str, me: SandboxAccount) -> RecordedPost | SandboxAccount:
+def find_node(
+    sandbox: Sandbox, node_id: str, me: SandboxAccount, *, read: bool = False
+) -> RecordedPost | SandboxAccount:
+    """The page or one of its posts; a *read* does not see a post its read lag still hides."""
     if node_id in ("me", me.user_id):
         return me
     post = sandbox.get_post(NAME, node_id)
-    if post is None or post.account != me.handle:
+    if post is None or post.account != me.handle or (read and not sandbox.visible(post)):
         raise Reply(
             fb_error(
                 f"Unsupported get request. Object with ID '{node_id}' does not exist, cannot be loaded due to missing "
@@ -382,7 +385,7 @@ async def get_node(request: web.Request) -> web.Response:
     node_id = request.match_info.get("node", "")
     if not node_id:
         return await get_many(request, sandbox, me)
-    node = find_node(sandbox, node_id, me)
+    node = find_node(sandbox, node_id, me, read=True)
     default = (
         "name,id"
         if isinstance(node, SandboxAccount)
@@ -402,7 +405,7 @@ async def get_many(request: web.Request, sandbox: Sandbox, me: SandboxAccount) -
         return fb_error(f"(#803) Some of the aliases you requested do not exist: {','.join(missing)}", 803)
     result = {}
     for node_id in ids:
-        node = find_node(sandbox, node_id, me)
+        node = find_node(sandbox, node_id, me, read=True)
         default = "name,id" if isinstance(node, SandboxAccount) else "created_time,message,id"
         result[node_id] = render_node(sandbox, node, fields_of(request, default))
     return json_response(result)
@@ -411,7 +414,7 @@ async def get_many(request: web.Request, sandbox: Sandbox, me: SandboxAccount) -
 async def get_edge(request: web.Request) -> web.Response:
     sandbox = sandbox_of(request)
     me, params = await authenticate(request)
-    node = find_node(sandbox, request.match_info["node"], me)
+    node = find_node(sandbox, request.match_info["node"], me, read=True)
     edge = request.match_info["edge"]
     if isinstance(node, SandboxAccount) and edge in ("posts", "feed", "published_posts"):
         return list_posts(request, sandbox, node, params)
@@ -444,6 +447,7 @@ def list_posts(
         p
         for p in reversed(sandbox.posts(NAME, page.handle))
         if p.extra.get("kind") != "comment"
+        and sandbox.visible(p)
         and (since is None or p.created_at >= since)
         and (until is None or p.created_at <= until)
     ]
@@ -459,7 +463,7 @@ def list_posts(
 
 def _owned(sandbox: Sandbox, node_id: str, me: SandboxAccount) -> bool:
     post = sandbox.get_post(NAME, node_id)
-    return post is not None and post.account == me.handle
+    return post is not None and post.account == me.handle and sandbox.visible(post)
 
 
 def _time_param(value: Any) -> datetime | None:

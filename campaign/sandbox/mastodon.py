@@ -376,8 +376,9 @@ def optional_auth(request: web.Request) -> None:
 
 async def get_status(request: web.Request) -> web.Response:
     optional_auth(request)
-    post = sandbox_of(request).get_post(NAME, request.match_info["id"])
-    if post is None:
+    sandbox = sandbox_of(request)
+    post = sandbox.get_post(NAME, request.match_info["id"])
+    if post is None or not sandbox.visible(post):
         return error(404, "Record not found")
     return json_response(render_status(request, post))
 
@@ -409,6 +410,7 @@ async def account_statuses(request: web.Request) -> web.Response:
         for p in reversed(sandbox.posts(NAME, owner.handle))
         if (max_id is None or int(p.id) < max_id)
         and int(p.id) > since_id
+        and sandbox.visible(p)
         and not (request.query.get("exclude_replies") in ("1", "true") and p.reply_to)
     ]
     page = statuses[:limit]

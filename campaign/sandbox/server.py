@@ -2,8 +2,10 @@
 
 The platforms' paths do not overlap (X ``/2/...``, Facebook ``/vNN.N/...``, Mastodon ``/api/...``,
 Bluesky ``/xrpc/...``), so one base URL serves them all. One middleware records each request, adds
-the configured latency, and injects faults before the platform's handler runs; errors it did not
-plan (a bug, an unknown path) still answer in the platform's own error shape.
+the configured latency, and injects faults: a platform's error answer instead of its handler, or a
+transport fault around it (a lost or slow reply, a server that goes down, an ignored
+``Idempotency-Key``), played by :func:`campaign.sandbox.transport.play`, the same code the fault proxy
+uses. Errors it did not plan (a bug, an unknown path) still answer in the platform's own error shape.
 
 Why aiohttp: see ``docs/decisions/0002-sandbox-server.md``.
 """
@@ -16,20 +18,21 @@ import re
 from typing import cast
 
 from aiohttp import web
-from aiohttp.abc import AbstractAccessLogger
 
-from campaign.sandbox import bluesky, facebook, mastodon, x
+from campaign.sandbox import bluesky, facebook, mastodon, transport, x
 from campaign.sandbox.core import Sandbox
+from campaign.sandbox.faults import FaultRule
 from campaign.sandbox.http import SANDBOX_KEY, Handler, PlatformModule, Reply, json_response
+from campaign.sandbox.transport import STOPPING_KEY, AccessLogger
+
+__all__ = ["MODULES", "STOPPING_KEY", "AccessLogger", "build_app", "platform_of", "sandbox_middleware"]
 
 log = logging.getLogger("campaign.sandbox")
 
 MODULES: dict[str, PlatformModule] = {
     module.NAME: cast(PlatformModule, module) for module in (x, facebook, mastodon, bluesky)
 }
-STOPPING_KEY = web.AppKey("stopping", asyncio.Event)
 _FACEBOOK_PATH = re.compile(r"^/v\d+\.\d+(/|$)")
-HANG_POLL_SECONDS = 0.05
 MAX_BODY = 20 * 1024 * 1024
 
 
@@ -57,41 +60,30 @@ async def sandbox_middleware(request: web.Request, handler: Handler) -> web.Stre
     if sandbox.latency_ms:
         await asyncio.sleep(sandbox.latency_ms / 1000)
     rule = sandbox.faults.pick(platform, request.method, request.path)
-    response: web.StreamResponse
     if rule is not None:
         record.fault = rule.kind
-        if rule.kind == "hang":
-            await _hang(request)
-            response = module.error_response(504, "Gateway Timeout")
-        else:
-            response = module.fault_response(rule, request, sandbox)
-    else:
+
+    async def handle(request: web.Request) -> web.StreamResponse:
         try:
-            response = await handler(request)
+            return await handler(request)
         except Reply as reply:
-            response = reply.response
+            return reply.response
         except web.HTTPNotFound:
-            response = module.error_response(404, request.path)
+            return module.error_response(404, request.path)
         except web.HTTPMethodNotAllowed:
-            response = module.error_response(404, f"{request.method} {request.path}")
+            return module.error_response(404, f"{request.method} {request.path}")
         except Exception:
             log.exception("the sandbox failed on %s %s", request.method, request.path)
-            response = module.error_response(500, "Internal Server Error")
-    record.status = response.status
+            return module.error_response(500, "Internal Server Error")
+
+    def refuse(rule: FaultRule, request: web.Request) -> web.StreamResponse:
+        if rule.kind == "hang":
+            return module.error_response(504, "Gateway Timeout")
+        return module.fault_response(rule, request, sandbox)
+
+    response = await transport.play(request, rule, handle, refuse)
+    record.status = transport.status_of(response)
     return response
-
-
-async def _hang(request: web.Request) -> None:
-    """Keep the request open until the client goes away or the server stops."""
-    stopping = request.app[STOPPING_KEY]
-    while not stopping.is_set():
-        transport = request.transport
-        if transport is None or transport.is_closing():
-            return
-        try:
-            await asyncio.wait_for(stopping.wait(), HANG_POLL_SECONDS)
-        except TimeoutError:
-            continue
 
 
 async def index(request: web.Request) -> web.Response:
@@ -144,14 +136,3 @@ def build_app(sandbox: Sandbox) -> web.Application:
     app.router.add_get("/", index)
     app.router.add_get("/_sandbox/posts", recorded_posts)
     return app
-
-
-class AccessLogger(AbstractAccessLogger):
-    """One line per request, without the query string (Facebook sends its token there)."""
-
-    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
-        self.logger.info("%s %s -> %s (%.0f ms)", request.method, request.path, response.status, time * 1000)
-
-    @property
-    def enabled(self) -> bool:
-        return self.logger.isEnabledFor(logging.INFO)

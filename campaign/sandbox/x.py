@@ -224,7 +224,7 @@ async def lookup_tweets(request: web.Request) -> web.Response:
     data, errors = [], []
     for tweet_id in ids:
         tweet = sandbox.get_post(NAME, tweet_id)
-        if tweet is None:
+        if tweet is None or not sandbox.visible(tweet):
             errors.append(
                 {
                     "value": tweet_id,
@@ -250,7 +250,7 @@ async def get_tweet(request: web.Request) -> web.Response:
     sandbox = sandbox_of(request)
     account = await authenticate(request, user_context=False)
     tweet = sandbox.get_post(NAME, request.match_info["id"])
-    if tweet is None:
+    if tweet is None or not sandbox.visible(tweet):
         return problem(
             404,
             "Not Found Error",
@@ -294,7 +294,9 @@ async def user_tweets(request: web.Request) -> web.Response:
             "https://api.twitter.com/2/problems/invalid-request",
         )
     tweets = [
-        t for t in reversed(sandbox.posts(NAME, owner.handle)) if start is None or t.created_at >= start
+        t
+        for t in reversed(sandbox.posts(NAME, owner.handle))
+        if (start is None or t.created_at >= start) and sandbox.visible(t)
     ]
     page = tweets[offset : offset + limit]
     fields = _fields(request)
