@@ -13,6 +13,23 @@ from campaign.platforms.base import AccountConfig, AccountIdentity
 from campaign.platforms.credentials import resolve_credentials
 
 DEFAULT_TIMEOUT = 10.0
+UNVERIFIED = {
+    "mastodon": (
+        "the server does not say which permissions (scopes) the token has, so we could not check that it "
+        "is allowed to post. On the server, open Preferences → Development, choose the application and "
+        "check that it has the 'write' (or 'write:statuses') scope"
+    ),
+    "x": (
+        "X did not say what the access token may do, so we could not check that it is allowed to post. "
+        "In the X developer portal, check that the app has 'Read and write' permission"
+    ),
+    "facebook": (
+        "Facebook did not say which permissions the Page token has, so we could not check that it is "
+        "allowed to post. In Meta's Access Token Debugger, check that the token has pages_manage_posts "
+        "and pages_read_engagement"
+    ),
+}
+"""What to tell a person when the platform does not report what an account's credentials may do."""
 
 
 def account_config(account: Account, environ: Mapping[str, str] = os.environ,
@@ -25,15 +42,29 @@ def account_config(account: Account, environ: Mapping[str, str] = os.environ,
 
 @dataclass(frozen=True)
 class AccountStatus:
-    """The answer to "will this account work?" for one account of a plan."""
+    """The answer to "will this account work?" for one account of a plan.
+
+    Three outcomes: :attr:`ready` (the credentials work and may post); :attr:`problem` set (they do not work,
+    or may not post); or they work but the platform does not say what they may do, so their permission to
+    post could not be verified (:attr:`unverified` says so, and what a person can check). The last is not a
+    failure, and not "ready" either.
+    """
 
     account: Account
     identity: AccountIdentity | None
     problem: str | None
+    unverified: str | None = None
+    """Why the account's permission to post could not be checked, and what to check instead."""
 
     @property
     def ok(self) -> bool:
+        """The credentials work and nothing is known to be wrong (their right to post may be unverified)."""
         return self.problem is None and self.identity is not None and self.identity.token_ok
+
+    @property
+    def ready(self) -> bool:
+        """The credentials work and the platform confirmed they may post."""
+        return self.ok and self.unverified is None
 
 
 def check_account(account: Account, environ: Mapping[str, str] = os.environ) -> AccountStatus:
@@ -53,7 +84,16 @@ def check_account(account: Account, environ: Mapping[str, str] = os.environ) -> 
     if problem is None and _normal(identity.handle) != _normal(account.handle):
         problem = (f"the credentials belong to {identity.handle}, not {account.handle}: check the variables "
                    "the plan names for this account")
-    return AccountStatus(account, identity, problem)
+    unverified = None
+    if problem is None and identity.token_ok and not identity.permissions:
+        # Adapters leave the permissions empty when the platform does not report them.
+        label = PLATFORMS[account.platform].label
+        unverified = UNVERIFIED.get(
+            account.platform,
+            f"{label} did not say what the credentials may do, so we could not check that they are allowed "
+            "to post",
+        )
+    return AccountStatus(account, identity, problem, unverified)
 
 
 def _normal(handle: str) -> str:

@@ -2,7 +2,10 @@
 
 Each published post is collected at the offsets its campaign sets (default +1 h, +6 h, +24 h, +72 h,
 +7 days). A collection is due when the post's newest snapshot is older than the next offset; a failed
-collection is recorded in the audit log and simply stays due, so the next pass retries it. Requests
+collection — any error, a rate limit included — is recorded in the audit log (``collection_failed``),
+reported in :class:`CollectionReport` with the account and the platform's reason, and simply stays due,
+so the next pass retries it. Nothing is dropped silently: posts a platform leaves out of its answer
+(deleted there) are counted in :attr:`CollectionReport.missing`. Requests
 are batched by account (the adapters split them into the platform's batch size: X 100, Bluesky 25), an
 account that is rate-limited is left alone until its reset, and nothing here shares a thread or an
 adapter with publishing.
@@ -26,7 +29,7 @@ from sqlalchemy import func, insert, select
 from campaign.exceptions import CampaignError
 from campaign.platforms import PLATFORMS, adapter_class
 from campaign.platforms.base import MEASURES, AccountConfig, Adapter, MetricsReading
-from campaign.platforms.credentials import resolve_credentials
+from campaign.platforms.credentials import redact, resolve_credentials
 from campaign.platforms.errors import PlatformError, RateLimited
 from campaign.store import PostState, Store
 from campaign.store.models import AccountRow, AuditEntry, CampaignRow, EngagementSnapshot, Post, table_columns
@@ -45,7 +48,14 @@ class CollectionReport:
     failures: dict[str, str] = field(default_factory=dict)
     """Account -> why its collection failed (it will be retried)."""
     skipped: dict[str, datetime] = field(default_factory=dict)
-    """Account -> until when it is rate-limited."""
+    """Account -> until when it is rate-limited (not collected: it will be retried after that)."""
+    missing: dict[str, int] = field(default_factory=dict)
+    """Account -> how many of its posts the platform's answer left out (deleted on the platform?)."""
+
+    @property
+    def complete(self) -> bool:
+        """Every account asked was collected (nothing failed, nothing was rate-limited)."""
+        return not self.failures and not self.skipped
 
 
 class Collector:
@@ -116,17 +126,26 @@ class Collector:
             except RateLimited as exc:
                 self._blocked[account] = exc.retry_at or now + timedelta(minutes=15)
                 report.skipped[label] = self._blocked[account]
-                self._record_failure(account, str(exc), now)
+                self._record_failure(account, str(exc), now, exc.kind)
                 continue
             except (PlatformError, CampaignError) as exc:
                 report.failures[label] = str(exc)
-                self._record_failure(account, str(exc), now)
+                self._record_failure(account, str(exc), now, getattr(exc, "kind", "error"))
+                continue
+            except Exception as exc:  # noqa: BLE001 - one account's failure must not hide the others'
+                log.exception("collecting engagement for %s failed unexpectedly", label)
+                reason = f"unexpected {type(exc).__name__}: {redact(str(exc))[:300]}"
+                report.failures[label] = reason
+                self._record_failure(account, reason, now, "unexpected")
                 continue
             by_remote = {p.remote_id: p for p in account_posts}
             rows = [snapshot_row(by_remote[r.remote_id], r) for r in readings if r.remote_id in by_remote]
             self.store_snapshots(rows)
             report.snapshots += len(rows)
             report.posts += len(by_remote)
+            answered = {r.remote_id for r in readings}
+            if len(answered & set(by_remote)) < len(by_remote):
+                report.missing[label] = len(set(by_remote) - answered)
         return report
 
     def store_snapshots(self, rows: list[dict[str, Any]]) -> None:
@@ -134,11 +153,12 @@ class Collector:
             with self.store.engine.begin() as connection:
                 connection.execute(insert(EngagementSnapshot), rows)
 
-    def _record_failure(self, account: tuple[str, str], reason: str, now: datetime) -> None:
+    def _record_failure(self, account: tuple[str, str], reason: str, now: datetime, kind: str) -> None:
+        details = {"account": account[1], "kind": kind, "reason": reason, "retried": "at the next pass"}
         with self.store.engine.begin() as connection:
             connection.execute(insert(AuditEntry).values(
                 at=now, actor="collector", action="collection_failed", campaign_id=account[0], post_key=None,
-                details=json.dumps({"account": account[1], "reason": reason, "retried": "at the next pass"})))
+                details=json.dumps(details)))
 
     def _adapter(self, account: tuple[str, str]) -> Adapter:
         if account not in self._adapters:

@@ -20,7 +20,8 @@ def check(plan: Path | None) -> None:
     """Check every account of PLAN against its platform: identity, token, permissions.
 
     Credentials are read from the environment variables the plan names. Exits 1 if any account
-    cannot post. Secrets are never printed.
+    cannot post. An account whose platform does not say what its credentials may do is listed as not
+    verified, with what to check by hand (this alone does not make the exit 1). Secrets are never printed.
     """
     from campaign.accounts import check_account
     from campaign.plan import load_plan
@@ -37,15 +38,27 @@ def check(plan: Path | None) -> None:
         identity = status.identity
         who = f"{identity.display_name} ({identity.remote_user_id})" if identity and identity.remote_user_id else "—"
         token = "ok" if status.ok else "PROBLEM"
-        permissions = ", ".join(identity.permissions) if identity and identity.permissions else "—"
+        if identity and identity.permissions:
+            permissions = ", ".join(identity.permissions)
+        else:
+            permissions = "not reported" if status.unverified else "—"
         rows.append((status.account.id, PLATFORMS[status.account.platform].label, status.account.handle, who,
                      token, permissions))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
     failing = [s for s in statuses if not s.ok]
+    unverified = [s for s in statuses if s.ok and not s.ready]
     for status in failing:
         click.secho(f"{status.account.id}: {status.problem}", fg="red")
-    click.echo(f"{len(statuses) - len(failing)} of {len(statuses)} accounts ready to post")
+    for status in unverified:
+        click.secho(f"{status.account.id}: not verified — the credentials work, but "
+                    f"{status.unverified}.", fg="yellow")
+    ready = len(statuses) - len(failing) - len(unverified)
+    summary = f"{ready} of {len(statuses)} accounts ready to post"
+    if unverified:
+        verb = "works" if len(unverified) == 1 else "work"
+        summary += f"; {len(unverified)} more {verb} but could not be checked for permission to post (see above)"
+    click.echo(summary)
     if failing:
         raise SystemExit(1)

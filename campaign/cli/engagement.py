@@ -22,7 +22,11 @@ def engagement() -> None:
 @campaign_option
 @friendly_errors
 def collect(db: str | None, campaign: str | None) -> None:
-    """Collect engagement for every published post now (the runner also does this on its schedule)."""
+    """Collect engagement for every published post now (the runner also does this on its schedule).
+
+    Exits 1 if any account's engagement could not be collected (a platform error, or a rate limit),
+    naming the account and the platform's reason; every such failure is also in `campaign audit`.
+    """
     from campaign.engagement import Collector
 
     store = open_store(db)
@@ -32,11 +36,18 @@ def collect(db: str | None, campaign: str | None) -> None:
     finally:
         collector.close()
     click.echo(f"Collected {report.snapshots} snapshots for {report.posts} posts.")
+    for account, count in report.missing.items():
+        click.secho(f"{account}: the platform did not return {count} of its posts (deleted there?)",
+                    fg="yellow")
     for account, until in report.skipped.items():
-        click.secho(f"{account}: rate-limited until {until:%H:%M:%S} UTC; it will be collected later", fg="yellow")
+        click.secho(f"{account}: not collected — rate-limited until {until:%Y-%m-%d %H:%M:%S} UTC; run this "
+                    "again after that (the runner retries by itself)", fg="red")
     for account, reason in report.failures.items():
         click.secho(f"{account}: not collected — {reason}", fg="red")
-    if report.failures:
+    if not report.complete:
+        failed = len(report.failures) + len(report.skipped)
+        accounts = "account" if failed == 1 else "accounts"
+        click.secho(f"{failed} {accounts} not collected: their figures are older than the others'.", fg="red")
         raise SystemExit(1)
 
 

@@ -11,10 +11,32 @@ one ``?ids=`` request with field expansion, using only the insights Meta still s
 pyfacebook is built with ``sleep_on_rate_limit=False`` (adapters never sleep), ``base_url`` (the
 sandbox or a proxy) and ``timeout``. Its errors carry no HTTP status or headers, so a response hook
 keeps the last answer's, for rate-limit reset times (``X-Business-Use-Case-Usage``, ``Retry-After``).
+
+Errors are classified from the HTTP status and the body together. pyfacebook never looks at the status:
+it raises only when a JSON body has an ``"error"`` key, returns any other JSON as if it were the answer
+(a 5xx body of another shape became "no posts" in a metrics call, or a ``KeyError`` on publish), and fails
+on bodies that are not JSON. So the response hook raises :class:`GraphHTTPError` itself for every 5xx
+answer, whatever its body — Graph's JSON (``{"error": {"message": "Service temporarily unavailable",
+"type": "OAuthException", "is_transient": true, "code": 2}}``: its type names no token problem here), an
+HTML error page, or nothing — and for any 4xx answer that is not Graph's error JSON. A 5xx is always
+:class:`Transient`, with the server's own words.
+
+Graph's error codes, from Meta's "Handling Errors" guide
+(https://developers.facebook.com/docs/graph-api/guides/error-handling): 102 and 190 (with subcodes
+458-467, 492) are a token that expired, was revoked or is invalid; 1 and 2 are temporary; 4, 17, 32 and
+613 (and 80001-style business use case limits) are throttling; 3 ("API Method: capability or
+permissions issue"), 10 ("API Permission Denied") and 200-299 ("API Permission ... not granted or has
+been removed") are permissions the app or the Page token lacks; 506 is a duplicate post. Code 100 is
+"invalid parameter", a per-request problem, except for the two answers about ``appsecret_proof``
+("Invalid appsecret_proof provided in the API argument", "API calls from the server require an
+appsecret_proof argument"), which mean the configured app secret is wrong or missing (Meta's "Securing
+Graph API Requests" guide, https://developers.facebook.com/docs/graph-api/guides/secure-requests): the
+permission and app-secret errors stop every post of the account, so they are :class:`AccountProblem`.
 """
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import threading
@@ -38,6 +60,7 @@ from campaign.platforms.base import (
     measures,
 )
 from campaign.platforms.errors import (
+    AccountProblem,
     AuthExpired,
     Duplicate,
     InvalidMedia,
@@ -59,9 +82,26 @@ RECENT_FIELDS = "id,message,created_time,comments.limit(100){id,message,created_
 REQUIRED_PERMISSIONS = ("pages_manage_posts", "pages_read_engagement")
 RATE_LIMIT_CODES = {4, 17, 32, 613, 80001}
 AUTH_CODES = {102, 190}
+PERMISSION_CODES = {3, 10, *range(200, 300)}
+"""Codes of permissions the app or the token lacks (Meta's error-handling guide: 3, 10 and 200-299)."""
+TRANSIENT_CODES = {1, 2}
 RECENT_PAGES = 5
 _ID = re.compile(r"^\d+_\d+$")
 _MISSING = re.compile(r"do not exist: ([\d_,]+)")
+_TAGS = re.compile(r"<(script|style|head)\b.*?</\1\s*>|<[^>]+>", re.IGNORECASE | re.DOTALL)
+MAX_WORDS = 300
+
+
+class GraphHTTPError(Exception):
+    """An answer pyfacebook cannot be trusted with: any 5xx, or a 4xx whose body is not Graph's error JSON.
+
+    ``words`` is what the server said (Graph's ``error.message``, another body's text, or nothing)."""
+
+    def __init__(self, status: int, words: str, code: int | None = None) -> None:
+        super().__init__(status, words)
+        self.status = status
+        self.words = words
+        self.code = code
 
 
 class FacebookAdapter(Adapter):
@@ -151,8 +191,10 @@ class FacebookAdapter(Adapter):
         problem = None
         try:
             debug = self._api.get_object("debug_token", input_token=self._token).get("data", {})
-        except FacebookError:
-            debug = {}  # not every token may inspect itself; the page lookup above proved it works
+        except (FacebookError, GraphHTTPError):
+            # Not every token may inspect itself; the page lookup above proved it works. Without debug_token
+            # the permissions stay unreported (empty), and `accounts check` says they could not be verified.
+            debug = {}
         if debug:
             permissions = tuple(debug.get("scopes", []))
             missing = [p for p in REQUIRED_PERMISSIONS if p not in permissions]
@@ -182,11 +224,16 @@ class FacebookAdapter(Adapter):
 
     def _map_error(self, error: Exception) -> PlatformError | None:
         name = self.spec.name
+        if isinstance(error, GraphHTTPError):
+            return self._map_http(error)
         status = getattr(self._last, "status", None)
         if isinstance(error, FacebookError):
             code = _int(getattr(error, "code", None))
             message = str(getattr(error, "message", "") or "")
             code_text = str(code) if code is not None else None
+            if status is not None and status >= 500:  # the hook raises for these; kept for safety
+                return Transient(name, f"Facebook's server failed ({status}): {message}", status=status,
+                                 code=code_text)
             if code in AUTH_CODES:
                 return AuthExpired(
                     name, f"Facebook refused the page token ({message})", status=status, code=code_text
@@ -195,7 +242,22 @@ class FacebookAdapter(Adapter):
                 return RateLimited(name, message, retry_at=self._retry_at(), status=status, code=code_text)
             if code == 506:
                 return Duplicate(name, message, status=status, code=code_text)
-            if code in (1, 2) or getattr(error, "is_transient", False):
+            if code in PERMISSION_CODES:
+                return AccountProblem(
+                    name,
+                    f"Facebook says the app or the Page token lacks a permission (code {code}): {message}",
+                    status=status,
+                    code=code_text,
+                )
+            if code == 100 and "appsecret_proof" in message.lower():
+                return AccountProblem(
+                    name,
+                    f"Facebook refused the app secret proof, so the app secret the plan names is wrong or "
+                    f"missing (code {code}): {message}",
+                    status=status,
+                    code=code_text,
+                )
+            if code in TRANSIENT_CODES or getattr(error, "is_transient", False):
                 return Transient(name, message, status=status, code=code_text)
             return Permanent(
                 name, f"Facebook refused the request (code {code}): {message}", status=status, code=code_text
@@ -217,11 +279,38 @@ class FacebookAdapter(Adapter):
             return Transient(name, f"Facebook answered with something unexpected ({type(error).__name__})")
         return None
 
+    def _map_http(self, error: GraphHTTPError) -> PlatformError:
+        """A 5xx (always :class:`Transient`), or a 4xx that is not Graph's error JSON (a proxy's)."""
+        name, status = self.spec.name, error.status
+        said = f": {error.words}" if error.words else " and no message"
+        code = str(error.code) if error.code is not None else None
+        if status >= 500:
+            return Transient(name, f"Facebook's server failed ({status}){said}", status=status, code=code)
+        if status == 429:
+            return RateLimited(
+                name, f"too many requests (429){said}", retry_at=self._retry_at(), status=status
+            )
+        return Permanent(name, f"Facebook refused the request ({status}){said}", status=status, code=code)
+
     # -- helpers --------------------------------------------------------------------------------------
 
     def _remember(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        """Keep the answer's status and headers; raise for the error answers pyfacebook would misread."""
         self._last.status = response.status_code
         self._last.headers = dict(response.headers)
+        if response.status_code < 400:
+            return
+        body = _json(response)
+        graph = body.get("error") if isinstance(body, dict) else None
+        if response.status_code < 500 and isinstance(graph, dict):
+            if "json" not in response.headers.get("Content-Type", "").lower():
+                raise FacebookError(body)  # Graph's error, under a content type pyfacebook would refuse
+            return  # pyfacebook raises FacebookError with Graph's code and message
+        raise GraphHTTPError(
+            response.status_code,
+            graph_words(response, body),
+            _int(graph.get("code")) if isinstance(graph, dict) else None,
+        )
 
     def _retry_at(self) -> datetime | None:
         headers = {k.lower(): v for k, v in (getattr(self._last, "headers", None) or {}).items()}
@@ -333,6 +422,37 @@ class FacebookAdapter(Adapter):
             api_version=self.api_version,
             raw=dict(obj),
         )
+
+
+def _json(response: requests.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def graph_words(response: requests.Response, body: Any = None) -> str:
+    """What an error answer says, in the server's own words: Graph's ``error.message``, another JSON body's
+    message, the text of an HTML error page, or the plain text (shortened; empty when there is none)."""
+    if isinstance(body, dict):
+        error = body.get("error")
+        if isinstance(error, dict) and error.get("message"):
+            return _shorten(str(error["message"]))
+        for key in ("error_description", "message", "detail", "error", "title"):
+            if isinstance(body.get(key), str) and body[key].strip():
+                return _shorten(body[key])
+    if body is not None:
+        return _shorten(json.dumps(body, ensure_ascii=False))
+    text = response.text
+    if "<" in text and ">" in text:
+        text = _TAGS.sub(" ", text)
+        text = html.unescape(text)
+    return _shorten(text)
+
+
+def _shorten(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= MAX_WORDS else text[: MAX_WORDS - 1].rstrip() + "…"
 
 
 def _int(value: Any) -> int | None:

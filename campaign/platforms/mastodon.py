@@ -8,16 +8,35 @@ Every status is sent with the post's ``Idempotency-Key``: if the runner re-sends
 timeout, Mastodon returns the status it already made instead of a second one, so publishing is
 idempotent here (:attr:`MastodonAdapter.idempotent_publish`). Servers that merely implement the API
 (Takahe, for one) may ignore the key.
+
+Errors are classified from the status and the server's words together:
+
+- any 5xx is :class:`Transient`; 401 is :class:`AuthExpired`;
+- 400 whose words refuse the token is :class:`AuthExpired` too: servers that implement the API without
+  being Mastodon answer a bad token that way — Takahe's ``ApiTokenMiddleware`` answers ``400 Invalid
+  Bearer token`` as plain text (jointakahe/takahe ``api/middleware.py``), others an OAuth 2.0 body
+  ``{"error": "invalid_token", "error_description": "..."}`` (RFC 6750);
+- 403 ``This action is outside the authorized scopes`` (Mastodon's ``Api::BaseController``, for a token
+  without the scope, e.g. no ``write``), 403 ``Your login is currently disabled`` / ``... missing a
+  confirmed e-mail address`` / ``... pending approval`` and 422 ``This method requires an authenticated
+  user`` (Mastodon's API documentation for ``verify_credentials``) stop every post of the account:
+  :class:`AccountProblem`;
+- anything else concerns that one request: :class:`Permanent`.
+
+Mastodon.py keeps only the body's ``"error"`` field in its exception, so ``error_description`` and a body
+that is not JSON would be lost; :func:`_response_of` finds the HTTP answer the exception was raised for.
 """
 
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from typing import Any
 
+import requests
 from mastodon import (
     Mastodon,
     MastodonAPIError,
@@ -44,6 +63,7 @@ from campaign.platforms.base import (
     measures,
 )
 from campaign.platforms.errors import (
+    AccountProblem,
     AuthExpired,
     InvalidMedia,
     Permanent,
@@ -55,6 +75,19 @@ from campaign.platforms.errors import (
 MASTODON_VERSION = "4.3.0"
 RECENT_PAGES = 5
 COUNTS = ("favourites_count", "reblogs_count", "replies_count", "quotes_count")
+WRITE_SCOPES = ("write", "write:statuses")
+MAX_WORDS = 300
+_REFUSED_TOKEN = re.compile(
+    r"invalid_token|invalid_grant|token|credential|unauthori[sz]ed|not authori[sz]ed|authenticat",
+    re.IGNORECASE,
+)
+"""Words of a 400 answer that refuse the token rather than the request."""
+_ACCOUNT_PROBLEM = re.compile(
+    r"outside the authorized scopes|insufficient_scope|your login is|two-factor"
+    r"|requires an authenticated user",
+    re.IGNORECASE,
+)
+"""Words of a 403/422 answer that refuse the account or the token's scopes, whatever is sent."""
 
 
 class MastodonAdapter(Adapter):
@@ -137,23 +170,34 @@ class MastodonAdapter(Adapter):
     def _check(self) -> AccountIdentity:
         me = self._api.account_verify_credentials()
         self._account_id = str(me["id"])
+        scopes: tuple[str, ...] | None
         try:
-            scopes = tuple(self._api.app_verify_credentials().get("scopes") or ())
+            reported = self._api.app_verify_credentials().get("scopes")
+            if isinstance(reported, str):  # a space-separated OAuth scope string, from some servers
+                reported = reported.split()
+            scopes = tuple(str(s) for s in reported) if isinstance(reported, list) else None
+        except MastodonServerError:
+            raise
         except MastodonAPIError:
-            scopes = ()  # older servers do not say which scopes a token has
+            scopes = None  # older servers, and some that only implement the API, have no such endpoint
         problem = None
         wanted = self.account.handle.lstrip("@").split("@")[0].lower()
         if str(me["acct"]).split("@")[0].lower() != wanted:
             problem = f"the token belongs to @{me['acct']}, not {self.account.handle}"
-        elif scopes and not any(s in ("write", "write:statuses") for s in scopes):
-            problem = "the token cannot post: create one with the write:statuses (or write) scope"
+        elif scopes is not None and not any(s in WRITE_SCOPES for s in scopes):
+            problem = (
+                f"the token cannot post (its scopes are {', '.join(scopes) or 'none'}): create one with the "
+                "write:statuses (or write) scope"
+            )
         return AccountIdentity(
             platform=self.spec.name,
             handle=self.account.handle if problem is None else "@" + str(me["acct"]),
             remote_user_id=self._account_id,
             display_name=str(me.get("display_name") or ""),
             token_ok=True,
-            permissions=scopes,
+            # Empty when the server does not say which scopes the token has: `accounts check` then reports
+            # that its permission to post could not be verified.
+            permissions=scopes or (),
             problem=problem,
         )
 
@@ -178,10 +222,16 @@ class MastodonAdapter(Adapter):
         if isinstance(error, MastodonAPIError):
             status, reason, message = _api_error_parts(error)
             text = f"{status} {reason}: {message}" if message else f"{status} {reason}"
-            if isinstance(error, MastodonUnauthorizedError):
-                return AuthExpired(name, f"the server refused the access token ({text})", status=status)
-            if isinstance(error, MastodonServerError):
+            if isinstance(error, MastodonServerError) or (status or 0) >= 500:
                 return Transient(name, f"the server failed ({text})", status=status)
+            if isinstance(error, MastodonUnauthorizedError) or (
+                status == 400 and _REFUSED_TOKEN.search(message)
+            ):
+                return AuthExpired(name, f"the server refused the access token ({text})", status=status)
+            if status in (403, 422) and _ACCOUNT_PROBLEM.search(message):
+                return AccountProblem(
+                    name, f"the server refused the account or its token's scopes ({text})", status=status
+                )
             return Permanent(name, f"the server refused the request ({text})", status=status)
         if isinstance(error, MastodonError):
             return Permanent(name, f"{type(error).__name__}: {error}")
@@ -245,9 +295,56 @@ def html_to_text(content: str) -> str:
 
 
 def _api_error_parts(error: MastodonAPIError) -> tuple[int | None, str, str]:
+    """The status, reason and the server's own words of a Mastodon.py API error.
+
+    Mastodon.py raises ``(message, status, reason, body["error"])``: it drops ``error_description`` and
+    everything of a body that is not JSON, so the words are read from the answer itself when it can be found.
+    """
     args = list(error.args) + [None] * 4
     status = args[1] if isinstance(args[1], int) else None
-    return status, str(args[2] or ""), str(args[3] or "")
+    words = str(args[3] or "")
+    response = _response_of(error)
+    if response is not None and response.status_code == status:
+        words = _server_words(response) or words
+    return status, str(args[2] or ""), words
+
+
+def _response_of(error: BaseException) -> requests.Response | None:
+    """The HTTP answer *error* was raised for, found in the Mastodon.py frames it was raised through.
+
+    Mastodon.py's exceptions hold no reference to the response; the frame of its request helper, where the
+    exception was raised, still does for as long as the traceback lives. ``None`` if it cannot be found (a
+    later Mastodon.py may keep it elsewhere): the words in the exception are used then."""
+    found = None
+    trace = error.__traceback__
+    while trace is not None:
+        frame = trace.tb_frame
+        if str(frame.f_globals.get("__name__", "")).startswith("mastodon."):
+            for value in frame.f_locals.values():
+                if isinstance(value, requests.Response):
+                    found = value
+        trace = trace.tb_next
+    return found
+
+
+def _server_words(response: requests.Response) -> str:
+    """An error answer's words: ``error`` and ``error_description`` of its JSON, or its plain text."""
+    try:
+        body: Any = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        parts = [str(body[key]) for key in ("error", "error_description") if body.get(key)]
+        other = next((str(body[key]) for key in ("message", "detail", "title") if body.get(key)), "")
+        text = " — ".join(parts) if parts else other
+    elif isinstance(body, str):
+        text = body
+    else:
+        text = response.text
+        if "<" in text and ">" in text:
+            text = html_to_text(text)
+    text = " ".join(text.split())
+    return text if len(text) <= MAX_WORDS else text[: MAX_WORDS - 1].rstrip() + "…"
 
 
 def _plain(value: Any) -> Any:

@@ -7,11 +7,24 @@ mounted on the session for X's origins, sends each request to the account's ``ap
 sandbox, a proxy) with the original URL in :data:`ORIGINAL_URL_HEADER`, and puts the account's
 timeout on every call. tweepy never waits on rate limits here: a 429 becomes
 :class:`RateLimited` with the latest reset X announced (the 24-hour posting cap included).
+
+Errors are classified from the status and the body together. Every 5xx is :class:`Transient`,
+whatever its body: :class:`BaseURLAdapter` raises :class:`XServerError` for it before tweepy parses the
+body (tweepy fails with ``AttributeError`` on a JSON body that is not an object). A 403 is read by its
+problem ``type`` (RFC 7807): ``.../problems/oauth1-permissions`` — "Your client app is not configured
+with the appropriate oauth1 app permissions for this endpoint.", an app without Read and Write
+permission, as in plhery/node-twitter-api-v2#493 —, ``.../problems/client-forbidden`` (an app not
+attached to a Project, or not enrolled for the endpoint, as in xdevplatform/samples#58) and
+``.../problems/unsupported-authentication`` (credentials of the wrong kind) stop every post of the
+account: :class:`AccountProblem`. A 403 about duplicate content is :class:`Duplicate`; any other 403
+concerns that one post.
 """
 
 from __future__ import annotations
 
 import html
+import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -34,6 +47,7 @@ from campaign.platforms.base import (
     measures,
 )
 from campaign.platforms.errors import (
+    AccountProblem,
     AuthExpired,
     Duplicate,
     Permanent,
@@ -51,6 +65,9 @@ PRIVATE_METRICS_WINDOW = timedelta(days=30)
 """X serves a post's non-public and organic metrics to its author only while the post is under 30 days old."""
 SNOWFLAKE_EPOCH_MS = 1288834974657
 RECENT_PAGES = 5
+ACCOUNT_PROBLEM_TYPES = frozenset({"oauth1-permissions", "client-forbidden", "unsupported-authentication"})
+"""Problem types (the last part of ``type``) of a 403 that refuses the app or its tokens, not one post."""
+MAX_WORDS = 300
 _STATUS_ERRORS: dict[int, type[tweepy.HTTPException]] = {
     400: tweepy.BadRequest,
     401: tweepy.Unauthorized,
@@ -60,8 +77,20 @@ _STATUS_ERRORS: dict[int, type[tweepy.HTTPException]] = {
 }
 
 
+class XServerError(Exception):
+    """X answered with a 5xx; ``words`` is what the body said (its problem JSON's detail, or its text)."""
+
+    def __init__(self, status: int, words: str) -> None:
+        super().__init__(status, words)
+        self.status = status
+        self.words = words
+
+
 class BaseURLAdapter(HTTPAdapter):
-    """Send requests for *origin* to *base* instead (when given), always with a timeout."""
+    """Send requests for *origin* to *base* instead (when given), always with a timeout.
+
+    A 5xx answer raises :class:`XServerError` here, whatever its body, so that no body a failing server
+    sends can be misread by tweepy."""
 
     def __init__(self, origin: str, base: str | None, timeout: float) -> None:
         super().__init__(max_retries=0)
@@ -82,9 +111,12 @@ class BaseURLAdapter(HTTPAdapter):
         if self.base and url.startswith(self.origin):
             request.headers[ORIGINAL_URL_HEADER] = url
             request.url = self.base + url[len(self.origin) :]
-        return super().send(
+        response = super().send(
             request, stream=stream, timeout=timeout or self.timeout, verify=verify, cert=cert, proxies=proxies
         )
+        if response.status_code >= 500:
+            raise XServerError(response.status_code, server_words(response))
+        return response
 
 
 class XAdapter(Adapter):
@@ -189,9 +221,12 @@ class XAdapter(Adapter):
 
     def _map_error(self, error: Exception) -> PlatformError | None:
         name = self.spec.name
+        if isinstance(error, XServerError):
+            said = f": {error.words}" if error.words else " and no message"
+            return Transient(name, f"X's server failed ({error.status}){said}", status=error.status)
         if isinstance(error, tweepy.HTTPException):
             status = error.response.status_code
-            message = " ".join(str(m) for m in error.api_messages) or str(error)
+            message = " ".join(str(m) for m in error.api_messages) or server_words(error.response)
             if isinstance(error, tweepy.TooManyRequests):
                 return RateLimited(
                     name,
@@ -199,12 +234,21 @@ class XAdapter(Adapter):
                     retry_at=retry_at(error.response.headers),
                     status=status,
                 )
+            if isinstance(error, tweepy.TwitterServerError) or status >= 500:
+                return Transient(name, f"X's server failed ({status}): {message}", status=status)
             if isinstance(error, tweepy.Unauthorized):
                 return AuthExpired(name, f"X refused the credentials ({status} {message})", status=status)
-            if isinstance(error, tweepy.Forbidden) and "duplicate content" in message.lower():
-                return Duplicate(name, message, status=status)
-            if isinstance(error, tweepy.TwitterServerError):
-                return Transient(name, f"X failed with {status} ({message})", status=status)
+            if isinstance(error, tweepy.Forbidden):
+                if "duplicate content" in message.lower():
+                    return Duplicate(name, message, status=status)
+                kind = problem_type(error.response)
+                if kind in ACCOUNT_PROBLEM_TYPES or "oauth1 app permissions" in message.lower():
+                    return AccountProblem(
+                        name,
+                        f"X refused the app's access ({status} {kind or 'Forbidden'}): {message}",
+                        status=status,
+                        code=kind,
+                    )
             return Permanent(name, f"X refused the request with {status}: {message}", status=status)
         if isinstance(error, requests.Timeout):
             return Transient(name, f"X did not answer within {self.account.timeout:g} seconds")
@@ -285,6 +329,53 @@ def raise_for_status(response: requests.Response) -> None:
     if response.status_code >= 500:
         raise tweepy.TwitterServerError(response)
     raise _STATUS_ERRORS.get(response.status_code, tweepy.HTTPException)(response)
+
+
+def problem_type(response: requests.Response) -> str | None:
+    """The last part of an error answer's problem ``type`` (``oauth1-permissions``), when it has one."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    kind = body.get("type") if isinstance(body, dict) else None
+    if not isinstance(kind, str) or kind in ("", "about:blank"):
+        return None
+    return kind.rstrip("/").rsplit("/", 1)[-1]
+
+
+def server_words(response: requests.Response) -> str:
+    """What an error answer says: its problem JSON's ``detail``/``title`` or first error message, or its text
+    (an HTML page's text without the tags), shortened; empty when it says nothing."""
+    try:
+        body: Any = response.json()
+    except ValueError:
+        body = None
+    text = ""
+    if isinstance(body, dict):
+        errors = body.get("errors")
+        first = errors[0] if isinstance(errors, list) and errors else None
+        for value in (
+            body.get("detail"),
+            body.get("title"),
+            first.get("message") if isinstance(first, dict) else first,
+            body.get("error"),
+        ):
+            if isinstance(value, str) and value.strip():
+                text = value
+                break
+        else:
+            text = json.dumps(body, ensure_ascii=False)
+    elif body is not None:
+        text = json.dumps(body, ensure_ascii=False)
+    else:
+        text = response.text
+        if "<" in text and ">" in text:
+            text = html.unescape(_TAGS.sub(" ", text))
+    text = " ".join(text.split())
+    return text if len(text) <= MAX_WORDS else text[: MAX_WORDS - 1].rstrip() + "…"
+
+
+_TAGS = re.compile(r"<(script|style|head)\b.*?</\1\s*>|<[^>]+>", re.IGNORECASE | re.DOTALL)
 
 
 def retry_at(headers: Mapping[str, str]) -> datetime | None:

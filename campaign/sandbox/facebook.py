@@ -8,7 +8,17 @@ metric fails the whole call with code 100), ``/me``, ``debug_token`` and Graph A
 (``{"error": {"message", "type", "code", "error_subcode", "fbtrace_id"}}``).
 
 The token may come as ``access_token`` in the query or form, or in an ``Authorization`` header.
-When the page has an app secret, ``appsecret_proof`` must be the HMAC-SHA256 of the token.
+When the page has an app secret, ``appsecret_proof`` must be the HMAC-SHA256 of the token: a proof made
+with another secret gets Graph's own answer, HTTP 400 ``{"error": {"message": "Invalid appsecret_proof
+provided in the API argument", "type": "GraphMethodException", "code": 100, ...}}``.
+
+Faults answer as Graph does: ``error503`` is its JSON ``Service temporarily unavailable`` (code 2,
+``is_transient``, type ``OAuthException`` — the type names no token problem here); ``error500`` is the
+HTML "Sorry, something went wrong." page Facebook's front end serves instead of JSON when Graph itself
+fails (reported against several Graph clients: nov/fb_graph#355, Thuzi/facebook-node-sdk#27,
+facebookarchive/php-graph-sdk#856, where a client took the page for a successful answer);
+``bad_appsecret`` is the code-100 answer above; ``no_scope`` is the ``(#200)`` permission error a Page
+token without ``pages_manage_posts``/``pages_read_engagement`` gets (HTTP 403, as arsduo/koala#470 shows).
 """
 
 from __future__ import annotations
@@ -99,9 +109,13 @@ def fault_response(rule: FaultRule, request: web.Request, sandbox: Sandbox) -> w
         }
         return fb_error(RATE_LIMIT_MESSAGES[code], code, transient=True, headers=headers)
     if rule.kind == "error500":
-        return error_response(500, "")
+        return front_end_error_page(500)
     if rule.kind == "error503":
         return error_response(503, "")
+    if rule.kind == "bad_appsecret":
+        return bad_appsecret_error()
+    if rule.kind == "no_scope":
+        return missing_permission_error()
     if rule.kind == "expired_token":
         stamp = datetime.now(UTC).strftime("%A, %d-%b-%y %H:%M:%S UTC")
         return fb_error(
@@ -112,6 +126,50 @@ def fault_response(rule: FaultRule, request: web.Request, sandbox: Sandbox) -> w
     if rule.kind == "duplicate":
         return duplicate_error()
     raise ValueError(f"no Facebook answer for the fault {rule.kind!r}")
+
+
+FRONT_END_ERROR_PAGE = """<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Strict//EN" \
+"http://www.w3.org/TR/xhtml1/DTD/xhtml1-strict.dtd">
+<html xmlns="http://www.w3.org/1999/xhtml" xml:lang="en" lang="en" id="facebook">
+<head><title>Facebook | Error</title>
+<meta http-equiv="Content-Type" content="text/html; charset=utf-8" />
+<meta http-equiv="Cache-Control" content="no-cache" /><meta name="robots" content="noindex,nofollow" />
+<style type="text/css">html, body { margin: 0px; padding: 0px; text-align: center; }</style></head>
+<body><div class="core"><h1>Sorry, something went wrong.</h1>
+<p>We're working on getting this fixed as soon as we can.</p>
+<p><a href="https://www.facebook.com/">Go Back</a></p></div></body></html>
+"""
+
+
+def front_end_error_page(status: int) -> web.Response:
+    """The HTML error page Facebook serves in place of Graph's JSON when the service itself fails."""
+    return web.Response(status=status, text=FRONT_END_ERROR_PAGE, content_type="text/html", charset="utf-8")
+
+
+def bad_appsecret_error() -> web.Response:
+    """Graph's answer to an ``appsecret_proof`` made with the wrong app secret."""
+    return fb_error(
+        "Invalid appsecret_proof provided in the API argument", 100, error_type="GraphMethodException"
+    )
+
+
+def missing_appsecret_error() -> web.Response:
+    """Graph's answer when the app requires ``appsecret_proof`` and the call has none."""
+    return fb_error(
+        "API calls from the server require an appsecret_proof argument",
+        100,
+        error_type="GraphMethodException",
+    )
+
+
+def missing_permission_error() -> web.Response:
+    """Graph's answer to a post from a token without ``pages_manage_posts`` and ``pages_read_engagement``."""
+    return fb_error(
+        "(#200) If posting to a page, requires both pages_read_engagement and "
+        "pages_manage_posts as an admin with sufficient administrative permission",
+        200,
+        status=403,
+    )
 
 
 def duplicate_error() -> web.Response:
@@ -215,9 +273,9 @@ async def authenticate(request: web.Request) -> tuple[SandboxAccount, dict[str, 
         proof = params.get("appsecret_proof")
         expected = hmac.new(secret.encode(), str(token).encode(), hashlib.sha256).hexdigest()
         if not proof:
-            raise Reply(fb_error("API calls from the server require an appsecret_proof argument", 100))
+            raise Reply(missing_appsecret_error())
         if not hmac.compare_digest(str(proof), expected):
-            raise Reply(fb_error("Invalid appsecret_proof provided in the API argument", 100))
+            raise Reply(bad_appsecret_error())
     return account, params
 
 

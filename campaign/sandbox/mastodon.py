@@ -55,6 +55,16 @@ def fault_response(rule: FaultRule, request: web.Request, sandbox: Sandbox) -> w
         return error(503, "Service Unavailable")
     if rule.kind == "expired_token":
         return error(401, "The access token expired")
+    if rule.kind == "no_scope":
+        # Mastodon's Api::BaseController#doorkeeper_forbidden_render_options: a token without the scope.
+        return error(403, "This action is outside the authorized scopes")
+    if rule.kind == "bad_token":
+        # A server that implements the API without being Mastodon, refusing the token with 400 and an
+        # OAuth 2.0 error body (RFC 6750) instead of Mastodon's 401.
+        return json_response(
+            {"error": "invalid_token", "error_description": "The access token was revoked by the server"},
+            status=400,
+        )
     raise ValueError(f"no Mastodon answer for the fault {rule.kind!r}")
 
 

@@ -36,6 +36,10 @@ TOO_LONG_DETAIL = (
     "see https://github.com/twitter/twitter-text."
 )
 DEFAULT_FIELDS = ("id", "text", "edit_history_tweet_ids")
+NO_WRITE_PERMISSION_DETAIL = (
+    "Your client app is not configured with the appropriate oauth1 app permissions for this endpoint."
+)
+"""X's answer to a post from an app without Read and Write permission (plhery/node-twitter-api-v2#493)."""
 
 
 def problem(status: int, title: str, detail: str, type_: str = "about:blank", **extra: Any) -> web.Response:
@@ -73,6 +77,13 @@ def fault_response(rule: FaultRule, request: web.Request, sandbox: Sandbox) -> w
         return unauthorized()
     if rule.kind == "duplicate":
         return problem(403, "Forbidden", DUPLICATE_DETAIL)
+    if rule.kind == "no_scope":
+        return problem(
+            403,
+            "Forbidden",
+            NO_WRITE_PERMISSION_DETAIL,
+            "https://api.twitter.com/2/problems/oauth1-permissions",
+        )
     raise ValueError(f"no X answer for the fault {rule.kind!r}")
 
 
