@@ -3,7 +3,7 @@
 Errors block scheduling: over the platform's limit (in characters, and in UTF-8 bytes where the
 platform limits those too), an image without alt text or with too many images, a phone number that is
 not one of the plan's verified numbers, a malformed or non-https link, an empty post, the same words
-twice on one account less than 24 hours apart (on X, at any distance). Warnings are shown in previews
+twice on one account less than 12 hours apart (on X, at any distance). Warnings are shown in previews
 for a person to weigh: hashtags not in CamelCase (screen readers read ``#seeitshareit`` as one word),
 more than two hashtags, more than three emoji, the same words again on one account a day or more later.
 """
@@ -30,7 +30,9 @@ if TYPE_CHECKING:
 
 MAX_HASHTAGS = 2
 MAX_EMOJI = 3
-REPEAT_WINDOW = timedelta(hours=24)
+REPEAT_WINDOW = timedelta(hours=12)
+"""Long enough that a post whose fate is unknown is settled (or a person alerted) before the same words go out
+again; short enough that a daily post with the same words is fine, even across the night the clocks change."""
 """Two posts of one account with the same words must be at least this far apart: the runner finds a post on
 the platform by its account, time and text, and could take one of them for the other."""
 
@@ -232,7 +234,7 @@ def _emoji_count(text: str) -> int:
 def repeated_texts(drafts: Sequence[Draft]) -> dict[str, list[Problem]]:
     """Problems for posts that repeat an earlier post's words on the same account, by draft key.
 
-    - Less than :data:`REPEAT_WINDOW` (24 hours) after a post with the same words (compared as
+    - Less than :data:`REPEAT_WINDOW` (12 hours) after a post with the same words (compared as
       :func:`~campaign.platforms.base.comparable_text`, the form a lookup compares), on any platform: an
       error. The runner finds a post on the platform by its text, and could take one for the other.
     - On X, the exact same text at any distance: an error, as X refuses a post identical to a recent one.
@@ -256,7 +258,7 @@ def _repeat_problem(draft: Draft, earlier: list[Draft]) -> Problem | None:
     if earlier and draft.when.utc - earlier[-1].when.utc < REPEAT_WINDOW:
         last = earlier[-1]
         fix = ("change the words of one (e.g. add the day with {{ when | day }}) or move one so they are "
-               "at least 24 hours apart: the runner finds a post on the platform by its text, and could take "
+               "at least 12 hours apart: the runner finds a post on the platform by its text, and could take "
                "one for the other")
         if draft.platform == "x" and draft.text == last.text:
             fix += "; on X moving it is not enough, as X refuses a post identical to a recent one"

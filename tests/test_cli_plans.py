@@ -269,7 +269,7 @@ def test_validate_refuses_the_same_words_3_hours_apart_on_one_mastodon_account(t
         f"{plan}:{line_of(plan, 'id: signs-again') + 2}: post 'signs-again' for @lancspolice@police.social (mastodon): "
         "signs-again/lancs-mastodon at 2027-03-15 12:00 GMT has the same text as signs/lancs-mastodon at "
         "2027-03-15 09:00 GMT, only 3 hours apart on one account — change the words of one (e.g. add the day with "
-        "{{ when | day }}) or move one so they are at least 24 hours apart: the runner finds a post on the "
+        "{{ when | day }}) or move one so they are at least 12 hours apart: the runner finds a post on the "
         "platform by its text, and could take one for the other"
     )
     apart = write_campaign(tmp_path / "apart", posts.replace("2027-03-15 12:00", "2027-03-17 09:00"))

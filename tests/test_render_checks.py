@@ -377,7 +377,7 @@ def repeat_plan(root: Path, second_at: str, accounts: str = "[lancs-mastodon]") 
 
 def test_identical_texts_3_hours_apart_on_one_mastodon_account_are_an_error_naming_both(tmp_path: Path) -> None:
     """The runner finds a post on the platform by its text: the same words (compared as a lookup compares them,
-    so a line break and a space are alike) twice on one account less than 24 hours apart are an error on every
+    so a line break and a space are alike) twice on one account less than 12 hours apart are an error on every
     platform, at the later post's line, naming both posts with their times and saying how to fix it."""
     plan_path = repeat_plan(tmp_path, "2027-03-15 12:00")
     rendered = render_plan(plan_path)
@@ -385,7 +385,7 @@ def test_identical_texts_3_hours_apart_on_one_mastodon_account_are_an_error_nami
         f"{plan_path}:{line_of(plan_path, 'text: |')}: post 'again' for @lancspolice@police.social (mastodon): "
         "again/lancs-mastodon at 2027-03-15 12:00 GMT has the same text as first/lancs-mastodon at 2027-03-15 "
         "09:00 GMT, only 3 hours apart on one account — change the words of one (e.g. add the day with "
-        "{{ when | day }}) or move one so they are at least 24 hours apart: the runner finds a post on the "
+        "{{ when | day }}) or move one so they are at least 12 hours apart: the runner finds a post on the "
         "platform by its text, and could take one for the other"
     ]
     assert not rendered.ok

@@ -60,7 +60,7 @@ from campaign.store import Store
 url, name, lease = sys.argv[1], sys.argv[2], float(sys.argv[3])
 store = Store.open(url)
 settings = RunnerSettings(campaign={campaign!r}, refresh=0.3, horizon=timedelta(minutes=10),
-                          lease=timedelta(seconds=lease), timeout=2.0, backoff=0.2, backoff_cap=1.0)
+                          lease=timedelta(seconds=lease), timeout=2.0, backoff=0.2, backoff_cap=1.0, read_lag=0.0)
 runner = Runner(store, settings, EventBus(), name=name)
 done = threading.Event()
 signal.signal(signal.SIGTERM, lambda *_: done.set())
@@ -157,9 +157,10 @@ def test_runners_killed_at_random_moments_publish_every_post_exactly_once(tmp_pa
     and answers 0.4 s later, so the kill lands between "sent" and "recorded"). Then one last runner finishes.
 
     At the end every post is published exactly once by the sandbox's own record — none twice, none lost —
-    each kill's orphans went ``publishing → unknown`` when their 2 s lease ran out, and reconciliation
-    settled each one to the sandbox's truth: found → published with the sandbox's id, without a second
-    send; not found → approved, then sent once. And every post's lateness is recorded: its publish attempts
+    each kill's orphans that had been sent went ``publishing → unknown`` when their 2 s lease ran out (those
+    claimed but not yet sent went straight back to ``approved``), and lookups settled each unknown one to the
+    sandbox's truth: found → published with the sandbox's id, without a second send; not found → approved,
+    then sent once. And every post's lateness is recorded: its publish attempts
     (an attempt cut short by a kill stays open, with its start time) all started at or after its due time."""
     rng = random.Random(20261122)
     url = f"sqlite:///{tmp_path / 'campaign.db'}"
@@ -187,10 +188,12 @@ def test_runners_killed_at_random_moments_publish_every_post_exactly_once(tmp_pa
                 runner.process.kill()
                 runner.process.wait()
                 snapshot = posts(store)
+                held = [p for p in snapshot.values() if p.state == PostState.PUBLISHING and p.claimed_by == runner.name]
                 kills.append({"aimed": aimed, "armed": armed, "out": len(sandbox.posts()),
-                              "orphans": sum(p.state == PostState.PUBLISHING and p.claimed_by == runner.name
-                                             for p in snapshot.values())})
-            orphans = sum(int(k["orphans"]) for k in kills)  # type: ignore[call-overload]
+                              "sent": sum(p.sending_at is not None for p in held),
+                              "unsent": sum(p.sending_at is None for p in held)})
+            orphans = sum(int(k["sent"]) for k in kills)  # type: ignore[call-overload]
+            unsent = sum(int(k["unsent"]) for k in kills)  # type: ignore[call-overload]
             last = runners.start("survivor")
             runner_ready = time.monotonic()
             last.wait_ready()
@@ -203,12 +206,14 @@ def test_runners_killed_at_random_moments_publish_every_post_exactly_once(tmp_pa
         assert_each_published_exactly_once(sandbox, store, accounts)
         trail = audit_trail(store)
         unknown = [e.post_key for e in trail if e.action == "unknown"]
+        released_unsent = [e.post_key for e in trail if e.action == "released" and "before sending it" in e.details]
         reconciled = [e for e in trail if e.action == "reconciled"]
         found = [e.post_key for e in reconciled if '"found": true' in e.details]
         not_found = [e.post_key for e in reconciled if '"found": false' in e.details]
         # The kills really did leave posts mid-publish, and both outcomes of reconciliation happened.
         assert orphans >= 5, kills
-        assert len(unknown) == orphans, "a post left publishing by a killed runner did not become unknown once"
+        assert len(unknown) == orphans, "a post sent by a killed runner did not become unknown once"
+        assert len(released_unsent) == unsent, "a post claimed but not sent by a killed runner was not given back"
         assert found, "no kill landed between sending and recording: the hard case was not exercised"
         assert Counter(unknown) == Counter(found + not_found), "an unknown post was settled some other way"
         handles = {a.key: a.sandbox.handle for a in accounts}
@@ -235,8 +240,8 @@ def test_runners_killed_at_random_moments_publish_every_post_exactly_once(tmp_pa
         left_open = [a for tries in sent.values() for a in tries if a.outcome is None]
         assert left_open and all(a.runner.startswith("crash-") and a.finished_at is None for a in left_open)
         print(f"\n{len(kills)} kills ({sum(bool(k['aimed']) for k in kills)} aimed at a send); {orphans} posts "
-              f"left publishing by the killed runners; {len(found)} reconciled as found, {len(not_found)} as not "
-              f"found; {len(left_open)} attempts cut short; the survivor finished in {finished:.1f} s")
+              f"left publishing by the killed runners after sending, {unsent} before; {len(found)} reconciled as "
+              f"found, {len(not_found)} as not found; {len(left_open)} attempts cut short; the survivor finished in {finished:.1f} s")
         store.close()
 
 

@@ -10,8 +10,9 @@ model kept by the test:
 
 - a post is claimed only while it is approved with ``approved_hash`` equal to its current content hash;
 - no post is claimed twice: a second claim needs the post back in approved in between — given back unsent
-  (``release``), not found on the platform after an interruption (``resolve_unknown``), or re-approved by a
-  person — and ``attempts`` always equals the claims on record;
+  (``release``), found absent by a lookup that succeeded (``settle_unknown``), or retried by a person — and
+  ``attempts`` always equals the claims on record; an ``unknown`` post never goes back to approved without a
+  lookup;
 - no post is claimed while a hold covering it (its campaign, or its account) is active, and ``arm`` refuses
   a claimed post that a hold has covered since;
 - published (and in-flight) posts are never changed by ``schedule``; nothing at all follows ``published``;
@@ -62,7 +63,7 @@ PEOPLE = ("author@lancs", "approver@lancs", "inspector@lancs")
 PLAN_BASE = BASE_PLAN.replace("  timezone: Europe/London\n", "  timezone: Europe/London\n  grace: 20m\n", 1)
 """A grace window of 20 minutes: posts stay claimable for a few clock moves."""
 
-APPROVABLE = {PostState.DRAFT, PostState.REJECTED, PostState.MISSED}
+APPROVABLE = {PostState.DRAFT, PostState.REJECTED}
 REJECTABLE = {PostState.DRAFT, PostState.APPROVED, PostState.MISSED, PostState.FAILED}
 TABLES = (CampaignRow, AccountRow, Post, Hold, AuditEntry)
 
@@ -164,8 +165,10 @@ class StoreMachine(RuleBasedStateMachine):
         parent_out = post.reply_to is None or (
             post.reply_to in posts and posts[post.reply_to].state == PostState.PUBLISHED
         )
+        backing_off = post.not_before is not None and aware(post.not_before) > self.now
         return (post.state == PostState.APPROVED and post.approved_hash == post.content_hash
-                and aware(post.due_at) <= self.now <= aware(post.late_after) and not held and parent_out)
+                and aware(post.due_at) <= self.now <= aware(post.late_after) and not held and parent_out
+                and not backing_off)
 
     # -- editing the plan and scheduling it -------------------------------------------------------------------
 
@@ -368,12 +371,12 @@ class StoreMachine(RuleBasedStateMachine):
         post_id, owner = post.id, post.claimed_by
         stranger = next(r for r in RUNNERS if r != owner)
         before = self.snapshot()
-        assert self.store.arm(post_id, stranger, now=self.now) is False
+        assert self.store.arm(post_id, stranger, now=self.now) is None
         assert self.snapshot() == before, "a refused arm changed the database"
         self.refused(lambda: self.store.record_published(post_id, stranger, "1", "https://x.test/1", now=self.now),
                      "result recorded by another runner")
         held = self.held(post, holds)
-        armed = self.store.arm(post_id, owner, now=self.now)
+        armed = self.store.arm(post_id, owner, now=self.now) is not None
         assert armed is not held, f"arm said {armed} while {'held' if held else 'not held'}"
         if not armed or outcome == "released":
             self.store.release(post_id, owner, "paused before it was sent", now=self.now)
@@ -391,16 +394,61 @@ class StoreMachine(RuleBasedStateMachine):
         event(f"finish: {expected}")
 
     @precondition(lambda self: bool(self.in_state(PostState.UNKNOWN)))
-    @rule(pick=st.integers(0, 7), found=st.booleans())
-    def reconcile(self, pick: int, found: bool) -> None:
-        """Someone looks for an ``unknown`` post on the platform: found, it is published; not found, it goes
-        back to approved (and may be claimed again — the one legitimate second claim)."""
-        unknown = self.in_state(PostState.UNKNOWN)
-        post = unknown[pick % len(unknown)]
-        state = self.store.resolve_unknown(post.id or 0, "remote-found" if found else None,
-                                           "https://x.test/found" if found else None, PEOPLE[2], now=self.now)
-        assert state == (PostState.PUBLISHED if found else PostState.APPROVED)
-        event(f"reconciled: {state}")
+    @rule(pick=st.integers(0, 7), runner=st.sampled_from(RUNNERS),
+          result=st.sampled_from(["found", "absent", "absent after a duplicate refusal", "lookup failed"]))
+    def look_up(self, pick: int, runner: str, result: str) -> None:
+        """A runner looks an ``unknown`` post up (if nobody else holds it and its next lookup is due): found, it
+        is published at the platform's time; absent, it goes back to approved while in time (the one legitimate
+        second claim), else missed — or failed after a duplicate refusal; a failed lookup changes nothing but
+        the time of the next one."""
+        post = self.in_state(PostState.UNKNOWN)[pick % len(self.in_state(PostState.UNKNOWN))]
+        assert post.id is not None
+        free = post.claimed_by is None or post.lease_until is None or aware(post.lease_until) < self.now
+        due = post.not_before is None or aware(post.not_before) <= self.now
+        before = self.snapshot()
+        claimed = self.store.claim_lookup(post.id, runner, self.now)
+        assert (claimed is not None) == (free and due), (post.claimed_by, post.lease_until, post.not_before)
+        if claimed is None:
+            assert self.snapshot() == before, "a refused lookup claim changed the database"
+            return
+        if result == "found":
+            assert self.store.adopt(post.id, runner, f"remote-{post.id}", "https://x.test/found", self.now, self.now)
+            expected = PostState.PUBLISHED
+        elif result == "lookup failed":
+            self.store.lookup_failed(post.id, runner, "the platform did not answer", self.now + timedelta(minutes=1),
+                                     self.now)
+            expected = PostState.UNKNOWN
+        else:
+            if result != "absent":
+                expected = PostState.FAILED
+            elif self.now <= aware(post.late_after):
+                expected = PostState.APPROVED
+            else:
+                expected = PostState.MISSED
+            self.store.settle_unknown(post.id, runner, expected, "not on the platform", self.now)
+        assert self.posts()[post.key].state == expected
+        event(f"looked up: {expected}")
+
+    @rule(pick=st.integers(0, 7), new_time=st.booleans())
+    def retry(self, pick: int, new_time: bool) -> None:
+        """A person puts a failed or missed post back in the queue: at once (only within its grace window), or at
+        a new time. Anything else is refused and changes nothing."""
+        key = key_for(pick)
+        post = self.posts().get(key)
+        at = self.now + timedelta(minutes=5) if new_time else None
+        allowed = (post is not None and post.state in (PostState.FAILED, PostState.MISSED)
+                   and post.approved_hash == post.content_hash and post.approved_by is not None
+                   and (new_time or self.now <= aware(post.late_after)))
+        selection = Selection(campaign=CAMPAIGN_ID, posts=(key,))
+        if post is None or not allowed:
+            self.refused(lambda: self.store.retry(selection, PEOPLE[2], at, now=self.now), "retry not allowed")
+            return
+        self.store.retry(selection, PEOPLE[2], at, now=self.now)
+        current = self.posts()[key]
+        assert current.state == PostState.APPROVED
+        if at is not None:
+            assert aware(current.due_at) == at and current.local_time == at.replace(tzinfo=None)
+        event(f"retried {'at a new time' if new_time else 'now'}")
 
     # -- invariants, from the database -------------------------------------------------------------------------
 
@@ -427,7 +475,8 @@ TRANSITIONS: dict[str, tuple[frozenset[str], str | None]] = {
     "restored": (frozenset({"cancelled"}), PostState.DRAFT),
     "cancelled": (frozenset({"draft", "approved", "rejected", "missed", "failed"}), PostState.CANCELLED),
     "rescheduled": (frozenset({"draft", "approved", "rejected", "missed", "failed"}), None),
-    "approved": (frozenset({"draft", "rejected", "missed"}), PostState.APPROVED),
+    "approved": (frozenset({"draft", "rejected"}), PostState.APPROVED),
+    "retried": (frozenset({"failed", "missed"}), PostState.APPROVED),
     "rejected": (frozenset({"draft", "approved", "missed", "failed"}), PostState.REJECTED),
     "missed": (frozenset({"approved"}), PostState.MISSED),
     "claimed": (frozenset({"approved"}), PostState.PUBLISHING),
@@ -436,6 +485,7 @@ TRANSITIONS: dict[str, tuple[frozenset[str], str | None]] = {
     "failed": (frozenset({"publishing"}), PostState.FAILED),
     "unknown": (frozenset({"publishing"}), PostState.UNKNOWN),
     "reconciled": (frozenset({"unknown"}), None),
+    "lookup_failed": (frozenset({"unknown"}), PostState.UNKNOWN),
 }
 
 
@@ -504,7 +554,7 @@ StoreMachine.TestCase.settings = settings(
 TestStoreRules = StoreMachine.TestCase
 TestStoreRules.__doc__ = (
     "Random sequences of edit / schedule / approve (fresh and stale previews) / reject / pause / resume / clock / "
-    "claim / claim_due / arm and publish, give back, fail or lose / reconcile never claim a post that is not "
+    "claim / claim_due / arm and publish, give back, fail or lose / look up / retry never claim a post that is not "
     "approved for its current content, never claim one twice or under an active hold, never touch a published "
     "post, keep the audit trail a complete and allowed life cycle, and every refused command changes nothing."
 )

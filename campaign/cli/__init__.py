@@ -30,6 +30,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "resume": ("campaign.cli.store:resume", "Lift a pause; posts past their grace window become missed."),
     "rehearse": ("campaign.cli.rehearse:rehearse", "Play a plan against the sandbox, a week in about a minute."),
     "run": ("campaign.cli.run:run", "Publish every approved post at its time, exactly once."),
+    "reconcile": ("campaign.cli.recovery:reconcile", "Look posts whose fate is unknown up on their platforms now."),
+    "retry": ("campaign.cli.recovery:retry", "Put failed, missed or unknown posts back in the queue."),
     "status": ("campaign.cli.store:status", "Counts by state and day, what is next, pauses, what needs a person."),
     "audit": ("campaign.cli.store:audit", "The audit trail, as text, CSV or JSON."),
     "bundle": ("campaign.cli.store:bundle", "Write an FOI/records bundle for one post."),

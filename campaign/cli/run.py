@@ -19,7 +19,11 @@ def console_listener(event: object) -> None:
     when = event.at.astimezone().strftime("%H:%M:%S")
     details = ""
     if isinstance(event, events.Published):
-        details = f" ({event.late_by_seconds:+.2f} s) {event.url}"
+        first = (f", first try {event.first_try_late_by_seconds:+.2f} s" if event.first_try_late_by_seconds is not None
+                 else "")
+        found = ", found by a lookup" if event.found_by_lookup else ""
+        details = f" (accepted {event.late_by_seconds:+.2f} s from its time{first}{found}) {event.url}"
+        details += "".join(f"\n          warning: {warning}" for warning in event.warnings)
     elif isinstance(event, events.Scheduled) and event.due_at is not None:
         details = f" for {event.due_at.astimezone():%a %d %b %H:%M:%S}"
     elif hasattr(event, "reason") and getattr(event, "reason"):

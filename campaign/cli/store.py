@@ -171,7 +171,7 @@ def reject(post: str, reason: str, db: str | None, campaign: str | None, actor: 
 def _until(value: str | None, zone: str) -> datetime | None:
     if value is None:
         return None
-    from campaign.store.store import utcnow
+    from campaign.store.sql import utcnow
     from campaign.times import TimeProblem, parse_local
 
     match = re.fullmatch(r"(?:(\d+)\s*h)?\s*(?:(\d+)\s*m)?", value.strip())

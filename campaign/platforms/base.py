@@ -416,10 +416,30 @@ class Adapter(ABC):
                 and operation == "publish"
                 and getattr(self._local, "sending", False)
                 and (mapped.status is None or mapped.status >= 500)
+                and not never_connected(error)
             ):
                 mapped.outcome_unknown = True
             log.warning("%s %s failed: %s", self.spec.label, operation, mapped)
             raise mapped from None
+
+
+def never_connected(error: BaseException) -> bool:
+    """Whether *error* (or what it wraps) is a connection that was never made: refused, or no such host. Such
+    a request certainly created nothing, whatever request it was."""
+    import httpx
+    from urllib3.exceptions import NewConnectionError
+
+    seen: set[int] = set()
+    waiting: list[object] = [error]
+    while waiting:
+        current = waiting.pop()
+        if id(current) in seen or not isinstance(current, BaseException):
+            continue
+        seen.add(id(current))
+        if isinstance(current, ConnectionRefusedError | NewConnectionError | httpx.ConnectError):
+            return True
+        waiting += [current.__cause__, current.__context__, getattr(current, "reason", None), *current.args]
+    return False
 
 
 def comparable_text(text: str) -> str:

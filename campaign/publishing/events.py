@@ -53,6 +53,13 @@ class Published(Event):
     name: ClassVar[str] = "published"
     url: str = ""
     late_by_seconds: float = 0.0
+    """When the platform accepted the post (its own creation time where it says), less the post's due time."""
+    first_try_late_by_seconds: float | None = None
+    """When the first request for it went out, less its due time."""
+    found_by_lookup: bool = False
+    """True when a lookup found it on the platform (after an answer that was lost, or a runner that died)."""
+    warnings: tuple[str, ...] = ()
+    """What went out differently from what was written (a mention that did not resolve, ...)."""
 
 
 @dataclass(frozen=True)
@@ -71,15 +78,30 @@ class Failed(Event):
 
 @dataclass(frozen=True)
 class Unknown(Event):
+    """The post may or may not be out: it is looked up before anything else happens to it."""
+
     name: ClassVar[str] = "unknown"
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Unresolved(Event):
+    """The post's grace window has ended and lookups still cannot tell whether it is out: a person should check
+    the account. Lookups go on; the post is never sent again on a guess."""
+
+    name: ClassVar[str] = "unresolved"
     needs_a_person: ClassVar[bool] = True
     reason: str = ""
 
 
 @dataclass(frozen=True)
 class Reconciled(Event):
+    """A lookup settled an unknown post that was not found (found ones are :class:`Published`)."""
+
     name: ClassVar[str] = "reconciled"
     found: bool = False
+    state: str = ""
+    reason: str = ""
 
 
 @dataclass(frozen=True)

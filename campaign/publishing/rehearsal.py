@@ -86,7 +86,7 @@ class Rehearsal:
         last_due = max(p.due_at for p in posts)
         limit = timeout if timeout is not None else (last_due - datetime.now(UTC)).total_seconds() + 60
         settings = RunnerSettings(campaign=self.campaign, refresh=0.5, horizon=timedelta(minutes=10),
-                                  lease=timedelta(seconds=30), backoff=0.2, backoff_cap=2.0, timeout=5.0,
+                                  backoff=0.2, backoff_cap=2.0, timeout=5.0, read_lag=self.sandbox.read_lag,
                                   collect_every=0.5, collect_scale=self.speed)
         runner = Runner(self.store, settings, EventBus(listeners), environ=self.environ, name="rehearsal")
         deadline = datetime.now(UTC) + timedelta(seconds=limit)

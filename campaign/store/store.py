@@ -1,27 +1,26 @@
-"""The campaign store: scheduling a plan, sign-off, pauses, claims and the audit trail.
+"""The campaign store: scheduling a plan, sign-off, pauses, retries and the audit trail.
 
-Every change to a post happens here, in one transaction with its audit entry. The rules that keep a
-force out of trouble are in the SQL itself, not in the callers:
+Every change to a post happens in one transaction with its audit entry. The rules that keep a force out of
+trouble are in the SQL itself, not in the callers:
 
-- a post is claimed for publishing by ONE conditional UPDATE (``approved → publishing``) that also
-  checks the approval is for the current content, the post is due and not yet too late, its thread
-  parent is out, and no active hold covers it — so two runners can never both win, and once ``pause``
-  has returned nothing more is claimed;
 - published posts are never touched by a re-schedule; posts removed from the plan are cancelled;
-  a change of content sends a post back to draft and voids its approval, on the record.
+  a change of content sends a post back to draft and voids its approval, on the record;
+- a pause takes effect in the claim statement itself (:mod:`campaign.store.publishing`, the publishing half
+  of :class:`Store`): once ``pause`` has returned nothing more is claimed;
+- a failed, missed or unknown post goes back into the queue only when a person says so (:meth:`Store.retry`).
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, String, any_, bindparam, exists, func, insert, or_, select, text, update
+from sqlalchemy import Engine, String, func, or_, select, text
 from sqlmodel import Session
 
 from campaign.exceptions import StoreError
@@ -30,31 +29,17 @@ from campaign.store.database import READ_ONLY, create_store_engine, database_url
 from campaign.store.models import (
     IN_FLIGHT,
     NEEDS_A_PERSON,
+    RETRYABLE,
     AccountRow,
     AuditEntry,
     CampaignRow,
     Hold,
     Post,
     PostState,
-    PublishAttempt,
-    table_columns,
 )
+from campaign.store.publishing import PublishingTransitions
+from campaign.store.sql import ACC, CAMP, A, H, P, active_hold, audit, utcnow
 from campaign.times import as_utc, iso_utc
-
-DEFAULT_LEASE = timedelta(minutes=5)
-
-# Typed handles on the tables' columns, for SQL expressions (SQLModel's class attributes type as plain values).
-P = table_columns(Post)
-H = table_columns(Hold)
-A = table_columns(AuditEntry)
-ACC = table_columns(AccountRow)
-CAMP = table_columns(CampaignRow)
-_AUDIT_TABLE: Any = AuditEntry.__table__  # type: ignore[attr-defined]
-_ATTEMPT_TABLE: Any = PublishAttempt.__table__  # type: ignore[attr-defined]
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass
@@ -104,7 +89,7 @@ class Status:
     needs_a_person: list[Post]
 
 
-class Store:
+class Store(PublishingTransitions):
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.reader = engine.execution_options(**{READ_ONLY: True})
@@ -182,7 +167,7 @@ class Store:
                                 {"reason": "removed from the plan", "was": post.state})
                 report.cancelled.append(post.key)
             if report.changes:
-                _audit(session, now, actor, "schedule", campaign.id, None,
+                audit(session, now, actor, "schedule", campaign.id, None,
                        {"plan": str(rendered.path), "added": len(report.added), "changed": len(report.changed),
                         "rescheduled": len(report.rescheduled), "cancelled": len(report.cancelled),
                         "restored": len(report.restored)})
@@ -205,7 +190,7 @@ class Store:
         if post is None:
             session.add(Post(**fields, state=PostState.DRAFT, author=draft.author or actor, created_at=now,
                              updated_at=now))
-            _audit(session, now, actor, "added", draft.campaign, draft.key,
+            audit(session, now, actor, "added", draft.campaign, draft.key,
                    {"content_hash": draft.content_hash, "due_at": iso_utc(draft.when.utc, "seconds")})
             report.added.append(draft.key)
             return
@@ -237,14 +222,15 @@ class Store:
             before = iso_utc(post.due_at, "seconds")
             _update(post, fields, now)
             details: dict[str, Any] = {"from": before, "to": iso_utc(draft.when.utc, "seconds")}
-            if post.state == PostState.MISSED:
-                # A person moved a missed post to a new time: it may go out then, if still approved.
+            if post.state in (PostState.MISSED, PostState.FAILED):
+                # A person moved a missed or failed post to a new time: it may go out then, if still approved.
+                post.not_before = post.alerted_at = None
                 approved = post.approved_hash == post.content_hash and post.approved_by is not None
                 new_state = PostState.APPROVED if approved else PostState.DRAFT
                 self._set_state(session, post, new_state, actor, now, "rescheduled", details)
             else:
                 session.add(post)
-                _audit(session, now, actor, "rescheduled", post.campaign_id, post.key, details)
+                audit(session, now, actor, "rescheduled", post.campaign_id, post.key, details)
             report.rescheduled.append(post.key)
             return
         report.unchanged += 1
@@ -254,7 +240,7 @@ class Store:
         post.state = state
         post.updated_at = now
         session.add(post)
-        _audit(session, now, actor, action, post.campaign_id, post.key, {**details, "state": str(state)})
+        audit(session, now, actor, action, post.campaign_id, post.key, {**details, "state": str(state)})
 
     # -- selecting ---------------------------------------------------------------------------------
 
@@ -298,8 +284,12 @@ class Store:
             raise StoreError("say what to approve: post keys, --day, --platform, --account or --all")
         now = now or utcnow()
         posts = self.select_posts(selection)
-        approvable = [p for p in posts if p.state in (PostState.DRAFT, PostState.REJECTED, PostState.MISSED)]
+        approvable = [p for p in posts if p.state in (PostState.DRAFT, PostState.REJECTED)]
         if not approvable:
+            waiting = [p for p in posts if p.state in RETRYABLE]
+            if waiting:
+                raise StoreError(f"nothing to approve: {waiting[0].key} is {waiting[0].state} — "
+                                 f"{way_forward(waiting[0])}")
             states = ", ".join(sorted({f"{p.key} is {p.state}" for p in posts})[:3]) or "no posts matched"
             raise StoreError(f"nothing to approve: {states}")
         self._check_previewed(approvable, previewed)
@@ -315,16 +305,60 @@ class Store:
                 assert current is not None
                 if current.content_hash != post.content_hash or current.state != post.state:
                     raise StoreError(f"{post.key} changed while it was being approved; preview it again")
-                details: dict[str, Any] = {"content_hash": current.content_hash}
-                if current.state == PostState.MISSED:
-                    # Re-approving a missed post is a person saying "send it now".
-                    details["due_at_was"] = iso_utc(current.due_at, "seconds")
-                    current.due_at = now
-                    current.late_after = now + timedelta(seconds=campaign.grace_seconds)
                 current.approved_by, current.approved_at, current.approved_hash = actor, now, current.content_hash
                 current.last_error = None
-                self._set_state(session, current, PostState.APPROVED, actor, now, "approved", details)
+                self._set_state(session, current, PostState.APPROVED, actor, now, "approved",
+                                {"content_hash": current.content_hash})
         return self.select_posts(Selection(campaign=campaign.id, posts=tuple(p.key for p in approvable)))
+
+    def retry(self, selection: Selection, actor: str, at: datetime | None = None,
+              now: datetime | None = None) -> list[Post]:
+        """Put failed or missed posts back in the queue, as *actor* decides, on the record.
+
+        Without *at* a post goes out at once, which it may only while its grace window lasts: a time that has
+        passed is never silently replaced by "now". With *at* (aware) the post gets that new time, its local
+        time too. The approval must still stand (same content as approved). An ``unknown`` post must be looked up
+        first (:func:`campaign.publishing.reconcile.retry` does that); nothing changes if any post cannot be
+        retried.
+        """
+        if not selection.posts:
+            raise StoreError("say which posts to retry, by key (e.g. 'launch/lancs-x') or plan entry")
+        now = now or utcnow()
+        if at is not None and at < now - timedelta(minutes=1):
+            raise StoreError(f"--at {iso_utc(at, 'minutes')} is in the past; give a time to come")
+        posts = self.select_posts(selection)
+        for post in posts:
+            if post.state == PostState.UNKNOWN:
+                raise StoreError(f"{post.key}'s fate is unknown: it must be looked up on the platform before it is "
+                                 f"sent again — `campaign reconcile {post.key}`")
+            if post.state not in (PostState.FAILED, PostState.MISSED):
+                raise StoreError(f"{post.key} is {post.state}; only failed, missed or unknown posts are retried")
+            if post.approved_hash != post.content_hash or post.approved_by is None:
+                raise StoreError(f"{post.key}'s approval no longer stands (its content changed); approve it again")
+            if at is None and as_utc(post.late_after) < now:
+                raise StoreError(
+                    f"{post.key} was due {iso_utc(post.due_at, 'minutes')} and its grace window ended "
+                    f"{iso_utc(post.late_after, 'minutes')}: its words may no longer fit the day, so it is not sent "
+                    f"now by itself; give it a new time with `campaign retry {post.key} --at 'YYYY-MM-DD HH:MM'`"
+                )
+        campaign = self._campaign_row(posts[0].campaign_id)
+        with self.session() as session, session.begin():
+            for post in posts:
+                current = session.get(Post, post.id)
+                assert current is not None
+                if current.state != post.state or current.content_hash != post.content_hash:
+                    raise StoreError(f"{post.key} changed while it was being retried; look at it again")
+                details: dict[str, Any] = {"was": current.state, "reason": current.last_error}
+                if at is not None:
+                    details.update(due_at_was=iso_utc(current.due_at, "seconds"), due_at=iso_utc(at, "seconds"))
+                    current.due_at = at
+                    current.local_time = as_utc(at).astimezone(ZoneInfo(current.zone)).replace(tzinfo=None)
+                    current.late_after = at + timedelta(seconds=campaign.grace_seconds)
+                current.not_before = current.alerted_at = None
+                current.lookups = 0
+                current.last_error = None
+                self._set_state(session, current, PostState.APPROVED, actor, now, "retried", details)
+        return self.select_posts(Selection(campaign=campaign.id, posts=tuple(p.key for p in posts)))
 
     def _check_previewed(self, posts: Sequence[Post], previewed: Mapping[str, str] | None) -> None:
         if previewed is None:
@@ -391,7 +425,7 @@ class Store:
                         until=until)
             session.add(hold)
             session.flush()
-            _audit(session, now, actor, "paused", campaign_id, None,
+            audit(session, now, actor, "paused", campaign_id, None,
                    {"hold": hold.id, "account": account, "reason": reason,
                     "until": iso_utc(until, "seconds") if until else None})
         return hold
@@ -417,7 +451,7 @@ class Store:
         now = now or utcnow()
         campaign_id = self.campaign_id(campaign)
         with self.session() as session, session.begin():
-            query = select(Hold).where(H.campaign_id == campaign_id, *_active_hold(now))
+            query = select(Hold).where(H.campaign_id == campaign_id, *active_hold(now))
             if account is not None:
                 query = query.where(H.account == account)
             holds = list(session.scalars(query))
@@ -427,210 +461,16 @@ class Store:
             for hold in holds:
                 hold.released_at, hold.released_by = now, actor
                 session.add(hold)
-                _audit(session, now, actor, "resumed", campaign_id, None, {"hold": hold.id, "account": hold.account})
+                audit(session, now, actor, "resumed", campaign_id, None, {"hold": hold.id, "account": hold.account})
         return holds, self.mark_missed(now, actor)
 
     def active_holds(self, campaign: str | None = None, now: datetime | None = None) -> list[Hold]:
         now = now or utcnow()
         with self.read_session() as session:
-            query = select(Hold).where(*_active_hold(now))
+            query = select(Hold).where(*active_hold(now))
             if campaign is not None:
                 query = query.where(or_(H.campaign_id.is_(None), H.campaign_id == campaign))
             return list(session.scalars(query.order_by(H.created_at)))
-
-    # -- claims ------------------------------------------------------------------------------------
-
-    def warm_up(self, runner: str, now: datetime | None = None, lease: timedelta = DEFAULT_LEASE) -> None:
-        """Compile the statements that run at a post's due instant (claim, arm) before anything is due: the first
-        of each took 5–10 ms. Both are run for no post at all (id -1), so nothing changes and nothing is recorded.
-        """
-        now = now or utcnow()
-        with self.engine.begin() as connection:
-            connection.execute(_claim_one_statement(), {"claim_now": now, "claim_runner": runner,
-                                                        "claim_lease_until": now + lease, "claim_post_id": -1})
-            connection.execute(_arm_statement(), {"arm_now": now, "arm_runner": runner, "arm_lease_until": now + lease,
-                                                  "arm_post_id": -1})
-
-    def claim(self, post_id: int, runner: str, now: datetime | None = None, lease: timedelta = DEFAULT_LEASE) -> bool:
-        """Try to take one post for publishing: True for exactly one caller, however many try at once."""
-        return self.claim_post(post_id, runner, now, lease) is not None
-
-    def claim_post(self, post_id: int, runner: str, now: datetime | None = None,
-                   lease: timedelta = DEFAULT_LEASE) -> Post | None:
-        """:meth:`claim`, returning the post exactly as claimed (``None`` if not claimed): no second read."""
-        now = now or utcnow()
-        # The statement is built once, with bound parameters, outside any transaction: on SQLite the transaction
-        # holds the only write lock, and building it inside took longer than running it (8 runners on 2 cores then
-        # waited > 5 s: "database is locked"); building it afresh for every claim took most of a claim's time.
-        parameters = {"claim_now": now, "claim_runner": runner, "claim_lease_until": now + lease,
-                      "claim_post_id": post_id}
-        with self.engine.begin() as connection:
-            claimed = connection.execute(_claim_one_statement(), parameters).one_or_none()
-            if claimed is not None:
-                connection.execute(_audit_insert(now, runner, "claimed", claimed.campaign_id, claimed.key,
-                                                 {"post_id": post_id}))
-        return None if claimed is None else Post(**claimed._mapping)
-
-    def claim_due(self, runner: str, now: datetime | None = None, limit: int = 50,
-                  lease: timedelta = DEFAULT_LEASE) -> list[Post]:
-        """Claim up to *limit* posts that are due now, earliest first."""
-        now = now or utcnow()
-        candidates = select(P.id).where(*_claimable(now)).order_by(P.due_at).limit(limit)
-        picked: Any = P.id.in_(candidates.scalar_subquery())
-        if self.engine.dialect.name == "postgresql":
-            # = ANY(ARRAY(...)) picks once (an InitPlan). With IN (...) PostgreSQL may re-run the pick for every
-            # row (nested-loop semi join), and SKIP LOCKED then skips the rows this statement has just updated
-            # and picks the next ones: claim_due(limit=10) claimed all 1,000 due posts at once.
-            picked = P.id == any_(func.array(candidates.with_for_update(skip_locked=True).scalar_subquery()))
-        statement = (_claim_statement(now, runner, lease).where(picked)
-                     .returning(P.id, P.key, P.campaign_id))  # built before BEGIN: see claim()
-        with self.engine.begin() as connection:
-            claimed = list(connection.execute(statement))
-            for post_id, key, campaign_id in claimed:
-                connection.execute(_audit_insert(now, runner, "claimed", campaign_id, key, {"post_id": post_id}))
-        if not claimed:
-            return []
-        with self.read_session() as session:
-            return list(session.scalars(select(Post).where(P.id.in_([c[0] for c in claimed]))))
-
-    def record_published(self, post_id: int, runner: str, remote_id: str, url: str,
-                         now: datetime | None = None) -> None:
-        now = now or utcnow()
-        parameters = {"done_post_id": post_id, "done_runner": runner, "done_remote_id": remote_id, "done_url": url,
-                      "done_now": now}
-        with self.engine.begin() as connection:
-            key = connection.execute(_published_statement(), parameters).one_or_none()
-            if key is None:
-                raise StoreError(f"post {post_id} is not being published by {runner}; its result was not recorded")
-            connection.execute(_audit_insert(now, runner, "published", key[1], key[0],
-                                             {"remote_id": remote_id, "url": url}))
-
-    def mark_missed(self, now: datetime | None = None, actor: str = "campaign") -> list[str]:
-        """Approved posts whose grace window has passed become ``missed``: they wait for a person."""
-        now = now or utcnow()
-        with self.engine.begin() as connection:
-            missed = list(connection.execute(
-                update(Post).where(P.state == PostState.APPROVED, P.late_after < now)
-                .values(state=PostState.MISSED, updated_at=now,
-                        last_error="its time passed beyond the grace window; reschedule or re-approve it")
-                .returning(P.key, P.campaign_id, P.due_at)
-            ))
-            for key, campaign_id, due_at in missed:
-                connection.execute(_audit_insert(now, actor, "missed", campaign_id, key,
-                                                 {"due_at": iso_utc(due_at, "seconds"), "state": "missed"}))
-        return sorted(key for key, _, _ in missed)
-
-    def arm(self, post_id: int, runner: str, now: datetime | None = None, lease: timedelta = DEFAULT_LEASE) -> bool:
-        """The last check before a claimed post is sent: still ours, and no pause has begun since the claim.
-
-        Marks the post as being sent, renews its lease and opens its publish attempt (started *now*, no outcome
-        yet; :meth:`record_attempt` finishes it). A runner that dies before hearing back leaves the attempt open:
-        the record of when the post was sent, so its lateness is known whatever happens. False means: do not send.
-        """
-        now = now or utcnow()
-        parameters = {"arm_now": now, "arm_runner": runner, "arm_lease_until": now + lease, "arm_post_id": post_id}
-        with self.engine.begin() as connection:
-            result = connection.execute(_arm_statement(), parameters)
-            if result.rowcount:
-                connection.execute(insert(_ATTEMPT_TABLE), {"post_id": post_id, "runner": runner, "started_at": now,
-                                                            "finished_at": None, "outcome": None, "message": None})
-        return bool(result.rowcount)
-
-    def renew(self, post_id: int, runner: str, now: datetime | None = None, lease: timedelta = DEFAULT_LEASE) -> bool:
-        """Extend the lease on a post this runner has claimed and is still holding (waiting out a rate limit or a
-        backoff), so it is not taken for a dead runner's post. False: it is no longer ours."""
-        now = now or utcnow()
-        with self.engine.begin() as connection:
-            result = connection.execute(
-                update(Post).where(P.id == post_id, P.state == PostState.PUBLISHING, P.claimed_by == runner)
-                .values(lease_until=now + lease, updated_at=now)
-            )
-        return bool(result.rowcount)
-
-    def release(self, post_id: int, runner: str, reason: str, now: datetime | None = None) -> None:
-        """Give a claimed post back (``publishing → approved``) without sending it, e.g. because of a pause."""
-        self._finish(post_id, runner, PostState.APPROVED, "released", {"reason": reason}, now, last_error=reason)
-
-    def record_failed(self, post_id: int, runner: str, reason: str, now: datetime | None = None) -> None:
-        """The platform refused the post for good, or retries ran out: it waits for a person."""
-        self._finish(post_id, runner, PostState.FAILED, "failed", {"reason": reason}, now, last_error=reason)
-
-    def record_unknown(self, post_id: int, runner: str, reason: str, now: datetime | None = None) -> None:
-        """Nobody knows whether the post went out: it must be reconciled before anything else happens."""
-        self._finish(post_id, runner, PostState.UNKNOWN, "unknown", {"reason": reason}, now, last_error=reason)
-
-    def _finish(self, post_id: int, runner: str, state: PostState, action: str, details: Mapping[str, Any],
-                now: datetime | None, last_error: str) -> None:
-        now = now or utcnow()
-        with self.engine.begin() as connection:
-            row = connection.execute(
-                update(Post).where(P.id == post_id, P.state == PostState.PUBLISHING, P.claimed_by == runner)
-                .values(state=state, claimed_by=None, lease_until=None, sending_at=None, updated_at=now,
-                        last_error=last_error)
-                .returning(P.key, P.campaign_id)
-            ).one_or_none()
-            if row is None:
-                raise StoreError(f"post {post_id} is not being published by {runner}; nothing was recorded")
-            connection.execute(_audit_insert(now, runner, action, row[1], row[0], {**details, "state": str(state)}))
-
-    def record_attempt(self, post_id: int, runner: str, started_at: datetime, outcome: str, message: str | None,
-                       finished_at: datetime | None = None) -> None:
-        """Finish the attempt :meth:`arm` opened for this post and runner; add a finished one if none is open."""
-        values = {"finished_at": finished_at or utcnow(), "outcome": outcome, "message": message}
-        attempt = _ATTEMPT_TABLE.c
-        with self.engine.begin() as connection:
-            finished = connection.execute(
-                update(_ATTEMPT_TABLE).where(attempt.post_id == post_id, attempt.runner == runner,
-                                             attempt.finished_at.is_(None)).values(**values))
-            if not finished.rowcount:
-                connection.execute(insert(_ATTEMPT_TABLE), {"post_id": post_id, "runner": runner,
-                                                            "started_at": started_at, **values})
-
-    def expire_leases(self, now: datetime | None = None, actor: str = "campaign") -> list[Post]:
-        """Posts whose runner stopped answering mid-publish become ``unknown``, to be reconciled."""
-        now = now or utcnow()
-        with self.engine.begin() as connection:
-            expired = list(connection.execute(
-                update(Post).where(P.state == PostState.PUBLISHING, P.lease_until < now)
-                .values(state=PostState.UNKNOWN, updated_at=now,
-                        last_error="the runner publishing it stopped before recording the result")
-                .returning(P.id, P.key, P.campaign_id, P.claimed_by)
-            ))
-            for _, key, campaign_id, runner in expired:
-                connection.execute(_audit_insert(now, actor, "unknown", campaign_id, key,
-                                                 {"runner": runner, "reason": "lease expired", "state": "unknown"}))
-        return self.posts_by_id([row[0] for row in expired])
-
-    def resolve_unknown(self, post_id: int, remote_id: str | None, url: str | None, actor: str,
-                        now: datetime | None = None) -> str:
-        """Settle an ``unknown`` post from what the platform says: found → published, not found → approved."""
-        now = now or utcnow()
-        found = remote_id is not None
-        values: dict[str, Any] = {"updated_at": now, "claimed_by": None, "lease_until": None, "sending_at": None}
-        if found:
-            values.update(state=PostState.PUBLISHED, remote_id=remote_id, remote_url=url, published_at=now,
-                          last_error=None)
-        else:
-            values.update(state=PostState.APPROVED, last_error="not found on the platform after an interruption")
-        with self.engine.begin() as connection:
-            row = connection.execute(
-                update(Post).where(P.id == post_id, P.state == PostState.UNKNOWN).values(**values)
-                .returning(P.key, P.campaign_id)
-            ).one_or_none()
-            if row is None:
-                raise StoreError(f"post {post_id} is not unknown; nothing was changed")
-            connection.execute(_audit_insert(now, actor, "reconciled", row[1], row[0],
-                                             {"found": found, "remote_id": remote_id, "state": str(values["state"])}))
-        return str(values["state"])
-
-    def due_soon(self, until: datetime, now: datetime | None = None, campaign: str | None = None) -> list[Post]:
-        """Approved posts that may still go out and fall due before *until*, earliest first."""
-        now = now or utcnow()
-        query = select(Post).where(P.state == PostState.APPROVED, P.late_after >= now, P.due_at <= until)
-        if campaign is not None:
-            query = query.where(P.campaign_id == campaign)
-        with self.read_session() as session:
-            return list(session.scalars(query.order_by(P.due_at)))
 
     def posts_in(self, states: Sequence[PostState], campaign: str | None = None) -> list[Post]:
         query = select(Post).where(P.state.in_([str(s) for s in states]))
@@ -638,12 +478,6 @@ class Store:
             query = query.where(P.campaign_id == campaign)
         with self.read_session() as session:
             return list(session.scalars(query.order_by(P.due_at)))
-
-    def posts_by_id(self, ids: Sequence[int]) -> list[Post]:
-        if not ids:
-            return []
-        with self.read_session() as session:
-            return list(session.scalars(select(Post).where(P.id.in_(list(ids))).order_by(P.due_at)))
 
     def being_sent(self, campaign: str, account: str | None = None) -> list[Post]:
         """Posts whose request is on its way to the platform right now (a pause cannot stop those)."""
@@ -707,98 +541,6 @@ class Store:
             after = page[-1].id or after
 
 
-# -- SQL building blocks ---------------------------------------------------------------------------
-
-
-def _active_hold(now: datetime) -> tuple[Any, ...]:
-    return (H.released_at.is_(None), or_(H.until.is_(None), H.until > now))
-
-
-def _held(now: datetime) -> Any:
-    """True for a post that an active hold covers."""
-    return exists().where(
-        *_active_hold(now),
-        or_(H.campaign_id.is_(None), H.campaign_id == P.campaign_id),
-        or_(H.account.is_(None), H.account == P.account),
-    )
-
-
-def _claimable(now: datetime) -> tuple[Any, ...]:
-    """The conditions under which a post may be claimed, evaluated inside the claim statement itself."""
-    parent = P.id.table.alias("parent")
-    held = _held(now)
-    parent_out = exists().where(parent.c.campaign_id == P.campaign_id, parent.c.key == P.reply_to,
-                                parent.c.state == PostState.PUBLISHED)
-    return (
-        P.state == PostState.APPROVED,
-        P.approved_hash == P.content_hash,
-        P.due_at <= now,
-        P.late_after >= now,
-        ~held,
-        or_(P.reply_to.is_(None), parent_out),
-    )
-
-
-def _claim_statement(now: datetime, runner: str, lease: timedelta) -> Any:
-    return update(Post).where(*_claimable(now)).values(
-        state=PostState.PUBLISHING, claimed_by=runner, claimed_at=now, lease_until=now + lease,
-        attempts=P.attempts + 1, updated_at=now,
-    )
-
-
-@functools.cache
-def _published_statement() -> Any:
-    """:meth:`Store.record_published`'s statement, its values bound as parameters: built once."""
-    now = bindparam("done_now", type_=P.published_at.type)
-    return (
-        update(Post).where(P.id == bindparam("done_post_id", type_=P.id.type), P.state == PostState.PUBLISHING,
-                           P.claimed_by == bindparam("done_runner", type_=P.claimed_by.type))
-        .values(state=PostState.PUBLISHED, remote_id=bindparam("done_remote_id", type_=P.remote_id.type),
-                remote_url=bindparam("done_url", type_=P.remote_url.type), published_at=now, lease_until=None,
-                sending_at=None, updated_at=now, last_error=None)
-        .returning(P.key, P.campaign_id)
-    )
-
-
-@functools.cache
-def _arm_statement() -> Any:
-    """:meth:`Store.arm`'s statement, its values bound as parameters (``arm_now``, ``arm_runner``,
-    ``arm_lease_until``, ``arm_post_id``): built once, never inside the transaction."""
-    now: Any = bindparam("arm_now", type_=P.due_at.type)  # where a datetime goes, bound when run
-    return (
-        update(Post).where(P.id == bindparam("arm_post_id", type_=P.id.type), P.state == PostState.PUBLISHING,
-                           P.claimed_by == bindparam("arm_runner", type_=P.claimed_by.type), ~_held(now))
-        .values(sending_at=now, lease_until=bindparam("arm_lease_until", type_=P.lease_until.type), updated_at=now)
-    )
-
-
-@functools.cache
-def _claim_one_statement() -> Any:
-    """:func:`_claim_statement` for one post, its values bound as parameters (``claim_now``, ``claim_runner``,
-    ``claim_lease_until``, ``claim_post_id``): the same SQL, built once."""
-    now: Any = bindparam("claim_now", type_=P.due_at.type)  # where a datetime goes, bound when run
-    return (
-        update(Post).where(*_claimable(now), P.id == bindparam("claim_post_id", type_=P.id.type))
-        .values(state=PostState.PUBLISHING, claimed_by=bindparam("claim_runner", type_=P.claimed_by.type),
-                claimed_at=now, lease_until=bindparam("claim_lease_until", type_=P.lease_until.type),
-                attempts=P.attempts + 1, updated_at=now)
-        .returning(*P)
-    )
-
-
-def _audit(session: Session, at: datetime, actor: str, action: str, campaign_id: str | None, post_key: str | None,
-           details: Mapping[str, Any]) -> None:
-    session.add(AuditEntry(at=at, actor=actor, action=action, campaign_id=campaign_id, post_key=post_key,
-                           details=json.dumps(details, sort_keys=True, default=str)))
-
-
-def _audit_insert(at: datetime, actor: str, action: str, campaign_id: str | None, post_key: str,
-                  details: Mapping[str, Any]) -> Any:
-    # On the table, not the ORM class: the same INSERT, without the ORM's per-statement bookkeeping.
-    return insert(_AUDIT_TABLE).values(at=at, actor=actor, action=action, campaign_id=campaign_id, post_key=post_key,
-                                     details=json.dumps(details, sort_keys=True, default=str))
-
-
 def _post_fields(draft: Draft, grace: timedelta) -> dict[str, Any]:
     return {
         "campaign_id": draft.campaign,
@@ -829,6 +571,23 @@ def _update(post: Post, fields: Mapping[str, Any], now: datetime) -> None:
 
 def _void_approval(post: Post) -> None:
     post.approved_by = post.approved_at = post.approved_hash = None
+
+
+def way_forward(post: Post) -> str:
+    """What a person can do about a post that waits for one, as a sentence with the command to use."""
+    key = post.key
+    if post.state == PostState.MISSED:
+        return (f"its time has passed; give it a new time with `campaign retry {key} --at 'YYYY-MM-DD HH:MM'` "
+                "(or move it in the plan and schedule again)")
+    if post.state == PostState.FAILED:
+        return (f"fix the cause, then put it back in the queue with `campaign retry {key}` (add --at TIME once its "
+                "time has passed)")
+    if post.state == PostState.UNKNOWN:
+        return (f"it may be out: `campaign reconcile {key}` looks for it on the platform now, and `campaign retry "
+                f"{key}` sends it again only if it is not there")
+    if post.state == PostState.REJECTED:
+        return f"approve it again by its key if the rejection no longer stands (`campaign approve {key}`)"
+    return "nothing to do"
 
 
 def _names_of(key: str) -> set[str]:

@@ -1,0 +1,110 @@
+"""Commands for posts that wait for a person: reconcile (look unknown posts up) and retry (queue them again)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+import click
+
+from campaign.cli.store import actor_name, actor_option, campaign_option, db_option, friendly_errors, open_store
+
+if TYPE_CHECKING:
+    from campaign.platforms.base import Adapter
+    from campaign.store.models import AccountRow
+
+
+def _factory(timeout: float) -> Callable[[AccountRow], Adapter]:
+    from campaign.publishing.reconcile import account_adapter
+
+    return lambda row: account_adapter(row, os.environ, timeout)
+
+
+def _settlement_line(settlement: object) -> str:
+    from campaign.publishing.reconcile import Settlement
+    from campaign.store import PostState
+
+    assert isinstance(settlement, Settlement)
+    key = settlement.post.key
+    if settlement.state == PostState.PUBLISHED:
+        return f"found {key}: it is out, {settlement.url}"
+    if settlement.state == PostState.UNKNOWN:
+        return f"still unknown {key}: {settlement.reason}"
+    return f"not found {key}: now {settlement.state} — {settlement.reason}"
+
+
+@click.command()
+@click.argument("posts", nargs=-1)
+@click.option("--timeout", type=click.FloatRange(min=1), default=10.0, show_default=True,
+              help="Seconds for each request to a platform.")
+@db_option
+@campaign_option
+@actor_option
+@friendly_errors
+def reconcile(posts: tuple[str, ...], timeout: float, db: str | None, campaign: str | None,
+              actor: str | None) -> None:
+    """Look unknown posts up on their platforms now (all of them, or the POSTS named).
+
+    A post found is recorded as published, at the platform's own time; one not found goes back to the queue
+    if it is still in time, else becomes missed. A lookup that fails changes nothing. Exits 1 if any post is
+    still unknown.
+    """
+    from campaign.publishing.reconcile import reconcile as reconcile_posts
+    from campaign.store import PostState, Selection
+
+    store = open_store(db)
+    settled = reconcile_posts(store, Selection(campaign=campaign, posts=posts), actor_name(actor), _factory(timeout))
+    if not settled:
+        click.echo("Nothing to look up: no post's fate is unknown.")
+        return
+    for settlement in settled:
+        click.echo(_settlement_line(settlement))
+    if any(s.state == PostState.UNKNOWN for s in settled):
+        raise click.ClickException("some posts are still unknown; nothing was sent again — try again later, or "
+                                   "check the account on the platform by hand")
+
+
+@click.command()
+@click.argument("posts", nargs=-1, required=True)
+@click.option("--at", "at", metavar="TIME",
+              help="A new local time for the posts ('2027-03-16 18:00', in the campaign's time zone). Needed once "
+                   "a post's grace window has ended.")
+@click.option("--timeout", type=click.FloatRange(min=1), default=10.0, show_default=True,
+              help="Seconds for each request to a platform (unknown posts are looked up first).")
+@db_option
+@campaign_option
+@actor_option
+@friendly_errors
+def retry(posts: tuple[str, ...], at: str | None, timeout: float, db: str | None, campaign: str | None,
+          actor: str | None) -> None:
+    """Put failed, missed or unknown POSTS back in the queue, on the record.
+
+    An unknown post is looked up first and sent again only if it is not on the platform. Without --at a
+    post goes out at once, which it may only within its grace window: a time that has passed is never
+    quietly replaced by now.
+    """
+    from campaign.publishing.reconcile import retry as retry_posts
+    from campaign.store import Selection
+
+    store = open_store(db)
+    campaign_id = store.campaign_id(campaign)
+    when = _local_time(at, store.status(campaign_id).campaign.zone) if at else None
+    retried, settled = retry_posts(store, Selection(campaign=campaign_id, posts=posts), actor_name(actor),
+                                   _factory(timeout), when)
+    for settlement in settled:
+        click.echo(_settlement_line(settlement))
+    for post in retried:
+        click.echo(f"queued {post.key}  due {post.local_time:%a %d %b %H:%M}")
+    click.echo(f"{len(retried)} post{'s' if len(retried) != 1 else ''} back in the queue; `campaign run` sends them.")
+
+
+def _local_time(value: str, zone: str) -> datetime:
+    from campaign.times import TimeProblem, parse_local
+
+    try:
+        return parse_local(value, ZoneInfo(zone)).utc
+    except TimeProblem as problem:
+        raise click.BadParameter(f"{problem.message} — {problem.fix}", param_hint="--at") from None

@@ -1,0 +1,269 @@
+"""One post's turn on its account's queue: send it, or look it up, and record exactly what is known.
+
+The rules, for every platform (the adapters only say which kind of error they met):
+
+==============================================  ==================================================================
+what happened                                   what the post becomes
+==============================================  ==================================================================
+the platform answered with the new post         ``published``, at the platform's own time where it gives one
+a rate limit                                    ``approved`` again, from the reset time; the account waits
+the request certainly did not create it         ``approved`` again after a backoff, while its grace window lasts
+(refused connection, failure before the post)
+the request may have created it (timeout,       ``unknown``, then looked up at once (:mod:`.reconcile`)
+lost answer, 5xx, "duplicate", anything odd)
+the platform refused it for certain             ``failed``, for a person (``campaign retry``)
+its images are not the approved bytes           ``failed``, before anything is sent, and a person is alerted
+the account cannot post (token, permissions)    ``approved`` again, the account paused, and a person alerted
+==============================================  ==================================================================
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+from dataclasses import replace
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from campaign.exceptions import CampaignError
+from campaign.platforms.base import Adapter, ImageNotApproved, MediaItem, Outgoing, Receipt
+from campaign.platforms.errors import AccountProblem, AuthExpired, Duplicate, PlatformError, RateLimited, Transient
+from campaign.publishing import events
+from campaign.publishing.reconcile import Settlement, identity, platform_time, settle
+from campaign.store.models import Post, PostState
+from campaign.times import as_utc
+
+if TYPE_CHECKING:
+    from campaign.publishing.runner import AccountSlot, Runner
+
+log = logging.getLogger(__name__)
+
+
+class Sender:
+    """The part of the runner that deals with one post at a time (see the module docstring)."""
+
+    def __init__(self, runner: Runner) -> None:
+        self.runner = runner
+        self.store = runner.store
+
+    def handle(self, post_id: int, slot: AccountSlot) -> None:
+        """The post's alarm went off and its account is free: send it if it is due, or look it up if its fate
+        is unknown."""
+        runner = self.runner
+        now = runner.clock()
+        if slot.blocked_until is not None and slot.blocked_until > now:
+            post = runner.post(post_id)
+            if post is not None and post.state == PostState.APPROVED:
+                runner.alarm(post, slot.blocked_until)
+            return
+        post = self.store.claim_post(post_id, runner.name, now, runner.settings.lease)
+        if post is not None:
+            runner.bus.emit(events.Claimed(post=post.key, campaign=post.campaign_id, runner=runner.name))
+            self._send(post, slot)
+            return
+        post = self.store.claim_lookup(post_id, runner.name, now, runner.settings.lease)
+        if post is not None:
+            self._look_up(post, slot)
+            return
+        runner.retry_claim_later(post_id)
+
+    # -- sending -----------------------------------------------------------------------------------
+
+    def _send(self, post: Post, slot: AccountSlot) -> None:
+        runner = self.runner
+        try:
+            adapter = runner.adapter(slot, post)
+        except CampaignError as exc:
+            self._account_problem(post, str(exc))
+            return
+        try:
+            outgoing = self._outgoing(post)
+        except ImageNotApproved as exc:
+            self._fail(post, str(exc))
+            return
+        assert post.id is not None
+        relogged = False
+        while True:
+            if runner.stopping:
+                self._release(post, "the runner is stopping")
+                return
+            started = runner.clock()
+            first_sent_at = self.store.arm(post.id, runner.name, started, runner.settings.lease)
+            if first_sent_at is None:
+                self._release(post, "paused before sending", held=True)
+                return
+            try:
+                receipt = adapter.publish(replace(outgoing, first_attempt_at=as_utc(first_sent_at)))
+            except RateLimited as exc:
+                slot.blocked_until = exc.retry_at or started + timedelta(seconds=self._backoff(post))
+                self._note(post, started, "rate_limited", str(exc))
+                self._retry_from(post, slot.blocked_until, str(exc))
+                return
+            except Transient as exc:
+                self._note(post, started, "transient", str(exc))
+                if exc.outcome_unknown:
+                    self._unknown(post, adapter, str(exc))
+                else:
+                    self._retry_from(post, runner.clock() + timedelta(seconds=self._backoff(post)), str(exc))
+                return
+            except Duplicate as exc:
+                self._note(post, started, "duplicate", str(exc))
+                self._unknown(post, adapter, f"{exc.label} refused it as a duplicate ({exc.message}); looking for it")
+                return
+            except AccountProblem as exc:
+                self._note(post, started, exc.kind, str(exc))
+                if isinstance(exc, AuthExpired) and exc.relogin and not relogged:
+                    relogged = True
+                    continue
+                self._account_problem(post, str(exc))
+                return
+            except PlatformError as exc:
+                self._note(post, started, exc.kind, str(exc))
+                self._fail(post, str(exc))
+                return
+            except Exception as exc:  # noqa: BLE001 - we cannot know whether it went out
+                self._note(post, started, "unknown", repr(exc))
+                self._unknown(post, adapter, f"unexpected error while sending: {exc!r}")
+                return
+            self._note(post, started, "published", receipt.url)
+            self._published(post, receipt, started, as_utc(first_sent_at))
+            return
+
+    def _published(self, post: Post, receipt: Receipt, started: datetime, first_sent_at: datetime) -> None:
+        runner = self.runner
+        assert post.id is not None
+        heard = runner.clock()
+        accepted = platform_time(receipt.created_at, started, heard, heard)
+        try:
+            self.store.record_published(post.id, runner.name, receipt.remote_id, receipt.url, accepted,
+                                        runner.clock(), warnings=receipt.warnings)
+        except CampaignError as exc:
+            log.error("%s was published as %s but could not be recorded: %s", post.key, receipt.remote_id, exc)
+            return
+        due = as_utc(post.due_at)
+        runner.bus.emit(events.Published(
+            post=post.key, campaign=post.campaign_id, url=receipt.url,
+            late_by_seconds=(accepted - due).total_seconds(),
+            first_try_late_by_seconds=(first_sent_at - due).total_seconds(), warnings=receipt.warnings))
+
+    def _outgoing(self, post: Post) -> Outgoing:
+        images = tuple(MediaItem.from_file(Path(m["path"]), m["alt"], m["mime_type"], m.get("sha256"))
+                       for m in json.loads(post.media))
+        reply_to = None
+        if post.reply_to:  # the claim only succeeds once the parent is published: it has its platform id
+            reply_to = self.store.post(post.reply_to, post.campaign_id).remote_id
+        return replace(identity(post), images=images, reply_to=reply_to)
+
+    # -- lookups -----------------------------------------------------------------------------------
+
+    def _unknown(self, post: Post, adapter: Adapter, reason: str) -> None:
+        """The request may have created the post: record that, then look it up at once."""
+        runner = self.runner
+        assert post.id is not None
+        self.store.record_unknown(post.id, runner.name, reason, runner.clock(), runner.settings.lease)
+        runner.bus.emit(events.Unknown(post=post.key, campaign=post.campaign_id, reason=reason))
+        current = runner.post(post.id)
+        if current is not None and current.state == PostState.UNKNOWN and current.claimed_by == runner.name:
+            self._settle(current, adapter)
+
+    def _look_up(self, post: Post, slot: AccountSlot) -> None:
+        runner = self.runner
+        assert post.id is not None
+        try:
+            adapter = runner.adapter(slot, post)
+        except CampaignError as exc:
+            now = runner.clock()
+            self.store.lookup_failed(post.id, runner.name, f"the lookup could not start: {exc}",
+                                     now + timedelta(seconds=runner.settings.backoff_cap), now)
+            return
+        self._settle(post, adapter)
+
+    def _settle(self, post: Post, adapter: Adapter) -> None:
+        runner = self.runner
+        try:
+            settlement = settle(self.store, adapter, post, runner.name, runner.clock(), runner.settings.read_lag,
+                                resend_after=self._backoff(post))
+        except CampaignError as exc:
+            log.warning("%s could not be settled: %s", post.key, exc)
+            return
+        self._announce(settlement)
+
+    def _announce(self, settlement: Settlement) -> None:
+        runner, post = self.runner, settlement.post
+        bus = runner.bus
+        if settlement.state == PostState.PUBLISHED:
+            found = settlement.lookup.found
+            assert found is not None
+            due = as_utc(post.due_at)
+            first = as_utc(post.first_sent_at) if post.first_sent_at else None
+            bus.emit(events.Published(
+                post=post.key, campaign=post.campaign_id, url=settlement.url,
+                late_by_seconds=(found.created_at - due).total_seconds(),
+                first_try_late_by_seconds=(first - due).total_seconds() if first else None, found_by_lookup=True))
+        elif settlement.state == PostState.UNKNOWN:
+            if settlement.alert:
+                bus.emit(events.Unresolved(post=post.key, campaign=post.campaign_id, reason=settlement.reason))
+            if settlement.next_lookup is not None:
+                runner.alarm(post, settlement.next_lookup)
+        else:
+            bus.emit(events.Reconciled(post=post.key, campaign=post.campaign_id, found=False,
+                                       state=str(settlement.state), reason=settlement.reason))
+            if settlement.state == PostState.APPROVED and settlement.next_lookup is not None:
+                runner.alarm(post, settlement.next_lookup)
+            elif settlement.state == PostState.FAILED:
+                bus.emit(events.Failed(post=post.key, campaign=post.campaign_id, reason=settlement.reason))
+            else:
+                bus.emit(events.Missed(post=post.key, campaign=post.campaign_id))
+
+    # -- outcomes ----------------------------------------------------------------------------------
+
+    def _retry_from(self, post: Post, when: datetime, reason: str) -> None:
+        """The post is certainly not out: back to the queue, to be tried again from *when* (the grace window
+        still rules: past it, the post becomes missed, never late)."""
+        runner = self.runner
+        assert post.id is not None
+        in_time = when <= as_utc(post.late_after)
+        if not in_time:
+            reason += (f"; the next try ({when:%H:%M:%S} UTC) would be after its grace window ends, so it is not "
+                       "sent late: it becomes missed")
+        self.store.release(post.id, runner.name, reason, runner.clock(), not_before=when)
+        runner.bus.emit(events.Retrying(post=post.key, campaign=post.campaign_id, reason=reason, retry_at=when))
+        if in_time:
+            runner.alarm(post, when)
+
+    def _release(self, post: Post, reason: str, held: bool = False) -> None:
+        assert post.id is not None
+        self.store.release(post.id, self.runner.name, reason, self.runner.clock())
+        if held:
+            self.runner.bus.emit(events.Held(post=post.key, campaign=post.campaign_id, reason=reason))
+
+    def _fail(self, post: Post, reason: str) -> None:
+        assert post.id is not None
+        self.store.record_failed(post.id, self.runner.name, reason, self.runner.clock())
+        self.runner.bus.emit(events.Failed(post=post.key, campaign=post.campaign_id, reason=reason))
+
+    def _account_problem(self, post: Post, reason: str) -> None:
+        """The account cannot post (refused token, missing permission, missing credentials): hold it on the
+        record, give the post back, and alert a person. Other accounts are untouched."""
+        runner = self.runner
+        self._release(post, reason)
+        already = any(h.account == post.account for h in self.store.active_holds(post.campaign_id))
+        if not already:
+            self.store.pause(f"{post.platform} account {post.account} cannot post: {reason}", runner.name,
+                             post.campaign_id, post.account)
+        runner.bus.emit(events.AuthExpired(post=post.key, campaign=post.campaign_id, account=post.account,
+                                           reason=reason))
+
+    def _note(self, post: Post, started: datetime, outcome: str, message: str | None) -> None:
+        assert post.id is not None
+        try:
+            self.store.record_attempt(post.id, self.runner.name, started, outcome, message, self.runner.clock())
+        except Exception:  # noqa: BLE001 - the attempt log must not stop the result being recorded
+            log.exception("could not record an attempt for %s", post.key)
+
+    def _backoff(self, post: Post) -> float:
+        settings = self.runner.settings
+        delay = min(settings.backoff_cap, settings.backoff * 2.0 ** max(0, post.attempts - 1))
+        return delay * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not security
