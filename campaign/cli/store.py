@@ -145,7 +145,8 @@ def approve(posts: tuple[str, ...], day: str | None, platform: str | None, accou
     """Sign off posts: by key (launch/lancs-x), by plan entry (launch), by day, platform, account, or --all.
 
     The approval is recorded with who gave it and is bound to the content each post has now; if the
-    content changes afterwards, the approval is voided. Re-approving a missed post sends it now.
+    content changes afterwards, the approval is voided. Failed and missed posts are not approved again:
+    `campaign retry` puts them back in the queue.
     """
     selection = _selection(campaign, posts, day, platform, account, everything)
     store = open_store(db)
@@ -198,7 +199,7 @@ def pause(account: str | None, reason: str, until: str | None, db: str | None, c
     """Stop publishing now. When this returns, nothing more is claimed for publishing.
 
     Posts whose time passes beyond the campaign's grace window while paused become `missed`: they
-    go out only when a person reschedules or re-approves them. Nothing fires late by itself.
+    go out only when a person gives them a new time (`campaign retry --at`). Nothing fires late by itself.
     """
     store = open_store(db)
     campaign_id = store.campaign_id(campaign)
@@ -225,8 +226,9 @@ def resume(account: str | None, db: str | None, campaign: str | None, actor: str
     holds, missed = open_store(db).resume(actor_name(actor), campaign, account)
     click.echo(f"Resumed: released {len(holds)} pause{'s' if len(holds) != 1 else ''}.")
     if missed:
-        click.echo(f"{len(missed)} post{'s' if len(missed) != 1 else ''} missed their time and wait for a person "
-                   "(re-approve to send now, or change the time in the plan and schedule again):")
+        click.echo(f"{len(missed)} post{'s' if len(missed) != 1 else ''} missed their time while paused and wait "
+                   "for a person: give each a new time with `campaign retry POST --at 'YYYY-MM-DD HH:MM'` (or move "
+                   "it in the plan and schedule again):")
         for key in missed:
             click.echo(f"  missed: {key}")
 

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import click
 
 from campaign.store import PostState, Status
+from campaign.store.store import way_forward
 
 STATE_ORDER = [state.value for state in PostState]
 
@@ -46,5 +47,6 @@ def status_lines(status: Status) -> Iterator[str]:
         yield click.style(f"Needs a person ({len(status.needs_a_person)}):", fg="yellow", bold=True)
         for post in status.needs_a_person:
             yield f"  {post.state:<8} {post.key}  — {post.last_error or ''}"
+            yield f"           {way_forward(post)}"
     else:
         yield "Needs a person: nothing"
