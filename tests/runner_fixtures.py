@@ -169,8 +169,9 @@ def post_text(entry: int) -> str:
 
 
 def write_plan(root: Path, sandbox: Sandbox, accounts: Sequence[PlanAccount], entries: int,
-               grace: str = "10m") -> Path:
-    """A plan of *entries* entries, each posted on every one of *accounts* (``entries × len(accounts)`` posts).
+               grace: str = "10m", images: bool = False) -> Path:
+    """A plan of *entries* entries, each posted on every one of *accounts* (``entries × len(accounts)`` posts),
+    each with the pocket guide's picture when *images*.
 
     Entry ``n`` is at 09:00 + n minutes on 2027-03-15; :func:`put_on_real_time` keeps that order and spacing.
     """
@@ -183,9 +184,10 @@ def write_plan(root: Path, sandbox: Sandbox, accounts: Sequence[PlanAccount], en
                   f"    api_base: {sandbox.base_url}", "    credentials:"]
         lines += [f"      {name}: {variable}" for name, variable in account.variables().items()]
     keys = ", ".join(a.key for a in accounts)
+    image = ", images: [{file: images/guide.png, alt: The cover of the pocket guide}]" if images else ""
     posts = "".join(
         f"- {{id: e{n:03d}, accounts: [{keys}], at: '2027-03-15 {9 + n // 60:02d}:{n % 60:02d}', "
-        f"text: '{post_text(n)}'}}\n"
+        f"text: '{post_text(n)}'{image}}}\n"
         for n in range(entries)
     )
     return write_campaign(root, posts, base="\n".join(lines) + "\n")

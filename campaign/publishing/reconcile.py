@@ -124,7 +124,7 @@ def look_up(store: Store, adapter: Adapter, post: Post, now: datetime, read_lag:
     if now < trusted_from:
         return Lookup(Verdict.UNDECIDED, not_before=trusted_from,
                       reason=f"not found yet, but {adapter.spec.label}'s reads may lag until "
-                             f"{trusted_from:%H:%M:%S} UTC; looking again then")
+                             f"{trusted_from:%H:%M:%S} UTC: only a lookup after that can tell")
     if taken:
         log.info("%s: the platform posts with its words are other posts' (%s)", post.key, ", ".join(sorted(taken)))
     return Lookup(Verdict.ABSENT)
