@@ -24,13 +24,15 @@ Errors are classified from the status and the server's words together:
 - anything else concerns that one request: :class:`Permanent`.
 
 Mastodon.py keeps only the body's ``"error"`` field in its exception, so ``error_description`` and a body
-that is not JSON would be lost; :func:`_response_of` finds the HTTP answer the exception was raised for.
+that is not JSON would be lost: a response hook on the client's session keeps each thread's last answer
+(as the Facebook adapter does), and the error's words are read from it.
 """
 
 from __future__ import annotations
 
 import html
 import re
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from html.parser import HTMLParser
@@ -109,6 +111,8 @@ class MastodonAdapter(Adapter):
             user_agent=f"campaign/{__version__}",
         )
         self._account_id: str | None = None
+        self._last = threading.local()
+        self._api.session.hooks["response"].append(self._remember)
 
     def close(self) -> None:
         self._api.session.close()
@@ -220,7 +224,7 @@ class MastodonAdapter(Adapter):
         if isinstance(error, MastodonIOError):
             return InvalidMedia(name, f"an image could not be read ({type(error).__name__})")
         if isinstance(error, MastodonAPIError):
-            status, reason, message = _api_error_parts(error)
+            status, reason, message = _api_error_parts(error, getattr(self._last, "response", None))
             text = f"{status} {reason}: {message}" if message else f"{status} {reason}"
             if isinstance(error, MastodonServerError) or (status or 0) >= 500:
                 return Transient(name, f"the server failed ({text})", status=status)
@@ -238,6 +242,9 @@ class MastodonAdapter(Adapter):
         return None
 
     # -- helpers --------------------------------------------------------------------------------------
+
+    def _remember(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        self._last.response = response
 
     def _me(self) -> str:
         if self._account_id is None:
@@ -294,37 +301,21 @@ def html_to_text(content: str) -> str:
     return html.unescape("".join(parser.parts))
 
 
-def _api_error_parts(error: MastodonAPIError) -> tuple[int | None, str, str]:
+def _api_error_parts(
+    error: MastodonAPIError, response: requests.Response | None
+) -> tuple[int | None, str, str]:
     """The status, reason and the server's own words of a Mastodon.py API error.
 
     Mastodon.py raises ``(message, status, reason, body["error"])``: it drops ``error_description`` and
-    everything of a body that is not JSON, so the words are read from the answer itself when it can be found.
+    everything of a body that is not JSON, so the words are read from *response* (the thread's last answer)
+    when it is the one the error was raised for.
     """
     args = list(error.args) + [None] * 4
     status = args[1] if isinstance(args[1], int) else None
     words = str(args[3] or "")
-    response = _response_of(error)
     if response is not None and response.status_code == status:
         words = _server_words(response) or words
     return status, str(args[2] or ""), words
-
-
-def _response_of(error: BaseException) -> requests.Response | None:
-    """The HTTP answer *error* was raised for, found in the Mastodon.py frames it was raised through.
-
-    Mastodon.py's exceptions hold no reference to the response; the frame of its request helper, where the
-    exception was raised, still does for as long as the traceback lives. ``None`` if it cannot be found (a
-    later Mastodon.py may keep it elsewhere): the words in the exception are used then."""
-    found = None
-    trace = error.__traceback__
-    while trace is not None:
-        frame = trace.tb_frame
-        if str(frame.f_globals.get("__name__", "")).startswith("mastodon."):
-            for value in frame.f_locals.values():
-                if isinstance(value, requests.Response):
-                    found = value
-        trace = trace.tb_next
-    return found
 
 
 def _server_words(response: requests.Response) -> str:
