@@ -27,9 +27,8 @@ from typing import Any
 from sqlalchemy import func, insert, select
 
 from campaign.exceptions import CampaignError
-from campaign.platforms import PLATFORMS, adapter_class
-from campaign.platforms.base import MEASURES, AccountConfig, Adapter, MetricsReading
-from campaign.platforms.credentials import redact, resolve_credentials
+from campaign.platforms.base import MEASURES, Adapter, MetricsReading
+from campaign.platforms.credentials import redact
 from campaign.platforms.errors import PlatformError, RateLimited
 from campaign.store import PostState, Store
 from campaign.store.models import AccountRow, AuditEntry, CampaignRow, EngagementSnapshot, Post, table_columns
@@ -169,10 +168,9 @@ class Collector:
         return self._adapters[account]
 
     def _default_adapter(self, row: AccountRow) -> Adapter:
-        credentials = resolve_credentials(PLATFORMS[row.platform], json.loads(row.credentials), self.environ)
-        return adapter_class(row.platform)(AccountConfig(platform=row.platform, handle=row.handle,
-                                                         credentials=credentials, api_base=row.api_base,
-                                                         timeout=self.timeout))
+        from campaign.publishing.accounts import account_adapter
+
+        return account_adapter(row, self.environ, self.timeout)
 
 
 def snapshot_row(post: Post, reading: MetricsReading) -> dict[str, Any]:

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from campaign.plan import load_plan
-from campaign.render import render_plan
 from campaign.problems import Problem
+from campaign.render import render_plan
 from tests.plan_fixtures import BASE_PLAN, base_with, line_of, write_campaign
 
 

@@ -10,7 +10,14 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from campaign.cli.store import actor_name, actor_option, campaign_option, db_option, friendly_errors, open_store
+from campaign.cli.store import (
+    actor_name,
+    actor_option,
+    campaign_option,
+    db_option,
+    friendly_errors,
+    open_store,
+)
 
 if TYPE_CHECKING:
     from campaign.platforms.base import Adapter
@@ -18,7 +25,7 @@ if TYPE_CHECKING:
 
 
 def _factory(timeout: float) -> Callable[[AccountRow], Adapter]:
-    from campaign.publishing.reconcile import account_adapter
+    from campaign.publishing.accounts import account_adapter
 
     return lambda row: account_adapter(row, os.environ, timeout)
 

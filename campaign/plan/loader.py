@@ -16,8 +16,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from campaign.exceptions import PlanError
-from campaign.plan.model import DEFAULT_COLLECT_AFTER, Account, Campaign, Event, Link, Phone, Plan, PostEntry
 from campaign.plan.languages import DEFAULT_LANGUAGE, LanguageProblem, standard_language
+from campaign.plan.model import DEFAULT_COLLECT_AFTER, Account, Campaign, Event, Link, Phone, Plan, PostEntry
 from campaign.plan.posts import PostReader
 from campaign.platforms import PLATFORMS
 from campaign.problems import Problem, errors

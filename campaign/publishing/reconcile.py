@@ -21,20 +21,19 @@ account has the words). Not found and too late: ``missed``.
 from __future__ import annotations
 
 import enum
-import json
 import logging
 import random
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from campaign.exceptions import CampaignError, StoreError
-from campaign.platforms import PLATFORMS, adapter_class
-from campaign.platforms.base import AccountConfig, Adapter, Outgoing, RecentPost
-from campaign.platforms.credentials import resolve_credentials
+from campaign.platforms import PLATFORMS
+from campaign.platforms.base import Adapter, Outgoing, RecentPost
 from campaign.platforms.errors import PlatformError
+from campaign.publishing.accounts import AdapterFactory, Adapters
 from campaign.store import PostState, Selection, Store
-from campaign.store.models import AccountRow, Post
+from campaign.store.models import Post
 from campaign.times import as_utc
 
 log = logging.getLogger(__name__)
@@ -176,40 +175,6 @@ def lookup_delay(post: Post, now: datetime) -> float:
 
 
 # -- for people: campaign reconcile, campaign retry ------------------------------------------------------
-
-
-AdapterFactory = Callable[[AccountRow], Adapter]
-
-
-def account_adapter(row: AccountRow, environ: Mapping[str, str], timeout: float = 10.0) -> Adapter:
-    """The adapter of a store account, with the credentials its environment variables hold."""
-    spec = PLATFORMS[row.platform]
-    credentials = resolve_credentials(spec, json.loads(row.credentials), environ)
-    config = AccountConfig(platform=row.platform, handle=row.handle, credentials=credentials, api_base=row.api_base,
-                           timeout=timeout)
-    return adapter_class(row.platform)(config)
-
-
-class Adapters:
-    """One adapter per account of the store, made on first use and closed together."""
-
-    def __init__(self, store: Store, factory: AdapterFactory) -> None:
-        self.store, self.factory = store, factory
-        self._made: dict[tuple[str, str], Adapter] = {}
-
-    def of(self, post: Post) -> Adapter:
-        key = (post.campaign_id, post.account)
-        if key not in self._made:
-            rows = [a for a in self.store.accounts(post.campaign_id) if a.key == post.account]
-            if not rows:
-                raise CampaignError(f"the store has no account {post.account!r} for {post.key}")
-            self._made[key] = self.factory(rows[0])
-        return self._made[key]
-
-    def close(self) -> None:
-        for adapter in self._made.values():
-            adapter.close()
-        self._made.clear()
 
 
 def reconcile(store: Store, selection: Selection, actor: str, factory: AdapterFactory,

@@ -20,11 +20,11 @@ from pathlib import Path
 
 from sqlalchemy import select, update
 
-from campaign.publishing.events import EventBus, Listener
 from campaign.exceptions import CampaignError
 from campaign.platforms import PLATFORMS
-from campaign.render import RenderedPlan, render_plan
+from campaign.publishing.events import EventBus, Listener
 from campaign.publishing.runner import Runner, RunnerSettings
+from campaign.render import RenderedPlan, render_plan
 from campaign.sandbox import Sandbox, SandboxAccount, demo_accounts, running
 from campaign.store import PostState, Selection, Store
 from campaign.store.models import AccountRow, EngagementSnapshot, Post, table_columns

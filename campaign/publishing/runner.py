@@ -42,7 +42,7 @@ from campaign.engagement import Collector
 from campaign.exceptions import CampaignError
 from campaign.platforms.base import Adapter
 from campaign.publishing import events
-from campaign.publishing.reconcile import account_adapter
+from campaign.publishing.accounts import account_adapter
 from campaign.publishing.sending import Sender
 from campaign.store import Store
 from campaign.store.models import AccountRow, Post, PostState

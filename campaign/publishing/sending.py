@@ -29,7 +29,14 @@ from typing import TYPE_CHECKING
 
 from campaign.exceptions import CampaignError
 from campaign.platforms.base import Adapter, ImageNotApproved, MediaItem, Outgoing, Receipt
-from campaign.platforms.errors import AccountProblem, AuthExpired, Duplicate, PlatformError, RateLimited, Transient
+from campaign.platforms.errors import (
+    AccountProblem,
+    AuthExpired,
+    Duplicate,
+    PlatformError,
+    RateLimited,
+    Transient,
+)
 from campaign.publishing import events
 from campaign.publishing.reconcile import Settlement, identity, platform_time, settle
 from campaign.store.models import Post, PostState

@@ -10,7 +10,15 @@ from typing import Any
 from sqlalchemy import exists, insert, or_
 from sqlmodel import Session
 
-from campaign.store.models import AccountRow, AuditEntry, CampaignRow, Hold, Post, PublishAttempt, table_columns
+from campaign.store.models import (
+    AccountRow,
+    AuditEntry,
+    CampaignRow,
+    Hold,
+    Post,
+    PublishAttempt,
+    table_columns,
+)
 
 # Typed handles on the tables' columns, for SQL expressions (SQLModel's class attributes type as plain values).
 P = table_columns(Post)
