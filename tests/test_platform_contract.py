@@ -7,18 +7,22 @@ atproto) over real HTTP to the in-process sandbox; nothing is mocked.
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import math
+import re
 import time
 import traceback
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from campaign.platforms import PLATFORMS, adapter_class
 from campaign.platforms.base import MEASURES, AccountConfig, Adapter, ImageNotApproved, MediaItem, Outgoing
+from campaign.platforms.bluesky import record_key
 from campaign.platforms.errors import (
     AuthExpired,
     Duplicate,
@@ -450,3 +454,128 @@ def test_bluesky_refreshes_a_session_about_to_expire_instead_of_logging_in_again
         assert len(sandbox.requests("bluesky", "POST", "/xrpc/com.atproto.server.createSession")) == 1
         assert sandbox.requests("bluesky", "POST", "/xrpc/com.atproto.server.refreshSession")
         assert [p.text for p in sandbox.posts("bluesky")] == ["First", "Second"]
+
+
+# -- Bluesky: one record key per post, reads from the PDS, what the record carries -------------------------------
+
+
+def _keyed(text: str, key: str = "runner-proof:e001/demo-bluesky:0123abcd", **fields: Any) -> Outgoing:
+    return Outgoing(text, idempotency_key=key, first_attempt_at=datetime.now(UTC), **fields)
+
+
+def _png(width: int, height: int) -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), (0, 94, 184)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_bluesky_record_keys_are_tids_fixed_by_the_first_attempt_and_the_idempotency_key() -> None:
+    """The same post always gets the same key; it is a valid TID whose time is the first attempt's (in
+    microseconds) and whose clock id comes from the idempotency key."""
+    first = datetime(2027, 3, 15, 9, 0, 0, 123456, tzinfo=UTC)
+    key = record_key(first, "runner-proof:e001/lancs:abc")
+    assert key == record_key(first, "runner-proof:e001/lancs:abc")
+    assert re.fullmatch(r"[234567abcdefghij][234567abcdefghijklmnopqrstuvwxyz]{12}", key)
+    value = 0
+    for char in key:
+        value = value * 32 + "234567abcdefghijklmnopqrstuvwxyz".index(char)
+    assert value >> 10 == (first - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+    others = {record_key(first, f"runner-proof:e{n:03d}/lancs:abc") for n in range(50)}
+    assert len(others) > 45  # the clock id differs between posts (10 bits: rare collisions only)
+    assert record_key(first + timedelta(microseconds=1), "runner-proof:e001/lancs:abc") > key  # sortable
+
+
+def test_bluesky_a_second_create_of_the_same_post_is_refused_as_a_duplicate_and_looked_up(sandbox: Sandbox) -> None:
+    """Sending the same post again (same first attempt and idempotency key) writes to the same record key: the
+    sandbox refuses it as the reference PDS does (500), the adapter reads the key back and raises Duplicate,
+    and the lookup finds the one post."""
+    post = _keyed("Helpline: 08000 121 700")
+    with make_adapter(sandbox, "bluesky") as adapter:
+        receipt = adapter.publish(post)
+        with pytest.raises(Duplicate) as refused:
+            adapter.publish(post)
+        assert (refused.value.status, refused.value.code) == (500, "InternalServerError")
+        assert [p.remote_id for p in adapter.find(post, datetime.now(UTC) - timedelta(minutes=1))] == [receipt.remote_id]
+        assert adapter.find(_keyed(post.text, key="another-post"), datetime.now(UTC) - timedelta(minutes=1)) == []
+    assert [p.id for p in sandbox.posts("bluesky")] == [receipt.remote_id]
+    assert receipt.remote_id.rsplit("/", 1)[1] == sandbox.posts("bluesky")[0].extra["rkey"]
+
+
+def test_bluesky_a_500_to_a_keyed_create_with_nothing_at_the_key_stays_unknown(sandbox: Sandbox) -> None:
+    """A 500 is read as "key taken" only when a record is at the key; otherwise its outcome stays unknown."""
+    sandbox.set_faults(fault("bluesky", "error500", "times=1"))
+    with make_adapter(sandbox, "bluesky") as adapter, pytest.raises(Transient) as raised:
+        adapter.publish(_keyed("Failed, not a duplicate"))
+    assert type(raised.value) is Transient and raised.value.outcome_unknown
+    assert sandbox.requests("bluesky", "GET", "/xrpc/com.atproto.repo.getRecord")
+
+
+def test_bluesky_lookups_and_reply_parents_read_the_pds_while_the_appview_lags() -> None:
+    """With reads lagging writes by a minute (the AppView behind the PDS), a post published a moment ago is not
+    in the author feed or getPosts, yet its lookup by record key finds it and a reply to it goes out."""
+    with running(Sandbox(read_lag=60)) as lagging, make_adapter(lagging, "bluesky") as adapter:
+        post = _keyed("Training in Preston today")
+        parent = adapter.publish(post)
+        since = datetime.now(UTC) - timedelta(minutes=1)
+        assert adapter.find(Outgoing(post.text), since) == []  # the author feed lags
+        assert adapter.metrics([parent.remote_id]) == []  # so does getPosts
+        assert [p.remote_id for p in adapter.find(post, since)] == [parent.remote_id]
+        reply = adapter.publish(Outgoing("Booking details below", reply_to=parent.remote_id))
+        assert lagging.get_post("bluesky", reply.remote_id).reply_to == parent.remote_id  # type: ignore[union-attr]
+
+
+def test_bluesky_a_lookup_that_cannot_ask_raises_and_a_missing_parent_is_permanent(sandbox: Sandbox) -> None:
+    """A failed getRecord is never "not found"; a reply to a post the PDS does not have cannot be sent."""
+    with make_adapter(sandbox, "bluesky") as adapter:
+        parent = adapter.publish(Outgoing("Deleted later"))
+        sandbox.delete_post("bluesky", parent.remote_id)
+        with pytest.raises(PlatformError, match="no longer exists") as missing:
+            adapter.publish(Outgoing("A reply to nothing", reply_to=parent.remote_id))
+        assert missing.value.kind == "permanent"
+        sandbox.set_faults("bluesky:GET /xrpc/com.atproto.repo.getRecord:error503")
+        with pytest.raises(Transient):
+            adapter.find(_keyed("Anything"), datetime.now(UTC) - timedelta(minutes=1))
+
+
+def test_bluesky_records_carry_language_and_aspect_ratio_and_unresolved_mentions_are_reported(
+    sandbox: Sandbox,
+) -> None:
+    """``langs`` is the post's language, every image has its width and height, the receipt has the record's
+    ``createdAt``, and a mention of a handle that resolves to no account is reported, not silently dropped."""
+    own = sandbox.account("bluesky").handle
+    text = f"Wythnos weithredu gyda @{own} a @neb-yma.bsky.social"
+    image = MediaItem("guide.png", _png(40, 30), "Pocket guide", "image/png")
+    with make_adapter(sandbox, "bluesky") as adapter:
+        receipt = adapter.publish(Outgoing(text, images=(image,), language="cy"))
+    [posted] = sandbox.posts("bluesky")
+    assert posted.extra["langs"] == ["cy"]
+    assert [(r["width"], r["height"]) for r in posted.extra["aspect_ratios"]] == [(40, 30)]
+    assert receipt.created_at == datetime.fromisoformat(posted.extra["record"]["createdAt"])
+    assert [f["features"][0]["$type"] for f in posted.facets] == ["app.bsky.richtext.facet#mention"]
+    assert receipt.warnings == (
+        (
+            "@neb-yma.bsky.social is not a Bluesky account (the handle does not resolve), so it went out as plain "
+            "text, not as a mention."
+        ),
+    )
+
+
+def test_bluesky_text_under_300_graphemes_but_over_3000_bytes_is_refused_before_any_request(
+    sandbox: Sandbox,
+) -> None:
+    """The byte limit is checked locally like the grapheme limit: nothing reaches the server."""
+    family = "\U0001f468\u200d\U0001f469\u200d\U0001f467\u200d\U0001f466"  # one grapheme, 25 bytes
+    with make_adapter(sandbox, "bluesky") as adapter, pytest.raises(TooLong) as raised:
+        adapter.publish(Outgoing(family * 121))
+    assert (raised.value.length, raised.value.limit) == (3025, 3000)
+    assert sandbox.requests() == []
+
+
+def test_bluesky_an_image_that_cannot_be_read_is_refused_before_any_request(sandbox: Sandbox) -> None:
+    """Its size (for aspectRatio) comes from its bytes; bytes that are no image stop the post locally."""
+    broken = MediaItem("guide.png", b"not a png at all", "Pocket guide", "image/png")
+    with make_adapter(sandbox, "bluesky") as adapter, pytest.raises(InvalidMedia, match="cannot be read"):
+        adapter.publish(Outgoing("With a broken image", images=(broken,)))
+    assert sandbox.requests() == []

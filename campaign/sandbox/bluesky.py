@@ -3,9 +3,18 @@
 ``createSession`` hands out real JWTs (HS256, signed with the sandbox's key, with ``exp``) and
 ``refreshSession`` renews them; every other method checks the access token and answers
 ``400 ExpiredToken`` once it has expired, like a PDS. Posts are ``app.bsky.feed.post`` records made
-with ``createRecord``: more than 300 graphemes fails with ``InvalidRequest``, facets and image alt
-texts are kept. Errors are XRPC's ``{"error": NAME, "message": TEXT}``; rate limits send
-``ratelimit-limit/remaining/reset/policy``.
+with ``createRecord``: more than 300 graphemes fails with ``InvalidRequest``, facets, image alt
+texts and aspect ratios and ``langs`` are kept. Errors are XRPC's ``{"error": NAME, "message": TEXT}``;
+rate limits send ``ratelimit-limit/remaining/reset/policy``.
+
+Record keys and ``getRecord`` answer as the AT Protocol reference PDS (``@atproto/pds`` 0.5, run by
+tests/test_bluesky_peer.py) does, word for word: a given ``rkey`` must be a string of record-key syntax
+and, for a post, a TID; a create at a key that already holds a record is refused with
+``500 InternalServerError: Internal Server Error`` (the PDS's repository throws "There is already a value
+at key" and the server reports it as its own failure); ``getRecord`` needs no session, reads the
+repository as written (no read lag: that is the AppView's) and answers a missing record with
+``400 RecordNotFound: Could not locate record: URI``. The AppView's reads (``getPosts``,
+``getAuthorFeed``) hide a post until the sandbox's read lag has passed (:meth:`Sandbox.visible`).
 """
 
 from __future__ import annotations
@@ -13,6 +22,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import time
 from typing import Any
 
@@ -32,6 +42,16 @@ REFRESH_LIFETIME = 90 * 24 * 3600
 MAX_TEXT_BYTES = 3000
 MAX_GET_POSTS = 25
 TID_ALPHABET = "234567abcdefghijklmnopqrstuvwxyz"
+POST_COLLECTION = "app.bsky.feed.post"
+RECORD_KEY_MAX = 512
+RECORD_KEY = re.compile(r"^[a-zA-Z0-9_~.:-]{1,512}$")
+"""@atproto/syntax's record-key syntax (and neither ``.`` nor ``..``)."""
+TID = re.compile(r"^[234567abcdefghij][234567abcdefghijklmnopqrstuvwxyz]{12}$")
+"""@atproto/syntax's TID: 13 characters, the first with the top bit clear."""
+NSID = re.compile(
+    r"^[a-zA-Z](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)+"
+    r"\.[a-zA-Z](?:[a-zA-Z0-9]{0,62})$"
+)
 
 
 def xrpc_error(status: int, name: str, message: str, headers: dict[str, str] | None = None) -> web.Response:
@@ -301,6 +321,45 @@ def _check_post_record(
     return media
 
 
+def _js(value: Any) -> str:
+    """*value* as the reference PDS's messages show it (JavaScript's ``String(value)``; strings quoted)."""
+    if isinstance(value, str):
+        return json.dumps(value)
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return "[object Object]" if isinstance(value, dict) else ",".join(map(str, value))
+    return str(value)
+
+
+def _valid_record_key(rkey: str) -> bool:
+    return bool(RECORD_KEY.match(rkey)) and rkey not in (".", "..")
+
+
+def _rkey_refusal(rkey: Any) -> web.Response | None:
+    """The reference PDS's answer to a ``createRecord`` whose ``rkey`` it refuses (``None``: accepted).
+
+    Its input validation comes first (a string of at most 512 characters in record-key syntax), then the
+    collection's key type (``app.bsky.feed.post``: a TID), before the record itself is checked."""
+    if not isinstance(rkey, str):
+        return xrpc_error(400, "InvalidRequest", f"Expected string value type (got {_js(rkey)}) at $.rkey")
+    if len(rkey) > RECORD_KEY_MAX:
+        return xrpc_error(
+            400, "InvalidRequest", f"string too big (maximum {RECORD_KEY_MAX}, got {len(rkey)}) at $.rkey"
+        )
+    if not _valid_record_key(rkey):
+        return xrpc_error(400, "InvalidRequest", f"Invalid record key (got {_js(rkey)}) at $.rkey")
+    if not TID.match(rkey):
+        return xrpc_error(
+            400,
+            "InvalidRequest",
+            f"Invalid record key for {POST_COLLECTION}: Invalid TID string (got {_js(rkey)}) at $",
+        )
+    return None
+
+
 async def create_record(request: web.Request) -> web.Response:
     sandbox = sandbox_of(request)
     account = authenticate(request)
@@ -312,12 +371,21 @@ async def create_record(request: web.Request) -> web.Response:
         return xrpc_error(
             400, "InvalidRequest", f"The sandbox stores only app.bsky.feed.post records, not {collection}"
         )
+    given = "rkey" in body
+    if given:
+        refusal = _rkey_refusal(body["rkey"])
+        if refusal is not None:
+            return refusal
     media = _check_post_record(sandbox, account, record)
     parent = ((record.get("reply") or {}).get("parent") or {}).get("uri")
     if parent and sandbox.get_post(NAME, parent) is None:
         return xrpc_error(400, "InvalidRequest", f"Could not find the post being replied to: {parent}")
-    rkey = str(body.get("rkey") or make_tid(sandbox))
+    rkey = str(body["rkey"]) if given else make_tid(sandbox)
     uri = f"at://{account.user_id}/app.bsky.feed.post/{rkey}"
+    if sandbox.get_post(NAME, uri) is not None:
+        # The reference PDS's answer to a key that is taken: its repository throws and it reports a failure of
+        # its own, not a conflict.
+        return xrpc_error(500, "InternalServerError", "Internal Server Error")
     record = {"$type": "app.bsky.feed.post", **record}
     cid = make_cid(json.dumps(record, sort_keys=True).encode())
     sandbox.record_post(
@@ -331,7 +399,15 @@ async def create_record(request: web.Request) -> web.Response:
             media=tuple(media),
             reply_to=parent,
             facets=tuple(record.get("facets") or ()),
-            extra={"cid": cid, "record": record, "rkey": rkey},
+            extra={
+                "cid": cid,
+                "record": record,
+                "rkey": rkey,
+                "langs": list(record.get("langs") or ()),
+                "aspect_ratios": [
+                    image.get("aspectRatio") for image in ((record.get("embed") or {}).get("images") or ())
+                ],
+            },
         )
     )
     return json_response(
@@ -361,7 +437,36 @@ async def get_posts(request: web.Request) -> web.Response:
             400, "InvalidRequest", f"Error: uris must not have more than {MAX_GET_POSTS} elements"
         )
     posts = [sandbox.get_post(NAME, uri) for uri in uris]
-    return json_response({"posts": [render_post(sandbox, p) for p in posts if p is not None]})
+    return json_response(
+        {"posts": [render_post(sandbox, p) for p in posts if p is not None and sandbox.visible(p)]}
+    )
+
+
+async def get_record(request: web.Request) -> web.Response:
+    """``com.atproto.repo.getRecord`` as the PDS answers it: no session needed, and no read lag (the PDS reads
+    the repository it writes). A repository the PDS does not hold is the AppView's answer."""
+    sandbox = sandbox_of(request)
+    params = request.query
+    prefix = "Invalid com.atproto.repo.getRecord params: "
+    for key in ("repo", "collection", "rkey"):
+        if key not in params:
+            return xrpc_error(400, "InvalidRequest", f'{prefix}Missing required key "{key}"')
+    repo, collection, rkey = params["repo"], params["collection"], params["rkey"]
+    if not NSID.match(collection):
+        return xrpc_error(400, "InvalidRequest", f"{prefix}Invalid NSID (got {_js(collection)})")
+    if not _valid_record_key(rkey):
+        return xrpc_error(400, "InvalidRequest", f"{prefix}Invalid record key (got {_js(rkey)})")
+    account = next(
+        (a for a in sandbox.accounts(NAME) if repo.lower() in (a.handle.lower(), a.user_id)), None
+    )
+    if account is None:
+        return xrpc_error(400, "InvalidRequest", f"Could not find repo: {repo}")
+    uri = f"at://{account.user_id}/{collection}/{rkey}"
+    post = sandbox.get_post(NAME, uri)
+    cid = params.get("cid")
+    if post is None or (cid and cid != post.extra["cid"]):
+        return xrpc_error(400, "RecordNotFound", f"Could not locate record: {uri}")
+    return json_response({"uri": uri, "cid": post.extra["cid"], "value": post.extra["record"]})
 
 
 async def get_author_feed(request: web.Request) -> web.Response:
@@ -378,7 +483,7 @@ async def get_author_feed(request: web.Request) -> web.Response:
         offset = int(request.query.get("cursor") or 0)
     except ValueError:
         return xrpc_error(400, "InvalidRequest", "limit and cursor must be numbers")
-    posts = list(reversed(sandbox.posts(NAME, account.handle)))
+    posts = [p for p in reversed(sandbox.posts(NAME, account.handle)) if sandbox.visible(p)]
     if request.query.get("filter") == "posts_no_replies":
         posts = [p for p in posts if not p.reply_to]
     page = posts[offset : offset + limit]
@@ -401,6 +506,7 @@ def register(app: web.Application) -> None:
     queries = {
         "com.atproto.server.getSession": get_session,
         "com.atproto.identity.resolveHandle": resolve_handle,
+        "com.atproto.repo.getRecord": get_record,
         "app.bsky.actor.getProfile": get_profile,
         "app.bsky.feed.getPosts": get_posts,
         "app.bsky.feed.getAuthorFeed": get_author_feed,
