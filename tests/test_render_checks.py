@@ -392,12 +392,12 @@ def test_identical_texts_3_hours_apart_on_one_mastodon_account_are_an_error_nami
 
 
 @pytest.mark.parametrize("platform", ["x", "facebook", "mastodon", "bluesky"])
-def test_identical_texts_less_than_24_hours_apart_are_an_error_on_every_platform(tmp_path: Path,
+def test_identical_texts_less_than_12_hours_apart_are_an_error_on_every_platform(tmp_path: Path,
                                                                                 platform: str) -> None:
-    """23 h 59 min apart is an error whatever the platform; the rule is the runner's, not the platform's."""
-    rendered = render_plan(repeat_plan(tmp_path, "2027-03-16 08:59", accounts=f"[lancs-{platform}]"))
+    """11 h 59 min apart is an error whatever the platform; the rule is the runner's, not the platform's."""
+    rendered = render_plan(repeat_plan(tmp_path, "2027-03-15 20:59", accounts=f"[lancs-{platform}]"))
     assert [(p.severity, p.message.split(", ")[-1]) for p in rendered.problems] == [
-        ("error", "only 23 hours 59 minutes apart on one account")
+        ("error", "only 11 hours 59 minutes apart on one account")
     ]
 
 
