@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
+import json
+import os
 import secrets
+import sys
 import threading
 import time
 from collections import Counter
@@ -217,6 +220,47 @@ def put_on_real_time(store: Store, first_due: datetime, spacing: timedelta, grac
             connection.execute(update(Post).where(P.id == row.id).values(due_at=due, late_after=due + grace))
             moved[row.key] = due
     return moved
+
+
+# -- runner processes -------------------------------------------------------------------------------------------
+
+RUNNER_SCRIPT = """\
+# A runner process for the tests: python runner.py URL NAME SETTINGS_JSON (RunnerSettings' fields; lease and horizon
+# in seconds). Prints "ready" once running; SIGTERM stops it cleanly ("stopped"); SIGKILL is what crash tests use.
+import json, signal, sys, threading
+from datetime import timedelta
+
+from campaign.publishing.events import EventBus
+from campaign.publishing.runner import Runner, RunnerSettings
+from campaign.store import Store
+
+url, name, settings = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+for field in ("lease", "horizon"):
+    if field in settings:
+        settings[field] = timedelta(seconds=settings[field])
+runner = Runner(Store.open(url), RunnerSettings(**settings), EventBus(), name=name)
+done = threading.Event()
+signal.signal(signal.SIGTERM, lambda *_: done.set())
+runner.start()
+print("ready", flush=True)
+done.wait()
+runner.stop(wait=True)
+print("stopped", flush=True)
+"""
+
+
+def runner_command(folder: Path, url: str, name: str, settings: dict[str, Any]) -> list[str]:
+    """The command line of a runner process on the store at *url* (the script is written into *folder*)."""
+    script = folder / "runner.py"
+    if not script.exists():
+        script.write_text(RUNNER_SCRIPT, encoding="utf-8")
+    return [sys.executable, str(script), url, name, json.dumps(settings)]
+
+
+def runner_environment(accounts: Sequence[PlanAccount]) -> dict[str, str]:
+    """A runner process's environment: the accounts' credentials as the plan names them, this checkout first on
+    the path (as pytest has it)."""
+    return {**os.environ, **environment(accounts), "PYTHONPATH": str(Path(__file__).parent.parent)}
 
 
 # -- reading what happened -----------------------------------------------------------------------------------

@@ -13,10 +13,8 @@ lookup taken for "not there") publishes a post twice under the same faults, and 
 
 from __future__ import annotations
 
-import os
 import random
 import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -42,6 +40,8 @@ from tests.runner_fixtures import (
     environment,
     posts,
     put_on_real_time,
+    runner_command,
+    runner_environment,
     sandbox_counts,
     schedule_and_approve,
     states,
@@ -68,29 +68,10 @@ CHAOS = [
 2 s), comes after the client's 1.5 s timeout, or is a 503; one read in seven fails; Mastodon ignores
 ``Idempotency-Key`` on every create that gets through."""
 
-RUNNER_SCRIPT = """\
-# A runner process for the chaos test: python runner.py URL NAME. Prints "ready" once running.
-import signal, sys, threading
-from datetime import timedelta
-
-from campaign.publishing.events import EventBus
-from campaign.publishing.runner import Runner, RunnerSettings
-from campaign.store import Store
-
-url, name = sys.argv[1], sys.argv[2]
-store = Store.open(url)
-# The production lease and heartbeat; short timeouts and backoff so the test is quick; the sandbox's read lag
-# known to the runner with a margin, as a platform's is.
-settings = RunnerSettings(campaign={campaign!r}, refresh=0.5, horizon=timedelta(minutes=10), timeout=1.5,
-                          backoff=0.3, backoff_cap=2.0, read_lag={read_lag!r}, collect_every=0)
-runner = Runner(store, settings, EventBus(), name=name)
-done = threading.Event()
-signal.signal(signal.SIGTERM, lambda *_: done.set())
-runner.start()
-print("ready", flush=True)
-done.wait()
-runner.stop(wait=True)
-"""
+RUNNER_SETTINGS = {"campaign": CAMPAIGN, "refresh": 0.5, "horizon": 600, "timeout": 1.5, "backoff": 0.3,
+                   "backoff_cap": 2.0, "read_lag": READ_LAG + 0.5, "collect_every": 0}
+"""The production lease and heartbeat; short timeouts and backoff so the test is quick; the sandbox's read lag
+known to the runner with a margin, as a platform's is."""
 
 
 @dataclass
@@ -113,14 +94,11 @@ class Fleet:
     started: int = 0
 
     def start(self) -> str:
-        script = self.folder / "runner.py"
-        if not script.exists():
-            script.write_text(RUNNER_SCRIPT.format(campaign=CAMPAIGN, read_lag=READ_LAG + 0.5), encoding="utf-8")
         name = f"chaos-{self.started:02d}"
         self.started += 1
-        env = {**os.environ, **environment(self.accounts), "PYTHONPATH": str(Path(__file__).parent.parent)}
-        process = subprocess.Popen([sys.executable, str(script), self.url, name], stdout=subprocess.PIPE,
-                                   stderr=subprocess.DEVNULL, text=True, env=env)
+        process = subprocess.Popen(runner_command(self.folder, self.url, name, RUNNER_SETTINGS),
+                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                                   env=runner_environment(self.accounts))
         assert process.stdout is not None and process.stdout.readline().strip() == "ready", process.poll()
         self.alive[name] = process
         return name

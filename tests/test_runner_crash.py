@@ -6,11 +6,9 @@ survives every kill and is the judge of "exactly once".
 
 from __future__ import annotations
 
-import os
 import random
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -32,11 +30,12 @@ from tests.runner_fixtures import (
     aware,
     created_ok,
     demo_plan_accounts,
-    environment,
     extra_accounts,
     live_sandbox,
     posts,
     put_on_real_time,
+    runner_command,
+    runner_environment,
     sandbox_counts,
     schedule_and_approve,
     serving_with_slow_answers,
@@ -46,30 +45,6 @@ from tests.runner_fixtures import (
     write_plan,
 )
 from tests.store_fixtures import fresh_postgres_database
-
-RUNNER_SCRIPT = """\
-# A runner process for the tests: python runner.py URL NAME LEASE_SECONDS. Prints "ready" once running;
-# SIGTERM stops it cleanly; SIGKILL is what the crash test uses.
-import signal, sys, threading
-from datetime import timedelta
-
-from campaign.publishing.events import EventBus
-from campaign.publishing.runner import Runner, RunnerSettings
-from campaign.store import Store
-
-url, name, lease = sys.argv[1], sys.argv[2], float(sys.argv[3])
-store = Store.open(url)
-settings = RunnerSettings(campaign={campaign!r}, refresh=0.3, horizon=timedelta(minutes=10),
-                          lease=timedelta(seconds=lease), timeout=2.0, backoff=0.2, backoff_cap=1.0, read_lag=0.0)
-runner = Runner(store, settings, EventBus(), name=name)
-done = threading.Event()
-signal.signal(signal.SIGTERM, lambda *_: done.set())
-runner.start()
-print("ready", flush=True)
-done.wait()
-runner.stop(wait=True)
-print("stopped", flush=True)
-"""
 
 
 @dataclass
@@ -93,15 +68,14 @@ class Runners:
     """Runner subprocesses on one store URL, with the accounts' credentials in their environment."""
 
     def __init__(self, folder: Path, url: str, accounts: list[PlanAccount], lease: float) -> None:
-        self.script = folder / "runner.py"
-        self.script.write_text(RUNNER_SCRIPT.format(campaign=CAMPAIGN), encoding="utf-8")
-        self.url, self.lease = url, lease
-        # The credentials as the plan names them; this checkout first on the path, as pytest has it.
-        self.env = {**os.environ, **environment(accounts), "PYTHONPATH": str(Path(__file__).parent.parent)}
+        self.folder, self.url = folder, url
+        self.settings = {"campaign": CAMPAIGN, "refresh": 0.3, "horizon": 600, "lease": lease, "timeout": 2.0,
+                         "backoff": 0.2, "backoff_cap": 1.0, "read_lag": 0.0}
+        self.env = runner_environment(accounts)
         self.started: list[RunnerProcess] = []
 
     def start(self, name: str) -> RunnerProcess:
-        process = subprocess.Popen([sys.executable, str(self.script), self.url, name, str(self.lease)],
+        process = subprocess.Popen(runner_command(self.folder, self.url, name, self.settings),
                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=self.env)
         runner = RunnerProcess(name, process)
         self.started.append(runner)
