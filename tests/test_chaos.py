@@ -151,23 +151,34 @@ def judge(sandbox: Sandbox, store: Store, accounts: list[PlanAccount]) -> None:
 
 def takeover_seconds(store: Store, kills: list[Kill]) -> list[float]:
     """For each post a killed runner held: seconds from the kill until another runner had taken it over — put it
-    back in the queue (it had not been sent), or looked it up (found, not found, or the lookup failed)."""
+    back in the queue (it had not been sent), looked it up (found, not found, or the lookup failed), or was
+    holding it when it was killed in turn (its own takeover is then counted from that kill)."""
     trail = audit_trail(store)
     taken: list[float] = []
-    for kill in kills:
+    for number, kill in enumerate(kills):
         for key in kill.orphans:
-            after = [e for e in trail if e.post_key == key and aware(e.at) >= kill.at and e.actor != kill.runner
-                     and e.action in ("released", "reconciled", "lookup_failed", "published")]
-            assert after, f"{key}, held by {kill.runner} when it was killed, was never taken over"
-            taken.append((aware(after[0].at) - kill.at).total_seconds())
+            moments = [aware(e.at) for e in trail if e.post_key == key and aware(e.at) >= kill.at
+                       and e.actor != kill.runner and e.action in ("released", "reconciled", "lookup_failed",
+                                                                   "published")]
+            moments += [later.at for later in kills[number + 1:] if key in later.orphans]
+            assert moments, f"{key}, held by {kill.runner} when it was killed, was never taken over"
+            taken.append((min(moments) - kill.at).total_seconds())
     return taken
+
+
+def unsettled(store: Store) -> dict[str, list[str]]:
+    """Each post not yet published, with its last audit entries (for a failure message)."""
+    trail = audit_trail(store)
+    return {key: [f"{e.at:%H:%M:%S.%f} {e.actor} {e.action} {e.details[:160]}" for e in trail
+                  if e.post_key == key][-6:]
+            for key, state in states(store).items() if state != PostState.PUBLISHED}
 
 
 @pytest.mark.slow
 def test_chaos_no_post_twice_none_lost_every_state_true_and_takeover_within_20_seconds(tmp_path: Path) -> None:
     """56 posts (14 entries × X, Facebook, Mastodon, Bluesky, due over ~17 s, 3 minutes' grace) under
     :data:`CHAOS`, a 1 s read lag and 150 ms answers, published by two runner processes at a time that are
-    SIGKILLed every 1–3 s (half of the kills aimed at a runner holding a post) and replaced, with the
+    SIGKILLed every few seconds (two kills in three aimed at a runner holding a post) and replaced, with the
     production lease (12 s)
     and heartbeat (2 s). At the end: no post on any platform twice, none lost (every post published, each
     with the sandbox's id), every post in a true state; every kind of fault fired and lookups both found
@@ -190,17 +201,16 @@ def test_chaos_no_post_twice_none_lost_every_state_true_and_takeover_within_20_s
             runners.start()
             while datetime.now(UTC) < last_due + timedelta(seconds=3):
                 victim = rng.choice(sorted(runners.alive))
-                if len(kills) % 2:  # aimed: while the victim holds a post (sending it, or looking it up)
+                if len(kills) % 3:  # aimed: the moment the victim holds a post (sending it, or looking it up)
                     wait_until(lambda: any(p.claimed_by == victim and p.state in (  # noqa: B023
-                        PostState.PUBLISHING, PostState.UNKNOWN) for p in posts(store).values()), 4, 0.02)
-                    time.sleep(rng.uniform(0.0, 0.1))
+                        PostState.PUBLISHING, PostState.UNKNOWN) for p in posts(store).values()), 5, 0.01)
                 else:
-                    time.sleep(rng.uniform(1.0, 3.0))
+                    time.sleep(rng.uniform(1.0, 2.5))
                 kills.append(runners.kill(victim, store))
                 runners.start()
             settled = wait_until(lambda: all(s == PostState.PUBLISHED for s in states(store).values()), 120, 0.5)
         sandbox.clear_faults()
-        assert settled, Counter(states(store).values())
+        assert settled, unsettled(store)
         judge(sandbox, store, accounts)
 
         fired = Counter(r.fault for r in sandbox.requests() if r.fault)
