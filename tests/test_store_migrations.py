@@ -254,3 +254,37 @@ def test_sqlite_write_transactions_take_the_write_lock_at_begin(sqlite_store: St
         other.execute("ROLLBACK")
     finally:
         other.close()
+
+
+def test_a_store_written_by_the_previous_version_is_upgraded_with_its_posts_times_kept(store_url: str) -> None:
+    """A store at schema 0001 holding a post that was sent (one publish attempt) is upgraded in place on first
+    use: the post keeps its due time as the plan's time (``planned_at``), its first request's time is its oldest
+    attempt's start (``first_sent_at``, from which lookups and Bluesky's record key work), it is ``en-GB``, and
+    the schema is then exactly the models'."""
+    from alembic import command
+
+    engine = database.create_store_engine(store_url)
+    with engine.begin() as connection:
+        command.upgrade(database._alembic_config(connection), "0001")
+        connection.exec_driver_sql(
+            "INSERT INTO campaign (id, name, zone, plan_path, grace_seconds, collect_after, approver_must_differ, "
+            "created_at, updated_at) VALUES ('c', 'C', 'Europe/London', 'p.yaml', 600, '[]', false, "
+            "'2027-03-01 00:00:00', '2027-03-01 00:00:00')")
+        connection.exec_driver_sql(
+            "INSERT INTO post (id, campaign_id, key, entry, account, platform, handle, local_time, zone, due_at, "
+            "late_after, text, media, content_hash, state, attempts, created_at, updated_at) VALUES (1, 'c', "
+            "'launch/x', 'launch', 'x', 'x', '@x', '2027-03-15 09:00:00', 'Europe/London', '2027-03-15 09:00:00', "
+            "'2027-03-15 09:10:00', 'Hello', '[]', 'abc', 'unknown', 1, '2027-03-01 00:00:00', "
+            "'2027-03-01 00:00:00')")
+        for started in ("2027-03-15 09:00:02", "2027-03-15 09:00:01"):
+            connection.exec_driver_sql(
+                f"INSERT INTO publish_attempt (post_id, runner, started_at) VALUES (1, 'old-runner', '{started}')")
+    engine.dispose()
+    with opened(store_url) as store:
+        assert database.current_revision(store.engine) == database.head_revision()
+        (post,) = store.posts_by_id([1])
+        assert post.planned_at.replace(tzinfo=UTC) == datetime(2027, 3, 15, 9, 0, tzinfo=UTC)
+        assert post.first_sent_at is not None
+        assert post.first_sent_at.replace(tzinfo=UTC) == datetime(2027, 3, 15, 9, 0, 1, tzinfo=UTC)
+        assert post.language == "en-GB" and post.lookups == 0 and post.not_before is None
+        assert schema_differences(store.engine) == []

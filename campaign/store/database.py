@@ -110,6 +110,26 @@ def upgrade(engine: Engine) -> tuple[str | None, str]:
             "before using it"
         )
     if before != head:
-        with engine.begin() as connection:
-            command.upgrade(_alembic_config(connection), "head")
+        with engine.connect() as connection:
+            sqlite = engine.dialect.name == "sqlite"
+            if sqlite:
+                # SQLite alters a table by copying it and dropping the old one, which rows of other tables that
+                # point at it (publish attempts, snapshots) would refuse: foreign keys are switched off for the
+                # upgrade — outside any transaction, where SQLite honours it — and checked before it commits.
+                _sqlite_pragma(connection, "foreign_keys=OFF")
+            try:
+                with connection.begin():
+                    command.upgrade(_alembic_config(connection), "head")
+                    if sqlite and connection.exec_driver_sql("PRAGMA foreign_key_check").first() is not None:
+                        raise StoreError("the upgrade would leave rows pointing at nothing; nothing was changed")
+            finally:
+                if sqlite:
+                    _sqlite_pragma(connection, "foreign_keys=ON")
     return before, head
+
+
+def _sqlite_pragma(connection: Connection, pragma: str) -> None:
+    """Run a PRAGMA on SQLite's own connection, outside any transaction."""
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    driver.execute(f"PRAGMA {pragma}")

@@ -89,6 +89,9 @@ class Post(SQLModel, table=True):
     handle: str = Field(max_length=200)
     local_time: NaiveDatetime
     zone: str = Field(max_length=64)
+    planned_at: datetime
+    """When the plan says the post goes out (UTC). ``due_at`` is when it will: the same, unless a person gave it a
+    new time (``campaign retry --at``), which a later ``schedule`` of the unchanged plan leaves alone."""
     due_at: datetime = Field(index=True)
     late_after: datetime
     """``due_at`` + the campaign's grace: after this instant the post is never sent without a person."""

@@ -186,16 +186,18 @@ class Store(PublishingTransitions):
 
     def _sync_post(self, session: Session, post: Post | None, draft: Draft, grace: timedelta, actor: str,
                    now: datetime, report: SyncReport) -> None:
-        fields = _post_fields(draft, grace)
+        fields = _post_fields(draft)
+        timing = _time_fields(draft, grace)
         if post is None:
-            session.add(Post(**fields, state=PostState.DRAFT, author=draft.author or actor, created_at=now,
+            session.add(Post(**fields, **timing, state=PostState.DRAFT, author=draft.author or actor, created_at=now,
                              updated_at=now))
             audit(session, now, actor, "added", draft.campaign, draft.key,
                    {"content_hash": draft.content_hash, "due_at": iso_utc(draft.when.utc, "seconds")})
             report.added.append(draft.key)
             return
         same_content = post.content_hash == draft.content_hash
-        same_time = as_utc(post.due_at) == draft.when.utc
+        # The plan's time is unchanged: a time a person gave with `retry --at` stands until the plan moves it.
+        same_time = as_utc(post.planned_at) == draft.when.utc
         if post.state == PostState.PUBLISHED or post.state in IN_FLIGHT:
             if not (same_content and same_time):
                 report.left_alone.append(post.key)
@@ -203,7 +205,7 @@ class Store(PublishingTransitions):
                 report.unchanged += 1
             return
         if post.state == PostState.CANCELLED:
-            _update(post, fields, now)
+            _update(post, {**fields, **timing}, now)
             self._set_state(session, post, PostState.DRAFT, actor, now, "restored",
                             {"reason": "back in the plan", "content_hash": draft.content_hash})
             _void_approval(post)
@@ -211,7 +213,7 @@ class Store(PublishingTransitions):
             return
         if not same_content:
             was = post.state
-            _update(post, fields, now)
+            _update(post, fields if same_time else {**fields, **timing}, now)
             voided = post.approved_by
             _void_approval(post)
             self._set_state(session, post, PostState.DRAFT, actor, now, "content_changed",
@@ -220,7 +222,7 @@ class Store(PublishingTransitions):
             return
         if not same_time:
             before = iso_utc(post.due_at, "seconds")
-            _update(post, fields, now)
+            _update(post, {**fields, **timing}, now)
             details: dict[str, Any] = {"from": before, "to": iso_utc(draft.when.utc, "seconds")}
             if post.state in (PostState.MISSED, PostState.FAILED):
                 # A person moved a missed or failed post to a new time: it may go out then, if still approved.
@@ -541,7 +543,7 @@ class Store(PublishingTransitions):
             after = page[-1].id or after
 
 
-def _post_fields(draft: Draft, grace: timedelta) -> dict[str, Any]:
+def _post_fields(draft: Draft) -> dict[str, Any]:
     return {
         "campaign_id": draft.campaign,
         "key": draft.key,
@@ -549,10 +551,7 @@ def _post_fields(draft: Draft, grace: timedelta) -> dict[str, Any]:
         "account": draft.account,
         "platform": draft.platform,
         "handle": draft.handle,
-        "local_time": draft.when.local,
         "zone": draft.when.zone,
-        "due_at": draft.when.utc,
-        "late_after": draft.when.utc + grace,
         "text": draft.text,
         "media": json.dumps([{"path": str(i.path), "alt": i.alt, "mime_type": i.mime_type, "sha256": i.sha256}
                              for i in draft.images]),
@@ -561,6 +560,12 @@ def _post_fields(draft: Draft, grace: timedelta) -> dict[str, Any]:
         "event": draft.event,
         "language": draft.language,
     }
+
+
+def _time_fields(draft: Draft, grace: timedelta) -> dict[str, Any]:
+    """When the plan says the post goes out: applied to a new post, and to one whose time the plan moved."""
+    return {"planned_at": draft.when.utc, "due_at": draft.when.utc, "local_time": draft.when.local,
+            "late_after": draft.when.utc + grace}
 
 
 def _update(post: Post, fields: Mapping[str, Any], now: datetime) -> None:
