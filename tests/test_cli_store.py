@@ -184,7 +184,8 @@ def test_pause_stops_claims_and_resume_turns_late_posts_into_missed(tmp_path: Pa
     cli(env, "schedule", str(plan))
     cli(env, "approve", "--all", "--as", "bob")
     assert cli(env, "pause", "--reason", "critical incident", "--as", "carol") == (
-        "Paused every account of test-week until `campaign resume`. Nothing more will be published.\n"
+        "Paused every account of test-week until `campaign resume`. Nothing more will be published by this campaign "
+        "until then.\n"
     )
     store = Store.open(env["CAMPAIGN_DB"])
     assert store.claim_due("r", now=datetime(2027, 3, 16, 12, 30, 1, tzinfo=UTC)) == []

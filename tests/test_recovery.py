@@ -152,7 +152,8 @@ def test_reconcile_changes_nothing_and_exits_1_while_lookups_fail(tmp_path: Path
         key = lost_reply_and_no_lookups(d)
         d.sandbox.set_faults(MASTODON_READS)
         output = d.cli("reconcile", key, code=1)
-        assert f"still unknown {key}: the lookup failed" in output and "nothing was sent again" in output
+        assert f"still unknown {key}: the lookup failed" in output
+        assert "1 post is still unknown and will not be sent again until a lookup can tell" in output
         assert d.state(key) == PostState.UNKNOWN
         assert [e.actor for e in audit_trail(d.store, key) if e.action == "lookup_failed"][-1] == "duty.officer"
 
@@ -220,7 +221,7 @@ def test_retry_of_a_missed_post_needs_a_new_time_and_moves_its_local_time_too(tm
         london = ZoneInfo("Europe/London")
         new_time = (datetime.now(london) + timedelta(hours=2)).replace(second=0, microsecond=0)
         output = d.cli("retry", key, "--at", f"{new_time:%Y-%m-%d %H:%M}")
-        assert f"queued {key}  due {new_time:%a %d %b %H:%M}" in output
+        assert f"queued {key}  due {new_time:%a %d %b %Y %H:%M} Europe/London" in output
         post = posts(d.store)[key]
         assert post.state == PostState.APPROVED
         assert aware(post.due_at) == new_time.astimezone(UTC) and post.local_time == new_time.replace(tzinfo=None)
@@ -284,3 +285,44 @@ def test_the_schedulers_internals_never_reach_the_terminal(tmp_path: Path, caplo
     noisy = [r for r in caplog.records if "apscheduler" in r.name or "alarms" in r.name or
              "maximum number of running instances" in r.getMessage()]
     assert noisy == []
+
+
+def test_retry_at_a_new_time_holds_for_an_unknown_post_still_in_its_grace_window(tmp_path: Path) -> None:
+    """An unknown post, not on the platform and still within its grace window, retried with `--at`: it takes the
+    new time (it is not sent at once), and a later `schedule` of the unchanged plan leaves that time alone."""
+    with desk(tmp_path) as d:
+        d.sandbox.set_faults(f"{MASTODON_CREATE}:error503:times=1", MASTODON_READS)
+        key = d.key("mastodon")
+        d.run(lambda: any(e.action == "lookup_failed" for e in audit_trail(d.store, key)))
+        d.sandbox.clear_faults()
+        assert wait_until(lambda: datetime.now(UTC) > aware(posts(d.store)[key].sending_at)  # type: ignore[arg-type]
+                          + timedelta(seconds=5.1), 10)  # Mastodon's reads can then be trusted
+        new_time = (datetime.now(ZoneInfo("Europe/London")) + timedelta(hours=3)).replace(second=0, microsecond=0)
+        output = d.cli("retry", key, "--at", f"{new_time:%Y-%m-%d %H:%M}")
+        assert f"not found {key}: now missed — not on Mastodon" in output and f"queued {key}" in output
+        d.cli("schedule", str(tmp_path / "schedules" / "plan.yaml"))
+        post = posts(d.store)[key]
+        assert post.state == PostState.APPROVED and aware(post.due_at) == new_time.astimezone(UTC)
+        assert d.sandbox.posts("mastodon") == []
+
+
+def test_status_says_when_nothing_is_moving_posts_that_should_be(tmp_path: Path) -> None:
+    """Approved posts two minutes past their time and no runner: `campaign status` says in red that nothing is
+    moving them, names the oldest, and asks whether `campaign run` is running."""
+    with desk(tmp_path, platforms=("mastodon", "bluesky")) as d:
+        put_on_real_time(d.store, datetime.now(UTC) - timedelta(minutes=2), timedelta(seconds=1),
+                         timedelta(minutes=10))
+        output = d.cli("status")
+        assert "Nothing is moving 2 posts that should be (the oldest, e000/demo-" in output
+        assert "is `campaign run` running?" in output
+
+
+def test_a_store_that_cannot_be_opened_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    """A PostgreSQL server that refuses the connection, a database campaign cannot use, and a URL of nothing:
+    each is one line naming the store and what to check, exit 1."""
+    for url, words in (("postgresql+psycopg://someone@127.0.0.1:1/db", "cannot open the store"),
+                       ("mysql://x@y/z", "names a database campaign cannot use"),
+                       ("notaurl://", "names a database campaign cannot use")):
+        result = CliRunner().invoke(main, ["status", "--db", url])
+        assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+        assert result.output.startswith("Error: ") and words in result.output and result.output.count("\n") == 1

@@ -422,6 +422,9 @@ def test_fault_rules_read_back_as_they_were_written() -> None:
         "x:/2/tweets:hang:every=0",
         "x POST /2/tweets hang",
         "x:*:hang:sometimes=1",
+        "bluesky:*:bad_token",
+        "x:*:bad_appsecret",
+        "*:*:no_scope",
     ],
 )
 def test_fault_rules_that_make_no_sense_are_refused_with_a_reason(text: str) -> None:

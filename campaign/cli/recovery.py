@@ -40,7 +40,12 @@ def _settlement_line(settlement: object) -> str:
         return f"found {key}: it is out, {settlement.url}"
     if settlement.state == PostState.UNKNOWN:
         return f"still unknown {key}: {settlement.reason}"
-    return f"not found {key}: now {settlement.state} — {settlement.reason}"
+    line = f"not found {key}: now {settlement.state} — {settlement.reason}"
+    if settlement.state in (PostState.MISSED, PostState.FAILED):
+        from campaign.store.store import way_forward
+
+        line += f"; {way_forward(settlement.post.model_copy(update={'state': settlement.state}))}"
+    return line
 
 
 @click.command()
@@ -69,9 +74,11 @@ def reconcile(posts: tuple[str, ...], timeout: float, db: str | None, campaign: 
         return
     for settlement in settled:
         click.echo(_settlement_line(settlement))
-    if any(s.state == PostState.UNKNOWN for s in settled):
-        raise click.ClickException("some posts are still unknown; nothing was sent again — try again later, or "
-                                   "check the account on the platform by hand")
+    still = sum(s.state == PostState.UNKNOWN for s in settled)
+    if still:
+        raise click.ClickException(f"{still} post{'s are' if still != 1 else ' is'} still unknown and will not be sent "
+                                   "again until a lookup can tell; try again later, or check the account on the "
+                                   "platform by hand")
 
 
 @click.command()
@@ -104,8 +111,13 @@ def retry(posts: tuple[str, ...], at: str | None, timeout: float, db: str | None
     for settlement in settled:
         click.echo(_settlement_line(settlement))
     for post in retried:
-        click.echo(f"queued {post.key}  due {post.local_time:%a %d %b %H:%M}")
+        click.echo(f"queued {post.key}  due {post.local_time:%a %d %b %Y %H:%M} {post.zone}")
     click.echo(f"{len(retried)} post{'s' if len(retried) != 1 else ''} back in the queue; `campaign run` sends them.")
+    held = {hold.account or "every account" for hold in store.active_holds(campaign_id)
+            if any(hold.account in (None, post.account) for post in retried)}
+    if held:
+        click.secho(f"The campaign is paused ({', '.join(sorted(held))}): nothing goes out until `campaign resume`.",
+                    fg="yellow")
 
 
 def _local_time(value: str, zone: str) -> datetime:

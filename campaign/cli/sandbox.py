@@ -114,8 +114,9 @@ def _announce(instance: object) -> None:
     assert isinstance(instance, Sandbox)
     click.echo(f"Sandbox listening on {instance.base_url}  (Ctrl-C to stop)")
     click.echo("Demo accounts: " + ", ".join(f"{a.platform} {a.handle}" for a in instance.accounts()))
+    click.echo(f"To use it, give each account of a plan `api_base: {instance.base_url}` (without it, accounts go to "
+               "the real platforms).")
     click.echo("Demo credentials (they only open this sandbox):")
-    click.echo(f"  export CAMPAIGN_SANDBOX_URL={instance.base_url}")
     for account in instance.accounts():
         for name, value in account.env().items():
             click.echo(f"  export {name}={value}")

@@ -212,7 +212,8 @@ def pause(account: str | None, reason: str, until: str | None, db: str | None, c
     scope = f"account {account}" if account else "every account"
     ends = f" until {hold.until.astimezone(ZoneInfo(row.zone)):%Y-%m-%d %H:%M %Z}" if hold.until else \
         " until `campaign resume`"
-    click.echo(f"Paused {scope} of {campaign_id}{ends}. Nothing more will be published.")
+    click.echo(f"Paused {scope} of {campaign_id}{ends}. Nothing more will be published "
+               f"{'from ' + account if account else 'by this campaign'} until then.")
 
 
 @click.command()
@@ -224,11 +225,14 @@ def pause(account: str | None, reason: str, until: str | None, db: str | None, c
 def resume(account: str | None, db: str | None, campaign: str | None, actor: str | None) -> None:
     """Lift the campaign's pause (or one account's). Posts that passed their grace window become missed."""
     holds, missed = open_store(db).resume(actor_name(actor), campaign, account)
-    click.echo(f"Resumed: released {len(holds)} pause{'s' if len(holds) != 1 else ''}.")
+    click.echo(f"Resumed: released {len(holds)} pause{'s' if len(holds) != 1 else ''}:")
+    for hold in holds:
+        click.echo(f"  {'account ' + hold.account if hold.account else 'every account'} — paused by "
+                   f"{hold.created_by}: {hold.reason}")
     if missed:
-        click.echo(f"{len(missed)} post{'s' if len(missed) != 1 else ''} missed their time while paused and wait "
-                   "for a person: give each a new time with `campaign retry POST --at 'YYYY-MM-DD HH:MM'` (or move "
-                   "it in the plan and schedule again):")
+        click.echo(f"{len(missed)} post{'s' if len(missed) != 1 else ''} are past their grace window and wait for a "
+                   "person: give each a new time with `campaign retry POST --at 'YYYY-MM-DD HH:MM'` (or move it in "
+                   "the plan and schedule again):")
         for key in missed:
             click.echo(f"  missed: {key}")
 

@@ -43,6 +43,14 @@ def status_lines(status: Status) -> Iterator[str]:
     else:
         yield "Next due: nothing approved is waiting"
     yield ""
+    if status.stalled:
+        oldest = status.stalled[0]
+        yield click.style(
+            f"Nothing is moving {len(status.stalled)} post{'s' if len(status.stalled) != 1 else ''} that should be "
+            f"(the oldest, {oldest.key}, {oldest.state}, due {oldest.local_time:%a %d %b %H:%M}): is `campaign run` "
+            "running? Start it; it sends what is still in time, looks up what may be out, and marks the rest missed.",
+            fg="red", bold=True)
+        yield ""
     if status.needs_a_person:
         yield click.style(f"Needs a person ({len(status.needs_a_person)}):", fg="yellow", bold=True)
         for post in status.needs_a_person:

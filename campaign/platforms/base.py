@@ -419,7 +419,9 @@ class Adapter(ABC):
                 and not never_connected(error)
             ):
                 mapped.outcome_unknown = True
-            log.warning("%s %s failed: %s", self.spec.label, operation, mapped)
+            # The caller decides what a failure means (the runner retries, looks up or tells a person): at warning
+            # level this line would say the same thing again, earlier and without the decision.
+            log.info("%s %s failed: %s", self.spec.label, operation, mapped)
             raise mapped from None
 
 

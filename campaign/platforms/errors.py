@@ -52,11 +52,15 @@ class PlatformError(CampaignError):
         spec = PLATFORMS.get(self.platform)
         return spec.label if spec else self.platform
 
-    def __str__(self) -> str:
+    @property
+    def summary(self) -> str:
+        """What happened, in the platform's words, without advice to a person (for what the runner handles by
+        itself: a retry, a lookup)."""
         text = f"{self.label}: {self.message}"
-        if not text.endswith((".", "!", "?")):
-            text += "."
-        return f"{text} {self.advice}".rstrip()
+        return text if text.endswith((".", "!", "?")) else text + "."
+
+    def __str__(self) -> str:
+        return f"{self.summary} {self.advice}".rstrip()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(platform={self.platform!r}, message={self.message!r}, status={self.status!r})"

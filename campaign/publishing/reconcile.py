@@ -101,7 +101,7 @@ def platform_time(said: datetime | None, earliest: datetime, latest: datetime, o
     went out) and *latest* (we heard of it), give or take :data:`CLOCK_SKEW`; else *otherwise*. (A sandbox on a
     rehearsal's compressed clock says days ahead; a platform's clock, barely off.)"""
     if said is not None and earliest - CLOCK_SKEW <= said <= latest + CLOCK_SKEW:
-        return said
+        return max(said, earliest)  # a clock a little behind ours, or whole seconds: not before the request
     return otherwise
 
 
@@ -130,10 +130,11 @@ def look_up(store: Store, adapter: Adapter, post: Post, now: datetime, read_lag:
 
 
 def settle(store: Store, adapter: Adapter, post: Post, actor: str, now: datetime,
-           read_lag: float | None = None, resend_after: float = 0.0) -> Settlement:
+           read_lag: float | None = None, resend_after: float = 0.0, new_time_follows: bool = False) -> Settlement:
     """Look *post* up (it must be ``unknown`` and claimed by *actor*: :meth:`Store.claim_lookup`) and record
     what that proves. A post found absent and still in time may be sent again *resend_after* seconds from now
-    (the sender's backoff)."""
+    (the sender's backoff) — unless a person is about to give it a new time (*new_time_follows*): then it has
+    missed its own, and ``retry`` moves it."""
     assert post.id is not None
     lookup = look_up(store, adapter, post, now, read_lag)
     if lookup.verdict == Verdict.FOUND:
@@ -148,17 +149,19 @@ def settle(store: Store, adapter: Adapter, post: Post, actor: str, now: datetime
         lookup = Lookup(Verdict.UNDECIDED, reason=f"{found.remote_id} was taken by another post meanwhile")
     if lookup.verdict == Verdict.ABSENT:
         label = adapter.spec.label
-        cause = f" ({post.last_error})" if post.last_error else ""
-        if store.last_outcome(post.id) == "duplicate":
+        outcome, message = store.last_attempt(post.id) or ("", "")
+        cause = f" ({message.rstrip('.')})" if message else ""
+        if outcome == "duplicate":
             state, reason = PostState.FAILED, (
                 f"{label} refused it as a duplicate, but no post of this one is on the account: another post there "
                 "has the same words. Change the words, schedule and approve it again")
+        elif new_time_follows:
+            state, reason = PostState.MISSED, f"not on {label} after an unknown outcome{cause}: given a new time"
         elif now <= as_utc(post.late_after):
             state, reason = PostState.APPROVED, f"not on {label} after an unknown outcome{cause}: sending it again"
         else:
             state, reason = PostState.MISSED, (
-                f"not on {label} after an unknown outcome{cause}, and its grace window has ended: give it a new "
-                f"time with `campaign retry {post.key} --at TIME`")
+                f"not on {label} after an unknown outcome{cause}, and its grace window has ended")
         again = now + timedelta(seconds=resend_after) if state == PostState.APPROVED else None
         store.settle_unknown(post.id, actor, state, reason, now, not_before=again)
         return Settlement(post, lookup, state, reason, next_lookup=again)
@@ -178,7 +181,8 @@ def lookup_delay(post: Post, now: datetime) -> float:
 
 
 def reconcile(store: Store, selection: Selection, actor: str, factory: AdapterFactory,
-              now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> list[Settlement]:
+              now: Callable[[], datetime] = lambda: datetime.now(UTC), new_time_follows: bool = False
+              ) -> list[Settlement]:
     """Look the selected unknown posts up now (every unknown post of the campaign when none is named), whatever
     their backoff says. A post another runner is looking up at this moment is left to it."""
     if selection.posts:
@@ -203,7 +207,7 @@ def reconcile(store: Store, selection: Selection, actor: str, factory: AdapterFa
                 settled.append(Settlement(claimed, Lookup(Verdict.UNDECIDED, reason=str(error)), PostState.UNKNOWN,
                                           str(error)))
                 continue
-            settled.append(settle(store, adapter, claimed, actor, now()))
+            settled.append(settle(store, adapter, claimed, actor, now(), new_time_follows=new_time_follows))
     finally:
         adapters.close()
     return settled
@@ -213,12 +217,13 @@ def retry(store: Store, selection: Selection, actor: str, factory: AdapterFactor
           now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> tuple[list[Post], list[Settlement]]:
     """Put failed, missed and unknown posts back in the queue (``campaign retry``). Unknown posts are looked up
     first: found ones are recorded as published and not sent again; one whose lookup fails stops the retry, with
-    nothing sent."""
+    nothing sent. With *at*, every post goes out at that time, a post just found absent included."""
     posts = store.select_posts(selection)
     unknown = tuple(p.key for p in posts if p.state == PostState.UNKNOWN)
     settlements: Sequence[Settlement] = []
     if unknown:
-        settlements = reconcile(store, Selection(campaign=selection.campaign, posts=unknown), actor, factory, now)
+        settlements = reconcile(store, Selection(campaign=selection.campaign, posts=unknown), actor, factory, now,
+                                new_time_follows=at is not None)
         undecided = [s for s in settlements if s.state == PostState.UNKNOWN]
         if undecided or len(settlements) < len(unknown):
             which = undecided[0].post.key if undecided else "a post"

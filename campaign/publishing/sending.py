@@ -105,29 +105,30 @@ class Sender:
                 receipt = adapter.publish(replace(outgoing, first_attempt_at=as_utc(first_sent_at)))
             except RateLimited as exc:
                 slot.blocked_until = exc.retry_at or started + timedelta(seconds=self._backoff(post))
-                self._note(post, started, "rate_limited", str(exc))
-                self._retry_from(post, slot.blocked_until, str(exc))
+                self._note(post, started, "rate_limited", exc.summary)
+                self._retry_from(post, slot.blocked_until, exc.summary)
                 return
             except Transient as exc:
-                self._note(post, started, "transient", str(exc))
+                self._note(post, started, "transient", exc.summary)
                 if exc.outcome_unknown:
-                    self._unknown(post, adapter, str(exc))
+                    self._unknown(post, adapter, f"{exc.summary} It may be out: looking for it before anything else")
                 else:
-                    self._retry_from(post, runner.clock() + timedelta(seconds=self._backoff(post)), str(exc))
+                    self._retry_from(post, runner.clock() + timedelta(seconds=self._backoff(post)),
+                                     f"{exc.summary} It was not sent: trying again")
                 return
             except Duplicate as exc:
-                self._note(post, started, "duplicate", str(exc))
+                self._note(post, started, "duplicate", exc.summary)
                 self._unknown(post, adapter, f"{exc.label} refused it as a duplicate ({exc.message}); looking for it")
                 return
             except AccountProblem as exc:
-                self._note(post, started, exc.kind, str(exc))
+                self._note(post, started, exc.kind, exc.summary)
                 if isinstance(exc, AuthExpired) and exc.relogin and not relogged:
                     relogged = True
                     continue
                 self._account_problem(post, str(exc))
                 return
             except PlatformError as exc:
-                self._note(post, started, exc.kind, str(exc))
+                self._note(post, started, exc.kind, exc.summary)
                 self._fail(post, str(exc))
                 return
             except Exception as exc:  # noqa: BLE001 - we cannot know whether it went out
@@ -150,10 +151,12 @@ class Sender:
             log.error("%s was published as %s but could not be recorded: %s", post.key, receipt.remote_id, exc)
             return
         due = as_utc(post.due_at)
+        # A post given a new time (`retry --at`) was first tried before it: its first try is this time's.
+        first = first_sent_at if first_sent_at >= due else started
         runner.bus.emit(events.Published(
             post=post.key, campaign=post.campaign_id, url=receipt.url,
             late_by_seconds=(accepted - due).total_seconds(),
-            first_try_late_by_seconds=(first_sent_at - due).total_seconds(), warnings=receipt.warnings))
+            first_try_late_by_seconds=(first - due).total_seconds(), warnings=receipt.warnings))
 
     def _outgoing(self, post: Post) -> Outgoing:
         images = tuple(MediaItem.from_file(Path(m["path"]), m["alt"], m["mime_type"], m.get("sha256"))
@@ -204,7 +207,7 @@ class Sender:
             found = settlement.lookup.found
             assert found is not None
             due = as_utc(post.due_at)
-            first = as_utc(post.first_sent_at) if post.first_sent_at else None
+            first = as_utc(post.first_sent_at) if post.first_sent_at and as_utc(post.first_sent_at) >= due else None
             bus.emit(events.Published(
                 post=post.key, campaign=post.campaign_id, url=settlement.url,
                 late_by_seconds=(found.created_at - due).total_seconds(),
@@ -258,8 +261,8 @@ class Sender:
         self._release(post, reason)
         already = any(h.account == post.account for h in self.store.active_holds(post.campaign_id))
         if not already:
-            self.store.pause(f"{post.platform} account {post.account} cannot post: {reason}", runner.name,
-                             post.campaign_id, post.account)
+            self.store.pause(f"{post.platform} account {post.account} cannot post: {reason} Once it is fixed: "
+                             f"`campaign resume --account {post.account}`", runner.name, post.campaign_id, post.account)
         runner.bus.emit(events.AuthExpired(post=post.key, campaign=post.campaign_id, account=post.account,
                                            reason=reason))
 

@@ -65,6 +65,12 @@ FAULT_KINDS = (
     "bad_token",
 )
 TRANSPORT_FAULTS = ("lose_reply", "slow_reply", "down", "ignore_idempotency")
+ONLY_ON = {
+    "bad_appsecret": ("facebook",),
+    "no_scope": ("x", "facebook", "mastodon"),
+    "bad_token": ("mastodon",),
+}
+"""Faults that are one platform's own answer, and the platforms that give it."""
 """Faults of the connection rather than of the platform's answer: the same for every platform."""
 PLATFORM_NAMES = ("x", "facebook", "mastodon", "bluesky")
 NO_DUPLICATE_ERROR = ("mastodon", "bluesky")
@@ -111,6 +117,13 @@ class FaultRule:
             raise FaultSpecError(
                 f"{self.platform} accepts identical posts, so it has no duplicate error to inject; "
                 "use the fault on x or facebook"
+            )
+        played_by = ONLY_ON.get(self.kind)
+        if played_by is not None and self.platform not in played_by:
+            where = "every platform (*)" if self.platform == "*" else self.platform
+            raise FaultSpecError(
+                f"the {self.kind} fault is an answer only {', '.join(played_by)} give{'s' * (len(played_by) == 1)}; "
+                f"name {'it' if len(played_by) == 1 else 'one of them'} instead of {where}"
             )
         if self.every is not None and self.every < 1:
             raise FaultSpecError(f"every={self.every} must be 1 or more")

@@ -18,7 +18,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from campaign.exceptions import StoreError
 
@@ -58,7 +58,12 @@ def create_store_engine(url: str) -> Engine:
         return engine
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         url = str(parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False))
-    return create_engine(url, pool_pre_ping=True)
+    try:
+        return create_engine(url, pool_pre_ping=True)
+    except (NoSuchModuleError, ModuleNotFoundError) as error:
+        raise StoreError(f"{parsed.render_as_string(hide_password=True)!r} names a database campaign cannot use "
+                         f"({error}); use a SQLite file path, or PostgreSQL: 'postgresql+psycopg://user@host/db'"
+                         ) from None
 
 
 def _sqlite_settings(engine: Engine) -> None:

@@ -209,14 +209,16 @@ class PublishingTransitions:
                 connection.execute(insert(ATTEMPT_TABLE), {"post_id": post_id, "runner": runner,
                                                            "started_at": started_at, **values})
 
-    def last_outcome(self, post_id: int) -> str | None:
-        """The outcome of the post's latest finished attempt (``duplicate``, ``transient``...)."""
+    def last_attempt(self, post_id: int) -> tuple[str, str] | None:
+        """The outcome (``duplicate``, ``transient``...) and message of the post's latest finished attempt."""
         attempt = ATTEMPT_TABLE.c
         with self.read_session() as session:
-            return session.execute(
-                select(attempt.outcome).where(attempt.post_id == post_id, attempt.outcome.is_not(None))
+            row = session.execute(
+                select(attempt.outcome, attempt.message).where(attempt.post_id == post_id,
+                                                               attempt.outcome.is_not(None))
                 .order_by(attempt.id.desc()).limit(1)
-            ).scalar_one_or_none()
+            ).one_or_none()
+        return None if row is None else (str(row[0]), str(row[1] or ""))
 
     # -- runners that stopped ----------------------------------------------------------------------
 
@@ -368,8 +370,7 @@ class PublishingTransitions:
             missed = list(connection.execute(
                 update(Post).where(P.state == PostState.APPROVED, P.late_after < now)
                 .values(state=PostState.MISSED, updated_at=now, not_before=None,
-                        last_error=func.coalesce(P.last_error + "; ", "")
-                        + "its time passed beyond the grace window; give it a new time with `campaign retry POST --at`")
+                        last_error=func.coalesce(P.last_error + "; ", "") + "its time passed beyond the grace window")
                 .returning(P.key, P.campaign_id, P.due_at)
             ))
             for key, campaign_id, due_at in missed:

@@ -20,7 +20,8 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, String, func, or_, select, text
+from sqlalchemy import Engine, String, and_, func, or_, select, text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 from campaign.exceptions import StoreError
@@ -38,7 +39,7 @@ from campaign.store.models import (
     PostState,
 )
 from campaign.store.publishing import PublishingTransitions
-from campaign.store.sql import ACC, CAMP, A, H, P, active_hold, audit, utcnow
+from campaign.store.sql import ACC, CAMP, A, H, P, active_hold, audit, held, utcnow
 from campaign.times import as_utc, iso_utc
 
 
@@ -87,6 +88,9 @@ class Status:
     next_due: list[Post]
     holds: list[Hold]
     needs_a_person: list[Post]
+    stalled: list[Post]
+    """Posts nothing is moving although something should: due and not sent, held by a runner that stopped
+    renewing its claim, or unknown with nobody looking them up. Usually: no `campaign run` is running."""
 
 
 class Store(PublishingTransitions):
@@ -99,7 +103,14 @@ class Store(PublishingTransitions):
     def open(cls, url: str | None = None) -> Store:
         """Open (creating or upgrading) the store at *url*, ``$CAMPAIGN_DB``, or the default file."""
         engine = create_store_engine(database_url(url))
-        upgrade(engine)
+        try:
+            upgrade(engine)
+        except (SQLAlchemyError, ModuleNotFoundError) as error:
+            engine.dispose()
+            where = engine.url.render_as_string(hide_password=True)
+            detail = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+            raise StoreError(f"cannot open the store {where}: {detail} — check --db (or $CAMPAIGN_DB) and that the "
+                             "database server is running") from None
         return cls(engine)
 
     def close(self) -> None:
@@ -327,7 +338,7 @@ class Store(PublishingTransitions):
             raise StoreError("say which posts to retry, by key (e.g. 'launch/lancs-x') or plan entry")
         now = now or utcnow()
         if at is not None and at < now - timedelta(minutes=1):
-            raise StoreError(f"--at {iso_utc(at, 'minutes')} is in the past; give a time to come")
+            raise StoreError(f"--at {_local(at, self._zone_of(selection))} is in the past; give a time to come")
         posts = self.select_posts(selection)
         for post in posts:
             if post.state == PostState.UNKNOWN:
@@ -339,8 +350,8 @@ class Store(PublishingTransitions):
                 raise StoreError(f"{post.key}'s approval no longer stands (its content changed); approve it again")
             if at is None and as_utc(post.late_after) < now:
                 raise StoreError(
-                    f"{post.key} was due {iso_utc(post.due_at, 'minutes')} and its grace window ended "
-                    f"{iso_utc(post.late_after, 'minutes')}: its words may no longer fit the day, so it is not sent "
+                    f"{post.key} was due {_local(post.due_at, post.zone)} and its grace window ended "
+                    f"{_local(post.late_after, post.zone)}: its words may no longer fit the day, so it is not sent "
                     f"now by itself; give it a new time with `campaign retry {post.key} --at 'YYYY-MM-DD HH:MM'`"
                 )
         campaign = self._campaign_row(posts[0].campaign_id)
@@ -398,6 +409,9 @@ class Store(PublishingTransitions):
             return found
         self.select_posts(Selection(campaign=campaign_id, posts=(key,)))  # says so if nothing matches at all
         raise StoreError(f"{key!r} is not one post's key; give the full key, such as 'launch/lancs-x'")
+
+    def _zone_of(self, selection: Selection) -> str:
+        return self._campaign_row(self.campaign_id(selection.campaign)).zone
 
     def _campaign_row(self, campaign_id: str) -> CampaignRow:
         with self.read_session() as session:
@@ -520,7 +534,10 @@ class Store(PublishingTransitions):
                 select(Post).where(P.campaign_id == campaign_id, P.state.in_(list(NEEDS_A_PERSON)))
                 .order_by(P.due_at)
             ))
-        return Status(row, counts, next_due, self.active_holds(campaign_id, now), needs)
+            stalled = list(session.scalars(
+                select(Post).where(P.campaign_id == campaign_id, _stalled(now)).order_by(P.due_at)
+            ))
+        return Status(row, counts, next_due, self.active_holds(campaign_id, now), needs, stalled)
 
     def audit(self, campaign: str | None = None, post: str | None = None) -> Iterator[AuditEntry]:
         """The trail, oldest first, streamed.
@@ -576,6 +593,28 @@ def _update(post: Post, fields: Mapping[str, Any], now: datetime) -> None:
 
 def _void_approval(post: Post) -> None:
     post.approved_by = post.approved_at = post.approved_hash = None
+
+
+STALL = timedelta(minutes=1)
+"""How long a due post, a lapsed claim or a due lookup may wait before ``status`` says nothing is moving it (a
+runner moves each within seconds)."""
+
+
+def _stalled(now: datetime) -> Any:
+    """Posts a running runner would have moved by now (see :attr:`Status.stalled`)."""
+    waited = now - STALL
+    return or_(
+        and_(P.state == PostState.APPROVED, P.due_at < waited, or_(P.not_before.is_(None), P.not_before < waited),
+             ~held(now)),
+        and_(P.state == PostState.PUBLISHING, P.lease_until < waited),
+        and_(P.state == PostState.UNKNOWN, or_(P.claimed_by.is_(None), P.lease_until < waited),
+             or_(P.not_before.is_(None), P.not_before < waited)),
+    )
+
+
+def _local(moment: datetime, zone: str) -> str:
+    """*moment* as the campaign's people read it: ``Mon 15 Mar 2027 09:00 GMT``."""
+    return f"{as_utc(moment).astimezone(ZoneInfo(zone)):%a %d %b %Y %H:%M %Z}"
 
 
 def way_forward(post: Post) -> str:
