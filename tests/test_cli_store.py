@@ -272,3 +272,17 @@ def test_a_store_from_a_newer_version_is_refused(tmp_path: Path, env: dict[str, 
     output = cli(env, "status", code=1)
     assert "was written by a newer version of campaign (schema revision '9999'" in output
     assert "upgrade campaign before using it" in output
+
+
+def test_schedule_says_which_posts_are_already_past_their_time(tmp_path: Path, env: dict[str, str]) -> None:
+    """A plan whose posts' times (and grace windows) have already passed is scheduled, but `schedule` says so,
+    naming them: approved, they would become missed, never sent late."""
+    plan = write_campaign(tmp_path, POSTS)
+    output = cli(env, "schedule", str(plan))
+    assert "4 added" in output  # the fixture's week is in 2027: nothing is past yet
+    assert "already past" not in output
+    past = write_campaign(tmp_path / "past", POSTS.replace("2027-03-16 12:30", "2026-01-06 12:30"),
+                          base=BASE_PLAN.replace("starts: 2027-03-15", "starts: 2026-01-05"))
+    output = cli({**env, "CAMPAIGN_DB": str(tmp_path / "past.db")}, "schedule", str(past))
+    assert "1 of them is already past its time and grace window" in output
+    assert "  past: helpline/lancs-facebook" in output

@@ -92,6 +92,16 @@ def schedule(plan: Path | None, db: str | None, actor: str | None) -> None:
                         ("left alone (published or in flight)", report.left_alone)):
         for key in keys:
             click.echo(f"  {label}: {key}")
+    if report.past:
+        several = len(report.past) != 1
+        click.secho(f"{len(report.past)} of them {'are' if several else 'is'} already past "
+                    f"{'their' if several else 'its'} time and grace window: approved, "
+                    f"{'they become' if several else 'it becomes'} missed, never sent late. Give "
+                    f"{'them times' if several else 'it a time'} to come in the plan:", fg="yellow")
+        for key in report.past[:10]:
+            click.secho(f"  past: {key}", fg="yellow")
+        if len(report.past) > 10:
+            click.secho(f"  … and {len(report.past) - 10} more", fg="yellow")
 
 
 def _selection(campaign: str | None, posts: tuple[str, ...], day: str | None, platform: str | None,

@@ -56,6 +56,8 @@ class SyncReport:
     restored: list[str] = field(default_factory=list)
     left_alone: list[str] = field(default_factory=list)
     """Published or in flight, and different in the plan now: never touched."""
+    past: list[str] = field(default_factory=list)
+    """Added or changed by this schedule, and already beyond their grace window: they will be missed."""
     unchanged: int = 0
 
     @property
@@ -177,6 +179,8 @@ class Store(PublishingTransitions):
                 self._set_state(session, post, PostState.CANCELLED, actor, now, "cancelled",
                                 {"reason": "removed from the plan", "was": post.state})
                 report.cancelled.append(post.key)
+            touched = {*report.added, *report.changed, *report.rescheduled, *report.restored}
+            report.past = sorted(d.key for d in rendered.drafts if d.key in touched and d.when.utc + campaign.grace < now)
             if report.changes:
                 audit(session, now, actor, "schedule", campaign.id, None,
                        {"plan": str(rendered.path), "added": len(report.added), "changed": len(report.changed),
