@@ -10,18 +10,20 @@ did-you-mean), missing keys and wrongly typed values as :class:`Problem` s.
 
 from __future__ import annotations
 
+import bisect
 import difflib
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
+from yaml.events import AliasEvent
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from campaign.problems import Problem, Severity
+from campaign.problems import MAX_PROBLEMS, Problem, Severity, more_problems, shown
 
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _MERGE = "tag:yaml.org,2002:merge"
@@ -31,6 +33,21 @@ _INT = re.compile(r"^[-+]?[0-9]+$")
 _FLOAT = re.compile(r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{1,2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})?$")
+# What libyaml refuses to read at all (YAML's printable set), and the line breaks only libyaml counts.
+_UNREADABLE = re.compile("[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]")
+_ODD_BREAK = re.compile("[\x85\u2028\u2029]|\r(?!\n)")
+
+MAX_FILE_BYTES = 16 * 1024 * 1024
+"""The largest plan read: a national plan of 10,000 posts is about 600 KB."""
+MAX_DEPTH = 50
+"""How deeply values may nest (a plan needs five or six levels)."""
+MAX_NUMBER_LENGTH = 50
+"""A plain number longer than this (in characters) is never converted: see :class:`LongNumber`."""
+MAX_ALIAS_SIZE = 100_000
+"""The most one alias (``*name``) may stand for, counted in characters of the values it repeats."""
+MAX_ALIASES_SIZE = 2_000_000
+"""The most all aliases of a plan together may stand for: enough for an alias in each of 10,000 posts, and
+a billion laughs is refused after a few hundred nodes, in milliseconds."""
 
 
 class YamlMap(dict[Any, Any]):
@@ -56,88 +73,252 @@ class BlockText(str):
     """Text written as a ``|`` or ``>`` block, whose first line is the line after its key."""
 
 
+class LongNumber:
+    """A plain scalar that looks like a number but is too long to be one (``MAX_NUMBER_LENGTH``).
+
+    It is never turned into an ``int`` (Python refuses to read more than 4,300 digits, and nothing in a
+    plan needs more than a few): it is kept as this marker, which no key accepts, so the author is told
+    it is the wrong kind of value and to quote it if it is meant as text.
+    """
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __str__(self) -> str:
+        return self.text
+
+    def __repr__(self) -> str:
+        return f"LongNumber({len(self.text)} characters)"
+
+
 @dataclass
 class Reporter:
-    """Collects the problems of one file."""
+    """Collects the problems of one file: the first ``limit`` of them, and a count of the rest."""
 
     file: str
     problems: list[Problem] = field(default_factory=list)
+    limit: int = MAX_PROBLEMS
+    left_off: int = 0
+    first_left_off: Problem | None = None
+    left_off_error: bool = False
 
     def error(self, line: int, where: str, message: str, fix: str) -> None:
-        self.problems.append(Problem(self.file, line, where, message, fix))
+        self.add(line, where, message, fix, "error")
 
     def warn(self, line: int, where: str, message: str, fix: str) -> None:
         self.add(line, where, message, fix, "warning")
 
     def add(self, line: int, where: str, message: str, fix: str, severity: Severity) -> None:
-        self.problems.append(Problem(self.file, line, where, message, fix, severity))
+        if len(self.problems) < self.limit:
+            self.problems.append(Problem(self.file, line, where, message, fix, severity))
+            return
+        if self.first_left_off is None:
+            self.first_left_off = Problem(self.file, line, where, message, fix, severity)
+        self.left_off += 1
+        self.left_off_error = self.left_off_error or severity == "error"
+
+    def all(self) -> list[Problem]:
+        """Every problem kept, then (if some were left off) one line saying how many more there are."""
+        if self.first_left_off is None:
+            return list(self.problems)
+        return [*self.problems, more_problems(self.first_left_off, self.left_off, self.left_off_error, self.limit)]
+
+
+class _Refused(Exception):
+    """The file cannot be read safely; the problem has been reported."""
 
 
 def load_yaml(path: Path, report: Reporter) -> Any:
     """Parse *path*; a syntax error becomes a problem on its line and ``None`` is returned."""
     try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            report.error(1, "plan", f"the file is {size:,} bytes long; a plan may be at most {MAX_FILE_BYTES:,}",
+                         "split the campaign into several plans")
+            return None
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        report.error(1, "plan", f"there is no file {str(path)!r}", "check the path, or run `campaign init DIR`")
+        report.error(1, "plan", f"there is no file {shown(str(path), 200)}", "check the path, or run `campaign init DIR`")
+        return None
+    except IsADirectoryError:
+        report.error(1, "plan", f"{shown(str(path), 200)} is a folder, not a plan", "give the path of the plan's .yaml file")
         return None
     except UnicodeDecodeError as exc:
         report.error(1, "plan", f"the file is not UTF-8 text ({exc.reason})", "save it as UTF-8")
         return None
+    except OSError as exc:
+        report.error(1, "plan", f"the file cannot be read ({exc.strerror or exc})", "check the path and its permissions")
+        return None
+    unreadable = _UNREADABLE.search(text, 1 if text.startswith("\ufeff") else 0)
+    if unreadable is not None:
+        # libyaml refuses these with a byte position and no line; say where it is and what it is.
+        report.error(text.count("\n", 0, unreadable.start()) + 1, "plan",
+                     f"the line holds the control character {shown(unreadable.group())}, which YAML does not allow",
+                     "delete it (it may have come with text pasted from another program)")
+        return None
+    lines = _Lines(text)
     try:
         node = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else 1
+        line = lines.of(mark) if mark is not None else 1
         what = exc.problem or exc.context or "the YAML cannot be read"
         report.error(line, "plan", f"YAML syntax: {what}", _yaml_fix(what))
         return None
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, RecursionError) as exc:
         report.error(1, "plan", f"YAML syntax: {exc}", "check the indentation and quoting")
         return None
-    return None if node is None else _value(node, report, {})
+    if node is None:
+        return None
+    composer = _Composer(text, lines, report)
+    try:
+        return composer.value(node, 0)
+    except _Refused:
+        return None
 
 
-def _value(node: Node, report: Reporter, seen: dict[int, Any]) -> Any:
-    if id(node) in seen:  # an alias (*name) of an anchored node (&name)
-        return seen[id(node)]
-    line = node.start_mark.line + 1
-    if isinstance(node, ScalarNode):
-        return _scalar(node, report)
-    if isinstance(node, SequenceNode):
-        items = YamlList(line)
-        seen[id(node)] = items
-        for item in node.value:
-            items.append(_value(item, report, seen))
-            items.item_lines.append(item.start_mark.line + 1)
-        return items
-    assert isinstance(node, MappingNode)
-    mapping = YamlMap(line)
-    seen[id(node)] = mapping
-    merged: list[YamlMap] = []
-    for key_node, value_node in node.value:
-        if key_node.tag == _MERGE:
-            value = _value(value_node, report, seen)
-            merged.extend(value if isinstance(value, list) else [value])
-            continue
-        key = _value(key_node, report, seen)
-        key = key if isinstance(key, str) else str(key)
-        key_line = key_node.start_mark.line + 1
-        if key in mapping:
-            report.error(key_line, "plan", f"the key {key!r} appears twice in the same mapping (first on line "
-                         f"{mapping.key_lines[key]})", "each key may appear once; remove or rename one of them")
-            continue
-        mapping[key] = _value(value_node, report, seen)
-        mapping.key_lines[key], mapping.value_lines[key] = key_line, value_node.start_mark.line + 1
-    for source in merged:  # `<<: *defaults` fills in keys the mapping does not set itself
-        if isinstance(source, YamlMap):
-            for key, value in source.items():
-                if key not in mapping:
-                    mapping[key] = value
-                    mapping.key_lines[key], mapping.value_lines[key] = source.key_lines[key], source.value_lines[key]
-    return mapping
+class _Lines:
+    """Line numbers as editors and ``grep -n`` count them: only line feeds end a line.
+
+    libyaml also ends lines at U+2028, U+2029, NEL and a lone carriage return, so where the file holds
+    any of those its line numbers are worked out again from the node's position in the text.
+    """
+
+    def __init__(self, text: str) -> None:
+        self.breaks: list[int] | None = None
+        if _ODD_BREAK.search(text) is not None:
+            self.breaks = [m.start() for m in re.finditer("\n", text)]
+
+    def of(self, mark: Any) -> int:
+        if self.breaks is None:
+            return int(mark.line) + 1
+        return bisect.bisect_left(self.breaks, mark.index) + 1
 
 
-def _scalar(node: ScalarNode, report: Reporter) -> Any:
+class _Composer:
+    """Turns libyaml's nodes into values, bounding how far aliases expand and how deep values nest."""
+
+    def __init__(self, text: str, lines: _Lines, report: Reporter) -> None:
+        self.text = text
+        self.lines = lines
+        self.report = report
+        self.seen: dict[int, Any] = {}
+        self.sizes: dict[int, int | None] = {}
+        self.aliases = 0
+        self.expanded = 0
+
+    def line(self, node: Node) -> int:
+        return self.lines.of(node.start_mark)
+
+    def value(self, node: Node, depth: int) -> Any:
+        if id(node) in self.seen:  # an alias (*name) of an anchored node (&name)
+            self._alias(node)
+            return self.seen[id(node)]
+        if depth > MAX_DEPTH:
+            self.report.error(self.line(node), "plan", f"the values are nested more than {MAX_DEPTH} levels deep",
+                              "a plan needs only a few levels; check the indentation and brackets")
+            raise _Refused
+        line = self.line(node)
+        if isinstance(node, ScalarNode):
+            scalar = _scalar(node)
+            self.seen[id(node)] = scalar
+            return scalar
+        if isinstance(node, SequenceNode):
+            items = YamlList(line)
+            self.seen[id(node)] = items
+            for item in node.value:
+                items.append(self.value(item, depth + 1))
+                items.item_lines.append(self.line(item))
+            return items
+        assert isinstance(node, MappingNode)
+        mapping = YamlMap(line)
+        self.seen[id(node)] = mapping
+        merged: list[YamlMap] = []
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE:
+                value = self.value(value_node, depth + 1)
+                merged.extend(value if isinstance(value, list) else [value])
+                continue
+            key_value = self.value(key_node, depth + 1)
+            key_line = self.line(key_node)
+            if not isinstance(key_node, ScalarNode):
+                self.report.error(key_line, "plan", f"a key is {describe(key_value, secret=True)}, not a name",
+                                  "write each key as a name followed by a colon, e.g. `text:`")
+                self.value(value_node, depth + 1)
+                continue
+            # The key as written: `null:` is the key 'null' and `2027-03-15:` the key '2027-03-15'.
+            key = key_node.value
+            if key in mapping:
+                self.report.error(key_line, "plan", f"the key {shown(key)} appears twice in the same mapping (first "
+                                  f"on line {mapping.key_lines[key]})",
+                                  "each key may appear once; remove or rename one of them")
+                self.value(value_node, depth + 1)
+                continue
+            mapping[key] = self.value(value_node, depth + 1)
+            mapping.key_lines[key], mapping.value_lines[key] = key_line, self.line(value_node)
+        for source in merged:  # `<<: *defaults` fills in keys the mapping does not set itself
+            if isinstance(source, YamlMap):
+                for key, value in source.items():
+                    if key not in mapping:
+                        mapping[key] = value
+                        mapping.key_lines[key] = source.key_lines[key]
+                        mapping.value_lines[key] = source.value_lines[key]
+        return mapping
+
+    def _alias(self, node: Node) -> None:
+        """Count what an alias expands to; refuse an alias bomb (billion laughs) before anything expands it."""
+        self.aliases += 1
+        size = self._size(node)
+        if size is None:
+            self._refuse("an alias (*name) is used inside the part it names, so the value never ends",
+                         "use the alias outside the anchored (&name) part")
+        assert size is not None
+        self.expanded += size
+        if size > MAX_ALIAS_SIZE or self.expanded > MAX_ALIASES_SIZE:
+            self._refuse(f"aliases (*name) here expand to more than {MAX_ALIASES_SIZE if size <= MAX_ALIAS_SIZE else MAX_ALIAS_SIZE:,} "
+                         "characters of values (an alias bomb?)",
+                         "write the values out, or use fewer aliases of smaller anchored (&name) parts")
+
+    def _size(self, node: Node) -> int | None:
+        """How many characters *node* stands for with every alias in it expanded; None if it contains itself."""
+        key = id(node)
+        if key in self.sizes:
+            return self.sizes[key]
+        self.sizes[key] = None  # being measured: meeting it again inside itself means it never ends
+        total = 1
+        if isinstance(node, ScalarNode):
+            total += len(node.value)
+        else:
+            children = node.value if isinstance(node, SequenceNode) else [n for pair in node.value for n in pair]
+            for child in children:
+                size = self._size(child)
+                if size is None:
+                    return None
+                total += size
+                if total > MAX_ALIASES_SIZE:
+                    break  # large enough to refuse; no need to add up the rest
+        self.sizes[key] = total
+        return total
+
+    def _refuse(self, message: str, fix: str) -> None:
+        self.report.error(self._alias_line(), "plan", message, fix)
+        raise _Refused
+
+    def _alias_line(self) -> int:
+        """The line of the alias being counted: the n-th alias event, in the order the nodes were read."""
+        seen = 0
+        try:
+            for event in yaml.parse(self.text, Loader=_Loader):
+                if isinstance(event, AliasEvent):
+                    seen += 1
+                    if seen == self.aliases:
+                        return self.lines.of(event.start_mark)
+        except yaml.YAMLError:
+            pass
+        return 1
+
+
+def _scalar(node: ScalarNode) -> Any:
     text: str = node.value
     if node.style in ("|", ">"):
         return BlockText(text)
@@ -147,6 +328,8 @@ def _scalar(node: ScalarNode, report: Reporter) -> Any:
         return None
     if text in _BOOL:
         return _BOOL[text]
+    if len(text) > MAX_NUMBER_LENGTH and (_INT.match(text) or _FLOAT.match(text)):
+        return LongNumber(text)
     if _INT.match(text):
         return int(text)
     if _FLOAT.match(text):
@@ -165,13 +348,30 @@ def _scalar(node: ScalarNode, report: Reporter) -> Any:
 
 
 def _yaml_fix(what: str) -> str:
+    if "undefined alias" in what:
+        return "an alias (*name) repeats a value marked `&name` above it; mark that value, or write it out here"
     if "tab" in what:
         return "indent with spaces, not tabs"
     return "check the indentation, the colons after keys, and quote text that contains ': ' or starts with '#'"
 
 
+def is_blank(value: Any) -> bool:
+    """A key written with nothing after it, ``~``/``null``, or text that is empty or only spaces."""
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+_CREDENTIAL_KEY = re.compile(r"^[a-z_]{1,40}$")
+
+
 class Section:
-    """One mapping in the plan, with its path (for messages) and its keys' lines."""
+    """One mapping in the plan, with its path (for messages) and its keys' lines.
+
+    A key of the mapping that is written blank (nothing after it, ``~``, ``''`` or only spaces) is an
+    error naming the key: blank is never read as "absent", nor as a default. The key is then treated as
+    not given (``in`` is false and :meth:`get` returns the default), so the one mistake is reported once.
+    Keys in *own_blank* are left for the caller, which has its own words for them. The values of keys in
+    *secret_keys* (and, with ``secret=True``, of every key) are never quoted in a message.
+    """
 
     def __init__(
         self,
@@ -180,15 +380,28 @@ class Section:
         report: Reporter,
         allowed: Mapping[str, type | tuple[type, ...]],
         required: tuple[str, ...] = (),
+        *,
+        hints: Mapping[str, str] | None = None,
+        own_blank: Collection[str] = (),
+        secret_keys: Collection[str] = (),
+        secret: bool = False,
+        blanks: bool = True,
     ) -> None:
         self.data = data
         self.where = where
         self.report = report
         self.allowed = allowed
+        self.hints = hints or {}
+        self.secret = secret
+        self.secret_keys = secret_keys
         self.line = data.line or 1
+        self.blank: set[str] = set()
         for key in data:
             if key not in allowed:
                 self._unknown_key(key)
+            elif blanks and key not in own_blank and is_blank(data[key]):
+                self.blank.add(key)
+                self._blank_key(key, key in required)
         for key in required:
             if key not in data:
                 report.error(self.line, where, f"{key!r} is missing", f"add `{key}:` here")
@@ -202,23 +415,47 @@ class Section:
         report: Reporter,
         allowed: Mapping[str, type | tuple[type, ...]],
         required: tuple[str, ...] = (),
+        *,
+        hints: Mapping[str, str] | None = None,
+        own_blank: Collection[str] = (),
+        secret: bool = False,
     ) -> Section | None:
         """A Section for *value* if it is a mapping; otherwise report it and return None."""
         if not isinstance(value, YamlMap):
-            report.error(line, where, f"expected a mapping of keys, found {describe(value)}", _mapping_fix(allowed))
+            if is_blank(value):
+                report.error(line, where, "it is blank", _mapping_fix(allowed))
+            else:
+                report.error(line, where, f"expected a mapping of keys, found {describe(value, secret=secret)}",
+                             _mapping_fix(allowed))
             return None
-        return cls(value, where, report, allowed, required)
+        return cls(value, where, report, allowed, required, hints=hints, own_blank=own_blank, secret=secret)
 
     def _unknown_key(self, key: Any) -> None:
         line = self.key_line(key)
-        close = difflib.get_close_matches(str(key), list(self.allowed), n=1, cutoff=0.6)
+        if self.secret and not _CREDENTIAL_KEY.match(str(key)):
+            self.report.error(line, self.where, "unknown key (not shown: it may be a secret)",
+                              "the keys allowed here are: " + ", ".join(self.allowed))
+            return
+        close = difflib.get_close_matches(str(key), list(self.allowed), n=1, cutoff=0.6) if len(str(key)) <= 100 else []
         if close:
             fix = f"did you mean {close[0]!r}?"
         else:
             fix = "the keys allowed here are: " + ", ".join(self.allowed)
-        self.report.error(line, self.where, f"unknown key {key!r}", fix)
+        self.report.error(line, self.where, f"unknown key {shown(key)}", fix)
+
+    def _blank_key(self, key: str, required: bool) -> None:
+        what = self.hints.get(key) or type_names(self.allowed[key])
+        if required:
+            fix = f"after `{key}:` write {what}; it is required"
+        else:
+            fix = f"after `{key}:` write {what}; or remove the key (blank is not the same as leaving it out)"
+        self.report.error(self.key_line(key), self.sub(key), f"{key!r} is blank", fix)
 
     def __contains__(self, key: str) -> bool:
+        return key in self.data and key not in self.blank
+
+    def written(self, key: str) -> bool:
+        """Whether *key* is in the mapping at all, even blank (a blank one is reported already)."""
         return key in self.data
 
     def key_line(self, key: Any) -> int:
@@ -232,19 +469,18 @@ class Section:
 
     def get(self, key: str, default: Any = None) -> Any:
         """The value at *key* if it has an allowed type; a wrong type is reported and gives *default*."""
-        if key not in self.data or key not in self.allowed:
+        if key not in self.data or key not in self.allowed or key in self.blank:
             return default
         value = self.data[key]
         expected = self.allowed[key]
-        if value is None and default is None:
-            return None
         # bool is an int in Python; never accept it where a number is expected, nor the reverse.
         wrong_bool = isinstance(value, bool) and bool not in _as_tuple(expected)
         if wrong_bool or not isinstance(value, expected):
+            secret = self.secret or key in self.secret_keys
             self.report.error(
                 self.value_line(key),
                 self.sub(key),
-                f"expected {type_names(expected)}, found {describe(value)}",
+                f"expected {type_names(expected)}, found {describe(value, secret=secret)}",
                 _type_fix(expected),
             )
             return default
@@ -276,6 +512,7 @@ _TYPE_NAMES = {
     YamlList: "a list",
     dict: "a mapping",
     YamlMap: "a mapping",
+    date: "a date",
 }
 
 
@@ -284,18 +521,25 @@ def type_names(expected: type | tuple[type, ...]) -> str:
     return " or ".join(names)
 
 
-def describe(value: Any) -> str:
+def describe(value: Any, secret: bool = False) -> str:
+    """*value* in words for a message; with *secret*, only its kind (it may be a secret)."""
     if value is None:
         return "nothing"
     if isinstance(value, bool):
-        return f"{str(value).lower()} (true/false)"
+        return "true or false" if secret else f"{str(value).lower()} (true/false)"
     if isinstance(value, dict):
         return "a mapping"
     if isinstance(value, list):
         return "a list"
+    if isinstance(value, LongNumber):
+        return f"a number of {len(value.text):,} characters, too long to be one"
     if isinstance(value, str):
-        return f"the text {value!r}"
-    return f"{value!r}"
+        return "text" if secret else f"the text {shown(value)}"
+    if secret:
+        return "a date" if isinstance(value, date) else "a number"
+    if isinstance(value, date):
+        return value.isoformat()
+    return shown(value)[1:-1] if isinstance(value, (int, float)) else shown(value)
 
 
 def _type_fix(expected: type | tuple[type, ...]) -> str:
@@ -315,7 +559,7 @@ def _mapping_fix(allowed: Mapping[str, Any]) -> str:
 
 def did_you_mean(value: str, choices: list[str], label: str) -> str:
     """``did you mean 'x'?`` for a close match, otherwise the list of *label*."""
-    close = difflib.get_close_matches(value, choices, n=1, cutoff=0.5)
+    close = difflib.get_close_matches(value, choices, n=1, cutoff=0.5) if len(value) <= 100 else []
     if close:
         return f"did you mean {close[0]!r}?"
     return f"{label}: " + ", ".join(sorted(choices))

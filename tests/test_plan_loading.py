@@ -161,7 +161,7 @@ def test_choosing_the_second_occurrence_of_an_ambiguous_time(tmp_path: Path) -> 
           text: Late
           at: '2026-10-25 01:30 GMT'
         """, base=base)
-    plan, problems = load_plan(plan_path)
+    plan, problems = load_plan(plan_path, now=datetime(2026, 10, 1, tzinfo=UTC))
     assert problems == [] and plan is not None
     assert plan.posts[0].occurrences[0].when.utc == datetime(2026, 10, 25, 1, 30, tzinfo=UTC)
 
@@ -438,3 +438,186 @@ def test_a_tag_that_names_no_language_is_refused(tmp_path: Path, written: str) -
     assert (problem.line, problem.message) == (
         line_of(plan_path, f"language: {written}"), f"{written!r} does not name a language a screen reader can speak"
     )
+
+
+# -- blank, bounds and time (issue 10) ---------------------------------------------------------------------
+
+CLOCKS_BACK = campaign_dates("2026-10-24", "2026-10-27") + """\
+  night-shift:
+    title: Night shift briefing
+    start: '2026-10-26 10:00'
+"""
+BEFORE_THE_NIGHT = datetime(2026, 10, 1, tzinfo=UTC)
+
+
+def event_post(at: str) -> str:
+    return f"""\
+        - id: late
+          accounts: [lancs-x]
+          text: Late
+          event: night-shift
+          at: '{at}'
+        """
+
+
+def test_an_event_relative_time_on_the_night_the_clocks_go_back_suggests_a_form_that_works(tmp_path: Path) -> None:
+    """`-1d 01:30` before an event on the day after the clocks go back is refused, and the fix it suggests is
+    written relative to the event (`'-1d 01:30 BST'`), not as a date that an event-relative `at:` refuses."""
+    plan_path = write_campaign(tmp_path, event_post("-1d 01:30"), base=CLOCKS_BACK)
+    _, problems = load_plan(plan_path, now=BEFORE_THE_NIGHT)
+    (problem,) = problems
+    assert (problem.line, problem.where) == (line_of(plan_path, "-1d 01:30"), "posts[1] (late).at")
+    assert problem.message == ("2026-10-25 01:30 happens twice in Europe/London as the clocks go back: "
+                               "at 00:30 UTC (01:30 BST) and 01:30 UTC (01:30 GMT)")
+    assert problem.fix == "choose one: write '-1d 01:30 BST' or '-1d 01:30 GMT'"
+
+
+@pytest.mark.parametrize(
+    ("at", "utc"),
+    [("-1d 01:30 BST", datetime(2026, 10, 25, 0, 30, tzinfo=UTC)),
+     ("-1d 01:30 GMT", datetime(2026, 10, 25, 1, 30, tzinfo=UTC)),
+     ("-1d 01:30 +01:00", datetime(2026, 10, 25, 0, 30, tzinfo=UTC)),
+     ("-1d 18:00", datetime(2026, 10, 25, 18, 0, tzinfo=UTC))],
+)
+def test_the_suggested_fix_pins_an_event_relative_time(tmp_path: Path, at: str, utc: datetime) -> None:
+    """Writing the zone (or UTC offset) after an event-relative time picks that reading of it; a time that is not
+    ambiguous needs none."""
+    plan_path = write_campaign(tmp_path, event_post(at), base=CLOCKS_BACK)
+    plan, problems = load_plan(plan_path, now=BEFORE_THE_NIGHT)
+    assert problems == [] and plan is not None
+    assert plan.posts[0].occurrences[0].when.utc == utc
+
+
+def test_a_zone_that_does_not_fit_an_event_relative_time_is_refused(tmp_path: Path) -> None:
+    """`-1d 18:00 BST` on a day when London is on GMT is refused, with the form to write instead."""
+    plan_path = write_campaign(tmp_path, event_post("-1d 18:00 BST"), base=CLOCKS_BACK)
+    _, problems = load_plan(plan_path, now=BEFORE_THE_NIGHT)
+    assert [(p.message, p.fix) for p in problems] == [
+        ("2026-10-25 18:00 in Europe/London is GMT, not 'BST'", "write '-1d 18:00 GMT' or leave the zone off"),
+    ]
+
+
+def test_a_post_whose_time_has_passed_is_a_warning_naming_it(tmp_path: Path) -> None:
+    """At `validate`, a post whose time is before now is a warning on its `at:` (or `daily:`) line naming the post;
+    a daily post says how many of its days have passed."""
+    plan_path = write_campaign(tmp_path, """\
+        - id: launch
+          accounts: [lancs-x]
+          text: Launch
+          at: '2027-03-15 09:00'
+        - id: helpline
+          accounts: [lancs-facebook]
+          text: Helpline
+          daily: '12:30'
+        - id: later
+          accounts: [lancs-x]
+          text: Later
+          at: '2027-03-20 09:00'
+        """)
+    _, problems = load_plan(plan_path, now=datetime(2027, 3, 17, 9, 0, tzinfo=UTC))
+    assert [(p.severity, p.line, p.where, p.message) for p in problems] == [
+        ("warning", line_of(plan_path, "'2027-03-15 09:00'"), "posts[1] (launch).at",
+         "its time, 2027-03-15 09:00 GMT, has passed"),
+        ("warning", line_of(plan_path, "'12:30'"), "posts[2] (helpline).daily",
+         "2 of its 7 times have passed (2027-03-15 12:30 GMT to 2027-03-16 12:30 GMT)"),
+    ]
+    assert problems[0].fix.startswith("move it to a time still to come, or remove it")
+
+
+def test_validate_warns_about_a_past_post_and_still_passes(tmp_path: Path) -> None:
+    """Through the command line, with the real clock: a week in 2020 validates (exit 0) with a warning per post."""
+    from click.testing import CliRunner
+
+    from campaign.cli import main
+
+    base = campaign_dates("2020-03-15", "2020-03-21")
+    plan_path = write_campaign(tmp_path, """\
+        - id: launch
+          accounts: [lancs-x]
+          text: Launch
+          at: '2020-03-15 09:00'
+        """, base=base)
+    result = CliRunner().invoke(main, ["validate", str(plan_path)])
+    assert result.exit_code == 0, result.output
+    assert (f"{plan_path}:{line_of(plan_path, '2020-03-15 09:00')}: posts[1] (launch).at: warning: its time, "
+            "2020-03-15 09:00 GMT, has passed") in result.output
+
+
+@pytest.mark.parametrize(
+    ("line", "where", "message"),
+    [
+        ("  author:", "posts[1] (launch).author", "'author' is blank"),
+        ("  hashtags:", "posts[1] (launch).hashtags", "'hashtags' is blank"),
+        ("  event:", "posts[1] (launch).event", "'event' is blank"),
+        ("  images:", "posts[1] (launch).images", "'images' is blank"),
+        ("  vars: {place: }", "posts[1] (launch).vars.place", "the template variable 'place' is blank"),
+        ("  vars: {places: [a, ~]}", "posts[1] (launch).vars.places", "the template variable 'places' has a blank item"),
+        ("  images: [{file: images/guide.png, alt: ''}]", "posts[1] (launch).images[1].alt", "'alt' is blank"),
+        ("  images: [{file: '', alt: A card}]", "posts[1] (launch).images[1].file", "'file' is blank"),
+    ],
+)
+def test_an_optional_key_written_blank_is_an_error_not_its_default(tmp_path: Path, line: str, where: str,
+                                                                   message: str) -> None:
+    """Blank is never read as "not there": an optional key with nothing after it is an error at its line naming
+    it (and the plan cannot be scheduled)."""
+    plan_path = write_campaign(tmp_path, f"""\
+        - id: launch
+          accounts: [lancs-x]
+          text: 'Launch at {{{{ place | default("home") }}}}'
+          at: '2027-03-15 09:00'
+        {line}
+        """)
+    problem = only_error(plan_path)
+    assert (problem.line, problem.where, problem.message) == (line_of(plan_path, "'2027-03-15 09:00'") + 1, where,
+                                                              message)
+    assert not render_plan(plan_path).ok
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("location", ""), ("location", "''"), ("details", "'  '"), ("end", "")],
+)
+def test_a_blank_event_field_is_an_error_so_no_post_prints_none(tmp_path: Path, key: str, value: str) -> None:
+    """An event's `location:` (or `details:`, `end:`) written blank is an error at its line: a template printing
+    `{{ event.location }}` would otherwise publish the word "None" or nothing."""
+    base = BASE_PLAN.replace("    location: Preston Town Hall\n", f"    location: Preston Town Hall\n    {key}: {value}\n"
+                             if key != "location" else f"    location: {value}\n")
+    plan_path = write_campaign(tmp_path, """\
+        - id: eve
+          accounts: [lancs-x]
+          text: 'See you at {{ event.location }}'
+          event: preston-training
+          at: '-1d 18:00'
+        """, base=base)
+    problem = only_error(plan_path)
+    assert (problem.where, problem.message) == (f"events.preston-training.{key}", f"{key!r} is blank")
+    assert problem.line == line_of(plan_path, f"    {key}:")
+
+
+def test_a_post_of_only_hashtags_has_no_words_of_its_own(tmp_path: Path) -> None:
+    """The words are checked before the campaign's hashtags are added: a text of hashtags and punctuation only
+    is an error, where it used to become a post of hashtags."""
+    plan_path = write_campaign(tmp_path, """\
+        - id: launch
+          accounts: [lancs-x]
+          text: '#SeeItShareIt …'
+          at: '2027-03-15 09:00'
+        """)
+    problem = only_error(plan_path)
+    assert (problem.where, problem.message) == ("posts[1] (launch).text",
+                                                "the post has no words of its own, only hashtags or punctuation")
+
+
+def test_a_key_blank_in_campaign_is_refused_and_not_replaced_by_a_default(tmp_path: Path) -> None:
+    """`starts:` blank no longer lets a post of 2001 through, and `grace:` blank is not 10 minutes."""
+    base = BASE_PLAN.replace("starts: 2027-03-15", "starts:")
+    plan_path = write_campaign(tmp_path, """\
+        - id: launch
+          accounts: [lancs-x]
+          text: Launch
+          at: '2027-03-15 09:00'
+        """, base=base_with("grace: ''\n", base=base))
+    assert [(p.line, p.where, p.message) for p in problems_of(plan_path)] == [
+        (line_of(plan_path, "starts:"), "campaign.starts", "'starts' is blank"),
+        (line_of(plan_path, "grace:"), "campaign.grace", "'grace' is blank"),
+    ]

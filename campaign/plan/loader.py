@@ -10,18 +10,45 @@ from __future__ import annotations
 
 import os
 import re
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from campaign.exceptions import PlanError
 from campaign.plan.languages import DEFAULT_LANGUAGE, LanguageProblem, standard_language
-from campaign.plan.model import DEFAULT_COLLECT_AFTER, Account, Campaign, Event, Link, Phone, Plan, PostEntry
+from campaign.plan.model import (
+    CAMPAIGN_DAYS_MAX,
+    CAMPAIGN_DAYS_WARNING,
+    COLLECT_AFTER_RANGE,
+    DEFAULT_COLLECT_AFTER,
+    GRACE_RANGE,
+    MAX_COLLECT_AFTER,
+    MAX_ID,
+    MAX_TEXT,
+    Account,
+    Campaign,
+    Event,
+    Link,
+    Phone,
+    Plan,
+    PostEntry,
+    file_name_problem,
+)
 from campaign.plan.posts import PostReader
 from campaign.platforms import PLATFORMS
-from campaign.problems import Problem, errors
-from campaign.times import ScheduledTime, TimeProblem, parse_date, parse_duration, parse_local, parse_zone
+from campaign.problems import Problem, errors, shown
+from campaign.times import (
+    EARLIEST,
+    LATEST,
+    ScheduledTime,
+    TimeProblem,
+    bounded_duration,
+    describe_duration,
+    parse_date,
+    parse_local,
+    parse_zone,
+)
 from campaign.yamlfile import (
     Reporter,
     Section,
@@ -29,18 +56,19 @@ from campaign.yamlfile import (
     YamlMap,
     describe,
     did_you_mean,
+    is_blank,
     load_yaml,
     seq_items,
 )
 
-_ID = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
-_ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
-_HASHTAG = re.compile(r"^#?(\w+)$")
+_ID = re.compile(r"[a-z0-9][a-z0-9_-]*")
+_ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
+_HASHTAG = re.compile(r"#?(\w+)")
 _HANDLES = {
-    "x": (re.compile(r"^@\w{1,15}$"), "an X handle such as '@LancsPolice'"),
-    "mastodon": (re.compile(r"^@\w+@[\w.-]+\.\w+$"), "a Mastodon address such as '@lancspolice@police.social'"),
-    "bluesky": (re.compile(r"^@?[a-z0-9.-]+\.[a-z]{2,}$"), "a Bluesky handle such as 'lancspolice.bsky.social'"),
-    "facebook": (re.compile(r"^\S.*$"), "the Page's name, such as 'Lancashire Police'"),
+    "x": (re.compile(r"@\w{1,15}"), "an X handle: '@' and at most 15 letters, digits or '_', such as '@LancsPolice'"),
+    "mastodon": (re.compile(r"@\w+@[\w.-]+\.\w+"), "a Mastodon address such as '@lancspolice@police.social'"),
+    "bluesky": (re.compile(r"@?[a-z0-9.-]+\.[a-z]{2,}"), "a Bluesky handle such as 'lancspolice.bsky.social'"),
+    "facebook": (re.compile(r"\S.*"), "the Page's name, such as 'Lancashire Police'"),
 }
 
 TEXT = str
@@ -48,11 +76,46 @@ MAP = YamlMap
 LIST = YamlList
 TIME = (str, date)
 
+TOP_HINTS = {
+    "campaign": "the campaign's `name:`, `timezone:`, `starts:` and `ends:`, indented under it",
+    "facts": "`phones:` and `links:`, indented under it",
+    "accounts": "each account's id, with its `platform:`, `handle:` and `credentials:` indented under it",
+    "events": "each event's id, with its `title:` and `start:` indented under it",
+    "posts": "the posts, each starting `- id: …`",
+}
+CAMPAIGN_HINTS = {
+    "id": "an id such as 'modern-slavery-week'",
+    "name": "the campaign's name",
+    "timezone": "an IANA time zone such as Europe/London",
+    "starts": "its first day, such as 2027-03-15",
+    "ends": "its last day, such as 2027-03-21",
+    "hashtags": "a list such as [SeeItShareIt, ModernSlavery], or [] for none",
+    "grace": "how late a post may still go out, such as 10m",
+    "templates": "the folder of the .j2 templates, relative to the plan, such as ../posts",
+    "approval": "`approver_must_differ: true` or `false`, indented under it",
+    "collect_after": "a list such as [1h, 6h, 24h, 72h, 7d]",
+}
+ACCOUNT_HINTS = {
+    "platform": "x, facebook, mastodon or bluesky",
+    "handle": "the account's handle, such as '@LancsPolice'",
+    "credentials": "the NAME of the environment variable that holds each credential, indented under it",
+    "api_base": "the API's base address, such as 'http://127.0.0.1:8787'",
+}
+EVENT_HINTS = {
+    "start": "a date and time such as '2027-03-16 10:00'",
+    "end": "a date and time such as '2027-03-16 13:00'",
+}
 
-def load_plan(path: Path | str) -> tuple[Plan | None, list[Problem]]:
-    """Load and validate the plan at *path*: the plan (as far as it could be read) and every problem."""
-    loader = Loader(Path(path))
-    return loader.load(), loader.report.problems
+
+def load_plan(path: Path | str, now: datetime | None = None) -> tuple[Plan | None, list[Problem]]:
+    """Load and validate the plan at *path*: the plan (as far as it could be read) and every problem.
+
+    At most :data:`campaign.problems.MAX_PROBLEMS` problems are listed, then one line counting the rest. A post
+    whose time is before *now* (default: this moment) is a warning.
+    """
+    loader = Loader(Path(path), now)
+    plan = loader.load()
+    return plan, loader.report.all()
 
 
 def read_plan(path: Path | str) -> Plan:
@@ -63,12 +126,27 @@ def read_plan(path: Path | str) -> Plan:
     return plan
 
 
+def _looks_secret(name: str) -> bool:
+    """An upper-case, underscore-only value that is still probably a pasted key rather than a variable's name:
+    a long run without underscores, digits inside a long run, or many digits (``AKIAIOSFODNN7EXAMPLE``)."""
+    parts = name.split("_")
+    return (len(name) > 100 or sum(c.isdigit() for c in name) > 6
+            or any(len(p) > 20 or (len(p) > 12 and any(c.isdigit() for c in p)) for p in parts))
+
+
 class Loader:
     """Reads one plan file, collecting its problems in ``report``."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, now: datetime | None = None) -> None:
         self.path = path
+        self.now = now or datetime.now(UTC)
         self.report = Reporter(str(path))
+        self.dates_known = True
+        """False when the campaign's dates could not be read: posts are then not checked against them."""
+        self.accounts_known = True
+        self.events_known = True
+        """False when `accounts:` or `events:` is written but cannot be read (reported): posts naming them are
+        then not reported again, one by one."""
 
     def error(self, line: int, where: str, message: str, fix: str) -> None:
         self.report.error(line, where, message, fix)
@@ -86,25 +164,30 @@ class Loader:
             self.report,
             {"campaign": MAP, "facts": MAP, "accounts": MAP, "events": MAP, "posts": LIST},
             required=("campaign", "accounts", "posts"),
+            hints=TOP_HINTS,
         )
         if top is None:
             return None
         campaign = self._campaign(top)
         if campaign is None:
             return None
-        phones, links = self._facts(top.get("facts"), top.value_line("facts"))
+        phones, links = self._facts(top.get("facts"))
         accounts = self._accounts(top.get("accounts"))
         events = self._events(top.get("events"), campaign.tz)
+        self.accounts_known = isinstance(top.get("accounts"), YamlMap)
+        self.events_known = not top.written("events") or isinstance(top.get("events"), YamlMap)
         posts = self._posts(top.get("posts"), campaign, accounts, events)
         return Plan(self.path, campaign, phones, links, accounts, events, posts)
 
     # -- campaign ---------------------------------------------------------------------------------------
 
     def _campaign(self, top: Section) -> Campaign | None:
-        section = Section.of(
-            top.get("campaign"),
+        value = top.get("campaign")
+        if value is None:  # missing, blank or not a mapping: reported
+            return None
+        section = Section(
+            value,
             "campaign",
-            top.value_line("campaign"),
             self.report,
             {
                 "id": TEXT, "name": TEXT, "timezone": TEXT, "starts": TIME, "ends": TIME, "hashtags": LIST,
@@ -112,49 +195,91 @@ class Loader:
                 "approval": MAP, "collect_after": LIST, "language": TEXT,
             },
             required=("name", "timezone", "starts", "ends"),
+            hints=CAMPAIGN_HINTS,
+            own_blank=("language",),
         )
-        if section is None:
-            return None
-        zone_name = section.get("timezone", "Europe/London")
-        try:
-            zone = parse_zone(zone_name)
-        except TimeProblem as problem:
-            self.error(section.value_line("timezone"), "campaign.timezone", problem.message, problem.fix)
-            zone = ZoneInfo("UTC")
+        zone = ZoneInfo("UTC")
+        zone_name = section.get("timezone")
+        if zone_name is not None:
+            try:
+                zone = parse_zone(zone_name)
+            except TimeProblem as problem:
+                self.error(section.value_line("timezone"), "campaign.timezone", problem.message, problem.fix)
         starts = self._date(section, "starts")
         ends = self._date(section, "ends")
-        if starts and ends and ends < starts:
+        if starts is None or ends is None:
+            self.dates_known = False
+        elif ends < starts:
+            self.dates_known = False
             self.error(section.value_line("ends"), "campaign.ends", f"the campaign ends ({ends}) before it starts "
                        f"({starts})", "swap the dates, or correct the one that is wrong")
-        campaign_id = section.get("id", _slug(self.path.stem))
-        if not _ID.match(campaign_id):
-            self.error(section.value_line("id"), "campaign.id", f"{campaign_id!r} is not a usable id",
-                       "use lower-case letters, digits, '-' and '_', e.g. 'modern-slavery-week'")
+        else:
+            self._length(section, starts, ends)
+        campaign_id = section.get("id")
+        if campaign_id is None:
+            campaign_id = _slug(self.path.stem)
+            if len(campaign_id) > MAX_ID:
+                self.error(section.line, "campaign", f"the campaign's id, from the file name, is {len(campaign_id)} "
+                           f"characters long; an id may be at most {MAX_ID}", "add a shorter `id:` to the campaign")
+        else:
+            self.check_id(campaign_id, section.value_line("id"), "campaign.id")
         approval = None
-        if "approval" in section:
-            approval = Section.of(section.get("approval"), "campaign.approval", section.value_line("approval"),
-                                  self.report, {"approver_must_differ": bool})
-        templates = Path(os.path.normpath(self.path.parent / section.get("templates", "../posts")))
-        if not templates.is_dir():
-            self.error(section.value_line("templates") if "templates" in section else section.line,
-                       "campaign.templates", f"the template folder {str(templates)!r} does not exist",
-                       "create it, or set `templates:` to the folder of your .j2 files, relative to this plan")
+        if "approval" in section and section.get("approval") is not None:
+            approval = Section(section.get("approval"), "campaign.approval", self.report,
+                               {"approver_must_differ": bool}, hints={"approver_must_differ": "true or false"})
         return Campaign(
             id=campaign_id,
-            name=section.get("name", self.path.stem),
+            name=self.text(section, "name") or self.path.stem,
             zone=zone.key,
-            starts=starts or date.min,
-            ends=ends or date.max,
+            starts=starts or EARLIEST,
+            ends=ends or LATEST,
             hashtags=self._hashtags(section),
             objective=section.get("objective"),
             audience=section.get("audience"),
             grace=self._grace(section),
             collect_after=self._collect_after(section),
-            templates=templates,
-            author=section.get("author"),
+            templates=self._templates(section),
+            author=self.text(section, "author"),
             approver_must_differ=bool(approval.get("approver_must_differ", False)) if approval else False,
             language=self.language(section) or DEFAULT_LANGUAGE,
         )
+
+    def _length(self, section: Section, starts: date, ends: date) -> None:
+        """Check how long the campaign is. Over the limit, its dates are not used to check the posts (which
+        would only repeat the one mistake), and a daily post must then give its own `from:` and `until:`."""
+        days = (ends - starts).days + 1
+        if days > CAMPAIGN_DAYS_MAX:
+            self.dates_known = False
+            self.error(section.value_line("ends"), "campaign.ends", f"the campaign lasts {days:,} days ({starts} to "
+                       f"{ends}); a plan may cover at most {CAMPAIGN_DAYS_MAX}",
+                       "check the years of `starts:` and `ends:`; plan a longer programme as several campaigns")
+        elif days > CAMPAIGN_DAYS_WARNING:
+            self.report.warn(section.value_line("ends"), "campaign.ends", f"the campaign lasts {days} days ({starts} "
+                             f"to {ends}), more than a month", "check the dates; most campaigns last a week or two")
+
+    def text(self, section: Section, key: str) -> str | None:
+        """Text at *key*, refused if longer than the store keeps (:data:`MAX_TEXT`)."""
+        value: str | None = section.get(key)
+        limit = MAX_TEXT.get(key)
+        if value is not None and limit is not None and len(value) > limit:
+            self.error(section.value_line(key), section.sub(key), f"it is {len(value):,} characters long; at most "
+                       f"{limit} are allowed", "shorten it")
+            return None
+        return value
+
+    def _templates(self, section: Section) -> Path:
+        written: str = section.get("templates", "../posts")
+        problem = file_name_problem(written)
+        if problem is not None:
+            self.error(section.value_line("templates"), "campaign.templates", problem,
+                       "set `templates:` to the folder of your .j2 files, relative to this plan")
+            return self.path.parent
+        templates = Path(os.path.normpath(self.path.parent / written))
+        if not templates.is_dir():
+            self.error(section.value_line("templates") if "templates" in section else section.line,
+                       "campaign.templates", f"the template folder {shown(str(templates), 200)} does not exist",
+                       "create it, or set `templates:` to the folder of your .j2 files, relative to this plan")
+        return templates
 
     def language(self, section: Section) -> str | None:
         """The standard form of *section*'s `language:`; None if it has none, or a wrong one (reported)."""
@@ -183,14 +308,19 @@ class Loader:
     def _hashtags(self, section: Section) -> tuple[str, ...]:
         tags: list[str] = []
         for index, item, line in seq_items(section.get("hashtags", YamlList())):
-            match = _HASHTAG.match(str(item)) if isinstance(item, str) else None
+            where = f"campaign.hashtags[{index + 1}]"
+            if is_blank(item):
+                self.error(line, where, "this hashtag is blank", "write the hashtag, e.g. SeeItShareIt, or remove "
+                           "the item")
+                continue
+            match = _HASHTAG.fullmatch(item) if isinstance(item, str) and len(item) <= 100 else None
             if match is None:
-                self.error(line, f"campaign.hashtags[{index}]", f"{describe(item)} is not a hashtag",
+                self.error(line, where, f"{describe(item)} is not a hashtag",
                            "write it as letters and digits without spaces, e.g. SeeItShareIt")
                 continue
             tag = match.group(1)
             if tag[:1].islower():
-                self.report.warn(line, f"campaign.hashtags[{index}]",
+                self.report.warn(line, where,
                                  f"#{tag} is not in CamelCase, so screen readers read it as one word",
                                  "capitalise each word, e.g. #SeeItShareIt")
             tags.append(tag)
@@ -198,47 +328,62 @@ class Loader:
 
     def _grace(self, section: Section) -> timedelta:
         try:
-            return parse_duration(section.get("grace", "10m"))
+            return bounded_duration(section.get("grace", "10m"), *GRACE_RANGE, "the grace window")
         except TimeProblem as problem:
             self.error(section.value_line("grace"), "campaign.grace", problem.message,
-                       "write how late a post may still go out, e.g. '10m' or '1h'")
+                       f"write how late a post may still go out, from {describe_duration(GRACE_RANGE[0])} to "
+                       f"{describe_duration(GRACE_RANGE[1])}, e.g. '10m' or '1h'")
             return timedelta(minutes=10)
 
     def _collect_after(self, section: Section) -> tuple[timedelta, ...]:
-        if "collect_after" not in section:
+        value = section.get("collect_after")
+        if value is None:  # not given (or blank, or not a list: reported)
             return DEFAULT_COLLECT_AFTER
+        if len(value) > MAX_COLLECT_AFTER:
+            self.error(section.value_line("collect_after"), "campaign.collect_after", f"it lists {len(value)} times; "
+                       f"engagement is collected at most {MAX_COLLECT_AFTER} times", "keep the times that matter")
+            return DEFAULT_COLLECT_AFTER
+        fix = "list how long after publishing to collect engagement, e.g. [1h, 6h, 24h, 72h, 7d]"
         offsets = []
-        for index, item, line in seq_items(section.get("collect_after", YamlList())):
+        for index, item, line in seq_items(value):
+            where = f"campaign.collect_after[{index + 1}]"
+            if is_blank(item):
+                self.error(line, where, "this item is blank", fix)
+                continue
+            if not isinstance(item, str):
+                self.error(line, where, f"expected a length of time, found {describe(item)}", fix)
+                continue
             try:
-                offsets.append(parse_duration(str(item)))
+                offsets.append(bounded_duration(item, *COLLECT_AFTER_RANGE, "the time"))
             except TimeProblem as problem:
-                self.error(line, f"campaign.collect_after[{index + 1}]", problem.message,
-                           "list how long after publishing to collect engagement, e.g. [1h, 6h, 24h, 72h, 7d]")
+                self.error(line, where, problem.message, fix)
         return tuple(sorted(set(offsets)))
 
     # -- facts ------------------------------------------------------------------------------------------
 
-    def _facts(self, value: Any, line: int) -> tuple[dict[str, Phone], dict[str, Link]]:
-        if value is None:
+    def _facts(self, value: Any) -> tuple[dict[str, Phone], dict[str, Link]]:
+        if value is None:  # not given (or blank, or not a mapping: reported)
             return {}, {}
-        section = Section.of(value, "facts", line, self.report, {"phones": MAP, "links": MAP})
-        if section is None:
-            return {}, {}
+        section = Section(value, "facts", self.report, {"phones": MAP, "links": MAP},
+                          hints={"phones": "each phone's name, with its `label:` and `number:` indented under it",
+                                 "links": "each link's name and its https:// address"})
         phones: dict[str, Phone] = {}
         for key, item, item_line in _entries(section, "phones"):
             where = f"facts.phones.{key}"
             phone = Section.of(item, where, item_line, self.report, {"label": TEXT, "number": TEXT},
-                               required=("label", "number"))
+                               required=("label", "number"),
+                               hints={"label": "what the number is, such as 'Modern Slavery Helpline'",
+                                      "number": "the number as it should be printed, in quotes, such as '101'"})
             if phone is None or "number" not in phone:
                 continue
             number = phone.get("number")
-            if isinstance(phone.data.get("number"), int):
+            if isinstance(phone.data.get("number"), int) and not isinstance(phone.data.get("number"), bool):
                 # Reported by get(): a number must be quoted so zeros and spacing survive. Keep it known, so
                 # every template using it does not report a second, misleading problem.
                 phones[key] = Phone(key, phone.get("label", key), str(phone.data["number"]))
                 continue
             if number is not None and not re.fullmatch(r"\+?[0-9][0-9 ]*[0-9]", number):
-                self.error(phone.value_line("number"), where, f"{number!r} is not a phone number",
+                self.error(phone.value_line("number"), where, f"{shown(number)} is not a phone number",
                            "write digits with single spaces, as it should be printed, e.g. '08000 121 700'")
                 continue
             if number is not None:
@@ -246,15 +391,16 @@ class Loader:
         links: dict[str, Link] = {}
         for key, item, item_line in _entries(section, "links"):
             where = f"facts.links.{key}"
-            if isinstance(item, str):
+            if isinstance(item, str) and not is_blank(item):
                 url, label = item, key
             else:
-                link = Section.of(item, where, item_line, self.report, {"url": TEXT, "label": TEXT}, ("url",))
+                link = Section.of(item, where, item_line, self.report, {"url": TEXT, "label": TEXT}, ("url",),
+                                  hints={"url": "the https:// address", "label": "what the link is"})
                 if link is None or link.get("url") is None:
                     continue
                 url, label = link.get("url"), link.get("label", key)
             if not re.fullmatch(r"https://[^\s/]+\.[^\s/]+(/\S*)?", url):
-                self.error(item_line, where, f"{url!r} is not an https:// link",
+                self.error(item_line, where, f"{shown(url)} is not an https:// link",
                            "write the full address starting with https://")
                 continue
             links[key] = Link(key, url, label)
@@ -264,57 +410,79 @@ class Loader:
 
     def _accounts(self, value: Any) -> dict[str, Account]:
         accounts: dict[str, Account] = {}
-        if not isinstance(value, YamlMap):
+        if not isinstance(value, YamlMap):  # not given (or blank, or not a mapping: reported)
             return accounts
-        top = Section(value, "accounts", self.report, {k: MAP for k in value})
+        if not value:
+            self.error(value.line, "accounts", "the plan has no accounts",
+                       "add at least one, with its `platform:`, `handle:` and `credentials:`")
+        top = Section(value, "accounts", self.report, {k: MAP for k in value}, blanks=False)
         for account_id, item, line in top.items():
             where = f"accounts.{account_id}"
             if not self.check_id(account_id, line, where):
                 continue
-            section = Section.of(item, where, line, self.report,
-                                 {"platform": TEXT, "handle": TEXT, "credentials": MAP, "api_base": TEXT},
-                                 required=("platform", "handle", "credentials"))
-            if section is None:
+            if not isinstance(item, YamlMap):
+                Section.of(item, where, line, self.report, ACCOUNT_KEYS)  # reports it
                 continue
+            section = Section(item, where, self.report, ACCOUNT_KEYS, required=("platform", "handle", "credentials"),
+                              hints=ACCOUNT_HINTS, secret_keys=("credentials",))
             platform = section.get("platform")
             if platform is None:
                 continue
             if platform not in PLATFORMS:
-                self.error(section.value_line("platform"), f"{where}.platform", f"there is no platform {platform!r}",
+                self.error(section.value_line("platform"), f"{where}.platform",
+                           f"there is no platform {shown(platform)}",
                            did_you_mean(platform, list(PLATFORMS), "the platforms are"))
                 continue
-            handle = section.get("handle", "")
+            handle = self.text(section, "handle") or ""
             pattern, example = _HANDLES[platform]
-            if handle and not pattern.match(handle):
-                self.error(section.value_line("handle"), f"{where}.handle", f"{handle!r} is not {example[:-1]}",
+            if handle and not pattern.fullmatch(handle):
+                self.error(section.value_line("handle"), f"{where}.handle",
+                           f"{shown(handle)} is not {example.split(' such as ')[0].split(':')[0]}",
                            f"write {example}")
-            api_base = section.get("api_base")
+            api_base = self.text(section, "api_base")
             if api_base is not None and not re.fullmatch(r"https?://[^\s/]+(/\S*)?", api_base):
-                self.error(section.value_line("api_base"), f"{where}.api_base", f"{api_base!r} is not a URL",
+                self.error(section.value_line("api_base"), f"{where}.api_base", f"{shown(api_base)} is not a URL",
                            "write the API's base address, e.g. 'http://127.0.0.1:8787'")
             credentials = self._credentials(section, platform, where)
             accounts[account_id] = Account(account_id, platform, handle, credentials, api_base, line)
         return accounts
 
     def _credentials(self, section: Section, platform: str, where: str) -> dict[str, str]:
+        """The names of the environment variables holding the account's credentials.
+
+        Whatever is written where a name should be, it is never quoted back: it may be the secret itself.
+        """
+        names: dict[str, str] = {}
+        if "credentials" not in section:  # missing or blank: reported
+            return names
         spec = PLATFORMS[platform]
         allowed = spec.credentials + spec.optional_credentials
-        credentials = Section.of(section.get("credentials", YamlMap()), f"{where}.credentials",
-                                 section.value_line("credentials"), self.report, {name: TEXT for name in allowed},
-                                 required=spec.credentials if "credentials" in section else ())
-        names: dict[str, str] = {}
-        if credentials is None:
+        value = section.data["credentials"]
+        fix = ("write the NAME of the environment variable that holds each credential, e.g. "
+               "`access_token: LANCS_X_ACCESS_TOKEN`, and rotate the secret if it was real")
+        if not isinstance(value, YamlMap):
+            self.error(section.value_line("credentials"), f"{where}.credentials",
+                       f"expected the names of environment variables, one per credential, found "
+                       f"{describe(value, secret=True)} (not shown: it may be a secret)", fix)
             return names
+        credentials = Section(value, f"{where}.credentials", self.report, {name: TEXT for name in allowed},
+                              required=spec.credentials, secret=True,
+                              hints=dict.fromkeys(allowed, "the NAME of the environment variable that holds it"))
         for name, variable, line in credentials.items():
-            if name not in allowed or not isinstance(variable, str):
-                continue
-            if not _ENV_NAME.match(variable):
+            if name not in allowed or name in credentials.blank:
+                continue  # reported
+            problem = None
+            if not isinstance(variable, str):
+                problem = f"this is {describe(variable, secret=True)}, not the name of an environment variable"
+            elif not _ENV_NAME.fullmatch(variable):
+                problem = "this is not the name of an environment variable"
+            elif _looks_secret(variable):
+                problem = "this looks like a secret, not the name of an environment variable"
+            if problem is not None:
                 # Never quote the value: it may be the secret itself.
                 self.error(line, f"{where}.credentials.{name}",
-                           "this is not the name of an environment variable (it may be a secret: never put a "
-                           "secret in a plan)",
-                           "write the NAME of the variable that holds it, e.g. LANCS_X_ACCESS_TOKEN, and rotate "
-                           "the secret if it was real")
+                           f"{problem} (not shown: it may be a secret, and you must never put a secret in a plan)",
+                           fix)
                 continue
             names[name] = variable
         return names
@@ -323,16 +491,16 @@ class Loader:
 
     def _events(self, value: Any, zone: ZoneInfo) -> dict[str, Event]:
         events: dict[str, Event] = {}
-        if not isinstance(value, YamlMap):
+        if not isinstance(value, YamlMap):  # not given (or blank, or not a mapping: reported)
             return events
-        top = Section(value, "events", self.report, {k: MAP for k in value})
+        top = Section(value, "events", self.report, {k: MAP for k in value}, blanks=False)
         for event_id, item, line in top.items():
             where = f"events.{event_id}"
             if not self.check_id(event_id, line, where):
                 continue
             section = Section.of(item, where, line, self.report,
                                  {"title": TEXT, "start": TIME, "end": TIME, "location": TEXT, "details": TEXT},
-                                 required=("title", "start"))
+                                 required=("title", "start"), hints=EVENT_HINTS)
             if section is None:
                 continue
             start = self._time(section, "start", zone)
@@ -347,9 +515,9 @@ class Loader:
         return events
 
     def _time(self, section: Section, key: str, zone: ZoneInfo) -> ScheduledTime | None:
-        if key not in section:
+        value = section.get(key)
+        if value is None:  # not given (or blank, or the wrong kind: reported)
             return None
-        value = section.data[key]
         try:
             return parse_local(value, zone)
         except TimeProblem as problem:
@@ -364,11 +532,20 @@ class Loader:
         return reader.read(value)
 
     def check_id(self, key: str, line: int, where: str) -> bool:
-        if _ID.match(key):
+        if len(key) > MAX_ID:
+            self.error(line, where, f"the id {shown(key)} is too long; an id may be at most {MAX_ID} characters",
+                       f"use a shorter id, e.g. {_slug(key)[:40]!r}")
+            return False
+        if _ID.fullmatch(key):
             return True
-        self.error(line, where, f"{key!r} is not a usable id",
-                   f"use lower-case letters, digits, '-' and '_', e.g. {_slug(key)!r}")
+        self.error(line, where, f"{shown(key)} is not a usable id",
+                   f"use lower-case letters, digits, '-' and '_', e.g. {_slug(key)[:40]!r}")
         return False
+
+
+ACCOUNT_KEYS: dict[str, type | tuple[type, ...]] = {
+    "platform": TEXT, "handle": TEXT, "credentials": MAP, "api_base": TEXT,
+}
 
 
 def _entries(section: Section, key: str) -> list[tuple[str, Any, int]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -9,9 +10,50 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from campaign.problems import shown
 from campaign.times import ScheduledTime
 
 DEFAULT_COLLECT_AFTER = tuple(timedelta(hours=h) for h in (1, 6, 24, 72, 168))
+
+# Bounds on what a plan may say (docs/plan-format.md, "Limits"): each keeps a value within what the store,
+# the file system and the platforms can take, and far from where Python's dates and numbers overflow.
+MAX_ID = 100
+"""Characters in an id (campaign, account, event, post): the store keeps ids in 100."""
+MAX_FILE_NAME = 255
+"""Bytes (UTF-8) in one part of a file or folder name, as file systems allow."""
+MAX_PATH = 1024
+"""Characters in a file or folder path written in the plan."""
+MAX_TEXT = {"name": 300, "handle": 200, "author": 200, "api_base": 500}
+"""Characters in a value the store keeps in a column of that size."""
+CAMPAIGN_DAYS_WARNING = 31
+"""A campaign longer than a month (in days, first and last included) is a warning: is a date wrong?"""
+CAMPAIGN_DAYS_MAX = 366
+"""A campaign longer than a year is an error: a plan is one campaign, not a calendar."""
+GRACE_RANGE = (timedelta(minutes=1), timedelta(hours=24))
+"""How late a post may still go out: at least a minute (the runner needs time to send), at most a day."""
+COLLECT_AFTER_RANGE = (timedelta(minutes=1), timedelta(days=90))
+"""When engagement is collected after publishing: from a minute to 90 days."""
+MAX_COLLECT_AFTER = 20
+"""How many times engagement is collected per post, at most."""
+# Control characters, which no file name written in a plan may hold.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def file_name_problem(value: str) -> str | None:
+    """What is wrong with *value* as a file or folder name written in the plan, if anything.
+
+    Checked before the name is used as a path: a part over 255 bytes or a NUL makes the file system
+    raise instead of answer.
+    """
+    if _CONTROL.search(value):
+        return f"the name {shown(value)} holds a control character"
+    if len(value) > MAX_PATH:
+        return f"the name is {len(value):,} characters long; at most {MAX_PATH:,} are allowed"
+    for part in re.split(r"[/\\]", value):
+        if len(part.encode("utf-8")) > MAX_FILE_NAME:
+            return (f"the name {shown(part)} is {len(part.encode('utf-8')):,} bytes long; a file or folder name "
+                    f"may be at most {MAX_FILE_NAME}")
+    return None
 IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif", ".webp": "image/webp"}
 
 

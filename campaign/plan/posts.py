@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from campaign.plan.model import (
+    CAMPAIGN_DAYS_MAX,
     IMAGE_TYPES,
     Account,
     Campaign,
@@ -15,10 +17,22 @@ from campaign.plan.model import (
     Image,
     Occurrence,
     PostEntry,
+    file_name_problem,
 )
 from campaign.platforms import PLATFORMS
+from campaign.problems import shown
 from campaign.times import TimeProblem, daily, parse_clock, parse_date, parse_local, parse_offset
-from campaign.yamlfile import BlockText, Section, YamlList, YamlMap, describe, did_you_mean, seq_items
+from campaign.yamlfile import (
+    BlockText,
+    LongNumber,
+    Section,
+    YamlList,
+    YamlMap,
+    describe,
+    did_you_mean,
+    is_blank,
+    seq_items,
+)
 
 if TYPE_CHECKING:
     from campaign.plan.loader import Loader
@@ -37,6 +51,39 @@ POST_KEYS: dict[str, type | tuple[type, ...]] = {
     "daily": TEXT, "from": TIME, "until": TIME, "variants": MAP, "reply_to": TEXT, "author": TEXT,
     "language": TEXT,
 }
+POST_HINTS = {
+    "id": "an id such as 'week-launch'",
+    "text": "the post's words",
+    "template": "the name of a template in the templates folder, such as launch.j2",
+    "vars": "`name: value` lines for the template, indented under it",
+    "images": "a list of images, each `- file: …` with `alt: …`",
+    "hashtags": "true or false",
+    "accounts": "a list of account ids such as [lancs-x], or `all`",
+    "platforms": "a list of platforms such as [x, facebook]",
+    "at": "a time such as '2027-03-15 09:00', or with `event:` one such as '-1d 18:00'",
+    "event": "the id of an event under `events:`",
+    "daily": "a time of day such as '12:30'",
+    "from": "a date such as 2027-03-15",
+    "until": "a date such as 2027-03-21",
+    "variants": "per-platform changes, such as `x: {template: short.j2}`",
+    "reply_to": "the id of the post it replies to",
+    "author": "who wrote the post",
+}
+IMAGE_HINTS = {
+    "file": "the image's file, relative to the plan's folder, such as images/guide.png",
+    "alt": "what the image shows, for people using screen readers",
+}
+_HASHTAGS = re.compile(r"#\w+")
+
+
+def _has_own_words(text: str) -> bool:
+    """Whether *text* says anything besides hashtags: a letter, a digit or a symbol (an emoji counts)."""
+    return any(unicodedata.category(c)[0] in "LNS" for c in _HASHTAGS.sub("", text))
+
+
+def _label(key: str) -> str:
+    """An id as shown in a place (``posts[3] (week-launch)``): shortened if it is too long to be an id."""
+    return key if len(key) <= 60 else key[:60] + "…"
 
 
 class PostReader:
@@ -54,9 +101,10 @@ class PostReader:
         posts: dict[str, PostEntry] = {}
         for index, item, line in seq_items(value):
             post_id = item.get("id") if isinstance(item, YamlMap) else None
-            where = f"posts[{index + 1}] ({post_id})" if isinstance(post_id, str) else f"posts[{index + 1}]"
-            section = Section.of(item, where, line, self.report, POST_KEYS, required=("id",))
-            if section is None or not isinstance(post_id, str) or not isinstance(section.get("id"), str):
+            where = f"posts[{index + 1}] ({_label(post_id)})" if isinstance(post_id, str) else f"posts[{index + 1}]"
+            section = Section.of(item, where, line, self.report, POST_KEYS, required=("id",), hints=POST_HINTS,
+                                 own_blank=("language",))
+            if section is None or not isinstance(section.get("id"), str) or not isinstance(post_id, str):
                 continue
             if not self.loader.check_id(post_id, section.value_line("id"), where):
                 continue
@@ -77,37 +125,29 @@ class PostReader:
         occurrences = self._occurrences(section)
         # A wrong language is reported; the post is still rendered and checked (in the campaign's language).
         language = self.loader.language(section)
+        author = self.loader.text(section, "author")
         if content is None or not accounts or not occurrences:
             return None
+        self._passed(section, occurrences)
         return PostEntry(post_id, line, accounts, content, variants, occurrences, section.get("event"),
-                         section.get("reply_to"), section.get("author"), language or self.campaign.language)
+                         section.get("reply_to"), author, language or self.campaign.language)
 
     # -- where --------------------------------------------------------------------------------------
 
     def _targets(self, section: Section) -> tuple[str, ...]:
         where = section.where
-        if "accounts" in section and "platforms" in section:
+        if section.written("accounts") and section.written("platforms"):
             self.report.error(section.key_line("platforms"), where, "both 'accounts' and 'platforms' are given",
                               "keep one: 'accounts' names accounts, 'platforms' means every account on them")
             return ()
-        if "platforms" in section:
-            chosen: list[str] = []
-            for index, name, line in seq_items(section.get("platforms", YamlList())):
-                if name not in PLATFORMS:
-                    self.report.error(line, f"{where}.platforms[{index + 1}]", f"there is no platform {name!r}",
-                                      did_you_mean(str(name), list(PLATFORMS), "the platforms are"))
-                    continue
-                matching = [a.id for a in self.accounts.values() if a.platform == name]
-                if not matching:
-                    self.report.error(line, f"{where}.platforms[{index + 1}]", f"the plan has no {name} account",
-                                      f"add one under `accounts:` with `platform: {name}`, or remove {name} here")
-                chosen.extend(matching)
-            return tuple(chosen)
+        if not section.written("accounts") and not section.written("platforms"):
+            self.report.error(section.line, where, "it does not say where to post",
+                              "add `accounts: [account-id, …]`, `accounts: all` or `platforms: [x, …]`")
+            return ()
+        if section.written("platforms"):
+            return self._platforms(section)
         value = section.get("accounts")
-        if value is None:
-            if "accounts" not in section:
-                self.report.error(section.line, where, "it does not say where to post",
-                                  "add `accounts: [account-id, …]`, `accounts: all` or `platforms: [x, …]`")
+        if value is None or not self.loader.accounts_known:  # reported: blank, the wrong kind, or no accounts
             return ()
         if value == "all":
             return tuple(self.accounts)
@@ -116,21 +156,66 @@ class PostReader:
             value = YamlList(line)
             value.append(section.get("accounts"))
             value.item_lines.append(line)
-        chosen = []
-        for index, name, line in seq_items(value):
-            if name in self.accounts:
-                chosen.append(str(name))
-                continue
-            shown = repr(name) if isinstance(name, str) else describe(name)
-            self.report.error(line, f"{where}.accounts", f"there is no account {shown}",
-                              did_you_mean(str(name), list(self.accounts), "the accounts are"))
+        chosen: list[str] = []
+        for name, line in self._names(section, "accounts", value, "an account id", "account"):
+            if name in chosen:
+                self.report.error(line, f"{where}.accounts", f"the account {name!r} is listed twice",
+                                  "list each account once")
+            elif name in self.accounts:
+                chosen.append(name)
+            else:
+                self.report.error(line, f"{where}.accounts", f"there is no account {shown(name)}",
+                                  did_you_mean(name, list(self.accounts), "the accounts are") if self.accounts
+                                  else "add it under `accounts:`")
         return tuple(chosen)
+
+    def _platforms(self, section: Section) -> tuple[str, ...]:
+        where = section.where
+        value = section.get("platforms")
+        if value is None or not self.loader.accounts_known:  # reported: blank, the wrong kind, or no accounts
+            return ()
+        chosen: list[str] = []
+        named: set[str] = set()
+        for name, line in self._names(section, "platforms", value, "a platform", "platform"):
+            item_where = f"{where}.platforms"
+            if name in named:
+                self.report.error(line, item_where, f"the platform {name!r} is listed twice", "list each platform once")
+                continue
+            named.add(name)
+            if name not in PLATFORMS:
+                self.report.error(line, item_where, f"there is no platform {shown(name)}",
+                                  did_you_mean(name, list(PLATFORMS), "the platforms are"))
+                continue
+            matching = [a.id for a in self.accounts.values() if a.platform == name]
+            if not matching:
+                self.report.error(line, item_where, f"the plan has no {name} account",
+                                  f"add one under `accounts:` with `platform: {name}`, or remove {name} here")
+            chosen.extend(matching)
+        return tuple(chosen)
+
+    def _names(self, section: Section, key: str, value: YamlList, what: str, noun: str) -> list[tuple[str, int]]:
+        """The names listed at *key* (accounts or platforms), each with its line; anything that is not a name
+        (blank, a number, a list) is reported, and an empty list too."""
+        where = f"{section.where}.{key}"
+        if not value:
+            self.report.error(section.value_line(key), where, f"the list of {key} is empty",
+                              f"list at least one {noun}, or remove the post")
+            return []
+        names = []
+        for index, name, line in seq_items(value):
+            if is_blank(name):
+                self.report.error(line, where, f"item {index + 1} is blank", f"write {what}, or remove the item")
+            elif not isinstance(name, str):
+                self.report.error(line, where, f"expected {what}, found {describe(name)}", f"write {what}")
+            else:
+                names.append((name, line))
+        return names
 
     # -- what ---------------------------------------------------------------------------------------
 
     def _content(self, section: Section, required: bool) -> Content | None:
         where = section.where
-        has_text, has_template = "text" in section, "template" in section
+        has_text, has_template = section.written("text"), section.written("template")
         if has_text and has_template:
             self.report.error(section.key_line("template"), where, "both 'text' and 'template' are given",
                               "keep one: 'text' for words written here, 'template' for a file in posts/")
@@ -139,21 +224,53 @@ class PostReader:
             self.report.error(section.line, where, "it has no words",
                               "add `text: …` or `template: name.j2` (a file in the templates folder)")
             return None
+        if section.blank & {"text", "template", "vars", "images", "hashtags"}:
+            return None  # reported: a blank is never read as "not set"
         template = section.get("template")
-        if template is not None and not self._template_exists(template, section.value_line("template"), where):
-            return None
-        vars_section = section.get("vars", YamlMap())
+        if template is not None:
+            problem = file_name_problem(template)
+            if problem is not None:
+                self.report.error(section.value_line("template"), f"{where}.template", problem,
+                                  "write the name of a .j2 file in the templates folder")
+                return None
+            if not self._template_exists(template, section.value_line("template"), where):
+                return None
         text = section.get("text")
+        if has_text and text is None:
+            return None  # not text: reported
+        if text is not None and "{" not in text and not _has_own_words(text):
+            self.report.error(section.value_line("text"), f"{where}.text", "the post has no words of its own, "
+                              "only hashtags or punctuation", "write what the post says; the campaign's hashtags "
+                              "are added to it")
+            return None
+        variables = self._vars(section)
+        if variables is None:
+            return None
+        images = self._images(section) if "images" in section else None
         words_key = "text" if has_text else "template"
         return Content(
             text=text,
             template=template,
-            images=self._images(section) if "images" in section else None,
-            vars=dict(vars_section),
+            images=images,
+            vars=variables,
             hashtags=section.get("hashtags"),
             line=section.value_line(words_key) if words_key in section else section.line,
             text_starts_below=isinstance(section.data.get("text"), BlockText),
         )
+
+    def _vars(self, section: Section) -> dict[str, Any] | None:
+        """The template's variables; None if any would print as "None" or nothing (reported)."""
+        value: YamlMap = section.get("vars", YamlMap())
+        ok = True
+        for name, item in value.items():
+            problem = _unprintable(item)
+            if problem is not None:
+                ok = False
+                line = value.value_lines.get(name) or value.key_lines.get(name, value.line)
+                self.report.error(line, f"{section.sub('vars')}.{_label(str(name))}",
+                                  f"the template variable {shown(name)} {problem}",
+                                  "give it a value, or remove it and the place the template uses it")
+        return dict(value) if ok else None
 
     def _template_exists(self, name: str, line: int, where: str) -> bool:
         folder = self.campaign.templates
@@ -168,13 +285,19 @@ class PostReader:
         images: list[Image] = []
         for index, item, line in seq_items(section.get("images", YamlList())):
             where = f"{section.where}.images[{index + 1}]"
-            image = Section.of(item, where, line, self.report, {"file": TEXT, "alt": TEXT}, required=("file",))
+            image = Section.of(item, where, line, self.report, {"file": TEXT, "alt": TEXT}, required=("file",),
+                               hints=IMAGE_HINTS)
             if image is None or image.get("file") is None:
+                continue
+            problem = file_name_problem(image.get("file"))
+            if problem is not None:
+                self.report.error(image.value_line("file"), where, problem, "write the image file's name, relative to "
+                                  "the plan's folder, such as images/guide.png")
                 continue
             path = self.loader.path.parent / image.get("file")
             alt = (image.get("alt") or "").strip()
-            if not alt:
-                self.report.error(line, where, f"the image {image.get('file')!r} has no alt text",
+            if not alt and "alt" not in image.blank:  # a blank alt is reported already
+                self.report.error(line, where, f"the image {shown(image.get('file'))} has no alt text",
                                   "add `alt:` describing what the image shows, for people using screen readers")
             if path.suffix.lower() not in IMAGE_TYPES:
                 self.report.error(image.value_line("file"), where, f"{path.name!r} is not a PNG, JPEG, GIF or WebP",
@@ -191,12 +314,12 @@ class PostReader:
         if not isinstance(value, YamlMap):
             return {}
         variants: dict[str, Content] = {}
-        top = Section(value, f"{section.where}.variants", self.report, {name: MAP for name in PLATFORMS})
+        top = Section(value, f"{section.where}.variants", self.report, {name: MAP for name in PLATFORMS}, blanks=False)
         targeted = {self.accounts[a].platform for a in accounts}
         for platform, item, line in top.items():
             if platform not in PLATFORMS:
                 continue
-            variant = Section.of(item, top.sub(platform), line, self.report, CONTENT_KEYS)
+            variant = Section.of(item, top.sub(platform), line, self.report, CONTENT_KEYS, hints=POST_HINTS)
             if variant is None:
                 continue
             if platform not in targeted and accounts:
@@ -211,7 +334,7 @@ class PostReader:
 
     def _occurrences(self, section: Section) -> tuple[Occurrence, ...]:
         where = section.where
-        forms = [key for key in ("at", "daily") if key in section]
+        forms = [key for key in ("at", "daily") if section.written(key)]
         if not forms:
             self.report.error(section.line, where, "it does not say when to post",
                               "add `at: 'YYYY-MM-DD HH:MM'`, or `event:` with `at: '-1d 18:00'`, "
@@ -221,6 +344,8 @@ class PostReader:
             self.report.error(section.key_line("daily"), where, "both 'at' and 'daily' are given",
                               "use 'at' for one post, or 'daily' for one post a day")
             return ()
+        if section.blank & {"at", "daily", "event", "from", "until"}:
+            return ()  # reported: a blank is never read as "not set"
         if "daily" in section:
             if "event" in section:
                 self.report.error(section.key_line("event"), where, "a daily post cannot be tied to an event",
@@ -242,45 +367,81 @@ class PostReader:
         return (occurrence,) if self._in_campaign(occurrence, section) else ()
 
     def _when(self, section: Section) -> Any:
-        event_id = section.get("event")
-        value = section.data["at"]
-        if event_id is None:
-            if isinstance(value, str) and _looks_relative(value):
-                raise TimeProblem(f"{value!r} is a time relative to an event, but the post has no `event:`",
-                                  "add `event: <event id>` to the post, or write a date and time")
-            return parse_local(value, self.campaign.tz)
-        if event_id not in self.events:
-            self.report.error(section.value_line("event"), f"{section.where}.event", f"there is no event {event_id!r}",
-                              did_you_mean(event_id, list(self.events), "the events are") if self.events
-                              else "add it under `events:`")
+        value = section.get("at")
+        if value is None:  # the wrong kind of value: reported
             return None
-        return parse_offset(value).apply(self.events[event_id].start)
+        if section.written("event"):
+            event_id = section.get("event")
+            if event_id is None:  # the wrong kind of value: reported
+                return None
+            if event_id not in self.events and not self.loader.events_known:
+                return None  # `events:` cannot be read: reported
+            if event_id not in self.events:
+                self.report.error(section.value_line("event"), f"{section.where}.event",
+                                  f"there is no event {shown(event_id)}",
+                                  did_you_mean(event_id, list(self.events), "the events are") if self.events
+                                  else "add it under `events:`")
+                return None
+            return parse_offset(value).apply(self.events[event_id].start)
+        if isinstance(value, str) and _looks_relative(value):
+            raise TimeProblem(f"{shown(value)} is a time relative to an event, but the post has no `event:`",
+                              "add `event: <event id>` to the post, or write a date and time")
+        return parse_local(value, self.campaign.tz)
 
     def _daily(self, section: Section) -> tuple[Occurrence, ...]:
         where = section.where
-        try:
-            clock = parse_clock(section.get("daily", ""))
-            first = parse_date(section.data["from"]) if "from" in section else self.campaign.starts
-            last = parse_date(section.data["until"]) if "until" in section else self.campaign.ends
-        except TimeProblem as problem:
-            self.report.error(section.line, where, problem.message, problem.fix)
+        dates: dict[str, date] = {}
+        clock = None
+        for key in ("daily", "from", "until"):
+            value = section.get(key)
+            if value is None:
+                continue  # not given, or the wrong kind of value (reported)
+            try:
+                if key == "daily":
+                    clock = parse_clock(value)
+                else:
+                    dates[key] = parse_date(value)
+            except TimeProblem as problem:
+                self.report.error(section.value_line(key), f"{where}.{key}", problem.message, problem.fix)
+                return ()
+        if clock is None:
             return ()
+        campaign = self.campaign
+        known = self.loader.dates_known
+        first = dates.get("from", campaign.starts)
+        last = dates.get("until", campaign.ends)
+        if not known and ("from" not in dates or "until" not in dates):
+            return ()  # the campaign's dates could not be read (reported), so neither can the slot's
         if last < first:
             self.report.error(section.value_line("until"), f"{where}.until", f"the slot ends ({last}) before it "
                               f"starts ({first})", "swap 'from' and 'until'")
             return ()
+        # Outside the campaign is one problem for the slot, not one for each of its days.
+        if known and first < campaign.starts:
+            self.report.error(section.value_line("from"), f"{where}.from", f"the slot starts on {first}, before the "
+                              f"campaign starts on {campaign.starts}", "start it on a day of the campaign")
+            return ()
+        if known and last > campaign.ends:
+            self.report.error(section.value_line("until"), f"{where}.until", f"the slot ends on {last}, after the "
+                              f"campaign ends on {campaign.ends}", "end it on a day of the campaign")
+            return ()
+        if (last - first).days >= CAMPAIGN_DAYS_MAX:
+            self.report.error(section.value_line("until"), f"{where}.until", f"the slot lasts {(last - first).days + 1:,} "
+                              f"days; a campaign lasts at most {CAMPAIGN_DAYS_MAX}", "check the years of the dates")
+            return ()
         occurrences = []
-        for day, result in daily(first, last, clock, self.campaign.tz):
+        for day, result in daily(first, last, clock, campaign.tz):
             if isinstance(result, TimeProblem):
                 self.report.error(section.value_line("daily"), f"{where}.daily", result.message,
-                                  f"on {day}, {result.fix}; or set 'from'/'until' to skip that day")
+                                  f"on {day}, post separately with `at:` ({result.fix}), and split the slot with "
+                                  "'from'/'until' so that it skips that day")
                 continue
-            occurrence = Occurrence(result, f"@{day.isoformat()}")
-            if self._in_campaign(occurrence, section):
-                occurrences.append(occurrence)
+            occurrences.append(Occurrence(result, f"@{day.isoformat()}"))
         return tuple(occurrences)
 
     def _in_campaign(self, occurrence: Occurrence, section: Section) -> bool:
+        if not self.loader.dates_known:
+            return True  # the campaign's dates could not be read (reported)
         day = occurrence.when.local.date()
         key = "daily" if "daily" in section else "at"
         campaign = self.campaign
@@ -295,6 +456,21 @@ class PostReader:
                               "move it to a day of the campaign, or set campaign.ends later")
             return False
         return True
+
+    def _passed(self, section: Section, occurrences: tuple[Occurrence, ...]) -> None:
+        """A warning naming the post if any of its times has passed: it would never go out by itself."""
+        passed = [o for o in occurrences if o.when.utc < self.loader.now]
+        if not passed:
+            return
+        key = "daily" if "daily" in section else "at"
+        if len(occurrences) == 1:
+            message = f"its time, {passed[0].when.label()}, has passed"
+        else:
+            message = (f"{len(passed)} of its {len(occurrences)} times have passed ({passed[0].when.label()} to "
+                       f"{passed[-1].when.label()})")
+        self.report.warn(section.value_line(key), f"{section.where}.{key}", message,
+                         "move it to a time still to come, or remove it: a post scheduled after its time and grace "
+                         "window is recorded as missed and never goes out by itself")
 
     # -- threads ------------------------------------------------------------------------------------
 
@@ -325,6 +501,22 @@ class PostReader:
                 self.report.error(post.line, where, *problem)
                 refused.add(post.id)
                 del posts[post.id]
+
+
+def _unprintable(value: Any) -> str | None:
+    """What would make *value* print as "None", nothing, or not at all in a template; None if it is fine."""
+    if is_blank(value):
+        return "is blank"
+    if isinstance(value, LongNumber):
+        return f"is {describe(value)}"
+    if isinstance(value, (list, dict)):
+        items = value.values() if isinstance(value, dict) else value
+        if not items:
+            return "is empty"
+        for item in items:
+            if _unprintable(item) is not None:
+                return "has a blank item" if is_blank(item) else f"has an item that {_unprintable(item)}"
+    return None
 
 
 def _looks_relative(value: str) -> bool:
