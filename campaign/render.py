@@ -1,9 +1,14 @@
 """Rendering a plan into drafts: one per post × account × occurrence, exactly as it will be published.
 
-One sandboxed Jinja environment with ``StrictUndefined`` renders every template, so a misspelt variable
-is an error with the template's name and line, never a blank in a published post. Per-platform
-variants are merged and the campaign's hashtags appended here and nowhere else; every later step
-(checks, preview, store, publishing) takes the draft's text as it is.
+Every template (a file in ``posts/`` or a post's own ``text:``) is rendered in one locked-down Jinja
+environment, :class:`~campaign.template_sandbox.TemplateSandbox`: it sees plain, read-only data (the
+plan's facts, events and campaign, the post's vars), is bounded in work, time and size, reads templates
+only from inside the campaign folder, and keeps ``StrictUndefined``, so a misspelt variable is an error
+with the template's name and line, never a blank in a published post. Images too are read only from
+inside the campaign folder (:mod:`campaign.plan.paths`).
+
+Per-platform variants are merged and the campaign's hashtags appended here and nowhere else; every later
+step (checks, preview, store, publishing) takes the draft's text as it is.
 """
 
 from __future__ import annotations
@@ -12,24 +17,43 @@ import hashlib
 import json
 import re
 import traceback
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, TemplateSyntaxError
-from jinja2.sandbox import SandboxedEnvironment
-from jinja2.utils import missing
+from jinja2 import Template, TemplateError, TemplateNotFound, TemplateSyntaxError
+from jinja2.exceptions import SecurityError
 
 from campaign import counting, twitter_text
 from campaign.checks import Checker, repeated_texts
-from campaign.plan import Account, Content, Event, Occurrence, Plan, PostEntry, load_plan
+from campaign.plan import Account, Content, Occurrence, Plan, PostEntry, load_plan
 from campaign.plan.languages import DEFAULT_LANGUAGE
+from campaign.plan.paths import OutsideCampaign, UnusablePath, campaign_folder, inside
 from campaign.platforms import PLATFORMS
 from campaign.problems import Problem
+from campaign.template_sandbox import (
+    DATA_ONLY_FIX,
+    LIMIT_FIX,
+    MAX_VALUE,
+    UNDEFINED_FIX,
+    CampaignLoader,
+    Record,
+    TemplateLimit,
+    TemplateSandbox,
+    event_record,
+    format_clock,
+    format_day,
+    plain,
+    size_of,
+)
 from campaign.times import ScheduledTime
+
+__all__ = [
+    "Draft", "DraftImage", "RenderedPlan", "Renderer", "content_hash", "file_sha256", "format_clock", "format_day",
+    "render_plan",
+]
 
 
 @dataclass(frozen=True)
@@ -114,44 +138,7 @@ def file_sha256(path: Path) -> str:
     return _file_sha256(path, stat.st_mtime_ns, stat.st_size)
 
 
-def format_day(value: date | datetime | ScheduledTime) -> str:
-    """``Tuesday 16 March``."""
-    if isinstance(value, ScheduledTime):
-        value = value.local
-    return f"{value:%A} {value.day} {value:%B}"
-
-
-def format_clock(value: datetime | ScheduledTime) -> str:
-    """``6pm``, ``10.30am``: the house style for times in posts."""
-    if isinstance(value, ScheduledTime):
-        value = value.local
-    hour = value.hour % 12 or 12
-    suffix = "am" if value.hour < 12 else "pm"
-    if value.hour == 12 and value.minute == 0:
-        return "midday"
-    return f"{hour}{suffix}" if value.minute == 0 else f"{hour}.{value.minute:02d}{suffix}"
-
-
-class NamedTable(dict[str, Any]):
-    """A mapping that templates read with dots (``phones.helpline``) and that knows its own name."""
-
-    def __init__(self, name: str, items: Mapping[str, Any]) -> None:
-        super().__init__(items)
-        self.name = name
-
-
-class PlanUndefined(StrictUndefined):
-    """Says which name is missing in words an author can act on."""
-
-    @property
-    def _undefined_message(self) -> str:
-        owner = self._undefined_obj
-        if isinstance(owner, NamedTable):
-            choices = ", ".join(sorted(owner)) or "none"
-            return f"{{{{ {owner.name}.{self._undefined_name} }}}} is not defined; the {owner.name} are: {choices}"
-        if self._undefined_hint is None and owner is missing:
-            return f"{{{{ {self._undefined_name} }}}} is not defined"
-        return str(super()._undefined_message)
+# -- rendering ----------------------------------------------------------------------------------------------
 
 
 class Renderer:
@@ -159,21 +146,28 @@ class Renderer:
 
     def __init__(self, plan: Plan) -> None:
         self.plan = plan
-        self.env = SandboxedEnvironment(
-            loader=FileSystemLoader(str(plan.campaign.templates)),
-            undefined=PlanUndefined,
-            autoescape=False,
-            trim_blocks=True,
-            lstrip_blocks=True,
-        )
+        self.root = campaign_folder(plan.path)
+        self.env = TemplateSandbox(CampaignLoader(plan.campaign.templates, self.root))
         self.checker = Checker(plan)
-        self.env.filters["day"] = format_day
-        self.env.filters["clock"] = format_clock
+        self._inline: dict[str, Template] = {}
+        campaign = plan.campaign
+        self.events = {event_id: event_record(event) for event_id, event in plan.events.items()}
         self.env.globals.update(
-            campaign=plan.campaign,
-            phones=NamedTable("phones", plan.phones),
-            links=NamedTable("links", plan.links),
-            events=NamedTable("events", plan.events),
+            campaign=Record("campaign", {
+                "id": campaign.id, "name": campaign.name, "timezone": campaign.zone, "starts": campaign.starts,
+                "ends": campaign.ends, "hashtags": campaign.hashtags, "objective": campaign.objective,
+                "audience": campaign.audience, "author": campaign.author, "language": campaign.language,
+            }, "campaign's fields"),
+            phones=Record("phones", {
+                key: Record(f"phones.{key}", {"label": phone.label, "number": phone.number}, "phone's fields",
+                            shows="number")
+                for key, phone in plan.phones.items()
+            }, "phones"),
+            links=Record("links", {
+                key: Record(f"links.{key}", {"label": link.label, "url": link.url}, "link's fields", shows="url")
+                for key, link in plan.links.items()
+            }, "links"),
+            events=Record("events", self.events, "events"),
         )
 
     def drafts(self) -> Iterator[Draft]:
@@ -191,13 +185,13 @@ class Renderer:
     def render(self, post: PostEntry, occurrence: Occurrence, account: Account) -> Draft | None:
         content = post.content.merged(post.variants.get(account.platform))
         where = f"post {post.id!r} for {account.handle} ({account.platform})"
-        context = self._context(post, occurrence, account, content)
         try:
+            context = self._context(post, occurrence, account, content)
             text = self._render_text(content, context)
             # Alt text may quote facts too ({{ phones.helpline }}), so it is rendered like the words.
             images = tuple(
-                DraftImage(image.file, self._render_alt(image.alt, content, context), image.mime_type,
-                           file_sha256(image.file))
+                DraftImage(image.file, self._render_alt(image.alt, context), image.mime_type,
+                           self._image_sha256(image.file))
                 for image in content.images or ()
             )
         except _RenderProblem as problem:
@@ -231,57 +225,92 @@ class Renderer:
         return _with_problems(draft, self.checker.check(draft, where))
 
     def _context(self, post: PostEntry, occurrence: Occurrence, account: Account, content: Content) -> dict[str, Any]:
-        event: Event | None = self.plan.events.get(post.event) if post.event else None
         context: dict[str, Any] = {
-            "post": {"id": post.id},
+            "post": Record("post", {"id": post.id}, "post's fields"),
             "when": occurrence.when.local,
             "platform": account.platform,
             "account": account.handle,
         }
-        if event is not None:
-            context["event"] = event
-        context.update(content.vars)
+        if post.event is not None and post.event in self.events:
+            context["event"] = self.events[post.event]
+        memo: dict[int, Any] = {}
+        for name, value in content.vars.items():
+            context[str(name)] = value = plain(value, memo)
+            if size_of(value) > MAX_VALUE:
+                raise _RenderProblem(1, f"the value of vars.{name} is over {MAX_VALUE:,} characters",
+                                     "shorten it", in_plan=True)
         return context
 
     def _render_text(self, content: Content, context: dict[str, Any]) -> str:
-        try:
-            if content.template is not None:
-                return self.env.get_template(content.template).render(context)
-            return self.env.from_string(content.text or "").render(context)
-        except TemplateSyntaxError as exc:
-            raise _RenderProblem(exc.lineno or 1, f"template syntax: {exc.message}") from None
-        except TemplateError as exc:
-            raise _RenderProblem(_template_line(exc, content), _explain(exc)) from None
-        except Exception as exc:  # noqa: BLE001 - any error inside a template is the author's to fix
-            raise _RenderProblem(_template_line(exc, content), f"{type(exc).__name__}: {exc}") from None
+        if content.template is not None:
+            return self._render(lambda: self.env.get_template(content.template or ""), context,
+                                content.template)
+        return self._render(lambda: self._compiled(content.text or ""), context, None)
 
-    def _render_alt(self, alt: str, content: Content, context: dict[str, Any]) -> str:
+    def _render_alt(self, alt: str, context: dict[str, Any]) -> str:
         if "{" not in alt:
             return alt
         try:
-            return self.env.from_string(alt).render(context).strip()
+            return self._render(lambda: self._compiled(alt), context, None).strip()
+        except _RenderProblem as problem:
+            raise _RenderProblem(1, f"in an image's alt text: {problem.message}", problem.fix) from None
+
+    def _compiled(self, source: str) -> Template:
+        template = self._inline.get(source)
+        if template is None:
+            template = self._inline[source] = self.env.compiled(source)
+        return template
+
+    def _render(self, load: Callable[[], Template], context: dict[str, Any], name: str | None) -> str:
+        try:
+            return self.env.render(load(), context)
+        except TemplateSyntaxError as exc:
+            raise _RenderProblem(exc.lineno or 1, f"template syntax: {exc.message}") from None
+        except TemplateLimit as exc:
+            raise _RenderProblem(_template_line(exc, name), _explain(exc), exc.fix) from None
+        except SecurityError as exc:
+            raise _RenderProblem(_template_line(exc, name), _explain(exc), DATA_ONLY_FIX) from None
+        except TemplateNotFound as exc:
+            raise _RenderProblem(_template_line(exc, name), f"there is no template {exc.name!r} in the templates "
+                                 "folder", "include or import only templates in the templates folder") from None
         except TemplateError as exc:
-            raise _RenderProblem(1, f"in an image's alt text: {_explain(exc)}") from None
+            raise _RenderProblem(_template_line(exc, name), _explain(exc)) from None
+        except RecursionError as exc:
+            raise _RenderProblem(_template_line(exc, name), "it includes, imports or calls itself without end",
+                                 LIMIT_FIX) from None
+        except Exception as exc:  # noqa: BLE001 - any error inside a template is the author's to fix
+            raise _RenderProblem(_template_line(exc, name), f"{type(exc).__name__}: {exc}") from None
+
+    def _image_sha256(self, path: Path) -> str:
+        """The checksum of an image the plan names, read only from inside the campaign folder."""
+        try:
+            return file_sha256(inside(path, self.root, path.name))
+        except (OutsideCampaign, UnusablePath) as problem:
+            raise _RenderProblem(1, f"the image {problem.message}", problem.fix, in_plan=True) from None
+        except OSError as exc:
+            raise _RenderProblem(1, f"the image {path.name!r} cannot be read: {exc.strerror or exc}",
+                                 "check that the file is there and readable", in_plan=True) from None
 
     def _with_hashtags(self, text: str, content: Content) -> str:
         if content.hashtags is False:
             return text
         present = {tag.lower() for tag in twitter_text.extract_hashtags(text)}
-        missing = [f"#{tag}" for tag in self.plan.campaign.hashtags if tag.lower() not in present]
-        if not missing:
+        missing_tags = [f"#{tag}" for tag in self.plan.campaign.hashtags if tag.lower() not in present]
+        if not missing_tags:
             return text
-        return f"{text}\n\n{' '.join(missing)}" if text else " ".join(missing)
+        return f"{text}\n\n{' '.join(missing_tags)}" if text else " ".join(missing_tags)
 
     def _failed(self, post: PostEntry, occurrence: Occurrence, account: Account, content: Content, where: str,
                 problem: _RenderProblem) -> Draft:
-        if content.template is not None:
+        if problem.in_plan:
+            file, line = str(self.plan.path), content.line
+        elif content.template is not None:
             file = str(self.plan.campaign.templates / content.template)
             line = problem.line
         else:
             # A block scalar (`text: |`) starts on the line after its key.
             file, line = str(self.plan.path), content.line + problem.line - (0 if content.text_starts_below else 1)
-        fix = "correct the template; every {{ name }} must be a fact, an event field or one of the post's vars"
-        failure = Problem(file, line, where, problem.message, fix)
+        failure = Problem(file, line, where, problem.message, problem.fix)
         spec = PLATFORMS[account.platform]
         return Draft(
             key=f"{post.id}{occurrence.suffix}/{account.id}", campaign=self.plan.campaign.id, post_id=post.id,
@@ -294,17 +323,21 @@ class Renderer:
 
 
 class _RenderProblem(Exception):
-    def __init__(self, line: int, message: str) -> None:
+    def __init__(self, line: int, message: str, fix: str = UNDEFINED_FIX, in_plan: bool = False) -> None:
         super().__init__(message)
         self.line = line
-        self.message = message
+        self.message = " ".join(message.split())
+        self.fix = fix
+        self.in_plan = in_plan
+        """The problem is with the plan's own lines (a var, an image), not the template's."""
 
 
-def _template_line(exc: BaseException, content: Content) -> int:
-    name = content.template or "<template>"
+def _template_line(exc: BaseException, name: str | None) -> int:
+    """The line of the template (*name*, or inline text) the error was raised at."""
+    suffix = name or "<template>"
     line = 1
     for frame in traceback.extract_tb(exc.__traceback__):
-        if frame.filename.endswith(name) or frame.filename == "<template>":
+        if frame.filename.endswith(suffix) or frame.filename == "<template>":
             line = frame.lineno or line
     return line
 
