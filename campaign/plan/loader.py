@@ -35,6 +35,7 @@ from campaign.plan.model import (
     PostEntry,
     file_name_problem,
 )
+from campaign.plan.paths import campaign_folder, outside_problem
 from campaign.plan.posts import PostReader
 from campaign.platforms import PLATFORMS
 from campaign.problems import Problem, errors, shown
@@ -279,6 +280,10 @@ class Loader:
             self.error(section.value_line("templates") if "templates" in section else section.line,
                        "campaign.templates", f"the template folder {shown(str(templates), 200)} does not exist",
                        "create it, or set `templates:` to the folder of your .j2 files, relative to this plan")
+        elif (refused := outside_problem(templates, campaign_folder(self.path), "the templates folder",
+                                         written)) is not None:
+            self.error(section.value_line("templates") if "templates" in section else section.line,
+                       "campaign.templates", *refused)
         return templates
 
     def language(self, section: Section) -> str | None:

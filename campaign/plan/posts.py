@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from datetime import date
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from campaign.plan.model import (
@@ -19,6 +21,7 @@ from campaign.plan.model import (
     PostEntry,
     file_name_problem,
 )
+from campaign.plan.paths import campaign_folder, outside_problem
 from campaign.platforms import PLATFORMS
 from campaign.problems import shown
 from campaign.times import TimeProblem, daily, parse_clock, parse_date, parse_local, parse_offset
@@ -274,6 +277,12 @@ class PostReader:
 
     def _template_exists(self, name: str, line: int, where: str) -> bool:
         folder = self.campaign.templates
+        if self._outside(folder, "the templates folder", str(folder)) is not None:
+            return False  # reported at campaign.templates
+        refused = self._outside(folder / name, "the template", name)
+        if refused is not None:
+            self.report.error(line, f"{where}.template", *refused)
+            return False
         if (folder / name).is_file():
             return True
         known = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.j2")) if folder.is_dir() else []
@@ -302,12 +311,26 @@ class PostReader:
             if path.suffix.lower() not in IMAGE_TYPES:
                 self.report.error(image.value_line("file"), where, f"{path.name!r} is not a PNG, JPEG, GIF or WebP",
                                   "convert it to one of those formats")
+            elif (refused := self._outside(path, "the image", image.get("file"))) is not None:
+                self.report.error(image.value_line("file"), where, *refused)
             elif not path.is_file():
                 self.report.error(image.value_line("file"), where, f"the image file {str(path)!r} does not exist",
                                   "check the name; image paths are relative to the plan's folder")
             elif alt:
                 images.append(Image(path, alt, line))
         return tuple(images)
+
+    @functools.cached_property
+    def _paths_checked(self) -> dict[Path, tuple[str, str] | None]:
+        return {}
+
+    def _outside(self, path: Path, what: str, shown: str) -> tuple[str, str] | None:
+        """Why *path* may not be used, if it leads outside the campaign folder (see :mod:`campaign.plan.paths`);
+        each path is looked up once per plan."""
+        checked = self._paths_checked
+        if path not in checked:
+            checked[path] = outside_problem(path, campaign_folder(self.loader.path), what, shown)
+        return checked[path]
 
     def _variants(self, section: Section, accounts: tuple[str, ...]) -> dict[str, Content]:
         value = section.get("variants")

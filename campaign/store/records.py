@@ -17,6 +17,7 @@ from typing import IO, Any
 from sqlalchemy import select
 
 from campaign.exceptions import StoreError
+from campaign.plan.paths import OutsideCampaign, UnusablePath, campaign_folder, inside
 from campaign.store.models import AccountRow, AuditEntry, CampaignRow, PublishAttempt, table_columns
 from campaign.store.store import Store
 from campaign.times import iso_utc
@@ -88,11 +89,13 @@ def write_bundle(store: Store, key: str, directory: Path, campaign: str | None =
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "text.txt").write_text(post.text, encoding="utf-8")
     media = []
+    root = _campaign_folder(store, post.campaign_id)
     for index, item in enumerate(json.loads(post.media), start=1):
-        source = Path(item["path"])
+        written = Path(item["path"])
         entry = {"alt": item["alt"], "mime_type": item["mime_type"], "sha256_when_scheduled": item["sha256"]}
-        if source.is_file():
-            target = directory / "media" / f"{index:02d}-{source.name}"
+        source = _confined(written, root, entry)
+        if source is not None:
+            target = directory / "media" / f"{index:02d}-{written.name}"
             target.parent.mkdir(exist_ok=True)
             shutil.copyfile(source, target)
             entry["file"] = target.relative_to(directory).as_posix()
@@ -100,7 +103,6 @@ def write_bundle(store: Store, key: str, directory: Path, campaign: str | None =
             entry["unchanged_since_scheduled"] = entry["sha256"] == item["sha256"]
         else:
             entry["file"] = None
-            entry["missing"] = f"{source} no longer exists"
         media.append(entry)
     with store.read_session() as session:
         campaign_row = session.get(CampaignRow, post.campaign_id)
@@ -137,6 +139,32 @@ def write_bundle(store: Store, key: str, directory: Path, campaign: str | None =
     path = directory / "manifest.json"
     path.write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     return path
+
+
+def _campaign_folder(store: Store, campaign_id: str) -> Path | None:
+    with store.read_session() as session:
+        row = session.get(CampaignRow, campaign_id)
+    return campaign_folder(row.plan_path) if row is not None and row.plan_path else None
+
+
+def _confined(path: Path, root: Path | None, entry: dict[str, Any]) -> Path | None:
+    """The file to copy for the image the store names at *path*: only from inside the campaign folder
+    (:mod:`campaign.plan.paths`), symlinks followed once, here. Else None, with why in *entry*."""
+    if root is None:
+        entry["refused"] = f"{path} is not copied: the campaign's plan is not known, so neither is its folder"
+        return None
+    try:
+        source = inside(path, root)
+    except FileNotFoundError:
+        entry["missing"] = f"{path} no longer exists"
+        return None
+    except (OutsideCampaign, UnusablePath) as problem:
+        entry["refused"] = f"{problem.message}: not copied"
+        return None
+    if not source.is_file():
+        entry["missing"] = f"{path} no longer exists"
+        return None
+    return source
 
 
 def _iso(value: datetime | None) -> str | None:
