@@ -12,15 +12,18 @@ from __future__ import annotations
 
 import functools
 import re
+import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import idna
 import regex
 
 from campaign import twitter_text
-from campaign.platforms import PLATFORMS
+from campaign.platforms import PLATFORMS, PlatformSpec
 from campaign.platforms.base import comparable_text
 from campaign.problems import Problem, Severity
 
@@ -68,6 +71,7 @@ class Checker:
     def check(self, draft: Draft, where: str) -> list[Problem]:
         """Every problem with *draft*, located at its words' line in the plan."""
         findings = self._platform_findings(draft)
+        findings += image_findings(draft)
         alt_texts = [image.alt for image in draft.images]
         findings += self._text_findings(draft.text)
         if alt_texts:
@@ -290,3 +294,109 @@ def _apart(gap: timedelta) -> str:
     if minutes:
         parts.append(f"{minutes} minute{'s' if minutes != 1 else ''}")
     return f"only {' '.join(parts)} apart"
+
+
+# -- images -----------------------------------------------------------------------------------------------------
+
+_FORMATS = {"PNG": "image/png", "JPEG": "image/jpeg", "GIF": "image/gif", "WEBP": "image/webp"}
+_TYPE_NAMES = {"image/png": "PNG", "image/jpeg": "JPEG", "image/gif": "GIF", "image/webp": "WebP"}
+
+
+@dataclass(frozen=True)
+class ImageFacts:
+    """What an image file really is, read from its bytes."""
+
+    size: int
+    """In bytes."""
+    mime_type: str | None
+    """None if it is not an image of a type a plan may use (or cannot be read)."""
+    width: int = 0
+    height: int = 0
+    unreadable: str | None = None
+    """Why it cannot be read as an image, if it cannot."""
+
+
+def image_facts(path: Path) -> ImageFacts:
+    """The size, real type and dimensions of the image at *path*, read once per version of the file."""
+    stat = path.stat()
+    return _image_facts(path, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=512)
+def _image_facts(path: Path, mtime_ns: int, size: int) -> ImageFacts:
+    from PIL import Image, UnidentifiedImageError  # only plans with images need Pillow
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                width, height = image.size
+                kind = image.format
+                image.verify()  # checksums and structure, without decoding the pixels
+    except Image.DecompressionBombError:
+        return ImageFacts(size, None, unreadable="it has more pixels than any platform takes")
+    except UnidentifiedImageError:
+        return ImageFacts(size, None, unreadable="it is not an image file (or not one of a type Pillow reads)")
+    except (OSError, SyntaxError, ValueError) as exc:  # truncated or damaged (Pillow raises all three)
+        return ImageFacts(size, None, unreadable=f"it is damaged ({exc})")
+    return ImageFacts(size, _FORMATS.get(kind or ""), width, height,
+                      None if kind in _FORMATS else f"it is a {kind} image, not a PNG, JPEG, GIF or WebP")
+
+
+def image_findings(draft: Draft) -> list[Finding]:
+    """Each image of *draft* against its platform's limits (size, type, pixels), and against what its name
+    says it is: found at `validate`, not when the platform refuses the upload."""
+    spec = PLATFORMS[draft.platform]
+    found: list[Finding] = []
+    for image in draft.images:
+        name = image.path.name
+        try:
+            facts = image_facts(image.path)
+        except OSError as exc:
+            found.append((f"the image {name!r} cannot be read: {exc.strerror or exc}",
+                          "check that the file is there and readable", "error"))
+            continue
+        declared = _TYPE_NAMES.get(image.mime_type, image.mime_type)
+        if facts.mime_type is None:
+            found.append((f"the image {name!r} cannot be used: {facts.unreadable}",
+                          f"export it again as a {declared}", "error"))
+            continue
+        if facts.mime_type != image.mime_type:
+            actual = _TYPE_NAMES[facts.mime_type]
+            found.append((f"the image {name!r} is named as a {declared} but is a {actual} file",
+                          f"rename it to end in .{actual.lower().replace('jpeg', 'jpg')}, or save it as a {declared}",
+                          "error"))
+        if facts.mime_type not in spec.image_types:
+            found.append((f"{spec.label} does not take {_TYPE_NAMES[facts.mime_type]} images ({name!r})",
+                          "save it as one of: " + ", ".join(_TYPE_NAMES.get(t, t) for t in spec.image_types),
+                          "error"))
+        if spec.max_image_bytes is not None and facts.size > spec.max_image_bytes:
+            found.append((f"the image {name!r} is {_megabytes(facts.size)} ({facts.size:,} bytes); {spec.label} takes "
+                          f"at most {_megabytes(spec.max_image_bytes)} ({spec.max_image_bytes:,} bytes)",
+                          f"make it smaller (fewer pixels, or saved as a JPEG), or give the post a "
+                          f"`variants: {{{draft.platform}: {{images: …}}}}` with a smaller file", "error"))
+        found += _pixel_findings(spec, name, facts)
+    return found
+
+
+def _pixel_findings(spec: PlatformSpec, name: str, facts: ImageFacts) -> list[Finding]:
+    pixels = facts.width * facts.height
+    fix = "save it at fewer pixels"
+    if spec.max_image_side is not None and max(facts.width, facts.height) > spec.max_image_side:
+        return [(f"the image {name!r} is {facts.width}×{facts.height} pixels; {spec.label} takes at most "
+                 f"{spec.max_image_side}×{spec.max_image_side}", fix, "error")]
+    limit = spec.max_gif_pixels if facts.mime_type == "image/gif" and spec.max_gif_pixels else spec.max_image_pixels
+    if limit is not None and pixels > limit:
+        what = "GIFs of" if limit == spec.max_gif_pixels else "images of"
+        return [(f"the image {name!r} is {facts.width}×{facts.height} ({pixels:,} pixels); {spec.label} takes "
+                 f"{what} at most {limit:,} pixels", fix, "error")]
+    return []
+
+
+def _megabytes(size: int) -> str:
+    """``7.7 MB``; a limit set in binary megabytes (5 × 1024 × 1024) as the platform states it, ``5 MB``."""
+    if size >= 1024 * 1024 and size % (1024 * 1024) == 0:
+        return f"{size // (1024 * 1024)} MB"
+    if size >= 100_000:
+        return f"{size / 1_000_000:.1f}".rstrip("0").rstrip(".") + " MB"
+    return f"{size / 1000:.0f} KB"

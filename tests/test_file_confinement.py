@@ -9,15 +9,20 @@ never hold a file from outside. Each test puts a canary outside the campaign and
 from __future__ import annotations
 
 import base64
+import io
 import json
 import re
+import struct
+import zlib
 from pathlib import Path
 
+import PIL.Image
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
 from campaign.cli import main
+from campaign.platforms import PLATFORMS
 from campaign.platforms.base import ImageNotApproved, MediaItem
 from campaign.preview_html import NOT_SHOWN, html_preview
 from campaign.render import render_plan
@@ -277,3 +282,74 @@ def test_what_the_runner_is_given_is_inside_the_campaign(tmp_path: Path, outside
     with pytest.raises(ImageNotApproved, match="has changed since the post was approved"):
         MediaItem.from_file(Path(item["path"]), item["alt"], item["mime_type"], item["sha256"])
 
+
+# -- images checked at validate against each platform's limits (data in campaign.platforms) -----------------------
+
+
+def png_of_size(size: int) -> bytes:
+    """A valid 1×1 PNG padded to *size* bytes with a private ancillary chunk, which readers skip."""
+    png = tiny_png()
+    padding = size - len(png) - 12
+    chunk = struct.pack(">I", padding) + b"caNy" + bytes(padding)
+    chunk += struct.pack(">I", zlib.crc32(b"caNy" + bytes(padding)))
+    return png[:-12] + chunk + png[-12:]
+
+
+def images_plan(tmp_path: Path, accounts: str, name: str, data: bytes | None = None) -> Path:
+    plan = write_campaign(tmp_path / "campaign", image_post(f"images/{name}").replace("[lancs-x]", accounts))
+    if data is not None:
+        (plan.parent / "images" / name).write_bytes(data)
+    return plan
+
+
+def test_an_image_over_a_platforms_size_limit_fails_validate(tmp_path: Path) -> None:
+    """The reported miss: a 7.7 MB image passed `validate` and failed at publish. Now it is an error for each
+    platform it is too big for (X 5 MB, Bluesky 2 MB), naming the file, its size and the limit; Mastodon
+    (16 MB) takes it."""
+    plan = images_plan(tmp_path, "[lancs-x, lancs-bluesky, lancs-mastodon]", "big.png", png_of_size(7_700_000))
+    code, problems, output = validate(plan)
+    assert code == 1
+    line = line_of(plan, "- id: guide") + 2
+    assert sorted(problems) == [
+        (str(plan), line, "post 'guide' for @LancsPolice (x): the image 'big.png' is 7.7 MB (7,700,000 bytes); "
+         "X takes at most 5 MB (5,242,880 bytes) — make it smaller (fewer pixels, or saved as a JPEG), or give the "
+         "post a `variants: {x: {images: …}}` with a smaller file"),
+        (str(plan), line, "post 'guide' for lancspolice.bsky.social (bluesky): the image 'big.png' is 7.7 MB "
+         "(7,700,000 bytes); Bluesky takes at most 2 MB (2,000,000 bytes) — make it smaller (fewer pixels, or "
+         "saved as a JPEG), or give the post a `variants: {bluesky: {images: …}}` with a smaller file"),
+    ], output
+
+
+def test_a_file_that_is_not_an_image_of_its_declared_type_fails_validate(tmp_path: Path) -> None:
+    """`.png` on a JPEG, or on something that is no image at all, is an error naming the file."""
+    jpeg = io.BytesIO()
+    PIL.Image.new("RGB", (4, 4)).save(jpeg, "JPEG")
+    plan = images_plan(tmp_path / "a", "[lancs-x]", "photo.png", jpeg.getvalue())
+    (_, _, rest), = validate(plan)[1]
+    assert "the image 'photo.png' is named as a PNG but is a JPEG file — rename it to end in .jpg" in rest
+    plan = images_plan(tmp_path / "b", "[lancs-x]", "notes.png", b"Meeting notes, not an image")
+    (_, _, rest), = validate(plan)[1]
+    assert "the image 'notes.png' cannot be used: it is not an image file" in rest
+
+
+@pytest.mark.parametrize(("accounts", "size", "says"), [
+    ("[lancs-x]", (8200, 10), "the image 'wide.png' is 8200×10 pixels; X takes at most 8192×8192"),
+    ("[lancs-mastodon]", (8000, 4200), "the image 'wide.png' is 8000×4200 (33,600,000 pixels); Mastodon takes "
+     "images of at most 33,177,600 pixels"),
+])
+def test_an_image_over_a_platforms_pixel_limit_fails_validate(tmp_path: Path, accounts: str, size: tuple[int, int],
+                                                               says: str) -> None:
+    """Dimensions are read with Pillow and checked against the platform's limits."""
+    data = io.BytesIO()
+    PIL.Image.new("1", size).save(data, "PNG")
+    (_, _, rest), = validate(images_plan(tmp_path, accounts, "wide.png", data.getvalue()))[1]
+    assert says in rest
+
+
+def test_the_platform_limits_are_data() -> None:
+    """Image limits sit beside the text limits in each PlatformSpec, where checks and previews read them."""
+    assert {name: (spec.max_image_bytes, spec.max_image_side, spec.max_image_pixels)
+            for name, spec in PLATFORMS.items()} == {
+        "x": (5_242_880, 8192, None), "facebook": (4_000_000, None, None),
+        "mastodon": (16_777_216, None, 33_177_600), "bluesky": (2_000_000, None, None),
+    }

@@ -51,6 +51,16 @@ class PlatformSpec:
     """The platform's colour in reports' charts."""
     terminal_colour: str = "white"
     """The platform's colour in terminal previews (a name Click knows)."""
+    max_image_bytes: int | None = None
+    """The largest image file the platform takes, in bytes (checked at `validate`, not discovered at publish)."""
+    image_types: tuple[str, ...] = ("image/png", "image/jpeg", "image/gif", "image/webp")
+    """The image types (MIME) it takes, of those a plan may use."""
+    max_image_pixels: int | None = None
+    """The most pixels (width × height) an image may have."""
+    max_image_side: int | None = None
+    """The longest an image's width or height may be, in pixels."""
+    max_gif_pixels: int | None = None
+    """The most pixels a GIF may have, where the platform limits GIFs further."""
 
 
 PLATFORMS: dict[str, PlatformSpec] = {
@@ -64,6 +74,12 @@ PLATFORMS: dict[str, PlatformSpec] = {
             max_images=4,
             max_alt_text=1000,
             credentials=("consumer_key", "consumer_secret", "access_token", "access_token_secret"),
+            # "Image: 5 MB" (https://docs.x.com/x-api/media, read 2026): 5 MiB, as X's own answer says
+            # ("File size exceeds 5242880 bytes"); the adapter uploads every image, GIFs too, as `tweet_image`,
+            # so the 15 MB GIF limit (animated GIFs sent as `tweet_gif`) does not apply. JPEG, PNG, GIF and WebP,
+            # at most 8192×8192 (X's media best practices).
+            max_image_bytes=5 * 1024 * 1024,
+            max_image_side=8192,
             read_lag=20.0,
             metrics_batch=100,
             adapter="campaign.platforms.x:XAdapter",
@@ -79,6 +95,11 @@ PLATFORMS: dict[str, PlatformSpec] = {
             max_alt_text=1000,
             credentials=("page_id", "page_access_token"),
             optional_credentials=("app_secret",),
+            # Graph refuses larger photos with error 1366046, "Your photos couldn't be uploaded. Photos should be
+            # less than 4 MB and saved as JPG, PNG, GIF, TIFF, HEIF or WebP files"; Meta's photo upload guide
+            # (https://developers.facebook.com/docs/graph-api/photo-uploads) says the same 4 MB. Taken as
+            # 4,000,000 bytes, the stricter reading. Meta documents no pixel limit (it resizes).
+            max_image_bytes=4_000_000,
             read_lag=20.0,
             metrics_batch=50,
             adapter="campaign.platforms.facebook:FacebookAdapter",
@@ -93,6 +114,13 @@ PLATFORMS: dict[str, PlatformSpec] = {
             max_images=4,
             max_alt_text=1500,
             credentials=("access_token",),
+            # Mastodon's defaults (app/models/media_attachment.rb, concerns/attachmentable.rb, 4.x): images up to
+            # 16 MB (`IMAGE_LIMIT = 16.megabytes`, a server may change it with MAX_IMAGE_SIZE), at most
+            # 33,177,600 pixels (7680×4320, `MAX_MATRIX_LIMIT`), GIFs at most 921,600 (1280×720,
+            # `GIF_MATRIX_LIMIT`); JPEG, PNG, GIF, WebP (and HEIC, AVIF).
+            max_image_bytes=16 * 1024 * 1024,
+            max_image_pixels=33_177_600,
+            max_gif_pixels=921_600,
             read_lag=5.0,
             metrics_batch=1,
             adapter="campaign.platforms.mastodon:MastodonAdapter",
@@ -110,6 +138,10 @@ PLATFORMS: dict[str, PlatformSpec] = {
             # The text is limited in graphemes and in bytes; a lookup reads the post's own record from the PDS,
             # which answers from the repository it writes (no lag).
             max_bytes=3000,
+            # The app.bsky.embed.images lexicon: an image blob of `image/*`, "May be up to 2 MB, formerly limited
+            # to 1 MB" (`maxSize: 2000000`, @atproto/api 0.20 in tests/atproto; lexicons/app/bsky/embed/images.json).
+            # The lexicon sets no pixel limit (its old maxWidth/maxHeight of 2000 are gone).
+            max_image_bytes=2_000_000,
             metrics_batch=25,
             adapter="campaign.platforms.bluesky:BlueskyAdapter",
             colour="#29b6f6",
