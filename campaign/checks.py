@@ -28,7 +28,7 @@ from campaign.platforms.base import comparable_text
 from campaign.problems import Problem, Severity
 
 if TYPE_CHECKING:
-    from campaign.plan import Plan
+    from campaign.plan import Phone, Plan
     from campaign.render import Draft
 
 MAX_HASHTAGS = 2
@@ -107,8 +107,9 @@ class Checker:
                 found.append((f"the image {image.path.name!r} has no alt text",
                               "add `alt:` describing what it shows", "error"))
             elif len(image.alt) > spec.max_alt_text:
-                found.append((f"the alt text of {image.path.name!r} is {len(image.alt)} characters; {spec.label} "
-                              f"takes {spec.max_alt_text}", "shorten the alt text", "error"))
+                found.append((f"the alt text of {image.path.name!r} is {len(image.alt):,} characters; {spec.label} "
+                              f"takes at most {spec.max_alt_text:,}",
+                              f"shorten it by {len(image.alt) - spec.max_alt_text:,}", "error"))
         return found
 
 
@@ -140,13 +141,22 @@ def _mask_links(text: str) -> str:
 
 
 def _phone_problems(text: str, plan: Plan) -> list[tuple[str, str]]:
-    verified = {_normal(p.number): p for p in plan.phones.values()}
-    by_digits = {re.sub(r"\D", "", p.number): p for p in plan.phones.values()}
-    known = ", ".join(f"{p.number} ({p.label})" for p in plan.phones.values()) or "none yet"
+    """Every number in *text* that is not one of the plan's verified numbers exactly as written there.
+
+    A verified number is found as a whole first (so Crimestoppers' ``0800 555 111`` is not read as the short
+    number ``111``); the numbers left are read as long numbers, and short ones only where they stand alone.
+    """
+    phones = list(plan.phones.values())
+    verified = {_normal(p.number): p for p in phones}
+    by_digits = {re.sub(r"\D", "", p.number): p for p in phones}
+    known = ", ".join(f"{p.number} ({p.label})" for p in phones) or "none yet"
+    text = _mask_verified(text, phones)
+    longs = list(_LONG_NUMBER.finditer(text))
+    candidates = [(m.start(), m.group(0)) for m in longs if not _ISO_DATE.match(m.group(0))]
+    candidates += [(m.start(), m.group(0)) for m in _SHORT_NUMBER.finditer(text)
+                   if not any(n.start() <= m.start() < n.end() for n in longs)]
     problems = []
-    candidates = [m.group(0) for m in _LONG_NUMBER.finditer(text) if not _ISO_DATE.match(m.group(0))]
-    candidates += [m.group(0) for m in _SHORT_NUMBER.finditer(text)]
-    for written in candidates:
+    for _, written in sorted(candidates):
         if _normal(written) in verified:
             continue
         same = by_digits.get(re.sub(r"\D", "", written))
@@ -161,6 +171,22 @@ def _phone_problems(text: str, plan: Plan) -> list[tuple[str, str]]:
                 f"check it against its source and add it under facts.phones; verified numbers: {known}",
             ))
     return problems
+
+
+def _mask_verified(text: str, phones: Sequence[Phone]) -> str:
+    """*text* with every verified number, written as verified and standing alone, blanked out (longest first)."""
+    for phone in sorted(phones, key=lambda p: len(p.number), reverse=True):
+        if phone.number.strip():
+            text = _verified_pattern(phone.number).sub(lambda m: " " * len(m.group(0)), text)
+    return text
+
+
+@functools.lru_cache(maxsize=256)
+def _verified_pattern(number: str) -> re.Pattern[str]:
+    """A verified number as written (a space may be any run of spaces or non-breaking spaces), not joined to
+    more digits on either side."""
+    body = "".join(r"[ \u00a0]+" if c in " \u00a0" else re.escape(c) for c in _normal(number))
+    return re.compile(rf"(?<![\w+])(?<!\d[ \u00a0-]){body}(?![ \u00a0-]?\d)(?!\w)")
 
 
 def _normal(number: str) -> str:
