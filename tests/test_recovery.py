@@ -320,7 +320,7 @@ def test_status_says_when_nothing_is_moving_posts_that_should_be(tmp_path: Path)
 def test_a_store_that_cannot_be_opened_is_one_line_not_a_traceback(tmp_path: Path) -> None:
     """A PostgreSQL server that refuses the connection, a database campaign cannot use, and a URL of nothing:
     each is one line naming the store and what to check, exit 1."""
-    for url, words in (("postgresql+psycopg://someone@127.0.0.1:1/db", "cannot open the store"),
+    for url, words in (("postgresql+psycopg://someone@127.0.0.1:1/db", "cannot be reached"),
                        ("mysql://x@y/z", "names a database campaign cannot use"),
                        ("notaurl://", "names a database campaign cannot use")):
         result = CliRunner().invoke(main, ["status", "--db", url])

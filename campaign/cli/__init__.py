@@ -2,17 +2,24 @@
 
 Commands are imported only when they run (a *lazy group*), so ``campaign --help`` starts as fast as
 Click itself: the short help of every command lives in :data:`COMMANDS`, next to where to find it.
-Each module under ``campaign.cli`` holds one command group and maps the library's errors to
-``click.ClickException``; none of them holds logic of its own.
+Each module under ``campaign.cli`` holds one command group; none of them holds logic of its own. The
+group turns every error any command raises into one line (:mod:`campaign.cli.errors`), once for all of
+them: a person never sees a traceback, and an unexpected one is kept in a log file the line names.
 """
 
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
 import click
 
 from campaign import __version__
+
+ARGS_META = "campaign.args"
+"""``click.Context.meta`` key: the command line's arguments, for the log of an unexpected failure."""
+STORE_META = "campaign.store"
+"""``click.Context.meta`` key: the store a command opened, as a person would name it, for store errors."""
 
 # name -> ("module:attribute", short help). The short help is repeated here, not read from the
 # command, so that listing the commands imports nothing.
@@ -55,6 +62,23 @@ class LazyGroup(click.Group):
         module_name, _, attribute = COMMANDS[cmd_name][0].partition(":")
         command: click.Command = getattr(importlib.import_module(module_name), attribute)
         return command
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta[ARGS_META] = tuple(args)
+        return super().parse_args(ctx, args)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except Exception as error:  # noqa: BLE001 - every error becomes one line; see campaign.cli.errors
+            from campaign.cli.errors import as_click_error, debugging, passes_through
+
+            if passes_through(error):
+                raise
+            failure = as_click_error(error, ctx)
+            if debugging():
+                raise
+            raise failure from None
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]

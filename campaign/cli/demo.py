@@ -7,16 +7,16 @@ from pathlib import Path
 
 import click
 
-from campaign.cli.store import friendly_errors
+from campaign.cli.paths import OUTPUT_FOLDER
 from campaign.example import example_plan
+from campaign.files import atomic_text, write_text
 
 
 @click.command()
 @click.option("--speed", type=click.FloatRange(min=1), default=10_080, show_default=True,
               help="How many times faster than real time the week plays (10080: a week in a minute).")
-@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path),
+@click.option("-o", "--output", type=OUTPUT_FOLDER,
               help="Where to write the report and the export (default: a new temporary folder).")
-@friendly_errors
 def demo(speed: float, output: Path | None) -> None:
     """Validate the bundled week, schedule and approve it in a temporary store, rehearse it against the
     sandbox, collect engagement, and report — printing where the HTML report and CSV export are."""
@@ -55,8 +55,8 @@ def demo(speed: float, output: Path | None) -> None:
         click.echo(f"4. Collected engagement: {collected.snapshots} more snapshots.")
         built = build(run.store, run.campaign)
         report_path, export_path = folder / "report.html", folder / "engagement.csv"
-        report_path.write_text(html(built), encoding="utf-8")
-        with export_path.open("w", encoding="utf-8", newline="") as handle:
+        write_text(report_path, html(built))
+        with atomic_text(export_path, newline="") as handle:
             count = write(rows(run.store, ExportFilter(campaign=run.campaign)), handle, "csv")
     click.echo("5. Report:")
     for line in summary_lines(built):

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import click
 
-from campaign.cli.store import campaign_option, db_option, friendly_errors, open_store
+from campaign.cli.paths import OUTPUT_FILE
+from campaign.cli.store import campaign_option, db_option, open_store
+from campaign.files import atomic_text, write_text
 from campaign.platforms import PLATFORMS
 
 
@@ -20,7 +22,6 @@ def engagement() -> None:
 @engagement.command()
 @db_option
 @campaign_option
-@friendly_errors
 def collect(db: str | None, campaign: str | None) -> None:
     """Collect engagement for every published post now (the runner also does this on its schedule).
 
@@ -63,7 +64,7 @@ def _day(value: str | None, name: str) -> date | None:
 @click.command()
 @click.option("--format", "output_format", type=click.Choice(["csv", "jsonl", "json"]), default="csv",
               show_default=True)
-@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True, path_type=Path),
+@click.option("-o", "--output", type=OUTPUT_FILE,
               help="Write to this file instead of standard output.")
 @click.option("--latest", is_flag=True, help="One row per post, with its newest snapshot (default: every snapshot).")
 @click.option("--platform", type=click.Choice(sorted(PLATFORMS)))
@@ -74,7 +75,6 @@ def _day(value: str | None, name: str) -> date | None:
 @click.option("--bom", is_flag=True, help="Start a CSV with the byte-order mark Excel uses to detect UTF-8.")
 @db_option
 @campaign_option
-@friendly_errors
 def export(output_format: str, output: Path | None, latest: bool, platform: str | None, account: str | None,
            hashtag: str | None, since: str | None, until: str | None, bom: bool, db: str | None,
            campaign: str | None) -> None:
@@ -92,17 +92,17 @@ def export(output_format: str, output: Path | None, latest: bool, platform: str 
     if output is None:
         count = write(rows(store, wanted), sys.stdout, output_format, bom)
     else:
-        with output.open("w", encoding="utf-8", newline="") as handle:
+        # Streamed into a temporary file beside OUTPUT, which replaces it only once the export is whole.
+        with atomic_text(output, newline="") as handle:
             count = write(rows(store, wanted), handle, output_format, bom)
     click.echo(f"{count} row{'s' if count != 1 else ''} exported{f' to {output}' if output else ''}", err=True)
 
 
 @click.command()
-@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True, path_type=Path), required=True,
+@click.option("-o", "--output", type=OUTPUT_FILE, required=True,
               help="The HTML file to write.")
 @db_option
 @campaign_option
-@friendly_errors
 def report(output: Path, db: str | None, campaign: str | None) -> None:
     """A self-contained HTML report with charts, and a summary here: totals and engagement rate by day,
     platform, account and hashtag, and the top posts."""
@@ -110,7 +110,7 @@ def report(output: Path, db: str | None, campaign: str | None) -> None:
 
     store = open_store(db)
     built = build(store, store.campaign_id(campaign))
-    output.write_text(html(built), encoding="utf-8")
+    write_text(output, html(built))
     for line in summary_lines(built):
         click.echo(line)
     click.echo(f"Wrote the report to {output}")

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
 
 import click
 
+from campaign.cli.paths import OUTPUT_FILE, OUTPUT_FOLDER
 from campaign.example import example_plan, example_root
+from campaign.files import atomic_folder, write_bytes, write_text
+from campaign.grouping import grouped
 from campaign.platforms import PLATFORMS
 from campaign.preview import Selection, json_preview, parse_day, plural, text_preview
-from campaign.problems import Problem
+from campaign.problems import Problem, capped
 from campaign.render import RenderedPlan, render_plan
 
 PLAN_ARGUMENT = click.Path(dir_okay=False, path_type=Path)
@@ -20,12 +24,14 @@ def _render(path: Path | None) -> RenderedPlan:
     return render_plan(path or example_plan())
 
 
-def _sorted(problems: tuple[Problem, ...] | list[Problem]) -> list[Problem]:
-    return sorted(problems, key=lambda p: (p.file, p.line))
+def reported(problems: Iterable[Problem]) -> list[Problem]:
+    """*problems* as they are shown: one per problem (the accounts it affects named in it), in file and line
+    order, capped with a count of the rest."""
+    return capped(sorted(grouped(problems), key=lambda p: (p.file, p.line)))
 
 
-def _echo_problems(problems: list[Problem], err: bool = False) -> None:
-    for problem in _sorted(problems):
+def echo_problems(problems: Iterable[Problem], err: bool = False) -> None:
+    for problem in reported(problems):
         colour = "red" if problem.is_error else "yellow"
         click.secho(str(problem), fg=colour, err=err)
 
@@ -41,12 +47,14 @@ def validate(plans: tuple[Path, ...]) -> None:
     failed = False
     for path in plans or (example_plan(),):
         rendered = _render(path)
-        _echo_problems(list(rendered.problems))
+        echo_problems(rendered.problems)
         posts = len(rendered.plan.posts) if rendered.plan else 0
         verdict = "ok" if rendered.ok else "not ready"
         entries = f"{posts} plan entr{'y' if posts == 1 else 'ies'}"
-        click.echo(f"{path}: {verdict}: {plural(len(rendered.errors), 'error')}, "
-                   f"{plural(len(rendered.warnings), 'warning')} in {entries} "
+        # Counted as listed: one problem found in several posts is one problem.
+        errors, warnings = grouped(rendered.errors), grouped(rendered.warnings)
+        click.echo(f"{path}: {verdict}: {plural(len(errors), 'error')}, "
+                   f"{plural(len(warnings), 'warning')} in {entries} "
                    f"({plural(len(rendered.drafts), 'post')} to publish)")
         failed = failed or not rendered.ok
     if failed:
@@ -59,7 +67,7 @@ def validate(plans: tuple[Path, ...]) -> None:
 @click.option("--platform", type=click.Choice(sorted(PLATFORMS)), help="Only this platform.")
 @click.option("--account", help="Only this account (its id in the plan, or its handle).")
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@click.option("--html", "html_file", type=click.Path(dir_okay=False, writable=True, path_type=Path),
+@click.option("--html", "html_file", type=OUTPUT_FILE,
               help="Also write a self-contained HTML page of the posts as each platform will show them.")
 def preview(plan: Path | None, day: str | None, platform: str | None, account: str | None,
             output_format: str, html_file: Path | None) -> None:
@@ -85,11 +93,11 @@ def preview(plan: Path | None, day: str | None, platform: str | None, account: s
         for line in text_preview(rendered, drafts):
             click.echo(line)
         plan_problems = [p for p in rendered.problems if not any(p in d.problems for d in rendered.drafts)]
-        _echo_problems(plan_problems)
+        echo_problems(plan_problems)
     if html_file is not None:
         from campaign.preview_html import html_preview
 
-        html_file.write_text(html_preview(rendered, drafts), encoding="utf-8")
+        write_text(html_file, html_preview(rendered, drafts))
         # Keep stdout pure JSON when --format json is asked for.
         click.echo(f"Wrote the HTML preview of {plural(len(drafts), 'post')} to {html_file}",
                    err=output_format == "json")
@@ -99,7 +107,7 @@ def preview(plan: Path | None, day: str | None, platform: str | None, account: s
 
 @click.command()
 @click.argument("plan", required=False, type=PLAN_ARGUMENT)
-@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True, path_type=Path), required=True,
+@click.option("-o", "--output", type=OUTPUT_FILE, required=True,
               help="The .ics file to write.")
 def calendar(plan: Path | None, output: Path) -> None:
     """Write PLAN's posts as an iCalendar file: one event per post, for Outlook or any calendar.
@@ -109,26 +117,25 @@ def calendar(plan: Path | None, output: Path) -> None:
     from campaign.calendar import calendar_bytes
 
     rendered = _render(plan)
-    output.write_bytes(calendar_bytes(rendered, rendered.drafts))
+    write_bytes(output, calendar_bytes(rendered, rendered.drafts))
     click.echo(f"Wrote {plural(len(rendered.drafts), 'post')} to {output}")
     if not rendered.ok:
-        _echo_problems(rendered.errors, err=True)
+        echo_problems(rendered.errors, err=True)
         raise SystemExit(1)
 
 
 @click.command()
-@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("directory", type=OUTPUT_FOLDER)
 def init(directory: Path) -> None:
     """Start a new campaign in DIRECTORY from the bundled example week.
 
-    Creates DIRECTORY/schedules (the plan and its images) and DIRECTORY/posts (its templates).
-    Refuses to write into a folder that already has files in it.
+    Creates DIRECTORY/schedules (the plan and its images) and DIRECTORY/posts (its templates), whole or
+    not at all. Refuses to write into a folder that already has files in it.
     """
-    if directory.exists() and any(directory.iterdir()):
-        raise click.ClickException(f"{directory} already has files in it; choose a new or empty folder")
     source = example_root()
-    for part in ("schedules", "posts"):
-        shutil.copytree(source / part, directory / part, ignore=shutil.ignore_patterns("__pycache__"))
+    with atomic_folder(directory) as building:
+        for part in ("schedules", "posts"):
+            shutil.copytree(source / part, building / part, ignore=shutil.ignore_patterns("__pycache__"))
     plan = directory / "schedules" / example_plan().name
     click.echo(f"Created {plan} and its templates in {directory / 'posts'}.")
     click.echo(f"Next: edit the plan, then run `campaign validate {plan}` and `campaign preview {plan}`.")

@@ -15,7 +15,6 @@ from campaign.cli.store import (
     actor_option,
     campaign_option,
     db_option,
-    friendly_errors,
     open_store,
 )
 
@@ -55,7 +54,6 @@ def _settlement_line(settlement: object) -> str:
 @db_option
 @campaign_option
 @actor_option
-@friendly_errors
 def reconcile(posts: tuple[str, ...], timeout: float, db: str | None, campaign: str | None,
               actor: str | None) -> None:
     """Look unknown posts up on their platforms now (all of them, or the POSTS named).
@@ -91,7 +89,6 @@ def reconcile(posts: tuple[str, ...], timeout: float, db: str | None, campaign: 
 @db_option
 @campaign_option
 @actor_option
-@friendly_errors
 def retry(posts: tuple[str, ...], at: str | None, timeout: float, db: str | None, campaign: str | None,
           actor: str | None) -> None:
     """Put failed, missed or unknown POSTS back in the queue, on the record.

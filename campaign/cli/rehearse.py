@@ -6,7 +6,6 @@ from pathlib import Path
 
 import click
 
-from campaign.cli.store import friendly_errors
 from campaign.example import example_plan
 
 
@@ -31,7 +30,6 @@ def summary_lines(summary: object) -> list[str]:
 @click.option("--fault", "faults", multiple=True, metavar="SPEC",
               help="Make the sandbox misbehave, e.g. 'x:POST /2/tweets:error503:every=5' (see `campaign "
                    "sandbox serve --help`).")
-@friendly_errors
 def rehearse(plan: Path | None, speed: float, faults: tuple[str, ...]) -> None:
     """Play PLAN against the sandbox with time compressed, on a temporary store, and summarise.
 

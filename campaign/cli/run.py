@@ -8,7 +8,7 @@ from types import FrameType
 
 import click
 
-from campaign.cli.store import campaign_option, db_option, friendly_errors, open_store
+from campaign.cli.store import campaign_option, db_option, open_store
 
 
 def console_listener(event: object) -> None:
@@ -32,14 +32,25 @@ def console_listener(event: object) -> None:
     click.secho(f"{when}  {event.name:<12} {event.post}{details}", fg=colour)
 
 
+def _checked_webhook(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """Refuse a webhook that could never be reached before anything starts, not at the first alert."""
+    if value is None:
+        return None
+    from campaign.publishing.events import webhook_problem
+
+    problem = webhook_problem(value)
+    if problem is not None:
+        raise click.BadParameter(problem)
+    return value
+
+
 @click.command()
 @db_option
 @campaign_option
-@click.option("--webhook", metavar="URL", envvar="CAMPAIGN_WEBHOOK",
+@click.option("--webhook", metavar="URL", envvar="CAMPAIGN_WEBHOOK", callback=_checked_webhook,
               help="POST JSON here for anything that needs a person (e.g. a Teams or Slack incoming webhook).")
 @click.option("--refresh", type=click.FloatRange(min=0.5), default=15.0, show_default=True,
               help="Seconds between re-reads of the store (SIGHUP re-reads at once).")
-@friendly_errors
 def run(db: str | None, campaign: str | None, webhook: str | None, refresh: float) -> None:
     """Publish every approved post at its time, exactly once, until stopped.
 

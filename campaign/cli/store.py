@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import functools
 import getpass
+import itertools
 import json
 import re
 import sys
@@ -15,8 +15,8 @@ from zoneinfo import ZoneInfo
 
 import click
 
+from campaign.cli.paths import OUTPUT_FOLDER
 from campaign.example import example_plan
-from campaign.exceptions import CampaignError
 from campaign.platforms import PLATFORMS
 
 if TYPE_CHECKING:
@@ -44,47 +44,54 @@ def actor_option(function: F) -> F:
 
 
 def actor_name(actor: str | None) -> str:
+    """Who is acting: *actor* (``--as``, else ``$CAMPAIGN_USER``), else the login name. A blank name is refused:
+    the record must say who it was."""
+    if actor is not None and not actor.strip():
+        raise click.BadParameter("is blank: give the name to record, e.g. --as 'Insp. Jo Reviewer' (or leave it "
+                                 f"out to use ${ACTOR_ENVIRONMENT_VARIABLE}, else your login name)",
+                                 param_hint="--as")
     return actor or getpass.getuser()
 
 
-def friendly_errors(function: F) -> F:
-    """Turn the library's errors into a one-line message and exit 1: a user never sees a traceback."""
-
-    @functools.wraps(function)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return function(*args, **kwargs)
-        except CampaignError as exc:
-            raise click.ClickException(str(exc)) from None
-
-    return wrapper  # type: ignore[return-value]
+def required_text(value: str, option: str, why: str) -> str:
+    """*value*, refused if blank: *why* says what it is for."""
+    if not value.strip():
+        raise click.BadParameter(f"is blank: {why}", param_hint=option)
+    return value
 
 
 def open_store(db: str | None) -> Store:
+    """The store, named in the context for a one-line error if it fails later (:mod:`campaign.cli.errors`)."""
+    from campaign.cli import STORE_META
     from campaign.store import Store
+    from campaign.store.database import describe
 
-    return Store.open(db)
+    store = Store.open(db)
+    context = click.get_current_context(silent=True)
+    if context is not None:
+        context.meta[STORE_META] = describe(store.engine)
+    return store
 
 
 @click.command()
 @click.argument("plan", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @db_option
 @actor_option
-@friendly_errors
 def schedule(plan: Path | None, db: str | None, actor: str | None) -> None:
     """Render and check PLAN, then sync it into the store (refusing on any error).
 
     Running it twice changes nothing. A post whose content changed goes back to draft and its
     approval is voided; a post removed from the plan is cancelled; published posts are never touched.
     """
+    from campaign.cli.plans import echo_problems
     from campaign.render import render_plan
 
+    actor = actor_name(actor)
     rendered = render_plan(plan or example_plan())
     if not rendered.ok:
-        for problem in sorted(rendered.errors, key=lambda p: (p.file, p.line)):
-            click.secho(str(problem), fg="red", err=True)
+        echo_problems(rendered.errors, err=True)
     store = open_store(db)
-    report = store.schedule(rendered, actor_name(actor))
+    report = _schedule(store, rendered, actor)
     click.echo(f"{report.campaign}: {len(report.added)} added, {len(report.changed)} changed (back to draft, "
                f"approval voided), {len(report.rescheduled)} rescheduled, {len(report.cancelled)} cancelled, "
                f"{len(report.restored)} restored, {report.unchanged} unchanged")
@@ -102,6 +109,20 @@ def schedule(plan: Path | None, db: str | None, actor: str | None) -> None:
             click.secho(f"  past: {key}", fg="yellow")
         if len(report.past) > 10:
             click.secho(f"  … and {len(report.past) - 10} more", fg="yellow")
+
+
+def _schedule(store: Store, rendered: Any, actor: str) -> Any:
+    """Sync, once more if another `schedule` of the same plan committed first and ours lost the race on a key
+    (two first schedules at once on PostgreSQL): ours changed nothing, and syncing again finds the work done."""
+    from sqlalchemy.exc import IntegrityError
+
+    for attempt in range(3):
+        try:
+            return store.schedule(rendered, actor)
+        except IntegrityError:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
 
 
 def _selection(campaign: str | None, posts: tuple[str, ...], day: str | None, platform: str | None,
@@ -148,7 +169,6 @@ def _previewed(hash_prefix: str | None, preview_file: Path | None) -> dict[str, 
 @db_option
 @campaign_option
 @actor_option
-@friendly_errors
 def approve(posts: tuple[str, ...], day: str | None, platform: str | None, account: str | None, everything: bool,
             hash_prefix: str | None, preview_file: Path | None, db: str | None, campaign: str | None,
             actor: str | None) -> None:
@@ -172,11 +192,15 @@ def approve(posts: tuple[str, ...], day: str | None, platform: str | None, accou
 @db_option
 @campaign_option
 @actor_option
-@friendly_errors
 def reject(post: str, reason: str, db: str | None, campaign: str | None, actor: str | None) -> None:
     """Reject one post (by its full key), with a reason. It will not be published unless approved again."""
+    required_text(reason, "--reason", "say why, for the author and the record")
     rejected = open_store(db).reject(post, actor_name(actor), reason, campaign)
     click.echo(f"rejected {rejected.key}: {reason}")
+
+
+MAX_PAUSE = timedelta(days=366)
+"""The longest --until: a longer pause is one without --until, lifted by `campaign resume`."""
 
 
 def _until(value: str | None, zone: str) -> datetime | None:
@@ -185,14 +209,32 @@ def _until(value: str | None, zone: str) -> datetime | None:
     from campaign.store.sql import utcnow
     from campaign.times import TimeProblem, parse_local
 
+    longest = (f"at most a year ahead ({MAX_PAUSE.days * 24:,}h); for longer, leave --until out and lift the "
+               "pause with `campaign resume`")
+    now = utcnow()
     match = re.fullmatch(r"(?:(\d+)\s*h)?\s*(?:(\d+)\s*m)?", value.strip())
     if match and any(match.groups()):
-        return utcnow() + timedelta(hours=int(match[1] or 0), minutes=int(match[2] or 0))
+        hours, minutes = match[1] or "0", match[2] or "0"
+        if len(hours) > 6 or len(minutes) > 8 or timedelta(hours=int(hours), minutes=int(minutes)) > MAX_PAUSE:
+            raise click.BadParameter(f"{value!r} is too long: a pause can end {longest}", param_hint="--until")
+        if int(hours) == int(minutes) == 0:
+            raise click.BadParameter(f"{value!r} is no time at all: give a duration such as '2h' or '30m'",
+                                     param_hint="--until")
+        return now + timedelta(hours=int(hours), minutes=int(minutes))
     try:
-        return parse_local(value, ZoneInfo(zone)).utc
+        until = parse_local(value, ZoneInfo(zone)).utc
     except TimeProblem as problem:
         raise click.BadParameter(f"{problem.message} — {problem.fix}, or a duration such as '2h'",
                                  param_hint="--until") from None
+    except (OverflowError, ValueError):
+        raise click.BadParameter(f"{value!r} is not a time a pause can end at: give a local time such as "
+                                 "'2027-03-16 18:00', or a duration such as '2h'", param_hint="--until") from None
+    if until <= now:
+        raise click.BadParameter(f"{value!r} has already passed: give a time to come, or a duration such as '2h'",
+                                 param_hint="--until")
+    if until - now > MAX_PAUSE:
+        raise click.BadParameter(f"{value!r} is too far ahead: a pause can end {longest}", param_hint="--until")
+    return until
 
 
 @click.command()
@@ -203,7 +245,6 @@ def _until(value: str | None, zone: str) -> datetime | None:
 @db_option
 @campaign_option
 @actor_option
-@friendly_errors
 def pause(account: str | None, reason: str, until: str | None, db: str | None, campaign: str | None,
           actor: str | None) -> None:
     """Stop publishing now. When this returns, nothing more is claimed for publishing.
@@ -231,7 +272,6 @@ def pause(account: str | None, reason: str, until: str | None, db: str | None, c
 @db_option
 @campaign_option
 @actor_option
-@friendly_errors
 def resume(account: str | None, db: str | None, campaign: str | None, actor: str | None) -> None:
     """Lift the campaign's pause (or one account's). Posts that passed their grace window become missed."""
     holds, missed = open_store(db).resume(actor_name(actor), campaign, account)
@@ -250,7 +290,6 @@ def resume(account: str | None, db: str | None, campaign: str | None, actor: str
 @click.command()
 @db_option
 @campaign_option
-@friendly_errors
 def status(db: str | None, campaign: str | None) -> None:
     """Counts by state and day, the next posts due, active pauses, and posts that need a person."""
     from campaign.cli.store_views import status_lines
@@ -265,7 +304,6 @@ def status(db: str | None, campaign: str | None) -> None:
               show_default=True)
 @db_option
 @campaign_option
-@friendly_errors
 def audit(post: str | None, output_format: str, db: str | None, campaign: str | None) -> None:
     """The audit trail, oldest first: every change to every post, by whom and when."""
     from campaign.store.records import write_audit_csv, write_audit_json, write_audit_text
@@ -273,16 +311,24 @@ def audit(post: str | None, output_format: str, db: str | None, campaign: str | 
     store = open_store(db)
     campaign_id = store.campaign_id(campaign)
     writer = {"csv": write_audit_csv, "json": write_audit_json, "text": write_audit_text}[output_format]
-    writer(store.audit(campaign=campaign_id, post=post), sys.stdout)
+    entries = store.audit(campaign=campaign_id, post=post)
+    if post is not None:
+        first = next(entries, None)
+        if first is None:
+            raise click.ClickException(
+                f"there is no post {post!r} in campaign {campaign_id!r}: nothing in the audit trail is about it — "
+                "give a post's key such as 'week-launch/lancs-x', or a plan entry such as 'week-launch' "
+                "(`campaign status` lists the posts)")
+        entries = itertools.chain([first], entries)
+    writer(entries, sys.stdout)
 
 
 @click.command()
 @click.argument("post")
-@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True,
+@click.option("-o", "--output", type=OUTPUT_FOLDER, required=True,
               help="The folder to write the bundle into (new or empty).")
 @db_option
 @campaign_option
-@friendly_errors
 def bundle(post: str, output: Path, db: str | None, campaign: str | None) -> None:
     """Write an FOI/records bundle for one post: exact text, media and alt text, approvals, times, links."""
     from campaign.store.records import write_bundle
@@ -298,13 +344,14 @@ def db() -> None:
 
 @db.command()
 @click.option("--db", "url", envvar="CAMPAIGN_DB", metavar="URL|PATH", help="The store (default as for other commands).")
-@friendly_errors
 def upgrade(url: str | None) -> None:
     """Create the store, or upgrade it to this version's schema."""
-    from campaign.store.database import create_store_engine, database_url
+    from campaign.cli import STORE_META
+    from campaign.store.database import create_store_engine, database_url, describe
     from campaign.store.database import upgrade as upgrade_schema
 
     engine = create_store_engine(database_url(url))
+    click.get_current_context().meta[STORE_META] = describe(engine)
     before, after = upgrade_schema(engine)
     where = engine.url.render_as_string(hide_password=True)
     if before == after:

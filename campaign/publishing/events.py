@@ -12,6 +12,7 @@ import json
 import logging
 import queue
 import threading
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -146,16 +147,39 @@ class EventBus:
                 log.exception("the %s listener failed on a %s event; publishing goes on", listener, event.name)
 
 
+def webhook_problem(url: str) -> str | None:
+    """Why *url* cannot be a webhook (a sentence), or None if it can: an http(s) address with a host."""
+    if not url.strip():
+        return "it is blank: give the webhook's address, such as https://example.org/teams-incoming-webhook"
+    if any(c.isspace() for c in url):
+        return f"{url!r} has a space in it: give the webhook's address exactly as its service shows it"
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number or out of range
+    except ValueError as error:
+        return f"{url!r} is not a web address ({error}): give one such as https://example.org/hook"
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        return f"{url!r} is not a web address: give one starting https://, such as https://example.org/hook"
+    return None
+
+
 class WebhookListener:
     """POSTs events that need a person as JSON (e.g. to a Teams or Slack incoming webhook).
 
-    Sending happens on a thread of its own, so a slow or failing webhook never delays publishing.
+    Sending happens on a thread of its own, so a slow or failing webhook never delays publishing; and no
+    failure (a refused connection, an error answer, a timeout, an event that cannot be written as JSON)
+    stops that thread: it is logged, and the next event is sent as usual.
     """
 
     def __init__(self, url: str, timeout: float = 5.0, every_event: bool = False) -> None:
+        problem = webhook_problem(url)
+        if problem is not None:
+            raise ValueError(problem)
         self.url = url
         self.timeout = timeout
         self.every_event = every_event
+        self.failures = 0
+        """How many events the webhook did not take."""
         self._queue: queue.Queue[Event | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="campaign-webhook", daemon=True)
         self._thread.start()
@@ -170,13 +194,20 @@ class WebhookListener:
 
     def _run(self) -> None:
         while (event := self._queue.get()) is not None:
-            body = event.as_dict()
-            body["text"] = f"campaign: {event.name} — {event.post}" + (
-                f": {getattr(event, 'reason')}" if getattr(event, "reason", "") else "")
-            request = urllib.request.Request(self.url, data=json.dumps(body).encode("utf-8"), method="POST",
-                                             headers={"Content-Type": "application/json"})
             try:
-                with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310 - the user's URL
-                    response.read()
-            except Exception as exc:  # noqa: BLE001
-                log.warning("the webhook did not take the %s event for %s: %s", event.name, event.post, exc)
+                self._send(event)
+            except Exception as exc:  # noqa: BLE001 - the thread outlives every failure; the next event is sent
+                self.failures += 1
+                try:
+                    log.warning("the webhook did not take the %s event for %s: %s", event.name, event.post, exc)
+                except Exception:  # noqa: BLE001, S110 - not even a broken log handler may stop the thread
+                    pass
+
+    def _send(self, event: Event) -> None:
+        body = event.as_dict()
+        body["text"] = f"campaign: {event.name} — {event.post}" + (
+            f": {getattr(event, 'reason')}" if getattr(event, "reason", "") else "")
+        request = urllib.request.Request(self.url, data=json.dumps(body, default=str).encode("utf-8"),
+                                         method="POST", headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310 - the user's URL
+            response.read()

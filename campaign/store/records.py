@@ -16,9 +16,9 @@ from typing import IO, Any
 
 from sqlalchemy import select
 
-from campaign.exceptions import StoreError
+from campaign.files import atomic_folder
 from campaign.plan.paths import OutsideCampaign, UnusablePath, campaign_folder, inside
-from campaign.store.models import AccountRow, AuditEntry, CampaignRow, PublishAttempt, table_columns
+from campaign.store.models import AccountRow, AuditEntry, CampaignRow, Post, PublishAttempt, table_columns
 from campaign.store.store import Store
 from campaign.times import iso_utc
 
@@ -81,12 +81,16 @@ def write_bundle(store: Store, key: str, directory: Path, campaign: str | None =
 
     The bundle holds the exact text as scheduled (and as published), every image with its alt text and
     checksum, who wrote and who approved it and when, the platform id and link, every publishing
-    attempt, and the post's whole audit trail — with a JSON manifest tying them together.
+    attempt, and the post's whole audit trail — with a JSON manifest tying them together. The folder is
+    complete or absent: it is built under a temporary name beside *directory* and renamed when done.
     """
     post = store.post(key, campaign)
-    if directory.exists() and any(directory.iterdir()):
-        raise StoreError(f"{directory} already has files in it; choose a new or empty folder")
-    directory.mkdir(parents=True, exist_ok=True)
+    with atomic_folder(directory) as building:
+        manifest = _write_bundle(store, post, building)
+    return directory / manifest.name
+
+
+def _write_bundle(store: Store, post: Post, directory: Path) -> Path:
     (directory / "text.txt").write_text(post.text, encoding="utf-8")
     media = []
     root = _campaign_folder(store, post.campaign_id)

@@ -1,0 +1,24 @@
+"""Click types for the files and folders commands write: a blank name is refused, never read as ``.``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+
+class OutputPath(click.Path):
+    """A path to write to: as :class:`click.Path`, but ``-o ''`` is refused instead of meaning this folder."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and not value.strip():
+            what = "folder" if not self.file_okay else "file"
+            self.fail(f"is blank: give the name of the {what} to write", param, ctx)
+        return super().convert(value, param, ctx)
+
+
+OUTPUT_FILE = OutputPath(dir_okay=False, writable=True, path_type=Path)
+"""A file to write (its folder must exist; it is replaced whole)."""
+OUTPUT_FOLDER = OutputPath(file_okay=False, path_type=Path)
+"""A new or empty folder to write into (made whole, or not at all)."""
