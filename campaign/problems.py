@@ -58,6 +58,11 @@ def shown(value: object, limit: int = MAX_SHOWN) -> str:
     return f"{value[:limit]!r}… ({len(value):,} characters)"
 
 
+def brief(text: str, limit: int = MAX_SHOWN) -> str:
+    """*text* as part of a place (``posts[3] (week-launch)``), shortened if it is long: ``aaaa…``."""
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 @dataclass(frozen=True)
 class Problem:
     file: str

@@ -237,7 +237,12 @@ class _Composer:
         for key_node, value_node in node.value:
             if key_node.tag == _MERGE:
                 value = self.value(value_node, depth + 1)
-                merged.extend(value if isinstance(value, list) else [value])
+                sources = value if isinstance(value, list) else [value]
+                if not all(isinstance(source, YamlMap) for source in sources):
+                    self.report.error(self.line(key_node), "plan", "`<<:` must be followed by a mapping to copy keys "
+                                      f"from, not {describe(value, secret=True)}",
+                                      "write `<<: *name`, where `&name` marks a mapping above")
+                merged.extend(source for source in sources if isinstance(source, YamlMap))
                 continue
             key_value = self.value(key_node, depth + 1)
             key_line = self.line(key_node)
@@ -257,12 +262,11 @@ class _Composer:
             mapping[key] = self.value(value_node, depth + 1)
             mapping.key_lines[key], mapping.value_lines[key] = key_line, self.line(value_node)
         for source in merged:  # `<<: *defaults` fills in keys the mapping does not set itself
-            if isinstance(source, YamlMap):
-                for key, value in source.items():
-                    if key not in mapping:
-                        mapping[key] = value
-                        mapping.key_lines[key] = source.key_lines[key]
-                        mapping.value_lines[key] = source.value_lines[key]
+            for key, value in source.items():
+                if key not in mapping:
+                    mapping[key] = value
+                    mapping.key_lines[key] = source.key_lines[key]
+                    mapping.value_lines[key] = source.value_lines[key]
         return mapping
 
     def _alias(self, node: Node) -> None:

@@ -261,3 +261,20 @@ def test_a_duplicate_account_no_longer_reaches_schedule(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["schedule", str(plan)], env={"CAMPAIGN_DB": str(tmp_path / "store.db")})
     assert result.exit_code == 1, result.output
     assert "Traceback" not in result.output and "UNIQUE" not in result.output
+
+
+def test_a_language_of_100000_characters_is_refused_at_once(tmp_path: Path) -> None:
+    """A `language:` far longer than any tag is refused before langcodes reads it (which took over a second),
+    quoting only its start."""
+    plan = write_campaign(tmp_path, post(language="x" * 100_000))
+    problem = only_problem(plan, limit=1.0)
+    assert problem.startswith(f"{line_of(plan, 'language:')}: posts[1] (launch).language: 'xxxx")
+    assert "… (100,000 characters) is too long to be a language tag" in problem
+    assert len(problem) < 400
+
+
+def test_a_merge_key_that_names_no_mapping_is_an_error(tmp_path: Path) -> None:
+    """`<<:` followed by anything but a mapping is refused at its line, never skipped silently."""
+    plan = write_campaign(tmp_path, post(**{"<<": "5"}))
+    assert only_problem(plan).startswith(f"{line_of(plan, '<<:')}: plan: `<<:` must be followed by a mapping to "
+                                         "copy keys from, not a number")

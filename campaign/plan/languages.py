@@ -15,10 +15,15 @@ from dataclasses import dataclass
 import langcodes
 from langcodes.tag_parser import LanguageTagError
 
+from campaign.problems import shown
+
 DEFAULT_LANGUAGE = "en-GB"
 MAX_TAG_LENGTH = 35
 """The store keeps a post's language in 35 characters (``Post.language``)."""
 EXAMPLES = "en-GB (English in the UK), cy (Welsh) or cy-GB"
+MAX_WRITTEN = 100
+"""The longest text read as a language (a tag, or a language's name to suggest one from): longer is refused
+before langcodes reads it, which takes seconds on 100,000 characters."""
 
 
 @dataclass(frozen=True)
@@ -34,15 +39,18 @@ def standard_language(value: str) -> str | LanguageProblem:
         return LanguageProblem("the language is blank",
                                f"write a language tag such as {EXAMPLES}, or remove the key to use "
                                f"{DEFAULT_LANGUAGE}")
+    if len(written) > MAX_WRITTEN:
+        return LanguageProblem(f"{shown(written)} is too long to be a language tag",
+                               f"write a BCP 47 language tag such as {EXAMPLES}")
     if not langcodes.tag_is_valid(written):
         suggestion = _suggestion(written)
         fix = (f"did you mean {suggestion!r} ({describe_language(suggestion)})?" if suggestion
                else f"write a BCP 47 language tag such as {EXAMPLES}")
-        return LanguageProblem(f"{written!r} is not a language tag", fix)
+        return LanguageProblem(f"{shown(written)} is not a language tag", fix)
     tag = langcodes.standardize_tag(written)
     language = langcodes.Language.get(tag)
     if language.language in (None, "und") or tag.lower().startswith(("x-", "i-")):
-        return LanguageProblem(f"{written!r} does not name a language a screen reader can speak",
+        return LanguageProblem(f"{shown(written)} does not name a language a screen reader can speak",
                                f"write the language the post is written in, such as {EXAMPLES}")
     if len(tag) > MAX_TAG_LENGTH:
         return LanguageProblem(f"the language tag {tag!r} is longer than {MAX_TAG_LENGTH} characters",

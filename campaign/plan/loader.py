@@ -38,7 +38,7 @@ from campaign.plan.model import (
 from campaign.plan.paths import campaign_folder, outside_problem
 from campaign.plan.posts import PostReader
 from campaign.platforms import PLATFORMS
-from campaign.problems import Problem, errors, shown
+from campaign.problems import Problem, brief, errors, shown
 from campaign.times import (
     EARLIEST,
     LATEST,
@@ -374,7 +374,7 @@ class Loader:
                                  "links": "each link's name and its https:// address"})
         phones: dict[str, Phone] = {}
         for key, item, item_line in _entries(section, "phones"):
-            where = f"facts.phones.{key}"
+            where = f"facts.phones.{brief(key)}"
             phone = Section.of(item, where, item_line, self.report, {"label": TEXT, "number": TEXT},
                                required=("label", "number"),
                                hints={"label": "what the number is, such as 'Modern Slavery Helpline'",
@@ -395,7 +395,7 @@ class Loader:
                 phones[key] = Phone(key, phone.get("label", key), number)
         links: dict[str, Link] = {}
         for key, item, item_line in _entries(section, "links"):
-            where = f"facts.links.{key}"
+            where = f"facts.links.{brief(key)}"
             if isinstance(item, str) and not is_blank(item):
                 url, label = item, key
             else:
@@ -422,7 +422,7 @@ class Loader:
                        "add at least one, with its `platform:`, `handle:` and `credentials:`")
         top = Section(value, "accounts", self.report, {k: MAP for k in value}, blanks=False)
         for account_id, item, line in top.items():
-            where = f"accounts.{account_id}"
+            where = f"accounts.{brief(account_id)}"
             if not self.check_id(account_id, line, where):
                 continue
             if not isinstance(item, YamlMap):
@@ -500,7 +500,7 @@ class Loader:
             return events
         top = Section(value, "events", self.report, {k: MAP for k in value}, blanks=False)
         for event_id, item, line in top.items():
-            where = f"events.{event_id}"
+            where = f"events.{brief(event_id)}"
             if not self.check_id(event_id, line, where):
                 continue
             section = Section.of(item, where, line, self.report,

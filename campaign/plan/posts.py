@@ -23,7 +23,7 @@ from campaign.plan.model import (
 )
 from campaign.plan.paths import campaign_folder, outside_problem
 from campaign.platforms import PLATFORMS
-from campaign.problems import shown
+from campaign.problems import brief, shown
 from campaign.times import TimeProblem, daily, parse_clock, parse_date, parse_local, parse_offset
 from campaign.yamlfile import (
     BlockText,
@@ -84,10 +84,6 @@ def _has_own_words(text: str) -> bool:
     return any(unicodedata.category(c)[0] in "LNS" for c in _HASHTAGS.sub("", text))
 
 
-def _label(key: str) -> str:
-    """An id as shown in a place (``posts[3] (week-launch)``): shortened if it is too long to be an id."""
-    return key if len(key) <= 60 else key[:60] + "…"
-
 
 class PostReader:
     def __init__(self, loader: Loader, campaign: Campaign, accounts: dict[str, Account],
@@ -104,7 +100,8 @@ class PostReader:
         posts: dict[str, PostEntry] = {}
         for index, item, line in seq_items(value):
             post_id = item.get("id") if isinstance(item, YamlMap) else None
-            where = f"posts[{index + 1}] ({_label(post_id)})" if isinstance(post_id, str) else f"posts[{index + 1}]"
+            named = post_id if isinstance(post_id, str) and not is_blank(post_id) else None
+            where = f"posts[{index + 1}] ({brief(named)})" if named else f"posts[{index + 1}]"
             section = Section.of(item, where, line, self.report, POST_KEYS, required=("id",), hints=POST_HINTS,
                                  own_blank=("language",))
             if section is None or not isinstance(section.get("id"), str) or not isinstance(post_id, str):
@@ -270,7 +267,7 @@ class PostReader:
             if problem is not None:
                 ok = False
                 line = value.value_lines.get(name) or value.key_lines.get(name, value.line)
-                self.report.error(line, f"{section.sub('vars')}.{_label(str(name))}",
+                self.report.error(line, f"{section.sub('vars')}.{brief(str(name))}",
                                   f"the template variable {shown(name)} {problem}",
                                   "give it a value, or remove it and the place the template uses it")
         return dict(value) if ok else None
