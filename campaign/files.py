@@ -2,7 +2,8 @@
 
 A file is written to a temporary file in the same folder, flushed to disk, then renamed over the target:
 a reader (Outlook polling ``week.ics``, a person opening ``report.html``) sees the old file or the whole
-new one, never half of one, and a full disk or a crash leaves the old file as it was. A folder is built
+new one, never half of one, and a full disk or a crash leaves the old file as it was. (A target that is
+not a file — ``/dev/stdout``, a pipe — is written directly: there is no file to keep.) A folder is built
 under a temporary name beside it and renamed into place when complete, so it is complete or absent.
 
 Problems a person can fix (a folder that does not exist, a folder given where a file is wanted, no
@@ -11,6 +12,7 @@ permission, a full disk) are :class:`WriteError` sentences naming the path.
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import tempfile
@@ -30,21 +32,25 @@ class WriteError(CampaignError):
 def atomic_text(path: Path, newline: str | None = None) -> Iterator[IO[str]]:
     """A UTF-8 text file open for writing that replaces *path* only when the ``with`` block ends without an
     error; until then *path* is untouched."""
-    with _temporary_beside(Path(path)) as (descriptor, _):
+    with _beside(Path(path)) as (descriptor, regular):
         with os.fdopen(descriptor, "w", encoding="utf-8", newline=newline) as handle:
             yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
+            _flush(handle, regular)
 
 
 @contextmanager
 def atomic_binary(path: Path) -> Iterator[IO[bytes]]:
     """As :func:`atomic_text`, for bytes."""
-    with _temporary_beside(Path(path)) as (descriptor, _):
+    with _beside(Path(path)) as (descriptor, regular):
         with os.fdopen(descriptor, "wb") as handle:
             yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
+            _flush(handle, regular)
+
+
+def _flush(handle: IO[str] | IO[bytes], regular: bool) -> None:
+    handle.flush()
+    if regular:
+        os.fsync(handle.fileno())
 
 
 def write_text(path: Path, text: str) -> None:
@@ -87,17 +93,34 @@ def atomic_folder(path: Path) -> Iterator[Path]:
 
 
 @contextmanager
-def _temporary_beside(target: Path) -> Iterator[tuple[int, str]]:
-    """A new temporary file in *target*'s folder, renamed over *target* if the block ends without an error."""
+def _beside(target: Path) -> Iterator[tuple[int, bool]]:
+    """A descriptor to write *target* through, and whether it is a regular file's.
+
+    For a file (or a name not taken yet): a new temporary file in the same folder, renamed over *target* if
+    the block ends without an error. A symbolic link keeps pointing where it did: the file it points at is
+    the one replaced. Something that is not a file — a terminal, a pipe, a device (``-o /dev/stdout``) — is
+    written directly: there is nothing to replace, and it must never be replaced by a file.
+    """
     if target.is_dir():
         raise WriteError(f"{str(target)!r} is a folder; give the name of a file to write")
+    if target.exists() and not target.is_file():
+        try:
+            descriptor = os.open(target, os.O_WRONLY)
+            yield descriptor, False
+        except OSError as error:
+            if error.errno == errno.EPIPE:
+                raise  # the reader went away (`| head`): not an error to report
+            raise WriteError(f"cannot write {target}: {error.strerror or error}") from None
+        return
+    if target.is_symlink():
+        target = target.resolve()
     folder = _existing_parent(target)
     try:
         descriptor, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=folder)
     except OSError as error:
         raise _write_error(target, error) from None
     try:
-        yield descriptor, temporary
+        yield descriptor, True
         os.chmod(temporary, _mode_for(target))
         os.replace(temporary, target)
     except OSError as error:

@@ -154,6 +154,10 @@ CASES: dict[str, Case] = {
     "--db a store from a newer campaign": Case("status --db {db}", "written by a newer version of campaign",
                                                _newer, 1),
     "--db a folder, for db upgrade": Case("db upgrade --db {tmp}/a-folder", "is a folder", _folder, 1),
+    "--db a device": Case("status --db /dev/null", "is not a file (a device, a pipe or a socket)", None, 1),
+    "--db a driver not installed": Case("status --db sqlite+pysqlcipher:///{tmp}/x.db",
+                                        "names a database campaign cannot use", None, 1),
+    "--db a URL that is no URL": Case("status --db x://y://z", "is not a database URL or path", None, 1),
     "read-only store: approve": Case(f"approve --all --db {READ_ONLY}", "is read-only for you", None, 1),
     "read-only store: pause": Case(f"pause --reason incident --db {READ_ONLY}", "is read-only for you", None, 1),
     "read-only store: reject": Case(f"reject launch/lancs-x --reason wrong --db {READ_ONLY}",
@@ -197,6 +201,12 @@ CASES: dict[str, Case] = {
     "run --webhook with a bad port": Case("run --db {db} --webhook https://example.org:99999/x",
                                           "is not a web address", None, 2),
     "run --webhook blank": Case("run --db {db} --webhook ''", "it is blank", None, 2),
+    "rehearse --speed nan": Case("rehearse {plan} --speed nan", "is not a number it can use", None, 2),
+    "rehearse --speed past the limit": Case("rehearse {plan} --speed 1e12", "1<=x<=1000000", None, 2),
+    "demo --speed inf": Case("demo --speed inf", "1<=x<=1000000", None, 2),
+    "run --refresh nan": Case("run --db {db} --refresh nan", "is not a number it can use", None, 2),
+    "reconcile --timeout inf": Case("reconcile --db {db} --timeout inf", "1<=x<=600", None, 2),
+    "sandbox serve --latency nan": Case("sandbox serve --latency nan", "is not a number it can use", None, 2),
     # Names that are not there.
     "approve a post that does not exist": Case("approve nope --db {db}", "there is no post 'nope'", None, 1),
     "reject a post that does not exist": Case("reject nope --reason x --db {db}", "there is no post 'nope'", None, 1),
@@ -439,6 +449,27 @@ def test_calendar_and_preview_replace_their_files_whole(tmp_path: Path, schedule
     assert _leftovers(tmp_path) == []
 
 
+def test_a_link_keeps_pointing_and_a_pipe_is_written_directly(tmp_path: Path) -> None:
+    """Writing through a symbolic link replaces the file it points at and keeps the link; a target that is
+    not a file (a pipe here; /dev/stdout alike) is written directly, never replaced by a file."""
+    real, link = tmp_path / "real.ics", tmp_path / "link.ics"
+    real.write_text("old", encoding="utf-8")
+    link.symlink_to(real)
+    files.write_text(link, "new")
+    assert link.is_symlink() and real.read_text(encoding="utf-8") == "new"
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    read: list[str] = []
+    reader = threading.Thread(target=lambda: read.append(fifo.read_text(encoding="utf-8")))
+    reader.start()
+    files.write_text(fifo, "through the pipe")
+    reader.join(10)
+    assert read == ["through the pipe"]
+    assert fifo.exists() and not fifo.is_file()
+    assert _leftovers(tmp_path) == []
+
+
 def test_a_folder_is_complete_or_absent(tmp_path: Path) -> None:
     """A folder built with atomic_folder appears only when complete; a failure leaves nothing, not even the
     temporary folder; an empty folder given is filled."""
@@ -590,3 +621,83 @@ def test_a_webhook_that_is_not_an_address_is_refused_at_once() -> None:
     for url in ("not a url", "", "mailto:comms@example.org", "https://"):
         with pytest.raises(ValueError):
             WebhookListener(url)
+
+
+# -- the long-running commands ----------------------------------------------------------------------------------
+
+def test_background_failures_are_one_line_each_with_the_traceback_in_a_log(tmp_path: Path) -> None:
+    """What a long-running command's background work logs (here: a failure with its exception) is one line on
+    stderr naming a log file, which holds the traceback under a heading with the command line; the handlers
+    are gone afterwards."""
+    import logging
+
+    from campaign.cli.errors import one_line_logging
+
+    script = (
+        "import logging\n"
+        "from campaign.cli.errors import one_line_logging\n"
+        "with one_line_logging(['run', '--db', 'postgresql://u:secret@h/db']):\n"
+        "    try:\n"
+        "        raise RuntimeError('the store went away')\n"
+        "    except RuntimeError:\n"
+        "        logging.getLogger('campaign.publishing.runner').exception('refreshing from the store failed')\n"
+        "    logging.getLogger('campaign.publishing.runner').info('not shown')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "XDG_STATE_HOME": str(tmp_path)})
+    assert result.returncode == 0, result.stderr
+    (line,) = result.stderr.splitlines()
+    (log,) = (tmp_path / "campaign" / "log").iterdir()
+    assert line == (f"error: refreshing from the store failed (RuntimeError: the store went away); the full "
+                    f"traceback is in {log}")
+    text = log.read_text(encoding="utf-8")
+    assert "command: campaign run --db postgresql://u:***@h/db" in text and "secret" not in text
+    assert "Traceback (most recent call last)" in text and "RuntimeError: the store went away" in text
+    with one_line_logging(["run"]):
+        pass
+    assert logging.getLogger("campaign").handlers == []
+
+
+def test_run_on_a_store_it_cannot_write_stops_at_once_in_one_line(tmp_path: Path,
+                                                                  scheduled: tuple[Path, Path]) -> None:
+    """`campaign run` on a read-only store says so and exits 1 before starting, instead of a runner that
+    fails on every try."""
+    db = tmp_path / "store.db"
+    shutil.copyfile(scheduled[1], db)
+    line = error_line(invoke(["run", "--db", READ_ONLY.format(db=db), "--refresh", "0.5"]))
+    assert "is read-only for you" in line
+
+
+def test_campaign_run_whose_store_breaks_logs_one_line_per_failure_and_stops_cleanly(
+        tmp_path: Path, scheduled: tuple[Path, Path]) -> None:
+    """A real `campaign run` whose store loses a table while it runs: each failed re-read is one line on stderr
+    naming the log file (which holds the traceback), no traceback reaches the terminal, and SIGTERM still stops
+    it cleanly."""
+    import signal
+    import time
+
+    db = tmp_path / "store.db"
+    shutil.copyfile(scheduled[1], db)
+    state = tmp_path / "state"
+    process = subprocess.Popen([sys.executable, "-c", "from campaign.cli import main; main()", "run", "--db",
+                                str(db), "--refresh", "0.5"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, env={**os.environ, "XDG_STATE_HOME": str(state), "PYTHONUNBUFFERED": "1"})
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline().startswith("Running test-week as ")
+        with sqlite3.connect(db) as connection:
+            connection.execute("DROP TABLE hold")
+        time.sleep(2.5)
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert "Traceback" not in err and err, err
+    (log,) = (state / "campaign" / "log").iterdir()
+    for line in err.splitlines():
+        assert line.startswith("error: refreshing from the store failed") and line.endswith(
+            f"the full traceback is in {log}"), line
+    assert "Traceback (most recent call last)" in log.read_text(encoding="utf-8")
+    assert out.splitlines()[-1] == "Stopped."

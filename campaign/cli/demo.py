@@ -7,19 +7,20 @@ from pathlib import Path
 
 import click
 
-from campaign.cli.paths import OUTPUT_FOLDER
+from campaign.cli.types import OUTPUT_FOLDER, Number
 from campaign.example import example_plan
 from campaign.files import atomic_text, write_text
 
 
 @click.command()
-@click.option("--speed", type=click.FloatRange(min=1), default=10_080, show_default=True,
+@click.option("--speed", type=Number(min=1, max=1_000_000), default=10_080, show_default=True,
               help="How many times faster than real time the week plays (10080: a week in a minute).")
 @click.option("-o", "--output", type=OUTPUT_FOLDER,
               help="Where to write the report and the export (default: a new temporary folder).")
 def demo(speed: float, output: Path | None) -> None:
     """Validate the bundled week, schedule and approve it in a temporary store, rehearse it against the
     sandbox, collect engagement, and report — printing where the HTML report and CSV export are."""
+    from campaign.cli.errors import command_args, one_line_logging
     from campaign.cli.rehearse import summary_lines as rehearsal_lines
     from campaign.engagement import Collector
     from campaign.export import ExportFilter, rows, write
@@ -33,7 +34,7 @@ def demo(speed: float, output: Path | None) -> None:
                f"{len(rendered.warnings)} warnings.")
     folder = output or Path(tempfile.mkdtemp(prefix="campaign-demo-"))
     folder.mkdir(parents=True, exist_ok=True)
-    with rehearsal(plan, speed=speed, workdir=folder, actor="demo") as run:
+    with one_line_logging(command_args()), rehearsal(plan, speed=speed, workdir=folder, actor="demo") as run:
         click.echo(f"2. Scheduled and approved every post (as \"demo\") in {folder / 'rehearsal.db'}.")
         click.echo(f"3. Rehearsing the week against the sandbox at {speed:g}× speed…")
         with click.progressbar(length=len(rendered.drafts), label="   posts settled", show_pos=True) as bar:

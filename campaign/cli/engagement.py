@@ -8,8 +8,8 @@ from pathlib import Path
 
 import click
 
-from campaign.cli.paths import OUTPUT_FILE
 from campaign.cli.store import campaign_option, db_option, open_store
+from campaign.cli.types import OUTPUT_FILE
 from campaign.files import atomic_text, write_text
 from campaign.platforms import PLATFORMS
 

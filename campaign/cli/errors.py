@@ -13,19 +13,26 @@ once, for every command:
 Log files go to ``$XDG_STATE_HOME/campaign/log/`` (``~/.local/state/campaign/log/`` by default), one per
 failure, the newest :data:`LOG_KEEP` kept. A command line's passwords (``postgresql://user:secret@…``) are
 not written. Set ``CAMPAIGN_DEBUG=1`` to have the error raised as well (for developers and tests).
+
+Commands that keep working in the background (``run``, ``rehearse``, ``demo``) log what goes wrong there
+and carry on; :func:`one_line_logging` shows each such record as one line and keeps its traceback in a log
+file the line names.
 """
 
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import platform
 import re
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -100,19 +107,112 @@ def debugging() -> bool:
 
 def write_log(error: BaseException, args: Sequence[str]) -> Path:
     """Write *error*'s full traceback, with the command line and versions, to a new log file; return its path."""
-    folder = log_folder()
-    folder.mkdir(parents=True, exist_ok=True)
-    now = datetime.now(UTC)
-    path = folder / f"campaign-{now:%Y%m%dT%H%M%S.%fZ}-{os.getpid()}.log"
-    command = " ".join(args)
-    text = (f"campaign {__version__} on Python {platform.python_version()} ({sys.platform}), "
-            f"{now.isoformat(timespec='seconds')}\n"
-            f"command: campaign {command}\n\n"
-            + "".join(traceback.format_exception(error)))
-    path.write_text(_PASSWORD_IN_URL.sub(r"\1***@", text), encoding="utf-8")
-    for old in sorted(folder.glob("campaign-*.log"))[:-LOG_KEEP]:
-        old.unlink(missing_ok=True)
+    path = _new_log()
+    trace = _PASSWORD_IN_URL.sub(r"\1***@", "".join(traceback.format_exception(error)))
+    path.write_text(_heading(args) + trace, encoding="utf-8")
     return path
+
+
+@contextmanager
+def one_line_logging(args: Sequence[str]) -> Iterator[None]:
+    """While a long-running command works, show each warning its background work logs as one line on stderr,
+    and keep the records in full, tracebacks included, in a log file (made only if something is logged) that
+    the line names."""
+    if debugging():  # tracebacks as logging prints them
+        yield
+        return
+    logger = logging.getLogger("campaign")
+    path = _new_log(make=False)
+    console = logging.StreamHandler()
+    console.setFormatter(_OneLine(path))
+    console.setLevel(logging.WARNING)
+    in_full = _LogFile(path, encoding="utf-8", delay=True)
+    in_full.setFormatter(_InFull(_heading(args)))
+    in_full.setLevel(logging.WARNING)
+    handlers: list[logging.Handler] = [in_full, console]
+    propagate, level = logger.propagate, logger.level
+    for handler in handlers:
+        logger.addHandler(handler)
+    logger.propagate = False
+    if logger.level == logging.NOTSET or logger.level > logging.WARNING:
+        logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            logger.removeHandler(handler)
+            handler.close()
+        logger.propagate, logger.level = propagate, level
+
+
+class _OneLine(logging.Formatter):
+    def __init__(self, path: Path) -> None:
+        super().__init__("%(message)s")
+        self.path = path
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        if record.exc_info and record.exc_info[1] is not None:
+            error = record.exc_info[1]
+            message += f" ({type(error).__name__}: {_first_line(error)})"
+            message += (f"; the full traceback is in {self.path}" if self.path.exists() else
+                        f"; its traceback could not be saved (run it again with {DEBUG_VARIABLE}=1 to see it)")
+        return one_line(f"{record.levelname.lower()}: {message}")
+
+
+class _InFull(logging.Formatter):
+    def __init__(self, heading: str) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        self.heading: str | None = heading
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = _PASSWORD_IN_URL.sub(r"\1***@", super().format(record))
+        heading, self.heading = self.heading, None
+        return f"{heading}{text}" if heading else text
+
+
+def _new_log(make: bool = True) -> Path:
+    """A new log file's path; with *make*, its folder is made and older logs beyond :data:`LOG_KEEP` removed."""
+    path = log_folder() / f"campaign-{datetime.now(UTC):%Y%m%dT%H%M%S.%fZ}-{os.getpid()}.log"
+    if make:
+        _make_room(path.parent)
+    return path
+
+
+def _make_room(folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in sorted(folder.glob("campaign-*.log"))[:-(LOG_KEEP - 1)]:
+        old.unlink(missing_ok=True)
+
+
+class _LogFile(logging.FileHandler):
+    """A log file made (with its folder) only when the first record comes."""
+
+    def _open(self) -> Any:
+        _make_room(Path(self.baseFilename).parent)
+        return super()._open()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            super().emit(record)
+        except Exception:  # noqa: BLE001, S110 - a log that cannot be written is said on the record's line
+            pass
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
+        """No "--- Logging error ---" with a traceback: the console line says the log could not be saved."""
+
+
+def _heading(args: Sequence[str]) -> str:
+    """What ran, where: the first lines of a log (passwords in URLs blanked out)."""
+    return _PASSWORD_IN_URL.sub(r"\1***@", f"campaign {__version__} on Python {platform.python_version()} "
+                                f"({sys.platform}), {datetime.now(UTC).isoformat(timespec='seconds')}\n"
+                                f"command: campaign {' '.join(args)}\n\n")
+
+
+def command_args() -> Sequence[str]:
+    """The command line of the command running now, as typed (for a log's heading)."""
+    context = click.get_current_context(silent=True)
+    return tuple(context.meta.get(ARGS_META, ())) if context is not None else ()
 
 
 def _log_note(error: BaseException, ctx: click.Context) -> str:

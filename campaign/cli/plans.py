@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from campaign.cli.paths import OUTPUT_FILE, OUTPUT_FOLDER
+from campaign.cli.types import OUTPUT_FILE, OUTPUT_FOLDER
 from campaign.example import example_plan, example_root
 from campaign.files import atomic_folder, write_bytes, write_text
 from campaign.grouping import grouped

@@ -17,6 +17,7 @@ from campaign.cli.store import (
     db_option,
     open_store,
 )
+from campaign.cli.types import Number
 
 if TYPE_CHECKING:
     from campaign.platforms.base import Adapter
@@ -49,7 +50,7 @@ def _settlement_line(settlement: object) -> str:
 
 @click.command()
 @click.argument("posts", nargs=-1)
-@click.option("--timeout", type=click.FloatRange(min=1), default=10.0, show_default=True,
+@click.option("--timeout", type=Number(min=1, max=600), default=10.0, show_default=True,
               help="Seconds for each request to a platform.")
 @db_option
 @campaign_option
@@ -84,7 +85,7 @@ def reconcile(posts: tuple[str, ...], timeout: float, db: str | None, campaign: 
 @click.option("--at", "at", metavar="TIME",
               help="A new local time for the posts ('2027-03-16 18:00', in the campaign's time zone). Needed once "
                    "a post's grace window has ended.")
-@click.option("--timeout", type=click.FloatRange(min=1), default=10.0, show_default=True,
+@click.option("--timeout", type=Number(min=1, max=600), default=10.0, show_default=True,
               help="Seconds for each request to a platform (unknown posts are looked up first).")
 @db_option
 @campaign_option

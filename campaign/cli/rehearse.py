@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from campaign.cli.types import Number
 from campaign.example import example_plan
 
 
@@ -25,7 +26,7 @@ def summary_lines(summary: object) -> list[str]:
 
 @click.command()
 @click.argument("plan", required=False, type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--speed", type=click.FloatRange(min=1), default=10_080, show_default=True,
+@click.option("--speed", type=Number(min=1, max=1_000_000), default=10_080, show_default=True,
               help="How many times faster than real time (10080: a week in a minute).")
 @click.option("--fault", "faults", multiple=True, metavar="SPEC",
               help="Make the sandbox misbehave, e.g. 'x:POST /2/tweets:error503:every=5' (see `campaign "
@@ -36,9 +37,10 @@ def rehearse(plan: Path | None, speed: float, faults: tuple[str, ...]) -> None:
     Every post is approved (as "rehearsal") and published to an in-process sandbox at its scaled
     time; nothing touches your store or the real platforms. With no PLAN, rehearses the bundled week.
     """
+    from campaign.cli.errors import command_args, one_line_logging
     from campaign.publishing.rehearsal import rehearsal
 
-    with rehearsal(plan or example_plan(), speed=speed) as run:
+    with one_line_logging(command_args()), rehearsal(plan or example_plan(), speed=speed) as run:
         for fault in faults:
             run.sandbox.add_fault(fault)
         total = len(run.rendered.drafts)

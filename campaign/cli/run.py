@@ -5,10 +5,15 @@ from __future__ import annotations
 import signal
 import threading
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import click
 
 from campaign.cli.store import campaign_option, db_option, open_store
+from campaign.cli.types import Number
+
+if TYPE_CHECKING:
+    from campaign.store import Store
 
 
 def console_listener(event: object) -> None:
@@ -49,7 +54,7 @@ def _checked_webhook(_ctx: click.Context, _param: click.Parameter, value: str | 
 @campaign_option
 @click.option("--webhook", metavar="URL", envvar="CAMPAIGN_WEBHOOK", callback=_checked_webhook,
               help="POST JSON here for anything that needs a person (e.g. a Teams or Slack incoming webhook).")
-@click.option("--refresh", type=click.FloatRange(min=0.5), default=15.0, show_default=True,
+@click.option("--refresh", type=Number(min=0.5, max=3600), default=15.0, show_default=True,
               help="Seconds between re-reads of the store (SIGHUP re-reads at once).")
 def run(db: str | None, campaign: str | None, webhook: str | None, refresh: float) -> None:
     """Publish every approved post at its time, exactly once, until stopped.
@@ -57,11 +62,20 @@ def run(db: str | None, campaign: str | None, webhook: str | None, refresh: floa
     Approvals, pauses and new schedules made from another terminal take effect at the next re-read.
     Ctrl-C or SIGTERM stops claiming, lets posts in flight finish, and exits.
     """
-    from campaign.publishing.events import EventBus, WebhookListener
-    from campaign.publishing.runner import Runner, RunnerSettings
+    from campaign.cli.errors import command_args, one_line_logging
+    from campaign.store.database import check_writable
 
     store = open_store(db)
     campaign_id = store.campaign_id(campaign)
+    check_writable(store.engine)  # said once, now, not on every try of a runner that cannot record anything
+    with one_line_logging(command_args()):
+        _run(store, campaign_id, webhook, refresh)
+
+
+def _run(store: Store, campaign_id: str, webhook: str | None, refresh: float) -> None:
+    from campaign.publishing.events import EventBus, WebhookListener
+    from campaign.publishing.runner import Runner, RunnerSettings
+
     bus = EventBus([console_listener])
     hook = WebhookListener(webhook) if webhook else None
     if hook is not None:

@@ -7,6 +7,7 @@ import logging
 
 import click
 
+from campaign.cli.types import Number
 from campaign.exceptions import CampaignError
 
 FAULT_HELP = """Fail some requests on purpose (repeatable). Grammar:
@@ -46,7 +47,7 @@ def sandbox() -> None:
     "latency_ms",
     default=0.0,
     show_default=True,
-    type=click.FloatRange(0),
+    type=Number(0, 60_000),
     metavar="MS",
     help="Delay every answer by this many milliseconds.",
 )
@@ -56,7 +57,7 @@ def sandbox() -> None:
     "read_lag",
     default=0.0,
     show_default=True,
-    type=click.FloatRange(0),
+    type=Number(0, 3600),
     metavar="SECONDS",
     help="Hide each new post from reads (timelines and lookups) for this many seconds after it is "
     "created, as platforms whose read views lag their writes do.",

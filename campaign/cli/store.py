@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from campaign.cli.paths import OUTPUT_FOLDER
+from campaign.cli.types import OUTPUT_FOLDER
 from campaign.example import example_plan
 from campaign.platforms import PLATFORMS
 

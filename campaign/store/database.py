@@ -28,7 +28,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 
@@ -77,14 +77,14 @@ def database_url(value: str | None = None) -> str:
 def create_store_engine(url: str) -> Engine:
     try:
         parsed = make_url(url)
-    except ArgumentError:
+    except (ArgumentError, ValueError):
         raise StoreError(f"{url!r} is not a database URL or path; use a file path, or e.g. "
                          "'postgresql+psycopg://user@host/db'") from None
-    if parsed.get_backend_name() == "sqlite":
-        return _sqlite_engine(url, parsed.database, read_only=parsed.query.get("mode") == "ro")
-    if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
-        url = str(parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False))
     try:
+        if parsed.get_backend_name() == "sqlite":
+            return _sqlite_engine(url, parsed.database, read_only=parsed.query.get("mode") == "ro")
+        if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
+            url = str(parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False))
         return create_engine(url, pool_pre_ping=True)
     except (NoSuchModuleError, ModuleNotFoundError) as error:
         raise StoreError(f"{parsed.render_as_string(hide_password=True)!r} names a database campaign cannot use "
@@ -125,6 +125,9 @@ def _check_sqlite_file(path: Path) -> bool:
                          "check the path given to --db (or $CAMPAIGN_DB)")
     if not path.exists():
         return False
+    if not path.is_file():
+        raise StoreError(f"the store {shown} is not a file (a device, a pipe or a socket) — give the path of a "
+                         "database file")
     try:
         with path.open("rb") as handle:
             header = handle.read(len(SQLITE_HEADER))
@@ -221,6 +224,17 @@ def _upgrade_locked(engine: Engine, head: str) -> str | None:
             if sqlite:
                 _sqlite_pragma(connection, "foreign_keys=ON")
     return before
+
+
+def check_writable(engine: Engine) -> None:
+    """Raise a :class:`StoreError` sentence if this store cannot be changed (read-only, or this database user
+    may not write): for a long-running command, said once at its start rather than on every try."""
+    try:
+        with engine.connect() as connection, connection.begin() as transaction:
+            connection.execute(text("UPDATE campaign SET name = name WHERE 1 = 0"))
+            transaction.rollback()
+    except SQLAlchemyError as error:
+        raise StoreError(explain(error, describe(engine))) from None
 
 
 def _check_known(engine: Engine, revision: str | None) -> None:
