@@ -281,8 +281,8 @@ def test_schedule_says_which_posts_are_already_past_their_time(tmp_path: Path, e
     output = cli(env, "schedule", str(plan))
     assert "4 added" in output  # the fixture's week is in 2027: nothing is past yet
     assert "already past" not in output
-    past = write_campaign(tmp_path / "past", POSTS.replace("2027-03-16 12:30", "2026-01-06 12:30"),
-                          base=BASE_PLAN.replace("starts: 2027-03-15", "starts: 2026-01-05"))
+    past = write_campaign(tmp_path / "past", POSTS.replace("2027-03-16 12:30", "2026-06-02 12:30"),
+                          base=BASE_PLAN.replace("starts: 2027-03-15", "starts: 2026-06-01"))
     output = cli({**env, "CAMPAIGN_DB": str(tmp_path / "past.db")}, "schedule", str(past))
     assert "1 of them is already past its time and grace window" in output
     assert "  past: helpline/lancs-facebook" in output

@@ -255,6 +255,23 @@ def test_an_image_replaced_after_approval_is_not_sent_and_a_person_is_alerted(tm
         assert failed.needs_a_person and failed.post == key
 
 
+def test_an_image_replaced_by_a_link_out_of_the_campaign_is_never_read_or_sent(tmp_path: Path) -> None:
+    """After sign-off the approved image is swapped for a symlink to a file outside the campaign folder (with the
+    same bytes, so even its checksum would pass): the runner refuses to read it, the post fails with a reason
+    saying it leads outside the campaign folder, and nothing reaches the platform."""
+    with desk(tmp_path, images=True) as d:
+        key = d.key("mastodon")
+        image = Path(json.loads(posts(d.store)[key].media)[0]["path"])
+        assert image.is_absolute(), "stored image paths are absolute: a runner may start in any folder"
+        outside = tmp_path.parent / f"{tmp_path.name}-outside.png"
+        outside.write_bytes(image.read_bytes())
+        image.unlink()
+        image.symlink_to(outside)
+        d.run(lambda: d.state(key) == PostState.FAILED)
+        assert d.sandbox.requests("mastodon", "POST") == []
+        assert "leads outside the campaign folder" in (posts(d.store)[key].last_error or "")
+
+
 def test_held_posts_are_not_announced_again_at_every_refresh(tmp_path: Path) -> None:
     """While the campaign is paused, its due posts are neither claimed nor announced as scheduled at each of
     the runner's refreshes; resumed, each is announced once and published."""

@@ -14,7 +14,7 @@ from campaign.files import atomic_folder, write_bytes, write_text
 from campaign.grouping import grouped
 from campaign.platforms import PLATFORMS
 from campaign.preview import Selection, json_preview, parse_day, plural, text_preview
-from campaign.problems import Problem, capped
+from campaign.problems import Problem, capped, total
 from campaign.render import RenderedPlan, render_plan
 
 PLAN_ARGUMENT = click.Path(dir_okay=False, path_type=Path)
@@ -52,9 +52,10 @@ def validate(plans: tuple[Path, ...]) -> None:
         verdict = "ok" if rendered.ok else "not ready"
         entries = f"{posts} plan entr{'y' if posts == 1 else 'ies'}"
         # Counted as listed: one problem found in several posts is one problem.
-        errors, warnings = grouped(rendered.errors), grouped(rendered.warnings)
-        click.echo(f"{path}: {verdict}: {plural(len(errors), 'error')}, "
-                   f"{plural(len(warnings), 'warning')} in {entries} "
+        # (A "… and N more" line stands for its N.)
+        errors, warnings = total(grouped(rendered.errors)), total(grouped(rendered.warnings))
+        click.echo(f"{path}: {verdict}: {plural(errors, 'error')}, "
+                   f"{plural(warnings, 'warning')} in {entries} "
                    f"({plural(len(rendered.drafts), 'post')} to publish)")
         failed = failed or not rendered.ok
     if failed:

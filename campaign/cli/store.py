@@ -91,7 +91,7 @@ def schedule(plan: Path | None, db: str | None, actor: str | None) -> None:
     if not rendered.ok:
         echo_problems(rendered.errors, err=True)
     store = open_store(db)
-    report = _schedule(store, rendered, actor)
+    report = store.schedule(rendered, actor)
     click.echo(f"{report.campaign}: {len(report.added)} added, {len(report.changed)} changed (back to draft, "
                f"approval voided), {len(report.rescheduled)} rescheduled, {len(report.cancelled)} cancelled, "
                f"{len(report.restored)} restored, {report.unchanged} unchanged")
@@ -109,20 +109,6 @@ def schedule(plan: Path | None, db: str | None, actor: str | None) -> None:
             click.secho(f"  past: {key}", fg="yellow")
         if len(report.past) > 10:
             click.secho(f"  … and {len(report.past) - 10} more", fg="yellow")
-
-
-def _schedule(store: Store, rendered: Any, actor: str) -> Any:
-    """Sync, once more if another `schedule` of the same plan committed first and ours lost the race on a key
-    (two first schedules at once on PostgreSQL): ours changed nothing, and syncing again finds the work done."""
-    from sqlalchemy.exc import IntegrityError
-
-    for attempt in range(3):
-        try:
-            return store.schedule(rendered, actor)
-        except IntegrityError:
-            if attempt == 2:
-                raise
-    raise AssertionError("unreachable")
 
 
 def _selection(campaign: str | None, posts: tuple[str, ...], day: str | None, platform: str | None,

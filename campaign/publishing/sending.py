@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from campaign.exceptions import CampaignError
+from campaign.plan.paths import OutsideCampaign, UnusablePath, campaign_folder, inside
 from campaign.platforms.base import Adapter, ImageNotApproved, MediaItem, Outgoing, Receipt
 from campaign.platforms.errors import (
     AccountProblem,
@@ -54,6 +55,8 @@ class Sender:
     def __init__(self, runner: Runner) -> None:
         self.runner = runner
         self.store = runner.store
+        self._roots: dict[str, Path] = {}
+        """Each campaign's folder: images are read from inside it only."""
 
     def handle(self, post_id: int, slot: AccountSlot) -> None:
         """The post's alarm went off and its account is free: send it if it is due, or look it up if its fate
@@ -159,12 +162,18 @@ class Sender:
             first_try_late_by_seconds=(first - due).total_seconds(), warnings=receipt.warnings))
 
     def _outgoing(self, post: Post) -> Outgoing:
-        images = tuple(MediaItem.from_file(Path(m["path"]), m["alt"], m["mime_type"], m.get("sha256"))
+        root = self._campaign_folder(post.campaign_id)
+        images = tuple(MediaItem.from_file(confined(Path(m["path"]), root), m["alt"], m["mime_type"], m.get("sha256"))
                        for m in json.loads(post.media))
         reply_to = None
         if post.reply_to:  # the claim only succeeds once the parent is published: it has its platform id
             reply_to = self.store.post(post.reply_to, post.campaign_id).remote_id
         return replace(identity(post), images=images, reply_to=reply_to)
+
+    def _campaign_folder(self, campaign_id: str) -> Path:
+        if campaign_id not in self._roots:
+            self._roots[campaign_id] = campaign_folder(self.store.campaign_row(campaign_id).plan_path)
+        return self._roots[campaign_id]
 
     # -- lookups -----------------------------------------------------------------------------------
 
@@ -277,3 +286,14 @@ class Sender:
         settings = self.runner.settings
         delay = min(settings.backoff_cap, settings.backoff * 2.0 ** max(0, post.attempts - 1))
         return delay * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not security
+
+
+def confined(path: Path, root: Path) -> Path:
+    """*path*, symlinks followed, if it is inside the campaign folder *root*; else :class:`ImageNotApproved`: an
+    image moved or replaced by a link leading out since it was approved is never read, let alone sent."""
+    try:
+        return inside(path, root)
+    except FileNotFoundError:
+        return path  # reading it says it is gone, in the words every missing image gets
+    except (OutsideCampaign, UnusablePath) as problem:
+        raise ImageNotApproved(f"{problem.message}; put the approved file back inside the campaign folder") from None

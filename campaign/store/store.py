@@ -13,6 +13,7 @@ trouble are in the SQL itself, not in the callers:
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -155,11 +156,16 @@ class Store(PublishingTransitions):
         campaign = plan.campaign
         report = SyncReport(campaign.id)
         with self.session() as session, session.begin():
+            if self.engine.dialect.name == "postgresql":
+                # Two schedules of one campaign at once: the second waits for the first, then finds its work done.
+                # (SQLite serialises writers already.)
+                session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"schedule:{campaign.id}"})
             row = session.get(CampaignRow, campaign.id)
             if row is None:
                 row = CampaignRow(id=campaign.id, name=campaign.name, zone=campaign.zone, plan_path="",
                                   grace_seconds=0, created_at=now, updated_at=now)
-            row.name, row.zone, row.plan_path = campaign.name, campaign.zone, str(rendered.path)
+            # Absolute: a runner, a bundle or a lookup may start in any folder.
+            row.name, row.zone, row.plan_path = campaign.name, campaign.zone, os.path.abspath(rendered.path)
             row.grace_seconds = int(campaign.grace.total_seconds())
             row.collect_after = json.dumps([int(o.total_seconds()) for o in campaign.collect_after])
             row.approver_must_differ = campaign.approver_must_differ
@@ -310,7 +316,7 @@ class Store(PublishingTransitions):
             states = ", ".join(sorted({f"{p.key} is {p.state}" for p in posts})[:3]) or "no posts matched"
             raise StoreError(f"nothing to approve: {states}")
         self._check_previewed(approvable, previewed)
-        campaign = self._campaign_row(approvable[0].campaign_id)
+        campaign = self.campaign_row(approvable[0].campaign_id)
         if campaign.approver_must_differ:
             own = [p.key for p in approvable if (p.author or "").casefold() == actor.casefold()]
             if own:
@@ -358,7 +364,7 @@ class Store(PublishingTransitions):
                     f"{_local(post.late_after, post.zone)}: its words may no longer fit the day, so it is not sent "
                     f"now by itself; give it a new time with `campaign retry {post.key} --at 'YYYY-MM-DD HH:MM'`"
                 )
-        campaign = self._campaign_row(posts[0].campaign_id)
+        campaign = self.campaign_row(posts[0].campaign_id)
         with self.session() as session, session.begin():
             for post in posts:
                 current = session.get(Post, post.id)
@@ -415,9 +421,9 @@ class Store(PublishingTransitions):
         raise StoreError(f"{key!r} is not one post's key; give the full key, such as 'launch/lancs-x'")
 
     def _zone_of(self, selection: Selection) -> str:
-        return self._campaign_row(self.campaign_id(selection.campaign)).zone
+        return self.campaign_row(self.campaign_id(selection.campaign)).zone
 
-    def _campaign_row(self, campaign_id: str) -> CampaignRow:
+    def campaign_row(self, campaign_id: str) -> CampaignRow:
         with self.read_session() as session:
             row = session.get(CampaignRow, campaign_id)
         assert row is not None
@@ -574,7 +580,8 @@ def _post_fields(draft: Draft) -> dict[str, Any]:
         "handle": draft.handle,
         "zone": draft.when.zone,
         "text": draft.text,
-        "media": json.dumps([{"path": str(i.path), "alt": i.alt, "mime_type": i.mime_type, "sha256": i.sha256}
+        "media": json.dumps([{"path": os.path.abspath(i.path), "alt": i.alt, "mime_type": i.mime_type,
+                              "sha256": i.sha256}
                              for i in draft.images]),
         "content_hash": draft.content_hash,
         "reply_to": draft.reply_to,
