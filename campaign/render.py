@@ -31,6 +31,7 @@ from campaign.checks import Checker, repeated_texts
 from campaign.plan import Account, Content, Occurrence, Plan, PostEntry, load_plan
 from campaign.plan.languages import DEFAULT_LANGUAGE
 from campaign.plan.paths import OutsideCampaign, UnusablePath, campaign_folder, inside
+from campaign.plan.posts import has_own_words
 from campaign.platforms import PLATFORMS
 from campaign.problems import Problem
 from campaign.template_sandbox import (
@@ -39,6 +40,7 @@ from campaign.template_sandbox import (
     MAX_VALUE,
     UNDEFINED_FIX,
     CampaignLoader,
+    NotSetError,
     Record,
     TemplateLimit,
     TemplateSandbox,
@@ -157,7 +159,7 @@ class Renderer:
                 "id": campaign.id, "name": campaign.name, "timezone": campaign.zone, "starts": campaign.starts,
                 "ends": campaign.ends, "hashtags": campaign.hashtags, "objective": campaign.objective,
                 "audience": campaign.audience, "author": campaign.author, "language": campaign.language,
-            }, "campaign's fields"),
+            }, "campaign's fields", title="the campaign"),
             phones=Record("phones", {
                 key: Record(f"phones.{key}", {"label": phone.label, "number": phone.number}, "phone's fields",
                             shows="number")
@@ -196,7 +198,11 @@ class Renderer:
             )
         except _RenderProblem as problem:
             return self._failed(post, occurrence, account, content, where, problem)
-        text = self._with_hashtags(_tidy(text), content)
+        text = _tidy(text)
+        if not has_own_words(text):
+            # Checked before the hashtags are added: they go with the words, never in place of them.
+            return self._failed(post, occurrence, account, content, where, _no_words(content, text))
+        text = self._with_hashtags(text, content)
         spec = PLATFORMS[account.platform]
         reply_to = f"{post.reply_to}/{account.id}" if post.reply_to else None
         draft = Draft(
@@ -226,7 +232,7 @@ class Renderer:
 
     def _context(self, post: PostEntry, occurrence: Occurrence, account: Account, content: Content) -> dict[str, Any]:
         context: dict[str, Any] = {
-            "post": Record("post", {"id": post.id}, "post's fields"),
+            "post": Record("post", {"id": post.id}, "post's fields", title=f"the post {post.id!r}"),
             "when": occurrence.when.local,
             "platform": account.platform,
             "account": account.handle,
@@ -273,6 +279,8 @@ class Renderer:
         except TemplateNotFound as exc:
             raise _RenderProblem(_template_line(exc, name), f"there is no template {exc.name!r} in the templates "
                                  "folder", "include or import only templates in the templates folder") from None
+        except NotSetError as exc:
+            raise _RenderProblem(_template_line(exc, name), _explain(exc), exc.fix) from None
         except TemplateError as exc:
             raise _RenderProblem(_template_line(exc, name), _explain(exc)) from None
         except RecursionError as exc:
@@ -330,6 +338,20 @@ class _RenderProblem(Exception):
         self.fix = fix
         self.in_plan = in_plan
         """The problem is with the plan's own lines (a var, an image), not the template's."""
+
+
+def _no_words(content: Content, text: str) -> _RenderProblem:
+    """The problem with a post whose template or text (with `{{ }}`) prints no words of its own: at the line of
+    the plan that names the template, or of the text."""
+    printed = "nothing" if not text else "only hashtags or punctuation"
+    if content.template is not None:
+        return _RenderProblem(1, f"the template {content.template!r} prints {printed} for this post, no words of "
+                              "its own", "make it print what the post says (check its {% if %}s and the values it "
+                              "prints); the campaign's hashtags are added to the words, not in place of them",
+                              in_plan=True)
+    return _RenderProblem(1, f"the text prints {printed} for this post, no words of its own",
+                          "write what the post says (check its {% if %}s and the values it prints); the campaign's "
+                          "hashtags are added to the words, not in place of them", in_plan=True)
 
 
 def _template_line(exc: BaseException, name: str | None) -> int:

@@ -30,11 +30,11 @@ import time
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sized
 from datetime import date, datetime, timedelta
 from datetime import time as clock_time
-from functools import update_wrapper
+from functools import partial, update_wrapper
 from pathlib import Path
 from typing import Any, NoReturn, cast
 
-from jinja2 import BaseLoader, StrictUndefined, Template, TemplateNotFound, nodes
+from jinja2 import BaseLoader, StrictUndefined, Template, TemplateNotFound, Undefined, nodes
 from jinja2.compiler import CodeGenerator, Frame
 from jinja2.environment import TemplateModule
 from jinja2.exceptions import SecurityError, TemplateRuntimeError, UndefinedError
@@ -74,6 +74,8 @@ LIMIT_FIX = ("a post template needs a few short loops at most: look for a large 
 DATA_ONLY_FIX = ("templates see the plan's values only (facts, events, the campaign, the post's vars, `when`); "
                  "use those, with filters such as | day, | clock, | upper")
 UNDEFINED_FIX = "correct the template; every {{ name }} must be a fact, an event field or one of the post's vars"
+NONE_FIX = ("print only values that are set: test a field the plan may leave out first, "
+            "{% if event.location %}…{% endif %}, or give a default, event.location | default('…')")
 
 
 
@@ -106,18 +108,52 @@ class Record(Mapping[str, Any]):
     It knows its name, so a misspelt field is reported with the ones that exist, and it may print as one of
     its fields (a verified number prints as the number, a link as its URL). It has no methods a template
     can use beyond ``keys``, ``values``, ``items`` and ``get``, and none that change it.
+
+    A field given as None is one the plan does not set (an event without `location:`). It is not in the
+    record: in a template it is undefined, never the text "None". Printing it is an error that says the
+    field is not set (:class:`UnsetField`); testing it is not: ``{% if event.location %}`` and
+    ``{% if event.location is defined %}`` are false, and ``event.location | default('…')`` gives the default.
     """
 
-    __slots__ = ("_data", "_name", "_label", "_shows")
+    __slots__ = ("_data", "_name", "_label", "_shows", "_unset", "_title")
 
-    def __init__(self, name: str, data: Mapping[str, Any], label: str, shows: str | None = None) -> None:
-        self._data = dict(data)
+    def __init__(self, name: str, data: Mapping[str, Any], label: str, shows: str | None = None,
+                 title: str | None = None) -> None:
+        self._data = {key: value for key, value in data.items() if value is not None}
+        self._unset = tuple(key for key, value in data.items() if value is None)
         self._name = name
         self._label = label
         self._shows = shows
+        self._title = title or f"{{{{ {name} }}}}"
 
     def __getitem__(self, key: str) -> Any:
         return self._data[key]
+
+    def get(self, key: str, default: Any = missing) -> Any:
+        """The field *key*; if it is not there, *default* if one is given, else an undefined value that is
+        false in a test and an error if printed (never None, which would print as "None")."""
+        if key in self._data:
+            return self._data[key]
+        if default is not missing:
+            return default
+        if key in self._unset:
+            return self.undefined(key)
+        return UnsetField(hint=f"{{{{ {self._name}.get({key!r}) }}}}: there is no {key!r}; {self.missing_message}",
+                          obj=self, name=key, exc=cast(Any, partial(NotSetError, fix=UNDEFINED_FIX)))
+
+    def undefined(self, key: str) -> StrictUndefined:
+        """What a template gets for *key*, which the record does not have: a field not set (:class:`UnsetField`),
+        or one that does not exist (:class:`PlanUndefined`); printing either is an error saying which."""
+        if key in self._unset:
+            fix = (f"add `{key}:` to {self._title} in the plan, or print it only where it is set: "
+                   f"{{% if {self._name}.{key} %}}…{{% endif %}}")
+            return UnsetField(hint=f"{{{{ {self._name}.{key} }}}}: {self._title} has no {key} (`{key}:` is not "
+                              "set in the plan)", obj=self, name=key, exc=cast(Any, partial(NotSetError, fix=fix)))
+        return PlanUndefined(obj=self, name=key)
+
+    def is_unset(self, key: str) -> bool:
+        """Whether *key* is a field of the record that the plan does not set."""
+        return key in self._unset
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._data)
@@ -133,7 +169,8 @@ class Record(Mapping[str, Any]):
 
     @property
     def missing_message(self) -> str:
-        return f"the {self._label} are: {', '.join(sorted(self._data)) or 'none'}"
+        unset = f" (not set here: {', '.join(sorted(self._unset))})" if self._unset else ""
+        return f"the {self._label} are: {', '.join(sorted(self._data)) or 'none'}{unset}"
 
     @property
     def name(self) -> str:
@@ -146,10 +183,11 @@ def _local(value: ScheduledTime | None) -> datetime | None:
 
 
 def event_record(event: Event) -> Record:
-    """An event as templates see it: its fields, with its times as plain local datetimes."""
+    """An event as templates see it: its fields, with its times as plain local datetimes. A field the plan does
+    not set (`end:`, `location:`, `details:`) is undefined, not None (see :class:`Record`)."""
     return Record("event", {"id": event.id, "title": event.title, "start": _local(event.start),
                             "end": _local(event.end), "location": event.location, "details": event.details},
-                  "event's fields")
+                  "event's fields", title=f"the event {event.id!r}")
 
 
 def plain(value: Any, memo: dict[int, Any] | None = None) -> Any:
@@ -381,6 +419,13 @@ class _CodeGenerator(CodeGenerator):
             self.write(", ")
         self.write("))")
 
+    def _output_child_to_const(self, node: nodes.Expr, frame: Frame, finalize: Any) -> str:
+        """Jinja prints constants as it compiles (``{{ 'at ' ~ none }}`` would be the text 'at None'): one that
+        holds ``none`` is left to be printed when the template renders, where printing None is refused."""
+        if any(const.value is None for const in (node, *node.find_all(nodes.Const)) if isinstance(const, nodes.Const)):
+            raise nodes.Impossible()
+        return str(super()._output_child_to_const(node, frame, finalize))
+
     def _checked(self, visit: Callable[[Any, Frame], None], node: nodes.Expr, frame: Frame) -> None:
         self.write("environment.checked(")
         visit(node, frame)
@@ -503,14 +548,19 @@ class TemplateSandbox(ImmutableSandboxedEnvironment):
         return None
 
     def getattr(self, obj: Any, attribute: str) -> Any:
-        if type(obj) is Record and attribute in obj:
-            return obj[attribute]
+        if type(obj) is Record:
+            if attribute in obj:
+                return obj[attribute]
+            if obj.is_unset(attribute):
+                return obj.undefined(attribute)
         self.budget.spend()
         if isinstance(obj, type):  # `dict`, `namespace`, `cycler`: callable, nothing more (`dict['x']` is a type)
             self.unsafe_undefined(obj, attribute)
         return super().getattr(obj, attribute)
 
     def getitem(self, obj: Any, argument: Any) -> Any:
+        if type(obj) is Record and isinstance(argument, str) and obj.is_unset(argument):
+            return obj.undefined(argument)
         self.budget.spend()
         if isinstance(obj, type):
             self.unsafe_undefined(obj, str(argument))
@@ -558,7 +608,9 @@ class TemplateSandbox(ImmutableSandboxedEnvironment):
         return value
 
     def joined(self, parts: tuple[Any, ...]) -> str:
-        """``a ~ b``: the parts as text, joined, if the result is within bounds."""
+        """``a ~ b``: the parts as text, joined, if the result is within bounds (and none is None)."""
+        if any(part is None for part in parts):
+            raise NotSetError("it joins a value that is not set (none) with '~'", NONE_FIX)
         self._within(sum(size_of(part) for part in parts), "'~'")
         return "".join(map(str, parts))
 
@@ -571,6 +623,8 @@ class TemplateSandbox(ImmutableSandboxedEnvironment):
     def _printed(self, value: Any) -> str:
         """What every ``{{ … }}`` prints goes through here (Jinja's ``finalize``): counted against the render's
         budget. Every value a template can hold is within bounds, so turning it into text is too."""
+        if value is None:  # nothing in the context is None; a template can still make one (`.get()` of a dict)
+            raise NotSetError("it prints a value that is not set (none), which would be the text 'None'", NONE_FIX)
         text = value if type(value) is str else str(value)
         budget = self.budget
         budget.printed += len(text)
@@ -633,6 +687,14 @@ class TemplateSandbox(ImmutableSandboxedEnvironment):
         return update_wrapper(bounded, function)
 
 
+class NotSetError(UndefinedError):
+    """A template printed a value the plan does not set (an event's location it does not give)."""
+
+    def __init__(self, message: str, fix: str) -> None:
+        super().__init__(message)
+        self.fix = fix
+
+
 class PlanUndefined(StrictUndefined):
     """Says which name is missing in words an author can act on."""
 
@@ -650,3 +712,24 @@ def _kind(obj: Any) -> str:
     """``a str``, ``a datetime``: what *obj* is, for messages."""
     name = type(obj).__name__
     return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"
+
+
+class UnsetField(PlanUndefined):
+    """A field a record has but the plan does not set (an event's `location:`): printing it (or using it in a
+    sum, a loop …) is a :class:`NotSetError` saying so, while testing it is false, not an error:
+    ``{% if event.location %}``, ``{% if event.location is defined %}``, ``event.location or '…'``,
+    ``event.location == 'Preston'`` and ``event.location | default('…')`` all work."""
+
+    __slots__ = ()
+
+    def __bool__(self) -> bool:  # type: ignore[override]  # false, where StrictUndefined raises
+        return False
+
+    # Compared, it is equal only to another value that is not set (as Jinja's lenient Undefined), not an error.
+    __eq__ = Undefined.__eq__  # type: ignore[assignment]
+    __ne__ = Undefined.__ne__  # type: ignore[assignment]
+    __hash__ = Undefined.__hash__  # type: ignore[assignment]
+
+    @property
+    def _undefined_message(self) -> str:
+        return str(self._undefined_hint)

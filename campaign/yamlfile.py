@@ -48,6 +48,14 @@ MAX_ALIAS_SIZE = 100_000
 MAX_ALIASES_SIZE = 2_000_000
 """The most all aliases of a plan together may stand for: enough for an alias in each of 10,000 posts, and
 a billion laughs is refused after a few hundred nodes, in milliseconds."""
+ID_CUTOFF = 0.8
+"""How alike (difflib's ratio) a written id, platform or template name must be to one that exists for a message
+to suggest it. Real typos score 0.86-0.97 (lancs-z → lancs-x 0.86, preston-trainin → preston-training 0.97);
+names that merely share a prefix or suffix score 0.58-0.73 (lancs-x → lancs-bluesky 0.60, week-launch →
+week-wrap 0.60, preston-training → burnley-training 0.69) and are not suggested: a wrong suggestion sends the
+author to the wrong place, while the list of names lets them find the right one."""
+KEY_CUTOFF = 0.75
+"""The same for an unknown key: keys are short, so one wrong letter costs more (att → at scores 0.80)."""
 
 
 class YamlMap(dict[Any, Any]):
@@ -440,7 +448,8 @@ class Section:
             self.report.error(line, self.where, "unknown key (not shown: it may be a secret)",
                               "the keys allowed here are: " + ", ".join(self.allowed))
             return
-        close = difflib.get_close_matches(str(key), list(self.allowed), n=1, cutoff=0.6) if len(str(key)) <= 100 else []
+        close = (difflib.get_close_matches(str(key), list(self.allowed), n=1, cutoff=KEY_CUTOFF)
+                 if len(str(key)) <= 100 else [])
         if close:
             fix = f"did you mean {close[0]!r}?"
         else:
@@ -562,8 +571,8 @@ def _mapping_fix(allowed: Mapping[str, Any]) -> str:
 
 
 def did_you_mean(value: str, choices: list[str], label: str) -> str:
-    """``did you mean 'x'?`` for a close match, otherwise the list of *label*."""
-    close = difflib.get_close_matches(value, choices, n=1, cutoff=0.5) if len(value) <= 100 else []
+    """``did you mean 'x'?`` for a close match (:data:`ID_CUTOFF`), otherwise the list of *label*."""
+    close = difflib.get_close_matches(value, choices, n=1, cutoff=ID_CUTOFF) if len(value) <= 100 else []
     if close:
         return f"did you mean {close[0]!r}?"
     return f"{label}: " + ", ".join(sorted(choices))

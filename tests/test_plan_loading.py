@@ -10,6 +10,7 @@ import pytest
 from campaign.plan import load_plan
 from campaign.problems import Problem
 from campaign.render import render_plan
+from campaign.yamlfile import did_you_mean
 from tests.plan_fixtures import BASE_PLAN, base_with, line_of, write_campaign
 
 
@@ -621,3 +622,146 @@ def test_a_key_blank_in_campaign_is_refused_and_not_replaced_by_a_default(tmp_pa
         (line_of(plan_path, "starts:"), "campaign.starts", "'starts' is blank"),
         (line_of(plan_path, "grace:"), "campaign.grace", "'grace' is blank"),
     ]
+
+
+# -- did-you-mean only when close --------------------------------------------------------------------------
+
+WITHOUT_LANCS_X = BASE_PLAN[:BASE_PLAN.index("  lancs-x:\n")] + BASE_PLAN[BASE_PLAN.index("  lancs-facebook:\n"):]
+"""The fixture plan without its X account: `lancs-bluesky` is the account most like 'lancs-x' (0.60)."""
+BURNLEY = "  burnley-training:\n    title: Modern slavery training, Burnley\n    start: '2027-03-19 10:00'\n"
+
+
+def test_a_name_that_only_shares_a_prefix_is_not_suggested(tmp_path: Path) -> None:
+    """Names that merely look alike are not offered as what was meant: lancs-x is not lancs-bluesky (0.60),
+    week-launch not week-wrap (0.60), preston-training not burnley-training (0.69). The message lists the
+    names there are instead."""
+    base = WITHOUT_LANCS_X.replace("  preston-training:\n", "  unused:\n").replace(
+        "    location: Preston Town Hall\n", "") + BURNLEY
+    plan_path = write_campaign(tmp_path, """\
+        - id: week-wrap
+          accounts: [lancs-x]
+          text: The week is over
+          at: '2027-03-21 17:00'
+        - id: eve
+          accounts: [lancs-mastodon]
+          text: Tomorrow
+          event: preston-training
+          at: '-1d 18:00'
+        - id: thanks
+          accounts: [lancs-mastodon]
+          text: Thank you
+          reply_to: week-launch
+          at: '2027-03-21 18:00'
+        """, base=base)
+    assert [(p.line, p.message, p.fix) for p in problems_of(plan_path)] == [
+        (line_of(plan_path, "[lancs-x]"), "there is no account 'lancs-x'",
+         "the accounts are: lancs-bluesky, lancs-facebook, lancs-mastodon"),
+        (line_of(plan_path, "event: preston-training"), "there is no event 'preston-training'",
+         "the events are: burnley-training, unused"),
+        (line_of(plan_path, "id: thanks"), "it replies to 'week-launch', which is not a post in this plan",
+         "the posts are: eve, week-wrap"),
+    ]
+
+
+def test_a_real_typo_is_still_suggested(tmp_path: Path) -> None:
+    """A typo — a letter wrong, missing or swapped (0.80-0.97) — still gets its did-you-mean: lancs-z →
+    lancs-x, preston-trainin → preston-training, week-lanch → week-launch, blusky → bluesky, and the unknown
+    keys att → at and acounts → accounts."""
+    base = BASE_PLAN.replace("    platform: bluesky\n", "    platform: blusky\n")
+    plan_path = write_campaign(tmp_path, """\
+        - id: week-launch
+          acounts: [lancs-x]
+          text: The week starts
+          at: '2027-03-15 09:00'
+        - id: eve
+          accounts: [lancs-z]
+          text: Tomorrow
+          event: preston-trainin
+          att: '-1d 18:00'
+        - id: thanks
+          accounts: [lancs-x]
+          text: Thank you
+          reply_to: week-lanch
+          at: '2027-03-15 10:00'
+        """, base=base)
+    fixes = {p.message: p.fix for p in problems_of(plan_path)}
+    assert {message: fixes.get(message) for message in [
+        "there is no platform 'blusky'", "unknown key 'acounts'", "there is no account 'lancs-z'", "unknown key 'att'",
+        "it replies to 'week-lanch', which is not a post in this plan",
+    ]} == {
+        "there is no platform 'blusky'": "did you mean 'bluesky'?",
+        "unknown key 'acounts'": "did you mean 'accounts'?",
+        "there is no account 'lancs-z'": "did you mean 'lancs-x'?",
+        "unknown key 'att'": "did you mean 'at'?",
+        "it replies to 'week-lanch', which is not a post in this plan": "did you mean 'week-launch'?",
+    }
+
+
+@pytest.mark.parametrize(("written", "choices", "fix"), [
+    ("lancs-x", ["lancs-bluesky", "lancs-facebook"], "the names are: lancs-bluesky, lancs-facebook"),
+    ("week-launch", ["week-wrap", "week-round-up"], "the names are: week-round-up, week-wrap"),
+    ("preston-training", ["burnley-training"], "the names are: burnley-training"),
+    ("lancs-z", ["lancs-x", "lancs-bluesky"], "did you mean 'lancs-x'?"),
+    ("preston-trainin", ["preston-training", "burnley-training"], "did you mean 'preston-training'?"),
+    ("launch", ["launch.j2", "helpline.j2"], "did you mean 'launch.j2'?"),
+])
+def test_did_you_mean_cutoff_between_false_friends_and_typos(written: str, choices: list[str], fix: str) -> None:
+    """The cutoff (0.8) lies between the false suggestions measured (0.58-0.73) and real typos (0.80-0.97): a
+    template named without its `.j2` (0.80) is still suggested."""
+    assert did_you_mean(written, choices, "the names are") == fix
+
+
+# -- phone numbers in facts, as they are printed ---------------------------------------------------------------
+
+EMERGENCY_FACT = "    emergency: {label: Emergency, number: '999'}\n"
+
+
+def with_crimestoppers(number: str) -> str:
+    """The fixture plan with Crimestoppers verified in `facts.phones` as *number*."""
+    fact = f"    crimestoppers: {{label: Crimestoppers, number: '{number}'}}\n"
+    return BASE_PLAN.replace(EMERGENCY_FACT, EMERGENCY_FACT + fact)
+
+
+@pytest.mark.parametrize("number", ["0800-555-111", "0800 555 111", "0800\u00a0555\u00a0111", "+44 800-555-111"])
+def test_a_verified_number_with_hyphens_is_accepted_in_facts_and_in_a_post_written_the_same_way(
+        tmp_path: Path, number: str) -> None:
+    """Crimestoppers verified in `facts:` as 0800-555-111 (or with spaces, non-breaking spaces, or +44) loads,
+    and a post that writes it exactly so — in its text or from {{ phones.crimestoppers }} — renders with no
+    problem, through the loader and `render_plan`."""
+    base = with_crimestoppers(number)
+    plan_path = write_campaign(tmp_path, f"""\
+        - id: written
+          accounts: [lancs-x]
+          text: 'Call Crimestoppers on {number}, anonymously.'
+          at: '2027-03-15 09:00'
+        - id: quoted
+          accounts: [lancs-x]
+          text: 'Or call {{{{ phones.crimestoppers }}}} ({{{{ phones.crimestoppers.label }}}}).'
+          at: '2027-03-15 10:00'
+        """, base=base)
+    plan, problems = load_plan(plan_path)
+    assert problems == []
+    assert plan is not None and plan.phones["crimestoppers"].number == number
+    rendered = render_plan(plan_path)
+    assert rendered.problems == ()
+    assert [d.text.split("\n")[0] for d in rendered.drafts] == [
+        f"Call Crimestoppers on {number}, anonymously.", f"Or call {number} (Crimestoppers)."]
+
+
+@pytest.mark.parametrize("number", ["0800--555-111", "0800 - 555", "0800-", "-0800", "0800  555 111", "0800 555 111 ",
+                                    "08OO 555 111", "phone 101", "+", "1"])
+def test_what_is_not_a_phone_number_is_still_refused_in_facts(tmp_path: Path, number: str) -> None:
+    """Digits with single spaces, non-breaking spaces or hyphens between them, at least two: doubled or
+    trailing separators, letters (O for 0) and a lone digit are not a number as it should be printed."""
+    base = with_crimestoppers(number)
+    plan_path = write_campaign(tmp_path, """\
+        - id: post
+          accounts: [lancs-x]
+          text: Call us
+          at: '2027-03-15 09:00'
+        """, base=base)
+    problem = only_error(plan_path)
+    assert (problem.line, problem.where) == (line_of(plan_path, "crimestoppers"), "facts.phones.crimestoppers")
+    assert problem.message.endswith("is not a phone number")
+    assert problem.fix == ("write digits, with single spaces or hyphens between groups, as it should be printed, "
+                           "e.g. '08000 121 700' or '0800-555-111'")

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from campaign.cli import main
 from campaign.plan.languages import DEFAULT_LANGUAGE
 from campaign.render import Draft, content_hash, render_plan
 from tests.plan_fixtures import line_of, write_campaign
@@ -293,7 +296,8 @@ def test_a_relative_time_without_an_event_says_so(tmp_path: Path) -> None:
 
 
 def test_a_refused_thread_post_does_not_bury_its_replies_in_follow_on_noise(tmp_path: Path) -> None:
-    """When a thread's middle post is refused, its reply says so in one line instead of listing every post."""
+    """When a thread's middle post is refused, that is the one line: its reply is left out with it silently
+    (it comes back when the middle post is fixed), instead of a second line for the same mistake."""
     plan_path = write_campaign(tmp_path, """\
         - id: first
           accounts: [lancs-x]
@@ -312,7 +316,6 @@ def test_a_refused_thread_post_does_not_bury_its_replies_in_follow_on_noise(tmp_
         """)
     assert [(p.where, p.message) for p in render_plan(plan_path).problems] == [
         ("post 'second'", "it replies to 'first' but is not scheduled after it"),
-        ("post 'third'", "it replies to 'second', which cannot be scheduled"),
     ]
 
 
@@ -447,3 +450,81 @@ def test_the_language_is_part_of_the_content_hash(tmp_path: Path) -> None:
     assert english.content_hash != welsh.content_hash
     assert english.content_hash == content_hash(english.text, [], None) == content_hash(
         english.text, [], None, DEFAULT_LANGUAGE)
+
+
+# -- a template or text that prints no words of its own ------------------------------------------------------
+
+
+@pytest.mark.parametrize(("template", "printed"), [
+    ("{% if false %}Never said.{% endif %}", "nothing"),
+    ("{{ '' }}\n   \n", "nothing"),
+    ("{% set words = '' %}{{ words }} …!", "only hashtags or punctuation"),
+    ("#SeeItShareIt #ModernSlavery", "only hashtags or punctuation"),
+])
+def test_a_template_that_prints_no_words_of_its_own_is_an_error_at_its_line(tmp_path: Path, template: str,
+                                                                           printed: str) -> None:
+    """A template that renders to nothing, whitespace, punctuation or hashtags only was a post of the campaign's
+    hashtags alone. It is an error at the plan's line naming the template (checked before the hashtags are
+    added), once for the post and every account it goes to, and no draft of it is ready."""
+    plan_path = write_campaign(tmp_path, """\
+        - id: blank
+          accounts: [lancs-x, lancs-mastodon]
+          template: blank.j2
+          at: '2027-03-15 09:00'
+        """, templates={"blank.j2": template})
+    rendered = render_plan(plan_path)
+    assert [(p.file, p.line, p.message) for p in rendered.errors] == [
+        (str(plan_path), line_of(plan_path, "template: blank.j2"),
+         f"the template 'blank.j2' prints {printed} for this post, no words of its own")] * 2
+    assert not any(d.ok for d in rendered.drafts)
+    assert {d.text for d in rendered.drafts} == {""}
+
+
+def test_a_text_with_braces_that_prints_no_words_is_an_error_even_without_hashtags(tmp_path: Path) -> None:
+    """A `text:` holding `{{ }}` is a template too: printing no words is an error at the text's line, with or
+    without the campaign's hashtags (an empty post is never sent)."""
+    plan_path = write_campaign(tmp_path, """\
+        - id: quiet
+          accounts: [lancs-x]
+          hashtags: false
+          text: "{{ '' }}"
+          at: '2027-03-15 09:00'
+        """)
+    rendered = render_plan(plan_path)
+    assert [(p.line, p.message) for p in rendered.errors] == [
+        (line_of(plan_path, "text:"), "the text prints nothing for this post, no words of its own")]
+
+
+def test_a_variant_that_prints_no_words_is_an_error_at_the_variant_and_only_for_its_platform(tmp_path: Path) -> None:
+    """A variant's template that prints nothing is an error at the variant's line, for that platform only:
+    the post's other accounts get their words and validate."""
+    plan_path = write_campaign(tmp_path, """\
+        - id: launch
+          accounts: [lancs-x, lancs-facebook]
+          text: The week of action starts today.
+          variants:
+            facebook: {template: empty.j2}
+          at: '2027-03-15 09:00'
+        """, templates={"empty.j2": "{# to do #}"})
+    rendered = render_plan(plan_path)
+    assert [(p.line, p.where, p.message) for p in rendered.errors] == [
+        (line_of(plan_path, "empty.j2"), "post 'launch' for Lancashire Police (facebook)",
+         "the template 'empty.j2' prints nothing for this post, no words of its own")]
+    assert [(d.account, d.ok) for d in rendered.drafts] == [("lancs-facebook", False), ("lancs-x", True)]
+
+
+def test_validate_says_once_that_a_template_prints_nothing(tmp_path: Path) -> None:
+    """Through `campaign validate`: one FILE:LINE line for a post to two accounts whose template prints
+    nothing, and exit 1."""
+    plan_path = write_campaign(tmp_path, """\
+        - id: blank
+          accounts: [lancs-x, lancs-mastodon]
+          template: blank.j2
+          at: '2027-03-15 09:00'
+        """, templates={"blank.j2": "{% if false %}Never said.{% endif %}\n"})
+    result = CliRunner().invoke(main, ["validate", str(plan_path)])
+    assert result.exit_code == 1
+    problems = [line for line in result.output.splitlines() if re.match(rf"{re.escape(str(plan_path))}:\d+: ", line)]
+    assert len(problems) == 1, result.output
+    assert problems[0].startswith(f"{plan_path}:{line_of(plan_path, 'blank.j2')}: post 'blank' for ")
+    assert "the template 'blank.j2' prints nothing for this post, no words of its own — " in problems[0]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import textwrap
 import time
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,8 +20,9 @@ import pytest
 from click.testing import CliRunner
 
 from campaign.cli import main
-from campaign.render import render_plan
-from tests.plan_fixtures import write_campaign
+from campaign.plan import load_plan
+from campaign.render import Renderer, render_plan
+from tests.plan_fixtures import BASE_PLAN, write_campaign
 
 CANARY = "CANARY-4f1c9a-outside-the-campaign"
 INNOCENT = (
@@ -330,3 +332,132 @@ def test_the_bundled_example_still_renders_every_post_without_a_problem() -> Non
     result = CliRunner().invoke(main, ["validate"])
     assert result.exit_code == 0, result.output
     assert result.output.rstrip().endswith(": ok: 0 errors, 0 warnings in 36 plan entries (108 posts to publish)")
+
+
+# -- None is never printed: a field the plan does not set is undefined --------------------------------------
+
+NO_LOCATION = BASE_PLAN + "  quiz-night:\n    title: Community quiz night\n    start: '2027-03-17 19:00'\n"
+"""The fixture plan with a second event that has no `location:`, `end:` or `details:`."""
+
+
+def quiz_post(tmp_path: Path, template: str) -> Path:
+    """A plan whose post `quiz` (to lancs-x, tied to the event without a location) renders *template*."""
+    return write_campaign(tmp_path, """\
+        - id: quiz
+          accounts: [lancs-x]
+          template: quiz.j2
+          event: quiz-night
+          at: '-1d 18:00'
+        """, {"quiz.j2": template}, base=NO_LOCATION)
+
+
+def test_printing_a_field_the_event_does_not_set_is_an_error_naming_the_event_and_field(tmp_path: Path) -> None:
+    """`{{ event.location }}` for an event without `location:` was the text "None" in the post. It is an error
+    at the template's line, through `campaign validate`, saying the event has no location and how to fix it."""
+    plan = quiz_post(tmp_path, "Quiz night tomorrow!\nCome along to {{ event.location }}.\n")
+    result = CliRunner().invoke(main, ["validate", str(plan)])
+    assert result.exit_code == 1, result.output
+    assert "None" not in result.output
+    (problem,) = [text for text in result.output.splitlines() if PROBLEM_LINE.match(text)]
+    assert problem == (
+        f"{tmp_path / 'posts' / 'quiz.j2'}:2: post 'quiz' for @LancsPolice (x): {{{{ event.location }}}}: the event "
+        "'quiz-night' has no location (`location:` is not set in the plan) — add `location:` to the event "
+        "'quiz-night' in the plan, or print it only where it is set: {% if event.location %}…{% endif %}")
+
+
+@pytest.mark.parametrize(("template", "said"), [
+    ("{{ event.end | clock }} finish", "{{ event.end }}: the event 'quiz-night' has no end"),
+    ("About: {{ event.details }}", "{{ event.details }}: the event 'quiz-night' has no details"),
+    ("At {{ events['quiz-night'].location }}", "the event 'quiz-night' has no location"),
+    ("At {{ event['location'] }}", "the event 'quiz-night' has no location"),
+    ("At {{ event.get('location') }}", "the event 'quiz-night' has no location"),
+    ("At {{ 'the ' ~ event.location }}", "the event 'quiz-night' has no location"),
+    ("At {{ event.location | upper }}", "the event 'quiz-night' has no location"),
+    ("Aim: {{ campaign.objective }}", "{{ campaign.objective }}: the campaign has no objective"),
+    ("By {{ campaign.author }}", "{{ campaign.author }}: the campaign has no author"),
+    ("Quiz {{ none }}", "it prints a value that is not set (none), which would be the text 'None'"),
+    ("Quiz {{ dict(a=1).get('b') }}", "it prints a value that is not set (none)"),
+    ("Quiz {{ 'x' ~ none }}", "it joins a value that is not set (none)"),
+])
+def test_no_way_of_printing_an_unset_field_prints_none(tmp_path: Path, template: str, said: str) -> None:
+    """However a template reaches a field the plan does not set — by dot, by key, with `.get()`, joined with
+    `~`, through a filter, or through `events[…]` — and whatever else would print as None, the post is an
+    error saying what is not set, never a post with the word "None"."""
+    rendered = render_plan(quiz_post(tmp_path, template))
+    assert not any("None" in d.text for d in rendered.drafts)
+    messages = [p.message for p in rendered.errors]
+    assert len(messages) == 1 and said in messages[0], messages
+
+
+def test_an_optional_field_can_be_tested_in_a_template_without_error(tmp_path: Path) -> None:
+    """StrictUndefined makes `{% if name %}` an error for a name that does not exist; a field the plan may
+    leave out is testable instead: `{% if event.location %}`, `is defined`, `| default`, `or` and `==` work,
+    for an event without a location and one with it, and the post validates."""
+    template = ("{% if event.location %}At {{ event.location }}.{% else %}Venue to follow.{% endif %}"
+                "{% if event.location is defined %} Defined.{% endif %}"
+                "{% if event.location is not defined %} Not defined.{% endif %}"
+                " {{ event.location | default('TBC') }} / {{ event.location or 'somewhere' }}"
+                "{% if event.location == 'Preston Town Hall' %} In Preston.{% endif %}"
+                " {{ event.get('location', 'n/a') }} {{ event.title }}")
+    plan = write_campaign(tmp_path, """\
+        - id: quiz
+          accounts: [lancs-x]
+          template: quiz.j2
+          event: quiz-night
+          at: '-1d 18:00'
+        - id: training
+          accounts: [lancs-x]
+          template: quiz.j2
+          event: preston-training
+          at: '-1d 18:00'
+        """, {"quiz.j2": template}, base=NO_LOCATION)
+    result = CliRunner().invoke(main, ["validate", str(plan)])
+    assert result.exit_code == 0, result.output
+    texts = {d.post_id: d.text.split("\n")[0] for d in render_plan(plan).drafts}
+    assert texts == {
+        "quiz": "Venue to follow. Not defined. TBC / somewhere n/a Community quiz night",
+        "training": "At Preston Town Hall. Defined. Preston Town Hall / Preston Town Hall In Preston. "
+                    "Preston Town Hall Modern slavery training",
+    }
+
+
+def test_a_misspelt_field_is_still_an_error_even_in_an_if(tmp_path: Path) -> None:
+    """Only fields that exist but are not set are false in a test: a misspelt one (`locaton`) is still an
+    error, which lists the event's fields and those it does not set."""
+    rendered = render_plan(quiz_post(tmp_path, "{% if event.locaton %}At {{ event.locaton }}{% endif %} Quiz"))
+    assert [p.message for p in rendered.errors] == [
+        "{{ event.locaton }} is not defined; the event's fields are: id, start, title (not set here: details, end, "
+        "location)"]
+
+
+def _values(value: object) -> Iterator[object]:
+    """*value* and every value inside it (records, tuples), depth first."""
+    yield value
+    if isinstance(value, Mapping):
+        for item in value.values():
+            yield from _values(item)
+    elif isinstance(value, tuple):
+        for item in value:
+            yield from _values(item)
+
+
+def test_nothing_in_the_template_context_is_none(tmp_path: Path) -> None:
+    """Every value a template can reach — the campaign (without objective, audience or author), facts, every
+    event (one without end, location and details), the post, its vars, `when`, the account — holds no None:
+    a field the plan does not set is left out of its record, so it is undefined, not "None"."""
+    plan_path = write_campaign(tmp_path, """\
+        - id: quiz
+          accounts: [lancs-x]
+          text: Quiz {{ place }}
+          vars: {place: hall, items: [a, b], nested: {key: value}}
+          event: quiz-night
+          at: '-1d 18:00'
+        """, base=NO_LOCATION)
+    plan, problems = load_plan(plan_path)
+    assert plan is not None and not problems
+    renderer = Renderer(plan)
+    post = plan.posts[0]
+    context = renderer._context(post, post.occurrences[0], plan.accounts["lancs-x"], post.content)
+    reachable = (*renderer.env.globals.values(), *context.values())
+    assert any(isinstance(v, Mapping) and "title" in v and "location" not in v for v in _values(reachable))
+    assert not [v for v in _values(reachable) if v is None]

@@ -63,6 +63,9 @@ from campaign.yamlfile import (
 )
 
 _ID = re.compile(r"[a-z0-9][a-z0-9_-]*")
+_PHONE = re.compile(r"\+?[0-9](?:[ \u00a0-]?[0-9])+")
+"""A verified number as it is printed: digits, grouped by single spaces, non-breaking spaces or hyphens (the
+checks accept it in a post exactly as written here)."""
 _ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
 _HASHTAG = re.compile(r"#?(\w+)")
 _HANDLES = {
@@ -148,6 +151,12 @@ class Loader:
         self.events_known = True
         """False when `accounts:` or `events:` is written but cannot be read (reported): posts naming them are
         then not reported again, one by one."""
+        self.failed_accounts: dict[str, str | None] = {}
+        """Accounts written in the plan that could not be loaded (each reported), with their platform where it
+        could be read: a post naming one skips it silently, so one mistake is one message, not one per post."""
+        self.failed_events: set[str] = set()
+        """Events written in the plan that could not be loaded (each reported): a post timed by one is left out
+        silently."""
 
     def error(self, line: int, where: str, message: str, fix: str) -> None:
         self.report.error(line, where, message, fix)
@@ -387,9 +396,10 @@ class Loader:
                 # every template using it does not report a second, misleading problem.
                 phones[key] = Phone(key, phone.get("label", key), str(phone.data["number"]))
                 continue
-            if number is not None and not re.fullmatch(r"\+?[0-9][0-9 ]*[0-9]", number):
+            if number is not None and not _PHONE.fullmatch(number):
                 self.error(phone.value_line("number"), where, f"{shown(number)} is not a phone number",
-                           "write digits with single spaces, as it should be printed, e.g. '08000 121 700'")
+                           "write digits, with single spaces or hyphens between groups, as it should be printed, "
+                           "e.g. '08000 121 700' or '0800-555-111'")
                 continue
             if number is not None:
                 phones[key] = Phone(key, phone.get("label", key), number)
@@ -423,6 +433,9 @@ class Loader:
         top = Section(value, "accounts", self.report, {k: MAP for k in value}, blanks=False)
         for account_id, item, line in top.items():
             where = f"accounts.{brief(account_id)}"
+            # Until it is loaded, the account is one that failed (each way it can fail is reported below).
+            written = item.get("platform") if isinstance(item, YamlMap) else None
+            self.failed_accounts[account_id] = written if isinstance(written, str) and written in PLATFORMS else None
             if not self.check_id(account_id, line, where):
                 continue
             if not isinstance(item, YamlMap):
@@ -438,6 +451,7 @@ class Loader:
                            f"there is no platform {shown(platform)}",
                            did_you_mean(platform, list(PLATFORMS), "the platforms are"))
                 continue
+            del self.failed_accounts[account_id]
             handle = self.text(section, "handle") or ""
             pattern, example = _HANDLES[platform]
             if handle and not pattern.fullmatch(handle):
@@ -501,6 +515,7 @@ class Loader:
         top = Section(value, "events", self.report, {k: MAP for k in value}, blanks=False)
         for event_id, item, line in top.items():
             where = f"events.{brief(event_id)}"
+            self.failed_events.add(event_id)  # until it is loaded (each way it can fail is reported below)
             if not self.check_id(event_id, line, where):
                 continue
             section = Section.of(item, where, line, self.report,
@@ -512,6 +527,7 @@ class Loader:
             end = self._time(section, "end", zone)
             if start is None:
                 continue
+            self.failed_events.discard(event_id)
             if end is not None and end.utc <= start.utc:
                 self.error(section.value_line("end"), f"{where}.end", f"the event ends ({end.label()}) before it "
                            f"starts ({start.label()})", "correct the start or the end")

@@ -79,13 +79,18 @@ IMAGE_HINTS = {
 _HASHTAGS = re.compile(r"#\w+")
 
 
-def _has_own_words(text: str) -> bool:
+def has_own_words(text: str) -> bool:
     """Whether *text* says anything besides hashtags: a letter, a digit or a symbol (an emoji counts)."""
     return any(unicodedata.category(c)[0] in "LNS" for c in _HASHTAGS.sub("", text))
 
 
-
 class PostReader:
+    """Reads the posts. A post that cannot be loaded is reported once, where the mistake is, and never again
+    through what names it: a post naming an account or event that is written but could not be loaded (reported
+    under `accounts:` or `events:`) skips that account, or is left out if timed by that event, without a message
+    of its own; a reply to a post left out is left out silently too. The first mistake already stops the plan,
+    and fixing it brings back everything that hung on it."""
+
     def __init__(self, loader: Loader, campaign: Campaign, accounts: dict[str, Account],
                  events: dict[str, Event]) -> None:
         self.loader = loader
@@ -93,11 +98,18 @@ class PostReader:
         self.campaign = campaign
         self.accounts = accounts
         self.events = events
+        self.written: dict[str, int] = {}
+        """The id of every post written in the plan, with the line of the post that has it (the first)."""
+        self.failed: set[str] = set()
+        """The ids of posts written in the plan that were not loaded: each failed with a problem reported."""
+        self._failed_platforms: set[str | None] = set()
+        """For the post being read: the platforms (None: not known) of accounts it names that failed to load."""
 
     def read(self, value: Any) -> tuple[PostEntry, ...]:
         if not isinstance(value, YamlList):
             return ()
         posts: dict[str, PostEntry] = {}
+        first_lines = self.written
         for index, item, line in seq_items(value):
             post_id = item.get("id") if isinstance(item, YamlMap) else None
             named = post_id if isinstance(post_id, str) and not is_blank(post_id) else None
@@ -106,14 +118,18 @@ class PostReader:
                                  own_blank=("language",))
             if section is None or not isinstance(section.get("id"), str) or not isinstance(post_id, str):
                 continue
-            if not self.loader.check_id(post_id, section.value_line("id"), where):
-                continue
-            if post_id in posts:
+            if post_id in first_lines:
                 self.report.error(section.value_line("id"), where, f"the id {post_id!r} is used twice "
-                                  f"(first on line {posts[post_id].line})", "give each post its own id")
+                                  f"(first on line {first_lines[post_id]})", "give each post its own id")
+                continue
+            first_lines[post_id] = line
+            if not self.loader.check_id(post_id, section.value_line("id"), where):
+                self.failed.add(post_id)
                 continue
             post = self._post(section, post_id, line)
-            if post is not None:
+            if post is None:
+                self.failed.add(post_id)
+            else:
                 posts[post_id] = post
         self._check_replies(posts)
         return tuple(posts.values())
@@ -135,6 +151,7 @@ class PostReader:
     # -- where --------------------------------------------------------------------------------------
 
     def _targets(self, section: Section) -> tuple[str, ...]:
+        self._failed_platforms = set()
         where = section.where
         if section.written("accounts") and section.written("platforms"):
             self.report.error(section.key_line("platforms"), where, "both 'accounts' and 'platforms' are given",
@@ -150,6 +167,7 @@ class PostReader:
         if value is None or not self.loader.accounts_known:  # reported: blank, the wrong kind, or no accounts
             return ()
         if value == "all":
+            self._failed_platforms = set(self.loader.failed_accounts.values())
             return tuple(self.accounts)
         if isinstance(value, str):
             line = section.value_line("accounts")
@@ -157,10 +175,16 @@ class PostReader:
             value.append(section.get("accounts"))
             value.item_lines.append(line)
         chosen: list[str] = []
+        named: set[str] = set()
+        failed = self.loader.failed_accounts
         for name, line in self._names(section, "accounts", value, "an account id", "account"):
-            if name in chosen:
+            if name in named:
                 self.report.error(line, f"{where}.accounts", f"the account {name!r} is listed twice",
                                   "list each account once")
+                continue
+            named.add(name)
+            if name in failed:  # written under `accounts:` but not loaded (reported there): skipped silently
+                self._failed_platforms.add(failed[name])
             elif name in self.accounts:
                 chosen.append(name)
             else:
@@ -187,7 +211,10 @@ class PostReader:
                                   did_you_mean(name, list(PLATFORMS), "the platforms are"))
                 continue
             matching = [a.id for a in self.accounts.values() if a.platform == name]
-            if not matching:
+            # An account that failed to load (reported) may be this platform's: it is not reported again here.
+            failed = {p for p in self.loader.failed_accounts.values() if p in (name, None)}
+            self._failed_platforms |= failed
+            if not matching and not failed:
                 self.report.error(line, item_where, f"the plan has no {name} account",
                                   f"add one under `accounts:` with `platform: {name}`, or remove {name} here")
             chosen.extend(matching)
@@ -238,7 +265,7 @@ class PostReader:
         text = section.get("text")
         if has_text and text is None:
             return None  # not text: reported
-        if text is not None and "{" not in text and not _has_own_words(text):
+        if text is not None and "{" not in text and not has_own_words(text):
             self.report.error(section.value_line("text"), f"{where}.text", "the post has no words of its own, "
                               "only hashtags or punctuation", "write what the post says; the campaign's hashtags "
                               "are added to it")
@@ -342,7 +369,7 @@ class PostReader:
             variant = Section.of(item, top.sub(platform), line, self.report, CONTENT_KEYS, hints=POST_HINTS)
             if variant is None:
                 continue
-            if platform not in targeted and accounts:
+            if platform not in targeted and accounts and not self._failed_platforms & {platform, None}:
                 self.report.warn(line, variant.where, f"there is a {platform} variant but the post does not go "
                                  f"to any {platform} account", f"add a {platform} account to the post or remove it")
             content = self._content(variant, required=False)
@@ -396,6 +423,8 @@ class PostReader:
                 return None
             if event_id not in self.events and not self.loader.events_known:
                 return None  # `events:` cannot be read: reported
+            if event_id in self.loader.failed_events:
+                return None  # the event is written but could not be loaded: reported there
             if event_id not in self.events:
                 self.report.error(section.value_line("event"), f"{section.where}.event",
                                   f"there is no event {shown(event_id)}",
@@ -495,32 +524,50 @@ class PostReader:
     # -- threads ------------------------------------------------------------------------------------
 
     def _check_replies(self, posts: dict[str, PostEntry]) -> None:
-        refused: set[str] = set()
-        for post in list(posts.values()):
-            if post.reply_to is None:
-                continue
-            where = f"post {post.id!r}"
-            parent = posts.get(post.reply_to)
-            problem: tuple[str, str] | None = None
-            if post.reply_to in refused:
-                problem = (f"it replies to {post.reply_to!r}, which cannot be scheduled",
-                           f"fix the problem with {post.reply_to!r} reported above")
-            elif parent is None:
-                    problem = (f"it replies to {post.reply_to!r}, which is not a post in this plan",
-                           did_you_mean(post.reply_to, [p for p in posts if p != post.id], "the posts are"))
-            elif len(parent.occurrences) > 1 or len(post.occurrences) > 1:
-                problem = ("a daily post cannot be part of a thread", "give the thread's posts single times with 'at'")
-            elif not set(post.accounts) <= set(parent.accounts):
-                missing = ", ".join(sorted(set(post.accounts) - set(parent.accounts)))
-                problem = (f"it replies to {parent.id!r}, which does not go to {missing}",
-                           "post the reply only to accounts the first post goes to")
-            elif post.occurrences[0].when.utc <= parent.occurrences[0].when.utc:
-                problem = (f"it replies to {parent.id!r} but is not scheduled after it",
-                           f"schedule it after {parent.occurrences[0].when.label()}")
-            if problem is not None:
-                self.report.error(post.line, where, *problem)
-                refused.add(post.id)
-                del posts[post.id]
+        """Check each reply against the post it replies to, taking out of *posts* every reply that cannot be
+        scheduled. A reply to a post that was left out (a post that failed to load, or a reply refused here) is
+        left out silently: the one mistake is reported where it is, not again for each post after it."""
+        left_out = set(self.failed)
+        checked: set[str] = set()
+        for first in list(posts.values()):
+            # Check the posts a reply hangs from before the reply itself: a post earlier in the thread may be
+            # left out, and a reply to it must then be left out silently however the posts are ordered.
+            chain: list[PostEntry] = []
+            post: PostEntry | None = first
+            while post is not None and post.id not in checked:
+                checked.add(post.id)
+                chain.append(post)
+                post = posts.get(post.reply_to) if post.reply_to is not None else None
+            for post in reversed(chain):
+                if post.reply_to is None:
+                    continue
+                if post.reply_to in left_out:
+                    left_out.add(post.id)
+                    del posts[post.id]
+                    continue
+                problem = self._reply_problem(post, posts)
+                if problem is not None:
+                    self.report.error(post.line, f"post {post.id!r}", *problem)
+                    left_out.add(post.id)
+                    del posts[post.id]
+
+    def _reply_problem(self, post: PostEntry, posts: dict[str, PostEntry]) -> tuple[str, str] | None:
+        """What is wrong with *post* as a reply to the post it names, if anything."""
+        assert post.reply_to is not None
+        parent = posts.get(post.reply_to)
+        if parent is None:
+            return (f"it replies to {post.reply_to!r}, which is not a post in this plan",
+                    did_you_mean(post.reply_to, [p for p in self.written if p != post.id], "the posts are"))
+        if len(parent.occurrences) > 1 or len(post.occurrences) > 1:
+            return ("a daily post cannot be part of a thread", "give the thread's posts single times with 'at'")
+        if not set(post.accounts) <= set(parent.accounts):
+            missing = ", ".join(sorted(set(post.accounts) - set(parent.accounts)))
+            return (f"it replies to {parent.id!r}, which does not go to {missing}",
+                    "post the reply only to accounts the first post goes to")
+        if post.occurrences[0].when.utc <= parent.occurrences[0].when.utc:
+            return (f"it replies to {parent.id!r} but is not scheduled after it",
+                    f"schedule it after {parent.occurrences[0].when.label()}")
+        return None
 
 
 def _unprintable(value: Any) -> str | None:
