@@ -19,6 +19,7 @@ import re
 import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -400,9 +401,10 @@ class RenderedPlan:
         return self.plan is not None and not self.errors
 
 
-def render_plan(path: Path | str) -> RenderedPlan:
-    """Load the plan at *path*, render every post for every account and check each one."""
-    plan, problems = load_plan(path)
+def render_plan(path: Path | str, now: datetime | None = None) -> RenderedPlan:
+    """Load the plan at *path*, render every post for every account and check each one. A post whose time is
+    before *now* (default: this moment) is a warning."""
+    plan, problems = load_plan(path, now)
     drafts = tuple(Renderer(plan).drafts()) if plan is not None else ()
     repeats = repeated_texts(drafts)
     if repeats:

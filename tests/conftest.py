@@ -27,6 +27,18 @@ class FakeClock:
         return self.now
 
 
+PLAN_CHECKS_AS_OF = datetime(2027, 1, 1, tzinfo=UTC)
+"""Before the weeks the tests' plans describe (March 2027): a post is past, and warned about, only where a test
+says so — not, one day, because the calendar moved on."""
+
+
+@pytest.fixture(autouse=True)
+def plans_checked_before_their_week(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In-process commands check plans as of :data:`PLAN_CHECKS_AS_OF` (tests of the past-time warning pass their
+    own moment)."""
+    monkeypatch.setattr("campaign.plan.loader.plan_clock", lambda: PLAN_CHECKS_AS_OF)
+
+
 @pytest.fixture
 def clock() -> FakeClock:
     """The sandbox's idea of now; starts at the real time and moves only when told."""

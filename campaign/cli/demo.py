@@ -24,12 +24,13 @@ def demo(speed: float, output: Path | None) -> None:
     from campaign.cli.rehearse import summary_lines as rehearsal_lines
     from campaign.engagement import Collector
     from campaign.export import ExportFilter, rows, write
+    from campaign.plan.loader import BEFORE_EVERY_PLAN
     from campaign.publishing.rehearsal import rehearsal
     from campaign.render import render_plan
     from campaign.report import build, html, summary_lines
 
     plan = example_plan()
-    rendered = render_plan(plan)
+    rendered = render_plan(plan, now=BEFORE_EVERY_PLAN)  # the demo plays the week as if it started now
     click.echo(f"1. Validated {plan.name}: {len(rendered.drafts)} posts, {len(rendered.errors)} errors, "
                f"{len(rendered.warnings)} warnings.")
     folder = output or Path(tempfile.mkdtemp(prefix="campaign-demo-"))

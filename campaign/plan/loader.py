@@ -111,6 +111,16 @@ EVENT_HINTS = {
 }
 
 
+def plan_clock() -> datetime:
+    """The moment plans are checked against when no other is given: a post before it is a warning."""
+    return datetime.now(UTC)
+
+
+BEFORE_EVERY_PLAN = datetime(2000, 1, 1, tzinfo=UTC)
+"""A moment before any plan's dates may begin: to check a plan as if all of it were still to come (a rehearsal
+or the demo plays a week as if it started now)."""
+
+
 def load_plan(path: Path | str, now: datetime | None = None) -> tuple[Plan | None, list[Problem]]:
     """Load and validate the plan at *path*: the plan (as far as it could be read) and every problem.
 
@@ -143,7 +153,7 @@ class Loader:
 
     def __init__(self, path: Path, now: datetime | None = None) -> None:
         self.path = path
-        self.now = now or datetime.now(UTC)
+        self.now = now or plan_clock()
         self.report = Reporter(str(path))
         self.dates_known = True
         """False when the campaign's dates could not be read: posts are then not checked against them."""

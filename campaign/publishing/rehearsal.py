@@ -21,6 +21,7 @@ from pathlib import Path
 from sqlalchemy import select, update
 
 from campaign.exceptions import CampaignError
+from campaign.plan.loader import BEFORE_EVERY_PLAN
 from campaign.platforms import PLATFORMS
 from campaign.publishing.events import EventBus, Listener
 from campaign.publishing.runner import Runner, RunnerSettings
@@ -136,7 +137,7 @@ def rehearsal(plan_path: Path, speed: float = DEFAULT_SPEED, seed: int = 7, star
     """Set up a rehearsal of *plan_path*: its own store, an in-process sandbox, every post approved."""
     if speed <= 0:
         raise CampaignError("the speed must be more than 0 (1 is real time; 10080 plays a week in a minute)")
-    rendered = render_plan(plan_path)
+    rendered = render_plan(plan_path, now=BEFORE_EVERY_PLAN)  # played as if the week started now
     if not rendered.ok or rendered.plan is None:
         raise CampaignError(f"{plan_path} has {len(rendered.errors)} error(s); run `campaign validate` and fix "
                             "them first")

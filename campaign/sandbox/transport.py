@@ -149,26 +149,36 @@ async def play(
     else:
         response = refuse(rule, request)
     if rule.down is not None:
-        if not isinstance(response, NoAnswer):
-            # The answer goes out first; then the server dies.
-            with contextlib.suppress(ConnectionError):
-                await response.prepare(request)
-                await response.write_eof()
-        await go_down(request, rule.down)
+        if isinstance(response, NoAnswer):
+            await go_down(request, rule.down)
+        else:
+            # The answer goes out, then the server dies: it stops listening before the answer leaves, so a
+            # client that has read the answer is already refused.
+            await go_down(request, rule.down, answer=response)
     return response
 
 
-async def go_down(request: web.Request, seconds: float) -> None:
-    """Take the server that received *request* down for *seconds* (see :meth:`Listener.go_down`)."""
+async def go_down(request: web.Request, seconds: float, answer: web.StreamResponse | None = None) -> None:
+    """Take the server that received *request* down for *seconds* (see :meth:`Listener.go_down`), sending
+    *answer* to *request* after the server stopped listening and before its connections are cut."""
     listener = request.app.get(LISTENER_KEY)
     if listener is None:
         log.warning(
             "a fault rule asked the server to go down, but it was not started by campaign.sandbox.transport."
             "Listener, so only this connection is cut"
         )
+        if answer is not None:
+            await send_now(request, answer)
         drop(request)
         return
-    await listener.go_down(seconds)
+    await listener.go_down(seconds, before_cut=None if answer is None else send_now(request, answer))
+
+
+async def send_now(request: web.Request, answer: web.StreamResponse) -> None:
+    """Write *answer* to *request* completely, now (a client that went away is no matter)."""
+    with contextlib.suppress(ConnectionError):
+        await answer.prepare(request)
+        await answer.write_eof()
 
 
 class Listener:
@@ -220,8 +230,9 @@ class Listener:
         self._base_url = f"http://{shown}:{port}"
         return self._base_url
 
-    async def go_down(self, seconds: float) -> None:
-        """Refuse connections for *seconds* from now (longer if already down for longer)."""
+    async def go_down(self, seconds: float, before_cut: Awaitable[None] | None = None) -> None:
+        """Refuse connections for *seconds* from now (longer if already down for longer). *before_cut* (the
+        last answer) is awaited once the listening socket is closed, before open connections are cut."""
         loop = asyncio.get_running_loop()
         self._down_until = max(self._down_until, loop.time() + seconds)
         site, self._site = self._site, None
@@ -229,6 +240,8 @@ class Listener:
             self.downs += 1
             await site.stop()  # closes the listening socket: new connections are refused
             log.warning("%s is down for %g s (a fault rule)", self._base_url, seconds)
+        if before_cut is not None:
+            await before_cut
         server = self.runner.server
         if server is not None:
             for connection in server.connections:
