@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -153,6 +154,51 @@ def test_bulk_approval_from_a_json_preview(tmp_path: Path, env: dict[str, str]) 
         "launch/lancs-x": "draft", "launch/lancs-facebook": "draft"}
 
 
+def test_bulk_approval_from_the_html_preview(tmp_path: Path, env: dict[str, str]) -> None:
+    """The HTML page `preview --html` wrote is a preview `approve --preview` takes, as it takes the JSON one: the
+    bundled week's Tuesday is approved from it; a Monday post changed since the page was written refuses all of
+    Monday, and nothing is approved."""
+    cli(env, "init", str(tmp_path / "week"))
+    plan = tmp_path / "week" / "schedules" / "modern-slavery-week.yaml"
+    cli(env, "schedule", str(plan))
+    page = tmp_path / "reviewed.html"
+    cli(env, "preview", str(plan), "--html", str(page))
+    tuesday = [d.key for d in render_plan(plan).drafts if d.when.local.date().isoformat() == "2027-03-16"]
+    output = cli(env, "approve", "--day", "tue", "--preview", str(page), "--as", "bob")
+    assert output.splitlines()[-1] == f"{len(tuesday)} posts approved by bob"
+    assert {states(env)[key] for key in tuesday} == {"approved"}
+    assert plan.read_text(encoding="utf-8").count("place: nail bars") == 1
+    plan.write_text(plan.read_text(encoding="utf-8").replace("place: nail bars", "place: car washes"),
+                    encoding="utf-8")
+    cli(env, "schedule", str(plan))
+    output = cli(env, "approve", "--day", "mon", "--preview", str(page), code=1)
+    assert re.search(r"signs-nail-bars/lancs-(x|facebook) has changed since it was previewed \(previewed "
+                     r"[0-9a-f]{12}, now [0-9a-f]{12}\)", output), output
+    assert {state for key, state in states(env).items() if key.startswith(("week-launch", "signs-nail-bars"))} == {
+        "draft"}
+
+
+def test_a_preview_file_that_is_neither_json_nor_html_preview_is_one_line_naming_it(tmp_path: Path,
+                                                                                     env: dict[str, str]) -> None:
+    """Minutes saved as .html, a JSON file of something else, and an HTML preview whose cards carry no content
+    hash: each is refused in one line that names the file and both ways of writing a preview."""
+    plan = write_campaign(tmp_path, POSTS)
+    cli(env, "schedule", str(plan))
+    ways = "is not a preview written by `campaign preview --format json > FILE` or `campaign preview --html FILE`"
+    minutes = tmp_path / "minutes.html"
+    minutes.write_text("<p>Minutes of the sign-off meeting</p>", encoding="utf-8")
+    other = tmp_path / "other.json"
+    other.write_text('{"rows": []}', encoding="utf-8")
+    older = tmp_path / "older.html"
+    older.write_text('<article class="post platform-x" data-key="signs/lancs-x">', encoding="utf-8")
+    for path, reason in ((minutes, ": it has no post cards"), (other, ""),
+                         (older, ": the card of 'signs/lancs-x' has no content hash (a preview written before they "
+                                 "were shown?)")):
+        output = cli(env, "approve", "signs/lancs-x", "--preview", str(path), code=2)
+        assert output.splitlines()[-1] == f"Error: Invalid value for --preview: {path} {ways}{reason}"
+    assert set(states(env).values()) == {"draft"}
+
+
 def test_the_approver_may_have_to_differ_from_the_author(tmp_path: Path, env: dict[str, str]) -> None:
     """With approval.approver_must_differ, the author cannot approve their own posts; a colleague can."""
     base = BASE_PLAN.replace("  hashtags:", "  author: alice\n  approval: {approver_must_differ: true}\n  hashtags:")
@@ -259,8 +305,8 @@ def test_db_upgrade_creates_then_reports_up_to_date(tmp_path: Path) -> None:
     """`campaign db upgrade` creates an empty store, and a second run says it is up to date."""
     db = tmp_path / "fresh.db"
     first = cli({}, "db", "upgrade", "--db", str(db))
-    assert first == f"sqlite:///{db}: schema empty → 0002.\n"
-    assert cli({}, "db", "upgrade", "--db", str(db)) == f"sqlite:///{db} is up to date (schema 0002).\n"
+    assert first == f"sqlite:///{db}: schema empty → 0003.\n"
+    assert cli({}, "db", "upgrade", "--db", str(db)) == f"sqlite:///{db} is up to date (schema 0003).\n"
 
 
 def test_a_store_from_a_newer_version_is_refused(tmp_path: Path, env: dict[str, str]) -> None:

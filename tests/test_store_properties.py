@@ -63,7 +63,9 @@ PEOPLE = ("author@lancs", "approver@lancs", "inspector@lancs")
 PLAN_BASE = BASE_PLAN.replace("  timezone: Europe/London\n", "  timezone: Europe/London\n  grace: 20m\n", 1)
 """A grace window of 20 minutes: posts stay claimable for a few clock moves."""
 
-APPROVABLE = {PostState.DRAFT, PostState.REJECTED}
+APPROVED_IN_BULK = {PostState.DRAFT}
+APPROVED_BY_OWN_KEY = {PostState.DRAFT, PostState.REJECTED}
+"""A rejected post is approved again only when named by its own key, never by an entry, an account or --all."""
 REJECTABLE = {PostState.DRAFT, PostState.APPROVED, PostState.MISSED, PostState.FAILED}
 TABLES = (CampaignRow, AccountRow, Post, Hold, AuditEntry)
 
@@ -235,7 +237,8 @@ class StoreMachine(RuleBasedStateMachine):
         else:
             selection = Selection(campaign=CAMPAIGN_ID, everything=True)
             chosen = list(posts.values())
-        approvable = sorted((p for p in chosen if p.state in APPROVABLE), key=lambda p: p.key)
+        allowed = APPROVED_BY_OWN_KEY if target_kind == "post" else APPROVED_IN_BULK
+        approvable = sorted((p for p in chosen if p.state in allowed), key=lambda p: p.key)
         previewed: dict[str, str] | None = None
         if preview != "none":
             previewed = {p.key: p.content_hash[:12] if preview == "fresh-prefix" else p.content_hash
@@ -526,6 +529,8 @@ def replay(trail: list[AuditEntry], posts: dict[str, Post], holds: dict[int, Hol
             content, approved = details["content_hash"], None
         elif entry.action == "approved":
             assert details["content_hash"] == content, f"{key}: approved a hash that is not its content"
+            assert (life.state == PostState.REJECTED) == ("reverses_rejection" in details), \
+                f"{key}: an approval after a rejection must say it reverses it, and only then (entry {entry.id})"
             approved = content
         elif entry.action == "rejected":
             approved = None

@@ -35,7 +35,8 @@ class PostState(enum.StrEnum):
     CANCELLED = "cancelled"
 
 
-NEEDS_A_PERSON = (PostState.MISSED, PostState.FAILED, PostState.UNKNOWN)
+NEEDS_A_PERSON = (PostState.MISSED, PostState.FAILED, PostState.UNKNOWN, PostState.REJECTED)
+"""States that wait for a person (so does a draft whose approval was voided by a change: see ``Store.status``)."""
 RETRYABLE = (PostState.FAILED, PostState.MISSED, PostState.UNKNOWN)
 """States a person can put back in the queue with ``campaign retry`` (an unknown post only after a lookup)."""
 IN_FLIGHT = (PostState.PUBLISHING, PostState.UNKNOWN)
@@ -199,3 +200,48 @@ class AuditEntry(SQLModel, table=True):
     campaign_id: str | None = Field(default=None, max_length=100, index=True)
     post_key: str | None = Field(default=None, max_length=300, index=True)
     details: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+
+
+class UserRow(SQLModel, table=True):
+    """A person who may use the store (see :mod:`campaign.people`). Never deleted: disabled."""
+
+    __tablename__ = "person"  # "user" is reserved in PostgreSQL
+
+    id: int | None = Field(default=None, primary_key=True)
+    login: str = Field(max_length=100, unique=True)
+    """Their operating-system login on the command line, and their login name on the desk."""
+    name: str = Field(max_length=200)
+    """As the record should name them: ``Insp. Jo Reviewer``."""
+    email: str | None = Field(default=None, max_length=320)
+    roles: str = Field(max_length=200)
+    """Comma-separated role names (:class:`campaign.people.Role`)."""
+    campaigns: str | None = Field(default=None, sa_column=Column(Text))
+    """JSON list of campaign ids they are limited to; None: every campaign."""
+    accounts: str | None = Field(default=None, sa_column=Column(Text))
+    """JSON list of account ids they are limited to; None: every account."""
+    service: bool = False
+    """A service account (a runner's): command line only, no password, never logs in to the desk."""
+    password_hash: str | None = Field(default=None, sa_column=Column(Text))
+    """Argon2id (argon2-cffi); None: no desk login by password (the command line, or single sign-on)."""
+    oidc_subject: str | None = Field(default=None, max_length=300, unique=True)
+    """The identity provider's ``iss`` + ``sub`` once they signed in by single sign-on."""
+    session_version: int = 0
+    """Raised when their password changes or they are disabled: every desk session signed before ends."""
+    disabled_at: datetime | None = None
+    created_at: datetime
+    created_by: str = Field(max_length=200)
+
+
+class LoginAttempt(SQLModel, table=True):
+    """Desk logins, kept to rate-limit guessing across every worker that shares the store."""
+
+    __tablename__ = "login_attempt"
+    __table_args__ = (Index("ix_login_attempt_login_at", "login", "at"), Index("ix_login_attempt_source_at",
+                                                                            "source", "at"))
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime
+    login: str = Field(max_length=200)
+    source: str = Field(max_length=100)
+    """The client's address (as the reverse proxy reports it)."""
+    succeeded: bool

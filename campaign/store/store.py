@@ -21,11 +21,12 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, String, and_, func, or_, select, text
+from sqlalchemy import Engine, String, and_, exists, func, or_, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 from campaign.exceptions import StoreError
+from campaign.people import Action, Actor
 from campaign.render import Draft, RenderedPlan
 from campaign.store.database import READ_ONLY, create_store_engine, database_url, upgrade
 from campaign.store.models import (
@@ -39,6 +40,7 @@ from campaign.store.models import (
     Post,
     PostState,
 )
+from campaign.store.people import People
 from campaign.store.publishing import PublishingTransitions
 from campaign.store.sql import ACC, CAMP, A, H, P, active_hold, audit, held, utcnow
 from campaign.times import as_utc, iso_utc
@@ -96,7 +98,7 @@ class Status:
     renewing its claim, or unknown with nobody looking them up. Usually: no `campaign run` is running."""
 
 
-class Store(PublishingTransitions):
+class Store(People, PublishingTransitions):
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.reader = engine.execution_options(**{READ_ONLY: True})
@@ -146,7 +148,7 @@ class Store(PublishingTransitions):
 
     # -- schedule ----------------------------------------------------------------------------------
 
-    def schedule(self, rendered: RenderedPlan, actor: str, now: datetime | None = None) -> SyncReport:
+    def schedule(self, rendered: RenderedPlan, actor: Actor, now: datetime | None = None) -> SyncReport:
         """Sync a rendered plan into the store. Refuses a plan with errors; running it twice changes nothing."""
         if rendered.plan is None or rendered.errors:
             raise StoreError(f"{rendered.path} has {len(rendered.errors)} error(s); fix them (see `campaign "
@@ -154,6 +156,8 @@ class Store(PublishingTransitions):
         now = now or utcnow()
         plan = rendered.plan
         campaign = plan.campaign
+        entered_by = self.entered_by(actor)
+        actor = self.acting(actor, Action.SCHEDULE, campaign.id, plan.accounts)
         report = SyncReport(campaign.id)
         with self.session() as session, session.begin():
             if self.engine.dialect.name == "postgresql":
@@ -182,8 +186,10 @@ class Store(PublishingTransitions):
                 if post.state in IN_FLIGHT:
                     report.left_alone.append(post.key)
                     continue
+                voided = post.approved_by
+                _void_approval(post)
                 self._set_state(session, post, PostState.CANCELLED, actor, now, "cancelled",
-                                {"reason": "removed from the plan", "was": post.state})
+                                {"reason": "removed from the plan", "was": post.state, "approval_voided_of": voided})
                 report.cancelled.append(post.key)
             touched = {*report.added, *report.changed, *report.rescheduled, *report.restored}
             report.past = sorted(d.key for d in rendered.drafts if d.key in touched and d.when.utc + campaign.grace < now)
@@ -191,7 +197,7 @@ class Store(PublishingTransitions):
                 audit(session, now, actor, "schedule", campaign.id, None,
                        {"plan": str(rendered.path), "added": len(report.added), "changed": len(report.changed),
                         "rescheduled": len(report.rescheduled), "cancelled": len(report.cancelled),
-                        "restored": len(report.restored)})
+                        "restored": len(report.restored), **entered_by})
         return report
 
     def _sync_accounts(self, session: Session, rendered: RenderedPlan) -> None:
@@ -229,7 +235,6 @@ class Store(PublishingTransitions):
             _update(post, {**fields, **timing}, now)
             self._set_state(session, post, PostState.DRAFT, actor, now, "restored",
                             {"reason": "back in the plan", "content_hash": draft.content_hash})
-            _void_approval(post)
             report.restored.append(post.key)
             return
         if not same_content:
@@ -296,9 +301,13 @@ class Store(PublishingTransitions):
 
     # -- sign-off ----------------------------------------------------------------------------------
 
-    def approve(self, selection: Selection, actor: str, previewed: Mapping[str, str] | None = None,
+    def approve(self, selection: Selection, actor: Actor, previewed: Mapping[str, str] | None = None,
                 now: datetime | None = None) -> list[Post]:
         """Approve the selected drafts as *actor*, binding each approval to its current content hash.
+
+        Only drafts are approved in bulk. A rejected post is approved again only when named by its own full key,
+        and the record says the approval reverses the rejection. Missed, failed and unknown posts are never
+        approved: they are retried (:meth:`retry`), which never replaces a passed time by "now".
 
         *previewed* maps post keys (or hash prefixes under the key ``"*"`` for a single post) to the content
         hash the approver saw; any mismatch refuses the whole approval and changes nothing.
@@ -307,9 +316,11 @@ class Store(PublishingTransitions):
             raise StoreError("say what to approve: post keys, --day, --platform, --account or --all")
         now = now or utcnow()
         posts = self.select_posts(selection)
-        approvable = [p for p in posts if p.state in (PostState.DRAFT, PostState.REJECTED)]
+        named = set(selection.posts) if _per_post(selection) else set()
+        approvable = [p for p in posts if p.state == PostState.DRAFT
+                      or (p.state == PostState.REJECTED and p.key in named)]
         if not approvable:
-            waiting = [p for p in posts if p.state in RETRYABLE]
+            waiting = [p for p in posts if p.state in (*RETRYABLE, PostState.REJECTED)]
             if waiting:
                 raise StoreError(f"nothing to approve: {waiting[0].key} is {waiting[0].state} — "
                                  f"{way_forward(waiting[0])}")
@@ -317,6 +328,8 @@ class Store(PublishingTransitions):
             raise StoreError(f"nothing to approve: {states}")
         self._check_previewed(approvable, previewed)
         campaign = self.campaign_row(approvable[0].campaign_id)
+        entered_by = self.entered_by(actor)
+        actor = self.acting(actor, Action.APPROVE, campaign.id, {p.account for p in approvable})
         if campaign.approver_must_differ:
             own = [p.key for p in approvable if (p.author or "").casefold() == actor.casefold()]
             if own:
@@ -328,13 +341,15 @@ class Store(PublishingTransitions):
                 assert current is not None
                 if current.content_hash != post.content_hash or current.state != post.state:
                     raise StoreError(f"{post.key} changed while it was being approved; preview it again")
+                details: dict[str, Any] = {"content_hash": current.content_hash, **entered_by}
+                if current.state == PostState.REJECTED:
+                    details["reverses_rejection"] = current.last_error
                 current.approved_by, current.approved_at, current.approved_hash = actor, now, current.content_hash
                 current.last_error = None
-                self._set_state(session, current, PostState.APPROVED, actor, now, "approved",
-                                {"content_hash": current.content_hash})
+                self._set_state(session, current, PostState.APPROVED, actor, now, "approved", details)
         return self.select_posts(Selection(campaign=campaign.id, posts=tuple(p.key for p in approvable)))
 
-    def retry(self, selection: Selection, actor: str, at: datetime | None = None,
+    def retry(self, selection: Selection, actor: Actor, at: datetime | None = None,
               now: datetime | None = None) -> list[Post]:
         """Put failed or missed posts back in the queue, as *actor* decides, on the record.
 
@@ -365,13 +380,15 @@ class Store(PublishingTransitions):
                     f"now by itself; give it a new time with `campaign retry {post.key} --at 'YYYY-MM-DD HH:MM'`"
                 )
         campaign = self.campaign_row(posts[0].campaign_id)
+        entered_by = self.entered_by(actor)
+        actor = self.acting(actor, Action.RETRY, campaign.id, {p.account for p in posts})
         with self.session() as session, session.begin():
             for post in posts:
                 current = session.get(Post, post.id)
                 assert current is not None
                 if current.state != post.state or current.content_hash != post.content_hash:
                     raise StoreError(f"{post.key} changed while it was being retried; look at it again")
-                details: dict[str, Any] = {"was": current.state, "reason": current.last_error}
+                details: dict[str, Any] = {"was": current.state, "reason": current.last_error, **entered_by}
                 if at is not None:
                     details.update(due_at_was=iso_utc(current.due_at, "seconds"), due_at=iso_utc(at, "seconds"))
                     current.due_at = at
@@ -396,18 +413,30 @@ class Store(PublishingTransitions):
                     f"{post.content_hash[:12]}); preview it again and approve what you see — nothing was approved"
                 )
 
-    def reject(self, key: str, actor: str, reason: str, campaign: str | None = None,
-               now: datetime | None = None) -> Post:
+    def reject(self, key: str, actor: Actor, reason: str, campaign: str | None = None,
+               now: datetime | None = None, previewed_hash: str | None = None) -> Post:
+        """Reject one post, with a reason: it is not published unless approved again by its own key.
+        *previewed_hash*: the content the person saw; refused if the post has changed since."""
         now = now or utcnow()
+        if not reason.strip():
+            raise StoreError("say why: the reason is for the author and the record")
         post = self.post(key, campaign)
+        entered_by = self.entered_by(actor)
+        actor = self.acting(actor, Action.REJECT, post.campaign_id, [post.account])
         if post.state not in (PostState.DRAFT, PostState.APPROVED, PostState.MISSED, PostState.FAILED):
             raise StoreError(f"{post.key} is {post.state}; only draft, approved, missed or failed posts can be rejected")
+        if previewed_hash is not None:
+            self._check_previewed([post], {post.key: previewed_hash})
         with self.session() as session, session.begin():
             current = session.get(Post, post.id)
             assert current is not None
+            if current.state != post.state or current.content_hash != post.content_hash:
+                raise StoreError(f"{post.key} changed while it was being rejected; look at it again")
+            voided = current.approved_by
             _void_approval(current)
             current.last_error = f"rejected by {actor}: {reason}"
-            self._set_state(session, current, PostState.REJECTED, actor, now, "rejected", {"reason": reason})
+            self._set_state(session, current, PostState.REJECTED, actor, now, "rejected",
+                            {"reason": reason, "approval_voided_of": voided, **entered_by})
         return current
 
     def post(self, key: str, campaign: str | None = None) -> Post:
@@ -431,11 +460,13 @@ class Store(PublishingTransitions):
 
     # -- pause and resume --------------------------------------------------------------------------
 
-    def pause(self, reason: str, actor: str, campaign: str | None = None, account: str | None = None,
+    def pause(self, reason: str, actor: Actor, campaign: str | None = None, account: str | None = None,
               until: datetime | None = None, now: datetime | None = None) -> Hold:
         """Stop every claim the hold covers. When this returns, no claim it covers can succeed."""
         now = now or utcnow()
         campaign_id = self.campaign_id(campaign)
+        entered_by = self.entered_by(actor)
+        actor = self.acting(actor, Action.PAUSE, campaign_id, None if account is None else [account])
         if not reason.strip():
             raise StoreError("say why: --reason is recorded in the audit log")
         if until is not None and until <= now:
@@ -453,7 +484,7 @@ class Store(PublishingTransitions):
             session.flush()
             audit(session, now, actor, "paused", campaign_id, None,
                    {"hold": hold.id, "account": account, "reason": reason,
-                    "until": iso_utc(until, "seconds") if until else None})
+                    "until": iso_utc(until, "seconds") if until else None, **entered_by})
         return hold
 
     def wait_for_sending(self, campaign: str, account: str | None = None, timeout: float = 30.0) -> list[Post]:
@@ -470,12 +501,14 @@ class Store(PublishingTransitions):
         if account not in keys:
             raise StoreError(f"campaign {campaign_id!r} has no account {account!r}; its accounts are: {', '.join(keys)}")
 
-    def resume(self, actor: str, campaign: str | None = None, account: str | None = None,
+    def resume(self, actor: Actor, campaign: str | None = None, account: str | None = None,
                now: datetime | None = None) -> tuple[list[Hold], list[str]]:
         """Release the active holds matching *account* (or all of the campaign's); return them and the posts
-        that became missed because their time passed beyond the grace window while paused."""
+        missed during the pause (their grace window ended while it held them), which wait for a person."""
         now = now or utcnow()
         campaign_id = self.campaign_id(campaign)
+        entered_by = self.entered_by(actor)
+        actor = self.acting(actor, Action.RESUME, campaign_id, None if account is None else [account])
         with self.session() as session, session.begin():
             query = select(Hold).where(H.campaign_id == campaign_id, *active_hold(now))
             if account is not None:
@@ -487,8 +520,21 @@ class Store(PublishingTransitions):
             for hold in holds:
                 hold.released_at, hold.released_by = now, actor
                 session.add(hold)
-                audit(session, now, actor, "resumed", campaign_id, None, {"hold": hold.id, "account": hold.account})
-        return holds, self.mark_missed(now, actor)
+                audit(session, now, actor, "resumed", campaign_id, None,
+                      {"hold": hold.id, "account": hold.account, **entered_by})
+        self.mark_missed(now, actor)
+        return holds, self.missed_during(holds, now)
+
+    def missed_during(self, holds: Sequence[Hold], until: datetime) -> list[str]:
+        """Keys of the posts still missed whose grace window ended while one of *holds* covered them."""
+        if not holds:
+            return []
+        covered = [and_(P.campaign_id == hold.campaign_id if hold.campaign_id else P.campaign_id.is_not(None),
+                        P.account == hold.account if hold.account else P.account.is_not(None),
+                        P.late_after >= hold.created_at, P.late_after <= until) for hold in holds]
+        with self.read_session() as session:
+            return list(session.scalars(select(P.key).where(P.state == PostState.MISSED, or_(*covered))
+                                        .order_by(P.key)))
 
     def active_holds(self, campaign: str | None = None, now: datetime | None = None) -> list[Hold]:
         now = now or utcnow()
@@ -541,7 +587,8 @@ class Store(PublishingTransitions):
                                    P.late_after >= now).order_by(P.due_at).limit(upcoming)
             ))
             needs = list(session.scalars(
-                select(Post).where(P.campaign_id == campaign_id, P.state.in_(list(NEEDS_A_PERSON)))
+                select(Post).where(P.campaign_id == campaign_id,
+                                   or_(P.state.in_(list(NEEDS_A_PERSON)), _approval_voided()))
                 .order_by(P.due_at)
             ))
             stalled = list(session.scalars(
@@ -623,6 +670,13 @@ def _stalled(now: datetime) -> Any:
     )
 
 
+def _approval_voided() -> Any:
+    """True for a draft that was approved, then changed (its approval voided): it waits to be approved again."""
+    return and_(P.state == PostState.DRAFT, exists().where(
+        A.campaign_id == P.campaign_id, A.post_key == P.key, A.action == "content_changed",
+        A.details.like('%"approval_voided_of": "%')))
+
+
 def _local(moment: datetime, zone: str) -> str:
     """*moment* as the campaign's people read it: ``Mon 15 Mar 2027 09:00 GMT``."""
     return f"{as_utc(moment).astimezone(ZoneInfo(zone)):%a %d %b %Y %H:%M %Z}"
@@ -641,8 +695,18 @@ def way_forward(post: Post) -> str:
         return (f"it may be out: `campaign reconcile {key}` looks for it on the platform now, and `campaign retry "
                 f"{key}` sends it again only if it is not there")
     if post.state == PostState.REJECTED:
-        return f"approve it again by its key if the rejection no longer stands (`campaign approve {key}`)"
+        return (f"{post.last_error or 'rejected'}; if the rejection no longer stands, approve it by its own key "
+                f"(`campaign approve {key}`): the record will say the approval reverses the rejection")
+    if post.state == PostState.DRAFT:
+        return (f"it changed after it was approved, so the approval was voided: preview it and approve it again "
+                f"(`campaign approve {key}`)")
     return "nothing to do"
+
+
+def _per_post(selection: Selection) -> bool:
+    """True when *selection* names posts by key and nothing else: the only way to approve a rejected post."""
+    return bool(selection.posts) and not (selection.day or selection.platform or selection.account
+                                          or selection.everything)
 
 
 def _names_of(key: str) -> set[str]:
