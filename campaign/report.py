@@ -43,6 +43,9 @@ class Tally:
 @dataclass
 class Report:
     campaign: str
+    """The campaign's id."""
+    name: str = ""
+    """The campaign's name, for people (from the store's campaign row)."""
     total: Tally = field(default_factory=Tally)
     by: dict[str, dict[str, Tally]] = field(default_factory=dict)
     top: list[dict[str, Any]] = field(default_factory=list)
@@ -51,7 +54,7 @@ class Report:
 
 
 def build(store: Store, campaign: str, top: int = 10) -> Report:
-    report = Report(campaign)
+    report = Report(campaign, store.campaign_row(campaign).name)
     for dimension in ("day", "platform", "account", "hashtag"):
         report.by[dimension] = defaultdict(Tally)
     latest = list(rows(store, ExportFilter(campaign=campaign, latest=True)))
@@ -102,6 +105,21 @@ def _percent(rate: float | None) -> str:
     return "—" if rate is None else f"{rate:.2%}"
 
 
+NOT_REPORTED = "not reported"
+"""What the HTML report shows where a platform reports no figure (Mastodon and Bluesky report no views)."""
+
+
+def _reported_count(value: int | None) -> str:
+    return NOT_REPORTED if value is None else f"{value:,}"
+
+
+def _reported_rate(rate: float | None, views: int | None) -> str:
+    """The engagement rate; "not reported" when no views are, "—" when the views reported are none."""
+    if rate is not None:
+        return f"{rate:.2%}"
+    return NOT_REPORTED if views is None else "—"
+
+
 def _png(figure: Any) -> str:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
@@ -141,6 +159,10 @@ def charts(report: Report) -> dict[str, str]:
     figure, axis = plt.subplots(figsize=(5, 3))
     axis.bar(platforms, [100 * (report.by["platform"][p].rate or 0) for p in platforms],
              color=[PLATFORMS[p].colour for p in platforms])
+    for position, platform in enumerate(platforms):
+        if report.by["platform"][platform].views is None:  # no bar: say why, rather than draw a zero
+            axis.text(position, 0, NOT_REPORTED, rotation=90, ha="center", va="bottom", fontsize=8,
+                      color="#5b6470")
     axis.set_title("Engagement rate by platform (%)")
     result["rate_by_platform"] = _png(figure)
     plt.close(figure)
@@ -151,5 +173,7 @@ def html(report: Report) -> str:
     env = Environment(loader=PackageLoader("campaign", "templates"), autoescape=select_autoescape(["html", "j2"]))
     env.filters["percent"] = _percent
     env.filters["count"] = _count
+    env.filters["reported"] = _reported_count
+    env.globals["reported_rate"] = _reported_rate
     return env.get_template("report.html.j2").render(report=report, charts=charts(report),
                                                       dimensions=("day", "platform", "account", "hashtag"))

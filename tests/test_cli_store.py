@@ -191,9 +191,8 @@ def test_a_preview_file_that_is_neither_json_nor_html_preview_is_one_line_naming
     other.write_text('{"rows": []}', encoding="utf-8")
     older = tmp_path / "older.html"
     older.write_text('<article class="post platform-x" data-key="signs/lancs-x">', encoding="utf-8")
-    for path, reason in ((minutes, ": it has no post cards"), (other, ""),
-                         (older, ": the card of 'signs/lancs-x' has no content hash (a preview written before they "
-                                 "were shown?)")):
+    older_reason = ": the card of 'signs/lancs-x' has no content hash (a preview written before they were shown?)"
+    for path, reason in ((minutes, ": it has no post cards"), (other, ""), (older, older_reason)):
         output = cli(env, "approve", "signs/lancs-x", "--preview", str(path), code=2)
         assert output.splitlines()[-1] == f"Error: Invalid value for --preview: {path} {ways}{reason}"
     assert set(states(env).values()) == {"draft"}

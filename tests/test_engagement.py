@@ -1,5 +1,5 @@
 """Engagement end to end: collection on schedule against the sandbox, exports analysts can open,
-the report in a real browser, the demo, and a scan proving no secret leaks anywhere."""
+the report in a real browser (and on a phone's width), the demo, and a scan proving no secret leaks anywhere."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from campaign.export import COLUMNS, ExportFilter, rows, write
 from campaign.publishing.rehearsal import Rehearsal, rehearsal
 from campaign.store import PostState
 from campaign.store.models import AuditEntry, EngagementSnapshot
+from tests.browser_fixtures import on_a_phone
 from tests.plan_fixtures import write_campaign
 
 POSTS = """\
@@ -207,6 +208,30 @@ def test_export_and_report_commands(rehearsed: Rehearsal, tmp_path: Path) -> Non
     for section in ("totals", "by-day", "by-platform", "by-account", "by-hashtag", "top-posts"):
         assert f'id="{section}"' in dom
     assert "8</strong>posts published" in dom
+
+
+def test_the_report_names_the_campaign_says_not_reported_and_fits_a_phone(rehearsed: Rehearsal,
+                                                                          tmp_path: Path) -> None:
+    """The report's title and heading give the campaign's name (its id in small print); where Mastodon and Bluesky
+    report no views, the views and the rate say "not reported" rather than a blank or a zero; and at 390 px wide
+    (a phone) nothing is wider than the screen."""
+    Collector(rehearsed.store, rehearsed.environ).collect_all()
+    page = tmp_path / "report.html"
+    result = CliRunner().invoke(main, ["report", "--db", str(tmp_path / "rehearsal.db"), "-o", str(page)])
+    assert result.exit_code == 0, result.output
+    html = page.read_text(encoding="utf-8")
+    assert "<title>Engagement report · Test week</title>" in html
+    assert "<h1>Test week</h1>" in html and "<small>campaign <code>test-week</code></small>" in html
+    assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in html
+    by_platform = html.split('id="by-platform"', 1)[1].split("</section>", 1)[0]
+    rows = {row.split("<td>", 1)[1].split("</td>", 1)[0]: row for row in by_platform.split("<tr>")[2:]}
+    assert set(rows) == {"bluesky", "facebook", "mastodon", "x"}
+    for platform in ("bluesky", "mastodon"):
+        assert rows[platform].count('not-reported">not reported</td>') == 2, rows[platform]
+    for platform in ("facebook", "x"):
+        assert "not reported" not in rows[platform] and re.search(r"\d+\.\d\d%</td>", rows[platform])
+    scroll_width, viewport_width = on_a_phone(page, tmp_path / "phone.png")
+    assert (scroll_width, viewport_width) == (390, 390)
 
 
 @pytest.mark.slow

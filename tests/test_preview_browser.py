@@ -1,8 +1,9 @@
 """The HTML preview in a real headless browser (Debian's chromium): it loads, shows one card per post,
-and a screenshot is taken."""
+draws an image shared by several cards on each of them, fits a phone, and a screenshot is taken."""
 
 from __future__ import annotations
 
+import base64
 import re
 import shutil
 import subprocess
@@ -14,6 +15,8 @@ from click.testing import CliRunner
 from campaign.cli import main
 from campaign.example import example_plan
 from campaign.render import render_plan
+from tests.browser_fixtures import on_a_phone
+from tests.plan_fixtures import write_campaign
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = [
@@ -51,3 +54,78 @@ def test_the_bundled_week_preview_loads_in_chromium_with_one_card_per_post(tmp_p
     chromium(tmp_path, f"--screenshot={screenshot}", "--window-size=1280,2400", page.as_uri())
     assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert screenshot.stat().st_size > 20_000  # a rendered page, not a blank one
+
+
+MAGENTA = (255, 0, 255)
+
+
+def magenta_plan(root: Path) -> Path:
+    """A plan whose one post goes to all four accounts with the same 300×150 magenta image."""
+    from PIL import Image
+
+    plan = write_campaign(root, """\
+        - id: launch
+          accounts: all
+          text: The week of action starts today.
+          at: '2027-03-15 09:00'
+          images:
+            - {file: images/magenta.png, alt: A magenta card twice as wide as it is tall}
+        """)
+    Image.new("RGB", (300, 150), MAGENTA).save(plan.parent / "images" / "magenta.png")
+    return plan
+
+
+def magenta_boxes(screenshot: Path) -> list[tuple[int, int]]:
+    """The (width, height) of each magenta rectangle in *screenshot*: rows of them, found band by band."""
+    import numpy as np
+    from PIL import Image
+
+    pixels = np.asarray(Image.open(screenshot).convert("RGB"))
+    mask = np.all(pixels == MAGENTA, axis=2)
+
+    def runs(line: np.ndarray) -> list[tuple[int, int]]:
+        edges = np.flatnonzero(np.diff(np.concatenate(([0], line.astype(np.int8), [0]))))
+        return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2], strict=True)]
+
+    boxes = []
+    for top, bottom in runs(mask.any(axis=1)):
+        band = mask[top:bottom]
+        for left, right in runs(band.any(axis=0)):
+            boxes.append((right - left, bottom - top))
+    return boxes
+
+
+def test_an_image_on_four_cards_is_inlined_once_and_each_card_shows_it_in_its_shape(tmp_path: Path) -> None:
+    """One image on four accounts' cards: the page holds its bytes once, each card names it for a screen reader
+    (role="img" with the alt text), and chromium draws it on every card, magenta, twice as wide as tall — with no
+    script and nothing fetched."""
+    plan = magenta_plan(tmp_path)
+    page = tmp_path / "preview.html"
+    result = CliRunner().invoke(main, ["preview", str(plan), "--html", str(page)])
+    assert result.exit_code == 0, result.output
+    html = page.read_text(encoding="utf-8")
+    encoded = base64.b64encode((plan.parent / "images" / "magenta.png").read_bytes()).decode("ascii")
+    assert html.count(encoded) == 1
+    assert "<script" not in html
+
+    dom = chromium(tmp_path, "--dump-dom", page.as_uri()).stdout
+    label = 'role="img" aria-label="A magenta card twice as wide as it is tall"'
+    assert dom.count(label) == 4
+    assert dom.count('<use href="#img-') == 4
+
+    screenshot = tmp_path / "preview.png"
+    chromium(tmp_path, f"--screenshot={screenshot}", "--window-size=1280,1400", page.as_uri())
+    boxes = magenta_boxes(screenshot)
+    assert len(boxes) == 4, boxes
+    for width, height in boxes:
+        assert width >= 250 and abs(width / height - 2) < 0.03, boxes
+
+
+def test_the_preview_fits_a_phone_without_scrolling_sideways(tmp_path: Path) -> None:
+    """The bundled week's preview at 390 px wide: nothing is wider than the screen."""
+    page = tmp_path / "preview.html"
+    result = CliRunner().invoke(main, ["preview", "--html", str(page)])
+    assert result.exit_code == 0, result.output
+    assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in page.read_text(encoding="utf-8")
+    scroll_width, viewport_width = on_a_phone(page, tmp_path / "phone.png")
+    assert (scroll_width, viewport_width) == (390, 390)

@@ -124,21 +124,31 @@ def _selection(campaign: str | None, posts: tuple[str, ...], day: str | None, pl
 
 
 def _previewed(hash_prefix: str | None, preview_file: Path | None) -> dict[str, str] | None:
+    """What the approver saw: ``{"*": hash}`` for --hash, else each post's content hash in the preview file,
+    read from its content (JSON or the HTML page, whatever the file is called)."""
     if hash_prefix and preview_file:
-        raise click.UsageError("give --hash (one post) or --preview (a JSON preview), not both")
+        raise click.UsageError("give --hash (one post) or --preview (a preview file), not both")
     if hash_prefix:
         if not re.fullmatch(r"[0-9a-fA-F]{8,64}", hash_prefix):
             raise click.BadParameter("give at least the first 8 characters of the content hash shown by preview",
                                      param_hint="--hash")
         return {"*": hash_prefix}
-    if preview_file:
-        try:
-            document = json.loads(preview_file.read_text(encoding="utf-8"))
-            return {post["key"]: post["content_hash"] for post in document["posts"]}
-        except (OSError, ValueError, KeyError, TypeError):
-            raise click.BadParameter(f"{preview_file} is not a preview written by `campaign preview --format json`",
-                                     param_hint="--preview") from None
-    return None
+    if not preview_file:
+        return None
+    from campaign.preview_html import NotAPreview, previewed_hashes
+
+    not_a_preview = (f"{preview_file} is not a preview written by `campaign preview --format json > FILE` or "
+                     "`campaign preview --html FILE`")
+    try:
+        content = preview_file.read_text(encoding="utf-8-sig")
+        if content.lstrip().startswith("<"):
+            return previewed_hashes(content)
+        document = json.loads(content)
+        return {post["key"]: post["content_hash"] for post in document["posts"]}
+    except NotAPreview as exc:
+        raise click.BadParameter(f"{not_a_preview}: {exc}", param_hint="--preview") from None
+    except (OSError, ValueError, KeyError, TypeError):
+        raise click.BadParameter(not_a_preview, param_hint="--preview") from None
 
 
 @click.command()
@@ -150,8 +160,8 @@ def _previewed(hash_prefix: str | None, preview_file: Path | None) -> dict[str, 
 @click.option("--hash", "hash_prefix", metavar="HASH",
               help="For one post: the content hash you saw in preview. Refused if the post has changed since.")
 @click.option("--preview", "preview_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="The JSON preview you reviewed (`campaign preview --format json > FILE`): every post approved "
-                   "must still have the content it had there.")
+              help="The preview you reviewed: JSON (`campaign preview --format json > FILE`) or the HTML page "
+                   "(`campaign preview --html FILE`). Every post approved must still have the content it had there.")
 @db_option
 @campaign_option
 @actor_option
