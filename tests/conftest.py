@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import struct
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -37,6 +37,16 @@ def plans_checked_before_their_week(monkeypatch: pytest.MonkeyPatch) -> None:
     """In-process commands check plans as of :data:`PLAN_CHECKS_AS_OF` (tests of the past-time warning pass their
     own moment)."""
     monkeypatch.setattr("campaign.plan.loader.plan_clock", lambda: PLAN_CHECKS_AS_OF)
+
+
+@pytest.fixture
+def login_as(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], None]:
+    """Stand in for the operating-system login of in-process commands: ``login_as("alice")`` makes the next
+    commands run as the login ``alice`` (what a person typing them on their own account would be)."""
+    def log_in(login: str) -> None:
+        monkeypatch.setattr("campaign.people.login_name", lambda: login)
+
+    return log_in
 
 
 @pytest.fixture

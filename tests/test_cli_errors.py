@@ -60,7 +60,7 @@ def state_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def invoke(args: list[str], env: dict[str, str] | None = None) -> Result:
-    return CliRunner().invoke(main, args, env={"CAMPAIGN_USER": "alice", **(env or {})})
+    return CliRunner().invoke(main, args, env=env)
 
 
 def error_line(result: Result) -> str:
@@ -526,7 +526,7 @@ def test_init_that_fails_half_way_leaves_no_folder(tmp_path: Path, monkeypatch: 
 def _campaign_process(*args: str) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-c", "from campaign.cli import main; main()", *args],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "CAMPAIGN_USER": "alice"})
+                            env={**os.environ})
 
 
 @pytest.mark.postgres

@@ -146,8 +146,8 @@ def test_preview_html_writes_one_card_per_post(tmp_path: Path) -> None:
     assert output.splitlines()[-1] == f"Wrote the HTML preview of 6 posts to {page}"
     html = page.read_text(encoding="utf-8")
     assert html.count('<article class="post') == 6
-    assert html.count('src="data:image/png;base64,') == 2
-    assert 'alt="The cover of the pocket guide"' in html
+    assert html.count('href="data:image/png;base64,') == 1
+    assert 'aria-label="The cover of the pocket guide"' in html
     assert "http://" not in html and "src=\"https://" not in html and "<link" not in html
 
 
@@ -220,7 +220,7 @@ def test_campaign_and_post_languages_reach_the_json_preview_and_the_store(tmp_pa
         ("croeso/lancs-bluesky", "cy"), ("croeso/lancs-mastodon", "cy"), ("welcome/lancs-mastodon", "en-GB"),
     ]
 
-    env = {"CAMPAIGN_DB": str(tmp_path / "store.db"), "CAMPAIGN_USER": "alice"}
+    env = {"CAMPAIGN_DB": str(tmp_path / "store.db")}
     code, output = run("schedule", str(plan), env=env)
     assert code == 0, output
     assert stored_languages(tmp_path / "store.db") == {p["key"]: (p["language"], p["content_hash"]) for p in posts}

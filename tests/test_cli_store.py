@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -38,8 +39,10 @@ POSTS = """\
 
 
 @pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
-    return {"CAMPAIGN_DB": str(tmp_path / "store.db"), "CAMPAIGN_USER": "alice"}
+def env(tmp_path: Path, login_as: Callable[[str], None]) -> dict[str, str]:
+    """A store of its own, used by the login ``alice`` (a store with no users acts for whoever opens it)."""
+    login_as("alice")
+    return {"CAMPAIGN_DB": str(tmp_path / "store.db")}
 
 
 def cli(env: dict[str, str], *args: str, code: int = 0) -> str:

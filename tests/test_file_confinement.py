@@ -196,7 +196,7 @@ def test_the_html_preview_never_inlines_a_file_from_outside(tmp_path: Path, outs
     rendered = render_plan(plan)
     assert rendered.ok
     page = html_preview(rendered, list(rendered.drafts))
-    assert page.count("src=\"data:image/png;base64,") == 1
+    assert page.count('href="data:image/png;base64,') == 1
     guide = plan.parent / "images" / "guide.png"
     guide.unlink()
     guide.symlink_to(outside / "canary.png")
@@ -219,7 +219,7 @@ def test_the_preview_command_refuses_a_plan_with_an_image_outside(tmp_path: Path
 
 
 def scheduled(tmp_path: Path) -> tuple[Path, dict[str, str]]:
-    env = {"CAMPAIGN_DB": str(tmp_path / "store.db"), "CAMPAIGN_USER": "alice"}
+    env = {"CAMPAIGN_DB": str(tmp_path / "store.db")}
     plan = write_campaign(tmp_path / "campaign", image_post("images/guide.png"))
     for args in (["schedule", str(plan)], ["approve", "guide/lancs-x", "--as", "bob"]):
         result = CliRunner().invoke(main, args, env=env)
@@ -256,7 +256,7 @@ def test_the_bundle_copies_an_image_inside_the_campaign(tmp_path: Path) -> None:
 def test_a_plan_with_an_image_outside_cannot_be_scheduled(tmp_path: Path, outside: Path) -> None:
     """The runner publishes only what `schedule` put in the store, and `schedule` refuses a plan whose image
     leads out: the store stays empty, so the runner never has the outside file to send."""
-    env = {"CAMPAIGN_DB": str(tmp_path / "store.db"), "CAMPAIGN_USER": "alice"}
+    env = {"CAMPAIGN_DB": str(tmp_path / "store.db")}
     plan = write_campaign(tmp_path / "campaign", image_post("images/link.png"))
     (plan.parent / "images" / "link.png").symlink_to(outside / "canary.png")
     result = CliRunner().invoke(main, ["schedule", str(plan)], env=env)

@@ -160,7 +160,7 @@ def test_a_thousand_mutated_plans_never_crash_hang_or_leave_a_problem_without_it
     original = example_plan().read_text(encoding="utf-8")
     plan = campaign / "schedules" / "fuzz.yaml"
     # CAMPAIGN_DEBUG: an unexpected error is raised (and caught here as a failure), not turned into exit 70.
-    env = {"CAMPAIGN_DB": str(tmp_path / "store.db"), "CAMPAIGN_USER": "fuzz", "NO_COLOR": "1", "CAMPAIGN_DEBUG": "1"}
+    env = {"CAMPAIGN_DB": str(tmp_path / "store.db"), "NO_COLOR": "1", "CAMPAIGN_DEBUG": "1"}
     rng = random.Random(20261125)
     failures: list[str] = []
     commands: list[Callable[[Path], list[str]]] = [

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from campaign.people import login_name
+
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 CAMPAIGN = Path(sys.executable).parent / "campaign"
@@ -53,10 +55,11 @@ def test_every_readme_command_runs_in_order(tmp_path: Path) -> None:
     with the installed console script and a store of their own."""
     commands = console_commands()
     assert commands[0].startswith("campaign init ") and len(commands) >= 10
-    env = {**os.environ, "CAMPAIGN_DB": str(tmp_path / "store.db"), "CAMPAIGN_USER": "readme"}
+    # $USER is the reader's login, as their shell would expand it (a container may not set it).
+    env = {**os.environ, "CAMPAIGN_DB": str(tmp_path / "store.db"), "USER": login_name()}
     cwd = tmp_path
     for command in commands:
-        words = shlex.split(command)
+        words = [word.replace("$USER", env["USER"]) for word in shlex.split(command)]
         if words[0] == "cd":
             cwd = cwd / words[1]
             assert cwd.is_dir(), command

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -88,6 +88,12 @@ class Desk:
         return states(self.store)[key]
 
 
+@pytest.fixture(autouse=True)
+def the_duty_officer(login_as: Callable[[str], None]) -> None:
+    """Commands here are typed by the login ``duty.officer`` (a store with no users acts for them)."""
+    login_as("duty.officer")
+
+
 @contextmanager
 def desk(tmp_path: Path, platforms: tuple[str, ...] = ("mastodon",), entries: int = 1, grace: float = 120,
          images: bool = False) -> Iterator[Desk]:
@@ -100,7 +106,7 @@ def desk(tmp_path: Path, platforms: tuple[str, ...] = ("mastodon",), entries: in
             schedule_and_approve(store, plan)
             put_on_real_time(store, datetime.now(UTC) + timedelta(seconds=0.3), timedelta(seconds=0.5),
                              timedelta(seconds=grace))
-            env = {**environment(accounts), "CAMPAIGN_DB": str(db), "CAMPAIGN_USER": "duty.officer"}
+            env = {**environment(accounts), "CAMPAIGN_DB": str(db)}
             yield Desk(sandbox, store, accounts, env, [])
         finally:
             store.close()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from campaign.cli.store import campaign_option, db_option, open_store
+from campaign.cli.store import acting, campaign_option, db_option, open_store
 from campaign.cli.types import OUTPUT_FILE
 from campaign.files import atomic_text, write_text
 from campaign.platforms import PLATFORMS
@@ -29,11 +29,14 @@ def collect(db: str | None, campaign: str | None) -> None:
     naming the account and the platform's reason; every such failure is also in `campaign audit`.
     """
     from campaign.engagement import Collector
+    from campaign.people import Action
 
     store = open_store(db)
+    campaign_id = store.campaign_id(campaign)
+    acting(store, None, Action.COLLECT, campaign_id, None)
     collector = Collector(store)
     try:
-        report = collector.collect_all(store.campaign_id(campaign))
+        report = collector.collect_all(campaign_id)
     finally:
         collector.close()
     click.echo(f"Collected {report.snapshots} snapshots for {report.posts} posts.")
@@ -85,9 +88,12 @@ def export(output_format: str, output: Path | None, latest: bool, platform: str 
     when views are unknown.
     """
     from campaign.export import ExportFilter, rows, write
+    from campaign.people import Action
 
     store = open_store(db)
-    wanted = ExportFilter(store.campaign_id(campaign), platform, account, hashtag, _day(since, "--since"),
+    campaign_id = store.campaign_id(campaign)
+    acting(store, None, Action.EXPORT, campaign_id, None if account is None else [account])
+    wanted = ExportFilter(campaign_id, platform, account, hashtag, _day(since, "--since"),
                           _day(until, "--until"), latest)
     if output is None:
         count = write(rows(store, wanted), sys.stdout, output_format, bom)
@@ -106,10 +112,13 @@ def export(output_format: str, output: Path | None, latest: bool, platform: str 
 def report(output: Path, db: str | None, campaign: str | None) -> None:
     """A self-contained HTML report with charts, and a summary here: totals and engagement rate by day,
     platform, account and hashtag, and the top posts."""
+    from campaign.people import Action
     from campaign.report import build, html, summary_lines
 
     store = open_store(db)
-    built = build(store, store.campaign_id(campaign))
+    campaign_id = store.campaign_id(campaign)
+    acting(store, None, Action.EXPORT, campaign_id, None)
+    built = build(store, campaign_id)
     write_text(output, html(built))
     for line in summary_lines(built):
         click.echo(line)

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import click
 
 from campaign.cli.store import (
-    actor_name,
+    acting,
     actor_option,
     campaign_option,
     db_option,
@@ -63,11 +63,16 @@ def reconcile(posts: tuple[str, ...], timeout: float, db: str | None, campaign: 
     if it is still in time, else becomes missed. A lookup that fails changes nothing. Exits 1 if any post is
     still unknown.
     """
+    from campaign.people import Action
     from campaign.publishing.reconcile import reconcile as reconcile_posts
     from campaign.store import PostState, Selection
 
     store = open_store(db)
-    settled = reconcile_posts(store, Selection(campaign=campaign, posts=posts), actor_name(actor), _factory(timeout))
+    campaign_id = store.campaign_id(campaign)
+    selection = Selection(campaign=campaign_id, posts=posts)
+    accounts = {p.account for p in store.select_posts(selection)} if posts else None
+    person = acting(store, actor, Action.RECONCILE, campaign_id, accounts)
+    settled = reconcile_posts(store, selection, person.recorded_name, _factory(timeout))
     if not settled:
         click.echo("Nothing to look up: no post's fate is unknown.")
         return
@@ -98,14 +103,16 @@ def retry(posts: tuple[str, ...], at: str | None, timeout: float, db: str | None
     post goes out at once, which it may only within its grace window: a time that has passed is never
     quietly replaced by now.
     """
+    from campaign.people import Action
     from campaign.publishing.reconcile import retry as retry_posts
     from campaign.store import Selection
 
     store = open_store(db)
     campaign_id = store.campaign_id(campaign)
-    when = _local_time(at, store.status(campaign_id).campaign.zone) if at else None
-    retried, settled = retry_posts(store, Selection(campaign=campaign_id, posts=posts), actor_name(actor),
-                                   _factory(timeout), when)
+    selection = Selection(campaign=campaign_id, posts=posts)
+    person = acting(store, actor, Action.RETRY, campaign_id, {p.account for p in store.select_posts(selection)})
+    when = _local_time(at, store.campaign_row(campaign_id).zone) if at else None
+    retried, settled = retry_posts(store, selection, person.recorded_name, _factory(timeout), when)
     for settlement in settled:
         click.echo(_settlement_line(settlement))
     for post in retried:

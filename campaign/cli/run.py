@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from campaign.cli.store import campaign_option, db_option, open_store
+from campaign.cli.store import acting, campaign_option, db_option, open_store
 from campaign.cli.types import Number
 
 if TYPE_CHECKING:
@@ -65,8 +65,11 @@ def run(db: str | None, campaign: str | None, webhook: str | None, refresh: floa
     from campaign.cli.errors import command_args, one_line_logging
     from campaign.store.database import check_writable
 
+    from campaign.people import Action
+
     store = open_store(db)
     campaign_id = store.campaign_id(campaign)
+    acting(store, None, Action.RUN, campaign_id, None)
     check_writable(store.engine)  # said once, now, not on every try of a runner that cannot record anything
     with one_line_logging(command_args()):
         _run(store, campaign_id, webhook, refresh)

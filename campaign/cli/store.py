@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import getpass
 import itertools
 import json
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -20,10 +19,10 @@ from campaign.example import example_plan
 from campaign.platforms import PLATFORMS
 
 if TYPE_CHECKING:
+    from campaign.people import Action, Person
     from campaign.store import Store
 
 F = TypeVar("F", bound=Callable[..., Any])
-ACTOR_ENVIRONMENT_VARIABLE = "CAMPAIGN_USER"
 
 
 def db_option(function: F) -> F:
@@ -37,20 +36,26 @@ def campaign_option(function: F) -> F:
                         help="The campaign's id; needed only when the store holds several.")(function)
 
 
+def _not_blank(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    if value is not None and not value.strip():
+        raise click.BadParameter("is blank: give the name to record, e.g. --as 'Insp. Jo Reviewer' (admins only), "
+                                 "or leave it out to act as yourself", param_hint="--as")
+    return value
+
+
 def actor_option(function: F) -> F:
-    return click.option("--as", "actor", envvar=ACTOR_ENVIRONMENT_VARIABLE, metavar="NAME",
-                        help=f"Who is doing this, for the record. Default: ${ACTOR_ENVIRONMENT_VARIABLE}, else "
-                             "your login name.")(function)
+    return click.option("--as", "actor", metavar="NAME", callback=_not_blank,
+                        help="Admins only: record this as done by NAME (who gave the decision in person or by "
+                             "phone); the record names you beside them. Default: you, by your login.")(function)
 
 
-def actor_name(actor: str | None) -> str:
-    """Who is acting: *actor* (``--as``, else ``$CAMPAIGN_USER``), else the login name. A blank name is refused:
-    the record must say who it was."""
-    if actor is not None and not actor.strip():
-        raise click.BadParameter("is blank: give the name to record, e.g. --as 'Insp. Jo Reviewer' (or leave it "
-                                 f"out to use ${ACTOR_ENVIRONMENT_VARIABLE}, else your login name)",
-                                 param_hint="--as")
-    return actor or getpass.getuser()
+def acting(store: Store, actor: str | None, action: Action, campaign: str | None = None,
+           accounts: Iterable[str] | None = ()) -> Person:
+    """Who is acting: this login's user in the store (``--as NAME``: an admin recording for NAME), checked for
+    *action* on *campaign*'s *accounts* (None: the whole campaign)."""
+    person = store.command_line_person(actor)
+    person.require(action, campaign, accounts)
+    return person
 
 
 def required_text(value: str, option: str, why: str) -> str:
@@ -86,12 +91,11 @@ def schedule(plan: Path | None, db: str | None, actor: str | None) -> None:
     from campaign.cli.plans import echo_problems
     from campaign.render import render_plan
 
-    actor = actor_name(actor)
     rendered = render_plan(plan or example_plan())
     if not rendered.ok:
         echo_problems(rendered.errors, err=True)
     store = open_store(db)
-    report = store.schedule(rendered, actor)
+    report = store.schedule(rendered, store.command_line_person(actor))
     click.echo(f"{report.campaign}: {len(report.added)} added, {len(report.changed)} changed (back to draft, "
                f"approval voided), {len(report.rescheduled)} rescheduled, {len(report.cancelled)} cancelled, "
                f"{len(report.restored)} restored, {report.unchanged} unchanged")
@@ -168,18 +172,26 @@ def _previewed(hash_prefix: str | None, preview_file: Path | None) -> dict[str, 
 def approve(posts: tuple[str, ...], day: str | None, platform: str | None, account: str | None, everything: bool,
             hash_prefix: str | None, preview_file: Path | None, db: str | None, campaign: str | None,
             actor: str | None) -> None:
-    """Sign off posts: by key (launch/lancs-x), by plan entry (launch), by day, platform, account, or --all.
+    """Sign off drafts: by key (launch/lancs-x), by plan entry (launch), by day, platform, account, or --all.
 
     The approval is recorded with who gave it and is bound to the content each post has now; if the
-    content changes afterwards, the approval is voided. Failed and missed posts are not approved again:
-    `campaign retry` puts them back in the queue.
+    content changes afterwards, the approval is voided. A rejected post is approved again only by its own
+    key (the record says the rejection was reversed). Failed and missed posts are not approved again:
+    `campaign retry` puts them back in the queue, at a new time once theirs has passed.
     """
+    from campaign.store import PostState
+
     selection = _selection(campaign, posts, day, platform, account, everything)
     store = open_store(db)
-    approved = store.approve(selection, actor_name(actor), _previewed(hash_prefix, preview_file))
+    person = store.command_line_person(actor)
+    approved = store.approve(selection, person, _previewed(hash_prefix, preview_file))
     for post in approved:
         click.echo(f"approved {post.key}  content {post.content_hash[:12]}  due {post.local_time:%a %d %b %H:%M}")
-    click.echo(f"{len(approved)} post{'s' if len(approved) != 1 else ''} approved by {actor_name(actor)}")
+    click.echo(f"{len(approved)} post{'s' if len(approved) != 1 else ''} approved by {person.recorded_name}")
+    for post in store.select_posts(selection):
+        if post.state == PostState.REJECTED:
+            click.secho(f"left rejected: {post.key} ({post.last_error}) — only its own key approves it again "
+                        f"(`campaign approve {post.key}`)", fg="yellow")
 
 
 @click.command()
@@ -191,7 +203,8 @@ def approve(posts: tuple[str, ...], day: str | None, platform: str | None, accou
 def reject(post: str, reason: str, db: str | None, campaign: str | None, actor: str | None) -> None:
     """Reject one post (by its full key), with a reason. It will not be published unless approved again."""
     required_text(reason, "--reason", "say why, for the author and the record")
-    rejected = open_store(db).reject(post, actor_name(actor), reason, campaign)
+    store = open_store(db)
+    rejected = store.reject(post, store.command_line_person(actor), reason, campaign)
     click.echo(f"rejected {rejected.key}: {reason}")
 
 
@@ -251,7 +264,7 @@ def pause(account: str | None, reason: str, until: str | None, db: str | None, c
     store = open_store(db)
     campaign_id = store.campaign_id(campaign)
     row = store.status(campaign_id).campaign
-    hold = store.pause(reason, actor_name(actor), campaign_id, account, _until(until, row.zone))
+    hold = store.pause(reason, store.command_line_person(actor), campaign_id, account, _until(until, row.zone))
     still_sending = store.wait_for_sending(campaign_id, account)
     for post in still_sending:
         click.secho(f"{post.key} was already on its way to {post.platform} and may still appear; check it with "
@@ -269,18 +282,22 @@ def pause(account: str | None, reason: str, until: str | None, db: str | None, c
 @campaign_option
 @actor_option
 def resume(account: str | None, db: str | None, campaign: str | None, actor: str | None) -> None:
-    """Lift the campaign's pause (or one account's). Posts that passed their grace window become missed."""
-    holds, missed = open_store(db).resume(actor_name(actor), campaign, account)
+    """Lift the campaign's pause (or one account's), and list the posts missed during it."""
+    store = open_store(db)
+    holds, missed = store.resume(store.command_line_person(actor), campaign, account)
     click.echo(f"Resumed: released {len(holds)} pause{'s' if len(holds) != 1 else ''}:")
     for hold in holds:
         click.echo(f"  {'account ' + hold.account if hold.account else 'every account'} — paused by "
                    f"{hold.created_by}: {hold.reason}")
     if missed:
-        click.echo(f"{len(missed)} post{'s' if len(missed) != 1 else ''} are past their grace window and wait for a "
-                   "person: give each a new time with `campaign retry POST --at 'YYYY-MM-DD HH:MM'` (or move it in "
-                   "the plan and schedule again):")
+        several = len(missed) != 1
+        click.echo(f"{len(missed)} post{'s were' if several else ' was'} missed during the pause (past the grace "
+                   f"window) and wait{'' if several else 's'} for a person: give each a new time with `campaign "
+                   "retry POST --at 'YYYY-MM-DD HH:MM'` (or move it in the plan and schedule again):")
         for key in missed:
             click.echo(f"  missed: {key}")
+    else:
+        click.echo("No post was missed during the pause.")
 
 
 @click.command()
@@ -289,24 +306,37 @@ def resume(account: str | None, db: str | None, campaign: str | None, actor: str
 def status(db: str | None, campaign: str | None) -> None:
     """Counts by state and day, the next posts due, active pauses, and posts that need a person."""
     from campaign.cli.store_views import status_lines
+    from campaign.people import Action
 
-    for line in status_lines(open_store(db).status(campaign)):
+    store = open_store(db)
+    campaign_id = store.campaign_id(campaign)
+    acting(store, None, Action.VIEW, campaign_id)
+    for line in status_lines(store.status(campaign_id)):
         click.echo(line)
 
 
 @click.command()
 @click.option("--post", help="Only this post (its key, or a plan entry id).")
+@click.option("--people", is_flag=True,
+              help="Instead: the store's record of people — users added, disabled, passwords set, desk logins "
+                   "(admins only).")
 @click.option("--format", "output_format", type=click.Choice(["text", "csv", "json"]), default="text",
               show_default=True)
 @db_option
 @campaign_option
-def audit(post: str | None, output_format: str, db: str | None, campaign: str | None) -> None:
+def audit(post: str | None, people: bool, output_format: str, db: str | None, campaign: str | None) -> None:
     """The audit trail, oldest first: every change to every post, by whom and when."""
+    from campaign.people import Action
     from campaign.store.records import write_audit_csv, write_audit_json, write_audit_text
 
     store = open_store(db)
-    campaign_id = store.campaign_id(campaign)
     writer = {"csv": write_audit_csv, "json": write_audit_json, "text": write_audit_text}[output_format]
+    if people:
+        acting(store, None, Action.MANAGE_USERS)
+        writer(store.audit(people=True), sys.stdout)
+        return
+    campaign_id = store.campaign_id(campaign)
+    acting(store, None, Action.VIEW, campaign_id)
     entries = store.audit(campaign=campaign_id, post=post)
     if post is not None:
         first = next(entries, None)
@@ -327,9 +357,12 @@ def audit(post: str | None, output_format: str, db: str | None, campaign: str | 
 @campaign_option
 def bundle(post: str, output: Path, db: str | None, campaign: str | None) -> None:
     """Write an FOI/records bundle for one post: exact text, media and alt text, approvals, times, links."""
+    from campaign.people import Action
     from campaign.store.records import write_bundle
 
-    manifest = write_bundle(open_store(db), post, output, campaign)
+    store = open_store(db)
+    acting(store, None, Action.VIEW, store.campaign_id(campaign))
+    manifest = write_bundle(store, post, output, campaign)
     click.echo(f"Wrote the records bundle for {post} to {output} (manifest: {manifest.name})")
 
 

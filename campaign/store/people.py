@@ -18,7 +18,8 @@ from sqlalchemy import Engine, func, select
 from sqlmodel import Session
 
 from campaign.exceptions import StoreError
-from campaign.people import Action, Actor, NotAllowed, Person, Role, login_name, parse_roles
+from campaign import people
+from campaign.people import Action, Actor, NotAllowed, Person, Role, parse_roles
 from campaign.store.models import LoginAttempt, UserRow, table_columns
 from campaign.store.sql import audit, utcnow
 
@@ -97,7 +98,7 @@ class People:
         """Who is acting on the command line: the operating-system *login* (default: this process's) mapped to
         a user. A store with no users yet belongs to whoever can open it: its login acts with every role.
         *acting_as* (``--as NAME``) is an admin's override, recorded under NAME with the admin named beside it."""
-        login = login or login_name()
+        login = login or people.login_name()
         if self.has_users():
             try:
                 person = self.person(login)
@@ -164,7 +165,10 @@ class People:
         first = not self.has_users()
         if first and Role.ADMIN not in role_set:
             raise StoreError(f"this store has no users yet: the first must be an admin, who adds the others — "
-                             f"`campaign users add {login_name()} --name 'Your Name' --role admin`")
+                             f"`campaign users add {people.login_name()} --name 'Your Name' --role admin`")
+        if first and isinstance(actor, Person) and actor.login != login:
+            raise StoreError(f"this store has no users yet: the first must be you, so that you can add the others "
+                             f"— `campaign users add {actor.login} --name 'Your Name' --role admin`")
         recorded = self.acting(actor, Action.MANAGE_USERS)
         hashed = HASHER.hash(check_password(password, login)) if password is not None else None
         row = UserRow(login=login, name=name.strip(), email=(email or "").strip() or None,

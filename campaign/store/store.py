@@ -596,14 +596,18 @@ class Store(People, PublishingTransitions):
             ))
         return Status(row, counts, next_due, self.active_holds(campaign_id, now), needs, stalled)
 
-    def audit(self, campaign: str | None = None, post: str | None = None) -> Iterator[AuditEntry]:
-        """The trail, oldest first, streamed.
+    def audit(self, campaign: str | None = None, post: str | None = None,
+              people: bool = False) -> Iterator[AuditEntry]:
+        """The trail, oldest first, streamed: a campaign's (or every campaign's), or with *people* the store's own
+        entries about people (users added, disabled, passwords set, desk logins).
 
         Read 500 entries at a time, each page in its own short read-only transaction, so a trail streamed to a
         slow reader (`campaign audit | less`) never holds anything a runner waits for.
         """
         query = select(AuditEntry)
-        if campaign is not None:
+        if people:
+            query = query.where(A.campaign_id.is_(None), A.post_key.is_(None), A.action != "schedule")
+        elif campaign is not None:
             query = query.where(A.campaign_id == campaign)
         if post is not None:
             query = query.where(or_(A.post_key == post, A.post_key.like(f"{post}/%"), A.post_key.like(f"{post}@%")))
