@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -115,7 +115,19 @@ COMMANDS: dict[Action, tuple[str, ...]] = {
     Action.EXPORT: ("export", "--format", "json"),
     Action.COLLECT: ("engagement", "collect"),
     Action.MANAGE_USERS: ("users", "add", "newcomer", "--name", "New Comer", "--role", "analyst"),
+    Action.RESUME: ("resume",),
+    Action.RETRY: ("retry", "launch/lancs-x", "--at", f"{datetime.now(UTC) + timedelta(days=30):%Y-%m-%d %H:%M}"),
+    Action.RECONCILE: ("reconcile",),
 }
+
+
+def set_up_for(desk: Desk, action: Action) -> None:
+    """What must be true before *action* can be allowed: a pause to resume, a missed post to retry."""
+    if action == Action.RESUME:
+        desk.run("admin", "pause", "--reason", "critical incident")
+    if action == Action.RETRY:
+        desk.run("admin", "approve", "--all")
+        desk.store().mark_missed(datetime(2027, 3, 15, 12, 0, tzinfo=UTC))
 
 
 @pytest.mark.parametrize("role", [Role.AUTHOR, Role.APPROVER, Role.PUBLISHER, Role.ANALYST, Role.ADMIN])
@@ -125,6 +137,7 @@ def test_each_role_may_do_what_its_role_allows_and_nothing_else(desk: Desk, role
     naming the role needed, and change nothing."""
     login = {Role.AUTHOR: "ann", Role.APPROVER: "bob", Role.PUBLISHER: "pat", Role.ANALYST: "ana",
              Role.ADMIN: "admin"}[role]
+    set_up_for(desk, action)
     before = (desk.states(), len(desk.audit()))
     allowed = action in ROLE_ACTIONS[role]
     output = desk.run(login, *COMMANDS[action], code=0 if allowed else 1)
