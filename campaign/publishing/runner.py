@@ -5,7 +5,9 @@ or lookup falls due), carrying just the post's id. The store is the truth. Each 
 account — at most one request stream per account, so a thread is never held by a waiting post — and the
 account's worker *claims* it with the store's conditional update, so several runners, in one process or on many
 machines, never both send a post. The alarms are rebuilt from the store on start, every ``refresh`` seconds and
-on :meth:`Runner.refresh` (SIGHUP), so approvals and pauses made elsewhere take effect without a restart.
+on :meth:`Runner.refresh` (SIGHUP), so approvals and pauses made elsewhere take effect without a restart. Each
+refresh also looks for drafts that fall due soon without sign-off, and says so once
+(:class:`campaign.publishing.alerts.SignOffWatch`).
 
 What happens after each attempt is decided in one place (:mod:`campaign.publishing.sending`) for every
 platform; in short:
@@ -43,6 +45,7 @@ from campaign.exceptions import CampaignError
 from campaign.platforms.base import Adapter
 from campaign.publishing import events
 from campaign.publishing.accounts import account_adapter
+from campaign.publishing.alerts import SignOffWatch
 from campaign.publishing.sending import Sender
 from campaign.store import Store
 from campaign.store.models import AccountRow, Post, PostState
@@ -82,6 +85,10 @@ class RunnerSettings:
     """Seconds between engagement collection passes (0: never collect)."""
     collect_scale: float = 1.0
     """Divide the campaign's collection offsets by this (a rehearsal's speed)."""
+    sign_off_warning: timedelta | None = timedelta(hours=24)
+    """Alert (once) about drafts that fall due this soon and are not signed off; ``None``: never."""
+    sign_off_urgent: timedelta = timedelta(hours=1)
+    """A draft that falls due this soon without sign-off gets an alert of its own."""
 
 
 def runner_name() -> str:
@@ -121,6 +128,9 @@ class Runner:
         self._queued: set[int] = set()
         """Posts whose alarm has gone off and that wait in, or are being handled from, their account's queue."""
         self.sender = Sender(self)
+        self.sign_off = (SignOffWatch(store, self.settings.campaign, self.settings.sign_off_warning,
+                                      self.settings.sign_off_urgent)
+                         if self.settings.sign_off_warning is not None else None)
         self.collector = Collector(store, self.environ, clock=self.clock, scale=self.settings.collect_scale,
                                    timeout=self.settings.timeout)
         workers = self.settings.workers or min(256, max(8, len(store.accounts(self.settings.campaign))))
@@ -184,7 +194,8 @@ class Runner:
             log.warning("engagement for %s was not collected (it will be retried): %s", account, reason)
 
     def refresh(self) -> None:
-        """Re-read the store: mark missed posts, and set alarms for what falls due."""
+        """Re-read the store: mark missed posts, set alarms for what falls due, and alert about drafts that fall
+        due soon without sign-off."""
         if self.stopping:
             return
         now = self.clock()
@@ -194,6 +205,14 @@ class Runner:
             self._set_alarms(now)
         except Exception:  # noqa: BLE001 - the next refresh tries again; the runner must not die
             log.exception("refreshing from the store failed; trying again in %s s", self.settings.refresh)
+        if self.sign_off is not None:
+            try:
+                alerts = self.sign_off.check(now)
+            except Exception:  # noqa: BLE001 - publishing goes on; the next refresh looks again
+                log.exception("looking for drafts not signed off failed; trying again in %s s", self.settings.refresh)
+                return
+            for alert in alerts:
+                self.bus.emit(alert)
 
     def watch(self) -> None:
         """The heartbeat: renew this runner's claims, take over posts whose runner stopped renewing theirs, and
