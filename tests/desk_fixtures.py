@@ -90,12 +90,12 @@ def add_users(store: Store) -> None:
 @contextmanager
 def serving(url: str, forwarded_allow_ips: str = "127.0.0.1", secure_cookies: bool = False) -> Iterator[str]:
     """The desk over the store at *url*, served by uvicorn on a free port until the block ends; yields its base
-    URL. uvicorn's proxy-headers middleware trusts X-Forwarded-* from *forwarded_allow_ips*, as ``campaign serve``
-    configures it."""
+    URL. uvicorn's proxy-headers middleware trusts X-Forwarded-* from *forwarded_allow_ips*, and it sends no
+    server banner, as ``campaign serve`` configures it."""
     app = create_app(DeskSettings(db=url, secret=SECRET, secure_cookies=secure_cookies))
     port = free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off",
-                            proxy_headers=True, forwarded_allow_ips=forwarded_allow_ips)
+                            proxy_headers=True, forwarded_allow_ips=forwarded_allow_ips, server_header=False)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -35,7 +35,6 @@ def templates() -> Environment:
     env = environment()  # the filters the card partial needs (rich_text, language_name)
     env.loader = ChoiceLoader([PackageLoader("campaign.web", "templates"), PackageLoader("campaign", "templates")])
     env.autoescape = select_autoescape(["html", "j2"], default_for_string=True)
-    env.trim_blocks = env.lstrip_blocks = True
     env.filters["urlpath"] = lambda value: quote(str(value), safe="/@")
     return env
 
