@@ -24,7 +24,7 @@ from sqlalchemy import select
 
 from campaign.cli import main
 from campaign.people import ROLE_ACTIONS, Action, Role
-from campaign.store import Store
+from campaign.store import Selection, Store
 from campaign.store.models import Post, UserRow
 from campaign.store.people import FAILURES_PER_LOGIN, LoginRefused
 from tests.plan_fixtures import write_campaign
@@ -180,16 +180,19 @@ def test_as_is_an_admins_override_on_the_record(desk: Desk) -> None:
 
 
 def test_the_approver_must_differ_from_the_author_by_login(tmp_path: Path, login_as: Callable[[str], None]) -> None:
-    """With approver_must_differ, the user who scheduled the words cannot approve them; another can."""
+    """With approver_must_differ, the user who scheduled the words cannot approve them; another can. The plan's
+    `author:` (free text, such as the department) is not an identity: the login that scheduled the words is."""
     from tests.plan_fixtures import BASE_PLAN
 
     desk = Desk(tmp_path / "store.db", login_as)
-    base = BASE_PLAN.replace("  hashtags:", "  approval: {approver_must_differ: true}\n  hashtags:")
+    base = BASE_PLAN.replace("  hashtags:", "  author: Corporate Communications\n  approval: {approver_must_differ: true}"
+                                            "\n  hashtags:")
     plan = write_campaign(tmp_path, POSTS, base=base)
     desk.run("admin", "users", "add", "admin", "--name", "Admin", "--role", "admin")
     desk.run("admin", "users", "add", "ann", "--name", "Ann", "--role", "author", "--role", "approver")
     desk.run("admin", "users", "add", "bob", "--name", "Bob", "--role", "approver")
     desk.run("ann", "schedule", str(plan))
+    assert {p.author for p in desk.store().select_posts(Selection(campaign="test-week", everything=True))} == {"ann"}
     assert "ann wrote launch/lancs-facebook and others" in desk.run("ann", "approve", "--all", code=1)
     assert desk.run("bob", "approve", "--all").splitlines()[-1] == "4 posts approved by bob"
 

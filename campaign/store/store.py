@@ -216,7 +216,8 @@ class Store(People, PublishingTransitions):
         fields = _post_fields(draft)
         timing = _time_fields(draft, grace)
         if post is None:
-            session.add(Post(**fields, **timing, state=PostState.DRAFT, author=draft.author or actor, created_at=now,
+            # The author is who put these words in the store (a login): "the approver must differ" compares people.
+            session.add(Post(**fields, **timing, state=PostState.DRAFT, author=actor, created_at=now,
                              updated_at=now))
             audit(session, now, actor, "added", draft.campaign, draft.key,
                    {"content_hash": draft.content_hash, "due_at": iso_utc(draft.when.utc, "seconds")})
@@ -233,6 +234,7 @@ class Store(People, PublishingTransitions):
             return
         if post.state == PostState.CANCELLED:
             _update(post, {**fields, **timing}, now)
+            post.author = actor
             self._set_state(session, post, PostState.DRAFT, actor, now, "restored",
                             {"reason": "back in the plan", "content_hash": draft.content_hash})
             report.restored.append(post.key)
@@ -240,6 +242,7 @@ class Store(People, PublishingTransitions):
         if not same_content:
             was = post.state
             _update(post, fields if same_time else {**fields, **timing}, now)
+            post.author = actor  # the new words are whoever scheduled them
             voided = post.approved_by
             _void_approval(post)
             self._set_state(session, post, PostState.DRAFT, actor, now, "content_changed",
