@@ -160,13 +160,17 @@ def test_the_week_shows_a_tile_per_post_by_day_and_filters_by_platform_account_a
 
 def test_a_person_limited_to_one_account_sees_only_its_posts(sqlite_desk: DeskRun) -> None:
     """The week, a day and the status show a person limited to lancs-x only lancs-x's posts; its other posts'
-    pages answer 403."""
+    pages answer 403, and so does the engagement report, which covers every account."""
     xena = sqlite_desk.signed_in("xena")
     week = tiles(xena.get("/", params={"campaign": CAMPAIGN, "week": WEEK}).text)
     assert week and all(key.endswith("/lancs-x") for key, _, _ in week)
     day = xena.get(f"/days/{WEEK}", params={"campaign": CAMPAIGN}).text
     assert set(re.findall(r'data-key="([^"]+)"', day)) <= {k for k, _, _ in week}
     assert xena.get("/posts/week-launch/lancs-facebook", params={"campaign": CAMPAIGN}).status_code == 403
+    status = xena.get("/status", params={"campaign": CAMPAIGN}).text
+    counts = re.search(r'<ul class="desk-counts" id="counts">(.*?)</ul>', status, flags=re.DOTALL)
+    assert counts is not None and re.sub(r"<[^>]+>", "", counts.group(1)).split() == ["draft", str(len(week))]
+    assert xena.get("/report", params={"campaign": CAMPAIGN}).status_code == 403
 
 
 def test_several_campaigns_one_store_a_chooser_limited_to_the_persons_campaigns(sqlite_desk: DeskRun,

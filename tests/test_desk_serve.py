@@ -32,7 +32,7 @@ def environment(tmp_path: Path, **extra: str) -> dict[str, str]:
 
 def run_serve(tmp_path: Path, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(CAMPAIGN_COMMAND), "serve", *args], capture_output=True, text=True, timeout=60,
-                          env=environment(tmp_path, **extra))
+                          env=environment(tmp_path, **extra), check=False)
 
 
 @contextmanager

@@ -38,7 +38,7 @@ CSRF_REFUSED = ("this form did not come from your session on this desk (its secu
 async def form_of(request: Request) -> FormData:
     """The form posted, if it carries this session's CSRF token; refused with 403 otherwise."""
     try:
-        form = await request.form(max_files=0, max_fields=5000)
+        form = await request.form(max_files=0, max_fields=50_000)
     except Exception:  # noqa: BLE001 - a body that is no form is refused like a form without a token
         raise Refused(CSRF_REFUSED) from None
     if not csrf_matches(request, form.get(CSRF_FIELD)):

@@ -73,6 +73,8 @@ class Desk:
             "may": (lambda action, accounts=(): person.may(Action(action), campaign.id if campaign else None,
                                                              accounts)) if person is not None else _never,
             "sso_login": self.sso_login,
+            "sees_whole_campaign": person is not None and campaign is not None
+            and allowed(person, Action.VIEW, campaign.id, None),
         }
         return {**self.globals, **base, **context}
 

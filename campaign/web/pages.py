@@ -11,6 +11,7 @@ import base64
 import hashlib
 import json
 import re
+from collections import Counter
 from datetime import date, timedelta
 from typing import Any
 
@@ -162,12 +163,19 @@ def status_page(desk: Desk, request: Request, person: Person, campaign: Campaign
         stalled=in_scope(person, state.stalled), holds=state.holds, problem=problem, resumed=resumed,
         may_pause_all=allowed(person, Action.PAUSE, campaign.id, None), pausable=pausable,
         may_resume=lambda account: allowed(person, Action.RESUME, campaign.id, None if account is None else [account]),
-        counts=_counts(state.counts),
+        counts=_counts(state.counts) if person.accounts is None else _counts_of(
+            _campaign_posts(desk, person, campaign)),
     )
 
 
 def _counts(counts: dict[str, dict[str, int]]) -> list[tuple[str, int]]:
     return [(state, sum(counts[state].values())) for state in STATE_NAMES if state in counts]
+
+
+def _counts_of(posts: list[Post]) -> list[tuple[str, int]]:
+    """Posts by state, for a person who sees only some accounts' posts."""
+    found = Counter(str(p.state) for p in posts)
+    return [(state, found[state]) for state in STATE_NAMES if found[state]]
 
 
 @router.get("/status", response_class=HTMLResponse)
@@ -237,6 +245,7 @@ def report(request: Request, person: SignedIn) -> Response:
 
     desk = desk_of(request)
     campaign = desk.campaign(request, person)
+    person.require(Action.VIEW, campaign.id, None)  # the report covers every account of the campaign
     page = html(build(desk.store, campaign.id))
     bar = desk.env.get_template("report_bar.html.j2").render(desk.page_context(request, {"campaign": campaign}))
     page = re.sub(r"(<body[^>]*>)", lambda m: m.group(1) + bar, page, count=1)
