@@ -145,7 +145,8 @@ def rehearsal(plan_path: Path, speed: float = DEFAULT_SPEED, seed: int = 7, star
         folder = workdir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="campaign-rehearsal-")))
         store = Store.open(str(folder / "rehearsal.db"))
         stack.callback(store.close)
-        store.schedule(rendered, actor)
+        # Scheduled and approved under two names: a plan may require the approver not to be the author.
+        store.schedule(rendered, f"{actor} (author)")
         store.approve(Selection(campaign=rendered.plan.campaign.id, everything=True), actor)
         first_due = min(d.when.utc for d in rendered.drafts)
         clock = CompressedClock(first_due, datetime.now(UTC) + timedelta(seconds=start_in), speed)
