@@ -129,9 +129,8 @@ def run(db: str | None, campaign: str | None, webhook: str | None, refresh: floa
     drafts falling due without sign-off) is shown, POSTed to --webhook and emailed through --smtp.
     """
     from campaign.cli.errors import command_args, one_line_logging
-    from campaign.store.database import check_writable
-
     from campaign.people import Action
+    from campaign.store.database import check_writable
 
     if smtp is not None and not alert_to:
         raise click.UsageError("--smtp sends alerts by email, but to nobody: add --alert-to ADDRESS (or set "

@@ -17,8 +17,8 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import Engine, func, select
 from sqlmodel import Session
 
-from campaign.exceptions import StoreError
 from campaign import people
+from campaign.exceptions import StoreError
 from campaign.people import Action, Actor, NotAllowed, Person, Role, parse_roles
 from campaign.store.models import LoginAttempt, UserRow, table_columns
 from campaign.store.sql import audit, utcnow

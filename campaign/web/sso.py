@@ -60,7 +60,7 @@ from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
 import httpx
-from authlib import deprecate  # type: ignore[import-untyped]  # first: it sets Authlib's own warning filter
+from authlib import deprecate  # first: it sets Authlib's own warning filter
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from joserfc.errors import (
@@ -87,8 +87,8 @@ with warnings.catch_warnings():
     # warning is for whoever chooses the dependencies, not for the person starting `campaign serve`.
     warnings.filterwarnings("ignore", message="The httpx module is deprecated",
                             category=deprecate.AuthlibDeprecationWarning)
-    from authlib.integrations.base_client.errors import MismatchingStateError  # type: ignore[import-untyped]
-    from authlib.integrations.starlette_client import OAuth, OAuthError  # type: ignore[import-untyped]
+    from authlib.integrations.base_client.errors import MismatchingStateError
+    from authlib.integrations.starlette_client import OAuth, OAuthError
 
 ISSUER_VARIABLE = "CAMPAIGN_OIDC_ISSUER"
 CLIENT_ID_VARIABLE = "CAMPAIGN_OIDC_CLIENT_ID"
