@@ -288,3 +288,41 @@ def test_disabling_a_user_stops_them_and_is_audited(desk: Desk) -> None:
     assert ("user_disabled", "bob") in changes and ("user_enabled", "bob") in changes
     with desk.store().read_session() as session:
         assert session.scalars(select(UserRow).where(UserRow.login == "bob")).one().session_version == 2
+
+
+def test_as_cannot_pass_the_approver_must_differ_rule_by_writing_the_author_another_way(
+        tmp_path: Path, login_as: Callable[[str], None]) -> None:
+    """An admin's `--as` naming the author — by login in any case, or by their name in the store — is the
+    author approving: refused. Naming someone else (the inspector who approved in person) is the override."""
+    from tests.plan_fixtures import BASE_PLAN
+
+    desk = Desk(tmp_path / "store.db", login_as)
+    base = BASE_PLAN.replace("  hashtags:", "  approval: {approver_must_differ: true}\n  hashtags:")
+    plan = write_campaign(tmp_path, POSTS, base=base)
+    desk.run("root", "users", "add", "root", "--name", "Root Admin", "--role", "admin", "--role", "author")
+    desk.run("root", "users", "add", "sam.author", "--name", "Sam Author", "--role", "author")
+    desk.run("sam.author", "schedule", str(plan))
+    for written in ("sam.author", "SAM.AUTHOR", "Sam Author", "sam author"):
+        assert "wrote launch/lancs-facebook" in desk.run("root", "approve", "--all", "--as", written, code=1), written
+    plan.write_text(plan.read_text().replace("Spot the signs in nail bars.", "Spot the signs in car washes."))
+    desk.run("root", "schedule", str(plan))
+    assert "wrote signs/lancs-x" in desk.run("root", "approve", "signs/lancs-x", "--as", "Root Admin", code=1)
+    assert desk.run("root", "approve", "--all", "--as", "Insp. Jo Reviewer").splitlines()[-1] == \
+        "4 posts approved by Insp. Jo Reviewer"
+
+
+def test_a_rejection_stands_through_a_change_of_words_and_back(desk: Desk, tmp_path: Path) -> None:
+    """The trial's case: reject a post, change its words, schedule, change them back, schedule: it is still
+    rejected, and a bulk approval of its day leaves it so; only its own key approves it again."""
+    desk.run("bob", "reject", "launch/lancs-x", "--reason", "wrong tone")
+    plan = tmp_path / "schedules" / "plan.yaml"
+    original = plan.read_text()
+    plan.write_text(original.replace("The week of action starts today.", "The week of action starts now."))
+    desk.run("ann", "schedule", str(plan))
+    plan.write_text(original)
+    desk.run("ann", "schedule", str(plan))
+    assert desk.states()["launch/lancs-x"] == "rejected"
+    assert "left rejected: launch/lancs-x" in desk.run("bob", "approve", "--day", "2027-03-15")
+    assert desk.states()["launch/lancs-x"] == "rejected"
+    desk.run("bob", "approve", "launch/lancs-x")
+    assert desk.states()["launch/lancs-x"] == "approved"

@@ -474,7 +474,7 @@ class StoreMachine(RuleBasedStateMachine):
 # The life cycle of docs/design.md, as audit actions: the states a post may be in before each, and after it
 # (None: the state the entry names in its details). Published is in no "before" set: nothing may follow it.
 TRANSITIONS: dict[str, tuple[frozenset[str], str | None]] = {
-    "content_changed": (frozenset({"draft", "approved", "rejected", "missed", "failed"}), PostState.DRAFT),
+    "content_changed": (frozenset({"draft", "approved", "rejected", "missed", "failed"}), None),
     "restored": (frozenset({"cancelled"}), PostState.DRAFT),
     "cancelled": (frozenset({"draft", "approved", "rejected", "missed", "failed"}), PostState.CANCELLED),
     "rescheduled": (frozenset({"draft", "approved", "rejected", "missed", "failed"}), None),
@@ -527,6 +527,9 @@ def replay(trail: list[AuditEntry], posts: dict[str, Post], holds: dict[int, Hol
         content, approved, claims = life.content, life.approved, life.claims
         if entry.action in ("content_changed", "restored"):
             content, approved = details["content_hash"], None
+            if entry.action == "content_changed":
+                expected = PostState.REJECTED if life.state == PostState.REJECTED else PostState.DRAFT
+                assert state == expected, f"{key}: a change of words must leave a rejection standing (entry {entry.id})"
         elif entry.action == "approved":
             assert details["content_hash"] == content, f"{key}: approved a hash that is not its content"
             assert (life.state == PostState.REJECTED) == ("reverses_rejection" in details), \

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, or_, select
 from sqlmodel import Session
 
 from campaign import people
@@ -125,6 +125,18 @@ class People:
             return actor
         actor.require(action, campaign, accounts)
         return actor.recorded_name
+
+    def _names_of_person(self, actor: Actor) -> set[str]:
+        """Every name the person recorded for *actor* goes by, case-folded: the login or the name an admin entered
+        with ``--as``, and the login and name of the user either matches — so that "the approver must differ from
+        the author" cannot be passed by writing someone's name another way (``--as 'Sam Author'`` for sam's post)."""
+        names = {actor.recorded_name} if isinstance(actor, Person) else {actor}
+        with self.read_session() as session:
+            for row in session.scalars(select(UserRow).where(
+                    or_(func.lower(U.login).in_([n.lower() for n in names]),
+                        func.lower(U.name).in_([n.lower() for n in names])))):
+                names |= {row.login, row.name}
+        return {name.casefold() for name in names if name}
 
     @staticmethod
     def entered_by(actor: Actor) -> dict[str, str]:

@@ -245,7 +245,10 @@ class Store(People, PublishingTransitions):
             post.author = actor  # the new words are whoever scheduled them
             voided = post.approved_by
             _void_approval(post)
-            self._set_state(session, post, PostState.DRAFT, actor, now, "content_changed",
+            # A rejection stands through a change of words (they may even be changed back): only someone approving
+            # the post by its own key lifts it.
+            new_state = PostState.REJECTED if was == PostState.REJECTED else PostState.DRAFT
+            self._set_state(session, post, new_state, actor, now, "content_changed",
                             {"was": was, "content_hash": draft.content_hash, "approval_voided_of": voided})
             report.changed.append(post.key)
             return
@@ -332,9 +335,11 @@ class Store(People, PublishingTransitions):
         self._check_previewed(approvable, previewed)
         campaign = self.campaign_row(approvable[0].campaign_id)
         entered_by = self.entered_by(actor)
+        approver = self._names_of_person(actor)
         actor = self.acting(actor, Action.APPROVE, campaign.id, {p.account for p in approvable})
         if campaign.approver_must_differ:
-            own = [p.key for p in approvable if (p.author or "").casefold() == actor.casefold()]
+            authors = {author: self._names_of_person(author) for author in {p.author or "" for p in approvable}}
+            own = [p.key for p in approvable if authors[p.author or ""] & approver]
             if own:
                 raise StoreError(f"{actor} wrote {own[0]}{' and others' if len(own) > 1 else ''}, and this campaign "
                                  "requires the approver not to be the author; ask a colleague to approve")
