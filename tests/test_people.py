@@ -208,7 +208,8 @@ def test_a_bulk_approval_never_undoes_a_rejection(desk: Desk, tmp_path: Path) ->
     assert "left rejected: launch/lancs-facebook" in output
     assert desk.states()["launch/lancs-facebook"] == "rejected"
     refused = desk.run("bob", "approve", "launch", code=1)  # the plan entry: both accounts' posts, in bulk
-    assert "nothing to approve: launch/lancs-facebook is rejected — rejected by bob: wrong helpline number" in refused
+    assert "nothing to approve: launch/lancs-facebook is rejected (rejected by bob: wrong helpline number) — if the " \
+           "rejection no longer stands, approve it by its own key" in refused
     assert desk.states()["launch/lancs-facebook"] == "rejected"
     desk.run("bob", "approve", "launch/lancs-facebook")
     assert desk.states()["launch/lancs-facebook"] == "approved"
@@ -326,3 +327,19 @@ def test_a_rejection_stands_through_a_change_of_words_and_back(desk: Desk, tmp_p
     assert desk.states()["launch/lancs-x"] == "rejected"
     desk.run("bob", "approve", "launch/lancs-x")
     assert desk.states()["launch/lancs-x"] == "approved"
+
+
+def test_what_people_type_never_forges_or_colours_a_line_of_the_record(desk: Desk) -> None:
+    """A reason holding a newline, an ANSI escape and NUL, and an attempted login holding a forged audit line,
+    are each shown on one line, escaped, by `audit`, `audit --people`, `status` and `reject`."""
+    forged = "wrong\n2027-01-01T00:00:00Z  root  approved  launch/lancs-x\x1b[8m\x00"
+    said = desk.run("bob", "reject", "signs/lancs-x", "--reason", forged)
+    assert said.count("\n") == 1 and "\x1b" not in said and "\\x0a2027" in said
+    with pytest.raises(LoginRefused):
+        desk.store().verify_login("zz\n2026-11-25T20:16:00Z  root  user_added  login=mallory\x1b[8m", "x", "1.2.3.4")
+    for args in (("audit",), ("audit", "--people"), ("status",)):
+        output = desk.run("admin", *args)
+        assert "\x1b" not in output and "\x00" not in output, args
+        assert not any(line.startswith("2027-01-01T00:00:00Z") or line.startswith("2026-11-25T20:16:00Z  root")
+                       for line in output.splitlines()), args
+    assert "zz\\x0a2026-11-25t20:16:00z  root  user_added" in desk.run("admin", "audit", "--people")

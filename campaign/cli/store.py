@@ -179,6 +179,7 @@ def approve(posts: tuple[str, ...], day: str | None, platform: str | None, accou
     key (the record says the rejection was reversed). Failed and missed posts are not approved again:
     `campaign retry` puts them back in the queue, at a new time once theirs has passed.
     """
+    from campaign.problems import one_line
     from campaign.store import PostState
 
     selection = _selection(campaign, posts, day, platform, account, everything)
@@ -190,7 +191,7 @@ def approve(posts: tuple[str, ...], day: str | None, platform: str | None, accou
     click.echo(f"{len(approved)} post{'s' if len(approved) != 1 else ''} approved by {person.recorded_name}")
     for post in store.select_posts(selection):
         if post.state == PostState.REJECTED:
-            click.secho(f"left rejected: {post.key} ({post.last_error}) — only its own key approves it again "
+            click.secho(f"left rejected: {post.key} ({one_line(post.last_error or '')}) — only its own key approves it again "
                         f"(`campaign approve {post.key}`)", fg="yellow")
 
 
@@ -202,10 +203,12 @@ def approve(posts: tuple[str, ...], day: str | None, platform: str | None, accou
 @actor_option
 def reject(post: str, reason: str, db: str | None, campaign: str | None, actor: str | None) -> None:
     """Reject one post (by its full key), with a reason. It will not be published unless approved again."""
+    from campaign.problems import one_line
+
     required_text(reason, "--reason", "say why, for the author and the record")
     store = open_store(db)
     rejected = store.reject(post, store.command_line_person(actor), reason, campaign)
-    click.echo(f"rejected {rejected.key}: {reason}")
+    click.echo(f"rejected {rejected.key}: {one_line(reason)}")
 
 
 MAX_PAUSE = timedelta(days=366)

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 import click
 
+from campaign.problems import one_line
 from campaign.store import PostState, Status
 from campaign.store.store import way_forward
 
@@ -32,7 +33,7 @@ def status_lines(status: Status) -> Iterator[str]:
             scope = f"account {hold.account}" if hold.account else "every account"
             until = f", until {hold.until.astimezone(zone):%Y-%m-%d %H:%M %Z}" if hold.until else ""
             yield click.style(f"PAUSED: {scope} since {hold.created_at.astimezone(zone):%Y-%m-%d %H:%M %Z} by "
-                              f"{hold.created_by}: {hold.reason}{until}", fg="red", bold=True)
+                              f"{one_line(hold.created_by)}: {one_line(hold.reason)}{until}", fg="red", bold=True)
     else:
         yield "Pauses: none"
     yield ""
@@ -54,7 +55,8 @@ def status_lines(status: Status) -> Iterator[str]:
     if status.needs_a_person:
         yield click.style(f"Needs a person ({len(status.needs_a_person)}):", fg="yellow", bold=True)
         for post in status.needs_a_person:
-            yield f"  {post.state:<8} {post.key}  — {post.last_error or ''}"
+            reason = f"  — {one_line(post.last_error)}" if post.last_error else ""
+            yield f"  {post.state:<8} {post.key}{reason}"
             yield f"           {way_forward(post)}"
     else:
         yield "Needs a person: nothing"

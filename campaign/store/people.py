@@ -20,6 +20,7 @@ from sqlmodel import Session
 from campaign import people
 from campaign.exceptions import StoreError
 from campaign.people import Action, Actor, NotAllowed, Person, Role, parse_roles
+from campaign.problems import one_line
 from campaign.store.models import LoginAttempt, UserRow, table_columns
 from campaign.store.sql import audit, utcnow
 
@@ -254,8 +255,9 @@ class People:
         """The user *login*, if *password* is theirs and neither the login nor *source* (the client's address)
         is throttled. Every attempt is recorded and audited; a refusal never says which part was wrong."""
         now = now or utcnow()
-        login = login.strip().lower()[:200]
-        source = source[:100]
+        # Whatever was typed is kept as one printable line: an attempted login is not trusted text.
+        login = one_line(login.strip().lower())[:200]
+        source = one_line(source)[:100]
         since = now - LOGIN_WINDOW
         with self.read_session() as session:
             failures_login = session.scalar(select(func.count()).where(

@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from campaign.files import atomic_folder
 from campaign.plan.paths import OutsideCampaign, UnusablePath, campaign_folder, inside
+from campaign.problems import one_line
 from campaign.store.models import AccountRow, AuditEntry, CampaignRow, Post, PublishAttempt, table_columns
 from campaign.store.store import Store
 from campaign.times import iso_utc
@@ -66,8 +67,9 @@ def write_audit_text(entries: Iterable[AuditEntry], out: IO[str]) -> int:
     for entry in entries:
         row = audit_row(entry)
         details = ", ".join(f"{k}={v}" for k, v in row["details"].items() if v not in (None, ""))
-        out.write(f"{row['at']}  {row['actor']:<24} {row['action']:<16} {row['post'] or row['campaign'] or ''}"
-                  f"{'  ' + details if details else ''}\n")
+        # One entry, one line, whatever a reason or an attempted login holds (no forged lines, no colours).
+        out.write(f"{row['at']}  {one_line(row['actor']):<24} {row['action']:<16} "
+                  f"{one_line(row['post'] or row['campaign'] or '')}{'  ' + one_line(details) if details else ''}\n")
         count += 1
     return count
 

@@ -27,6 +27,7 @@ from sqlmodel import Session
 
 from campaign.exceptions import StoreError
 from campaign.people import Action, Actor
+from campaign.problems import one_line
 from campaign.render import Draft, RenderedPlan
 from campaign.store.database import READ_ONLY, create_store_engine, database_url, upgrade
 from campaign.store.models import (
@@ -328,8 +329,9 @@ class Store(People, PublishingTransitions):
         if not approvable:
             waiting = [p for p in posts if p.state in (*RETRYABLE, PostState.REJECTED)]
             if waiting:
-                raise StoreError(f"nothing to approve: {waiting[0].key} is {waiting[0].state} — "
-                                 f"{way_forward(waiting[0])}")
+                first = waiting[0]
+                why = f" ({one_line(first.last_error)})" if first.state == PostState.REJECTED and first.last_error else ""
+                raise StoreError(f"nothing to approve: {first.key} is {first.state}{why} — {way_forward(first)}")
             states = ", ".join(sorted({f"{p.key} is {p.state}" for p in posts})[:3]) or "no posts matched"
             raise StoreError(f"nothing to approve: {states}")
         self._check_previewed(approvable, previewed)
@@ -707,8 +709,8 @@ def way_forward(post: Post) -> str:
         return (f"it may be out: `campaign reconcile {key}` looks for it on the platform now, and `campaign retry "
                 f"{key}` sends it again only if it is not there")
     if post.state == PostState.REJECTED:
-        return (f"{post.last_error or 'rejected'}; if the rejection no longer stands, approve it by its own key "
-                f"(`campaign approve {key}`): the record will say the approval reverses the rejection")
+        return (f"if the rejection no longer stands, approve it by its own key (`campaign approve {key}`): the record "
+                "will say the approval reverses the rejection")
     if post.state == PostState.DRAFT:
         return (f"it changed after it was approved, so the approval was voided: preview it and approve it again "
                 f"(`campaign approve {key}`)")
