@@ -343,3 +343,24 @@ def test_what_people_type_never_forges_or_colours_a_line_of_the_record(desk: Des
         assert not any(line.startswith("2027-01-01T00:00:00Z") or line.startswith("2026-11-25T20:16:00Z  root")
                        for line in output.splitlines()), args
     assert "zz\\x0a2026-11-25t20:16:00z  root  user_added" in desk.run("admin", "audit", "--people")
+
+
+def test_a_login_lock_ends_with_its_window_or_a_new_password_and_attempts_while_locked_do_not_extend_it(
+        desk: Desk) -> None:
+    """Five failures lock a login for 15 minutes; tries while locked are audited but do not keep it locked
+    (one every 14 minutes kept the duty inspector out for ever); an admin setting a new password lifts it."""
+    store = desk.store()
+    admin = store.person("admin")
+    store.set_password(admin, "bob", PASSWORD)
+    start = datetime(2027, 3, 15, 8, 0, tzinfo=UTC)
+    for second in range(FAILURES_PER_LOGIN):
+        with pytest.raises(LoginRefused, match="wrong"):
+            store.verify_login("bob", "guess", "10.0.0.9", now=start + timedelta(seconds=second))
+    with pytest.raises(LoginRefused, match="too many failed logins"):
+        store.verify_login("bob", PASSWORD, "10.0.0.9", now=start + timedelta(minutes=14))
+    assert store.verify_login("bob", PASSWORD, "10.0.0.9", now=start + timedelta(minutes=16)).login == "bob"
+    for second in range(FAILURES_PER_LOGIN):
+        with pytest.raises(LoginRefused, match="wrong"):
+            store.verify_login("bob", "guess", "10.0.0.9", now=start + timedelta(minutes=20, seconds=second))
+    store.set_password(admin, "bob", PASSWORD + " again", now=start + timedelta(minutes=21))
+    assert store.verify_login("bob", PASSWORD + " again", "10.0.0.9", now=start + timedelta(minutes=22)).login == "bob"

@@ -224,6 +224,8 @@ class People:
             row.password_hash = HASHER.hash(check_password(password, row.login))
             row.session_version += 1
             session.add(row)
+            # A new password lifts a lock from failed logins, as a successful login would.
+            session.add(LoginAttempt(at=now, login=row.login, source="(password set)", succeeded=True))
             audit(session, now, recorded, "password_set", None, None, {"login": row.login, **self.entered_by(actor)})
         return row
 
@@ -260,13 +262,18 @@ class People:
         source = one_line(source)[:100]
         since = now - LOGIN_WINDOW
         with self.read_session() as session:
+            # A login's failures count from its last success (a login, or a password an admin set), so an admin
+            # can lift a lock at once with `campaign users passwd`.
+            cleared = session.scalar(select(func.max(L.at)).where(L.login == login, L.succeeded.is_(True)))
             failures_login = session.scalar(select(func.count()).where(
-                L.login == login, L.at > since, L.succeeded.is_(False))) or 0
+                L.login == login, L.at > (max(since, cleared) if cleared else since), L.succeeded.is_(False))) or 0
             failures_source = session.scalar(select(func.count()).where(
                 L.source == source, L.at > since, L.succeeded.is_(False))) or 0
             row = session.scalars(select(UserRow).where(U.login == login)).one_or_none()
         if failures_login >= FAILURES_PER_LOGIN or failures_source >= FAILURES_PER_SOURCE:
-            self._record_login(now, login, source, False, "login_throttled")
+            # Audited, not counted: an attempt while locked must not keep the lock going for ever.
+            with self.session() as session, session.begin():
+                audit(session, now, login or "(blank)", "login_throttled", None, None, {"source": source})
             minutes = int(LOGIN_WINDOW.total_seconds() // 60)
             raise LoginRefused(f"too many failed logins: wait {minutes} minutes and try again, or ask an admin")
         stored = row.password_hash if row is not None and row.password_hash else UNKNOWN_USER_HASH
