@@ -364,3 +364,24 @@ def test_a_login_lock_ends_with_its_window_or_a_new_password_and_attempts_while_
             store.verify_login("bob", "guess", "10.0.0.9", now=start + timedelta(minutes=20, seconds=second))
     store.set_password(admin, "bob", PASSWORD + " again", now=start + timedelta(minutes=21))
     assert store.verify_login("bob", PASSWORD + " again", "10.0.0.9", now=start + timedelta(minutes=22)).login == "bob"
+
+
+def test_an_admin_changes_roles_and_limits_on_the_record_and_a_typo_in_a_limit_is_said(desk: Desk) -> None:
+    """`users set` replaces roles and limits (lifting them with --all-accounts), ends the person's desk sessions,
+    and is audited with what changed; the last admin keeps the role; a limit naming no campaign or account in
+    the store is said at once."""
+    assert "ana (analyst) may not approve" in desk.run("ana", "approve", "launch/lancs-x", code=1)
+    changed = desk.run("admin", "users", "set", "ana", "--role", "analyst", "--role", "approver", "--account",
+                       "lancs-x")
+    assert changed.startswith("Changed ana (Ana): analyst, approver; only accounts lancs-x")
+    assert desk.run("ana", "approve", "launch/lancs-x").splitlines()[-1] == "1 post approved by ana"
+    assert "may not approve posts of lancs-facebook" in desk.run("ana", "approve", "--all", code=1)
+    desk.run("admin", "users", "set", "ana", "--all-accounts")
+    assert desk.store().person("ana").accounts is None
+    assert "last active admin" in desk.run("admin", "users", "set", "admin", "--role", "analyst", code=1)
+    assert "note: no account 'lancs-y' is in the store yet" in desk.run("admin", "users", "set", "ana", "--account",
+                                                                        "lancs-y")
+    change = [e for e in desk.audit() if e["action"] == "user_changed"][0]
+    assert change["details"]["roles"] == {"from": "analyst", "to": "analyst,approver"}  # type: ignore[index]
+    with desk.store().read_session() as session:
+        assert session.scalars(select(UserRow).where(UserRow.login == "ana")).one().session_version == 3

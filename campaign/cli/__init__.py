@@ -48,7 +48,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("campaign.cli.demo:demo", "The whole toolkit on the bundled week, in about a minute."),
     "db": ("campaign.cli.store:db", "The store's database (upgrade)."),
     "serve": ("campaign.cli.serve:serve", "The sign-off desk in a browser: review, approve, reject, pause, resume."),
-    "users": ("campaign.cli.users:users", "The people of the store and their roles: add, list, disable, passwd."),
+    "users": ("campaign.cli.users:users", "The people of the store and their roles: add, set, list, disable, passwd."),
 }
 
 

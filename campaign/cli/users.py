@@ -5,9 +5,14 @@ from __future__ import annotations
 import json
 import sys
 
+from typing import TYPE_CHECKING
+
 import click
 
 from campaign.cli.store import actor_option, db_option, open_store
+
+if TYPE_CHECKING:
+    from campaign.store import Store
 
 
 def _password(from_stdin: bool, prompt: str) -> str:
@@ -57,6 +62,53 @@ def add(login: str, name: str, roles: tuple[str, ...], campaigns: tuple[str, ...
     click.echo(f"Added {row.login} ({row.name}): {row.roles.replace(',', ', ')}{scope}"
                f"{'; service account' if row.service else ''}"
                f"{'; desk password set' if row.password_hash else ''}")
+    _warn_unknown(store, campaigns, accounts)
+
+
+def _warn_unknown(store: Store, campaigns: tuple[str, ...], accounts: tuple[str, ...]) -> None:
+    """Say so when a scope names a campaign or account the store does not hold (yet): a typo would leave the
+    person seeing nothing, with nobody told why."""
+    known_campaigns = {row.campaign_id for row in store.accounts()} | set(store.campaign_ids())
+    known_accounts = {row.key for row in store.accounts()}
+    for kind, named, known in (("campaign", campaigns, known_campaigns), ("account", accounts, known_accounts)):
+        for name in sorted(set(named) - known):
+            click.secho(f"note: no {kind} {name!r} is in the store yet (a typo? it has: "
+                        f"{', '.join(sorted(known)) or 'none'}); the scope applies once one is scheduled",
+                        fg="yellow", err=True)
+
+
+@users.command(name="set")
+@click.argument("login")
+@click.option("--name", help="A new name for the record.")
+@click.option("--email", help="A new email address ('' to remove it).")
+@click.option("--role", "roles", multiple=True,
+              type=click.Choice(["author", "approver", "publisher", "analyst", "admin"]),
+              help="Their roles from now on (repeat for several): replaces the roles they have.")
+@click.option("--campaign", "campaigns", multiple=True, metavar="ID",
+              help="Limit them to these campaigns from now on (repeat); replaces their campaign limit.")
+@click.option("--all-campaigns", is_flag=True, help="Lift their campaign limit.")
+@click.option("--account", "accounts", multiple=True, metavar="ID",
+              help="Limit them to these accounts from now on (repeat); replaces their account limit.")
+@click.option("--all-accounts", is_flag=True, help="Lift their account limit.")
+@db_option
+@actor_option
+def set_user(login: str, name: str | None, email: str | None, roles: tuple[str, ...], campaigns: tuple[str, ...],
+             all_campaigns: bool, accounts: tuple[str, ...], all_accounts: bool, db: str | None,
+             actor: str | None) -> None:
+    """Change LOGIN's name, email, roles or limits (admins only). A change of roles or limits ends their desk
+    sessions."""
+    from campaign.store.people import UNCHANGED, Unchanged
+
+    if campaigns and all_campaigns or accounts and all_accounts:
+        raise click.UsageError("give --campaign or --all-campaigns (and --account or --all-accounts), not both")
+    store = open_store(db)
+    campaign_scope: tuple[str, ...] | None | Unchanged = None if all_campaigns else (campaigns or UNCHANGED)
+    account_scope: tuple[str, ...] | None | Unchanged = None if all_accounts else (accounts or UNCHANGED)
+    row = store.change_user(store.command_line_person(actor), login, name=name, email=email, roles=roles or None,
+                            campaigns=campaign_scope, accounts=account_scope)
+    click.echo(f"Changed {row.login} ({row.name}): {row.roles.replace(',', ', ')}"
+               f"{_scope(row.campaigns, row.accounts)}")
+    _warn_unknown(store, campaigns, accounts)
 
 
 def _scope(campaigns: str | None, accounts: str | None) -> str:

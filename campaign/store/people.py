@@ -37,6 +37,13 @@ UNKNOWN_USER_HASH = HASHER.hash("a password no user has")
 """Checked against when the login is unknown, so that a wrong login takes as long as a wrong password."""
 
 
+class Unchanged:
+    """A value left as it is (where None has a meaning of its own: a scope of every campaign)."""
+
+
+UNCHANGED = Unchanged()
+
+
 class LoginRefused(StoreError):
     """A desk login that did not succeed; the message is safe to show (it never says which part was wrong)."""
 
@@ -196,6 +203,49 @@ class People:
             audit(session, now, recorded, "user_added", None, None,
                   {"login": login, "name": row.name, "roles": row.roles, "campaigns": row.campaigns,
                    "accounts": row.accounts, "service": service, **self.entered_by(actor)})
+        return row
+
+    def change_user(self, actor: Actor, login: str, *, name: str | None = None, email: str | None = None,
+                    roles: Iterable[Role | str] | None = None, campaigns: Iterable[str] | None | Unchanged = UNCHANGED,
+                    accounts: Iterable[str] | None | Unchanged = UNCHANGED, now: datetime | None = None) -> UserRow:
+        """Change *login*'s name, email, roles or scope (None for a scope: every campaign or account). A change of
+        roles or scope ends their desk sessions; the last active admin keeps the admin role."""
+        now = now or utcnow()
+        recorded = self.acting(actor, Action.MANAGE_USERS)
+        with self.session() as session, session.begin():
+            row = self._row_for_update(session, login)
+            before = {"name": row.name, "email": row.email, "roles": row.roles, "campaigns": row.campaigns,
+                      "accounts": row.accounts}
+            if name is not None:
+                if not name.strip():
+                    raise StoreError("the name is blank: give it as the record should show it")
+                row.name = name.strip()
+            if email is not None:
+                row.email = email.strip() or None
+            if roles is not None:
+                role_set = parse_roles(str(r) for r in roles)
+                if not role_set:
+                    raise StoreError("give at least one role (--role): " + ", ".join(str(r) for r in Role))
+                if row.service and role_set & {Role.ADMIN, Role.APPROVER}:
+                    raise StoreError("a service account cannot approve or administer: give it publisher or analyst")
+                if (Role.ADMIN in person_of(row).roles and Role.ADMIN not in role_set and row.disabled_at is None
+                        and self._active_admins(session) <= 1):
+                    raise StoreError(f"{row.login} is the last active admin: make someone else an admin first")
+                row.roles = ",".join(sorted(role_set))
+            if not isinstance(campaigns, Unchanged):
+                row.campaigns = None if campaigns is None else json.dumps(sorted(set(campaigns)))
+            if not isinstance(accounts, Unchanged):
+                row.accounts = None if accounts is None else json.dumps(sorted(set(accounts)))
+            after = {"name": row.name, "email": row.email, "roles": row.roles, "campaigns": row.campaigns,
+                     "accounts": row.accounts}
+            changed = {key: {"from": before[key], "to": after[key]} for key in after if before[key] != after[key]}
+            if not changed:
+                raise StoreError(f"nothing to change: {row.login} already has that")
+            if {"roles", "campaigns", "accounts"} & set(changed):
+                row.session_version += 1
+            session.add(row)
+            audit(session, now, recorded, "user_changed", None, None,
+                  {"login": row.login, **changed, **self.entered_by(actor)})
         return row
 
     def set_enabled(self, actor: Actor, login: str, enabled: bool, now: datetime | None = None) -> UserRow:

@@ -132,6 +132,11 @@ class Store(People, PublishingTransitions):
 
     # -- campaigns ---------------------------------------------------------------------------------
 
+    def campaign_ids(self) -> list[str]:
+        """Every campaign in the store, by id."""
+        with self.read_session() as session:
+            return list(session.scalars(select(CAMP.id).order_by(CAMP.id)))
+
     def campaign_id(self, wanted: str | None) -> str:
         """*wanted*, checked; or the only campaign in the store."""
         with self.read_session() as session:
