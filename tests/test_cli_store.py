@@ -334,3 +334,7 @@ def test_schedule_says_which_posts_are_already_past_their_time(tmp_path: Path, e
     output = cli({**env, "CAMPAIGN_DB": str(tmp_path / "past.db")}, "schedule", str(past))
     assert "1 of them is already past its time and grace window" in output
     assert "  past: helpline/lancs-facebook" in output
+    # Approving it anyway says, again, that it will not go out.
+    output = cli({**env, "CAMPAIGN_DB": str(tmp_path / "past.db")}, "approve", "helpline/lancs-facebook")
+    assert "past: helpline/lancs-facebook was due Tue 02 Jun 12:30 and its grace window has ended: it will be " \
+           "missed, not sent" in output

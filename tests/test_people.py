@@ -385,3 +385,17 @@ def test_an_admin_changes_roles_and_limits_on_the_record_and_a_typo_in_a_limit_i
     assert change["details"]["roles"] == {"from": "analyst", "to": "analyst,approver"}  # type: ignore[index]
     with desk.store().read_session() as session:
         assert session.scalars(select(UserRow).where(UserRow.login == "ana")).one().session_version == 3
+
+
+def test_status_during_a_pause_lists_the_posts_whose_window_has_passed(desk: Desk) -> None:
+    """While paused, an approved post whose time and grace have passed is not "next due" but waiting for a
+    person, and status says so before anyone resumes."""
+    store = desk.store()
+    desk.run("bob", "approve", "--all")
+    store.pause("critical incident", store.person("pat"), now=datetime(2027, 3, 15, 8, 0, tzinfo=UTC))
+    status = store.status("test-week", now=datetime(2027, 3, 15, 10, 0, tzinfo=UTC))
+    assert sorted(p.key for p in status.needs_a_person) == ["launch/lancs-facebook", "launch/lancs-x"]
+    assert all(p.key.startswith(("signs", "helpline")) for p in status.next_due)
+    from campaign.store.store import way_forward
+
+    assert "it will not go out by itself" in way_forward(status.needs_a_person[0])

@@ -181,6 +181,8 @@ def approve(posts: tuple[str, ...], day: str | None, platform: str | None, accou
     """
     from campaign.problems import one_line
     from campaign.store import PostState
+    from campaign.store.sql import utcnow
+    from campaign.times import as_utc
 
     selection = _selection(campaign, posts, day, platform, account, everything)
     store = open_store(db)
@@ -189,6 +191,12 @@ def approve(posts: tuple[str, ...], day: str | None, platform: str | None, accou
     for post in approved:
         click.echo(f"approved {post.key}  content {post.content_hash[:12]}  due {post.local_time:%a %d %b %H:%M}")
     click.echo(f"{len(approved)} post{'s' if len(approved) != 1 else ''} approved by {person.recorded_name}")
+    now = utcnow()
+    for post in approved:
+        if as_utc(post.late_after) < now:
+            click.secho(f"past: {post.key} was due {post.local_time:%a %d %b %H:%M} and its grace window has ended: "
+                        "it will be missed, not sent — give it a time to come in the plan and schedule again",
+                        fg="yellow")
     for post in store.select_posts(selection):
         if post.state == PostState.REJECTED:
             click.secho(f"left rejected: {post.key} ({one_line(post.last_error or '')}) — only its own key approves it again "

@@ -603,7 +603,8 @@ class Store(People, PublishingTransitions):
             ))
             needs = list(session.scalars(
                 select(Post).where(P.campaign_id == campaign_id,
-                                   or_(P.state.in_(list(NEEDS_A_PERSON)), _approval_voided()))
+                                   or_(P.state.in_(list(NEEDS_A_PERSON)), _approval_voided(),
+                                       and_(P.state == PostState.APPROVED, P.late_after < now)))
                 .order_by(P.due_at)
             ))
             stalled = list(session.scalars(
@@ -716,6 +717,10 @@ def way_forward(post: Post) -> str:
     if post.state == PostState.REJECTED:
         return (f"if the rejection no longer stands, approve it by its own key (`campaign approve {key}`): the record "
                 "will say the approval reverses the rejection")
+    if post.state == PostState.APPROVED:
+        return (f"its time and grace window have passed (while paused, or with no `campaign run` running): it will not "
+                f"go out by itself; once it is marked missed, give it a new time with `campaign retry {key} --at "
+                "'YYYY-MM-DD HH:MM'`")
     if post.state == PostState.DRAFT:
         return (f"it changed after it was approved, so the approval was voided: preview it and approve it again "
                 f"(`campaign approve {key}`)")
