@@ -128,8 +128,10 @@ class Person:
                              + (" (give --account)" if action in (Action.PAUSE, Action.RESUME) else ""))
         outside = sorted(set(accounts) - self.accounts)
         if outside:
+            own = sorted(self.accounts)
+            hint = f" (choose only those posts, e.g. --account {own[0]})" if own else ""
             raise NotAllowed(f"{self.login} may not {action} posts of {', '.join(outside[:3])}: their work is "
-                             f"limited to the accounts {', '.join(sorted(self.accounts))}")
+                             f"limited to the accounts {', '.join(own) or 'none'}{hint}")
 
 
 def parse_roles(names: Iterable[str]) -> frozenset[Role]:

@@ -261,7 +261,7 @@ def test_unknown_post_and_unknown_account_are_clear_errors(tmp_path: Path, env: 
     """Bad ids name what was asked for and where to find the right ones."""
     cli(env, "schedule", str(write_campaign(tmp_path, POSTS)))
     assert cli(env, "approve", "lanch", code=1) == (
-        "Error: there is no post 'lanch' in campaign 'test-week'; `campaign status` lists the posts, by key "
+        "Error: there is no post 'lanch' in campaign 'test-week'; `campaign preview PLAN` shows every post's key, "
         "such as 'launch/lancs-x'\n"
     )
     assert cli(env, "pause", "--account", "lancs-tiktok", "--reason", "x", code=1) == (

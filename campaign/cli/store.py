@@ -355,7 +355,7 @@ def audit(post: str | None, people: bool, output_format: str, db: str | None, ca
             raise click.ClickException(
                 f"there is no post {post!r} in campaign {campaign_id!r}: nothing in the audit trail is about it — "
                 "give a post's key such as 'week-launch/lancs-x', or a plan entry such as 'week-launch' "
-                "(`campaign status` lists the posts)")
+                "(`campaign preview PLAN` shows every post's key)")
         entries = itertools.chain([first], entries)
     writer(entries, sys.stdout)
 

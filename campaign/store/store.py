@@ -307,7 +307,7 @@ class Store(People, PublishingTransitions):
             unknown = [w for w in selection.posts if w not in matched]
             if unknown:
                 raise StoreError(f"there is no post {unknown[0]!r} in campaign {campaign_id!r}; "
-                                 "`campaign status` lists the posts, by key such as 'launch/lancs-x'")
+                                 "`campaign preview PLAN` shows every post's key, such as 'launch/lancs-x'")
             posts = chosen
         return posts
 
