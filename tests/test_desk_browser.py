@@ -3,7 +3,8 @@ SQLite store) and driven by Playwright through Debian's chromium, the way the pe
 
 The store is made the way the README makes one: ``campaign init`` copies the bundled week, ``campaign users add``
 adds an admin, an author, the approver ``jo.reviewer`` and a publisher (these two with desk passwords), and the
-author schedules the week from the command line as their own login. Then, in the browser: the approver signs in
+author schedules the week from the command line as their own login (and the admin a second, one-post campaign,
+so that the desk offers a choice of campaigns). Then, in the browser: the approver signs in
 from the keyboard, rejects one post with a reason and approves a whole day; an approval is refused when the post
 changed behind the page; the publisher pauses and resumes; what a role does not allow is neither offered nor
 accepted; the pages fit a laptop and a phone; and each page names its fields, has one main landmark, a language,
@@ -36,6 +37,7 @@ from campaign.store.sql import A
 from tests import store_fixtures
 from tests.conftest import PLAN_CHECKS_AS_OF
 from tests.desk_fixtures import serving
+from tests.plan_fixtures import write_campaign
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = [
@@ -44,6 +46,8 @@ pytestmark = [
 ]
 
 CAMPAIGN = "modern-slavery-week"
+OTHER_CAMPAIGN = "test-week"
+"""A second campaign of one post, scheduled by the admin after the week."""
 PASSWORD = "correct horse battery staple"
 ADMIN, AUTHOR, APPROVER, PUBLISHER = "sam", "abe", "jo.reviewer", "pat"
 LAPTOP: ViewportSize = {"width": 1366, "height": 900}
@@ -129,6 +133,15 @@ def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desk]:
                  "--password-stdin", "--db", db, stdin=PASSWORD + "\n")
         plan = root / "campaign" / "schedules" / f"{CAMPAIGN}.yaml"
         assert as_login(AUTHOR, "schedule", str(plan), "--db", db).startswith(f"{CAMPAIGN}: 108 added, ")
+        # A second campaign, so that the banner has its campaign chooser (it comes after the week by id, so the
+        # week stays the campaign each page opens on).
+        other = write_campaign(root / "other", """\
+            - id: only-post
+              accounts: [lancs-x]
+              at: '2027-03-16 09:00'
+              text: 'Training in Preston today: call {{ phones.police }} with concerns.'
+            """)
+        assert as_login(ADMIN, "schedule", str(other), "--db", db).startswith(f"{OTHER_CAMPAIGN}: 1 added, ")
     store = Store.open(db)
     try:
         with serving(db) as url:
@@ -430,14 +443,43 @@ def test_what_a_role_does_not_allow_is_neither_offered_nor_accepted(desk: Desk, 
 # -- 7. a laptop and a phone -----------------------------------------------------------------------
 
 
+BROKEN_WORDS = """() => {
+    const limit = window.innerWidth - 32, found = [];
+    const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+        const parent = node.parentElement;
+        if (!parent || !parent.getClientRects().length) continue;
+        let hidden = false;
+        for (let up = parent; up; up = up.parentElement) hidden ||= up.getBoundingClientRect().width <= 1;
+        if (hidden) continue;  // for screen readers only (the trail's column headings on a phone)
+        for (const word of node.data.matchAll(/[^\\s\\-\\/@·,:;()]+/g)) {
+            const range = document.createRange();
+            range.setStart(node, word.index);
+            range.setEnd(node, word.index + word[0].length);
+            const rects = [...range.getClientRects()].filter(rect => rect.width > 0);
+            const width = rects.reduce((sum, rect) => sum + rect.width, 0);
+            if (new Set(rects.map(rect => Math.round(rect.top))).size > 1 && word[0].length < 20 && width <= limit)
+                found.push(`${parent.tagName.toLowerCase()} ${JSON.stringify(word[0])}`);
+        }
+    }
+    return found;
+}"""
+"""The words of the page broken across lines although they would fit on a line of the screen (less 32 pixels): a
+word is what lies between spaces, hyphens, slashes, @ and punctuation, and is shorter than 20 characters, so a
+post's key, a content hash or a URL may still break where its box needs it to."""
+
+
 @pytest.mark.parametrize("size", [LAPTOP, PHONE], ids=["1366x900", "390x844"])
-def test_the_week_a_post_and_the_status_fit_a_laptop_and_a_phone(desk: Desk, browser: Browser, tmp_path: Path,
-                                                                size: ViewportSize) -> None:
-    """At 1366×900 and at 390×844 the week, a post with its image and the status page (the publisher's, with
-    its pause form) are no wider than the screen, and a screenshot of each is taken (under the test's tmp_path).
-    The week is a column per day on the laptop, all seven side by side, and one column on the phone."""
+def test_every_page_fits_a_laptop_and_a_phone_without_breaking_a_word(desk: Desk, browser: Browser,
+                                                                      tmp_path: Path, size: ViewportSize) -> None:
+    """At 1366×900 and at 390×844 the week, a post with its image, the audit trail, the engagement report (the
+    approver's) and the status page (the publisher's, with its pause form), each under the banner with its
+    campaign chooser, are no wider than the screen, and break no word that would fit on a line (the chooser's
+    "Campaign" and "Open" once wrapped letter by letter on a phone, and the report's banner ran 29 pixels off
+    it); a screenshot of each is taken (under the test's tmp_path). The week is a column per day on the laptop,
+    all seven side by side, and one column on the phone."""
     width, height = size["width"], size["height"]
-    pages = {"approver": ["/", f"/posts/{HELD}"], "publisher": ["/status"]}
+    pages = {"approver": ["/", f"/posts/{HELD}", "/audit", "/report"], "publisher": ["/status"]}
     logins = {"approver": APPROVER, "publisher": PUBLISHER}
     for who, paths in pages.items():
         context = browser.new_context(viewport=size)
@@ -445,7 +487,8 @@ def test_the_week_a_post_and_the_status_fit_a_laptop_and_a_phone(desk: Desk, bro
             page = signed_in(context, desk, logins[who])
             for path in paths:
                 page.goto(desk.url + path)
-                name = {"/": "week", "/status": "status"}.get(path, "post")
+                name = {"/": "week", "/status": "status", "/audit": "audit", "/report": "report"}.get(path, "post")
+                expect(page.locator("#campaign-chooser"), f"{path}: the campaign chooser").to_be_visible()
                 shot = tmp_path / f"{name}-{width}x{height}.png"
                 page.screenshot(path=str(shot), full_page=True)
                 assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000
@@ -453,6 +496,7 @@ def test_the_week_a_post_and_the_status_fit_a_laptop_and_a_phone(desk: Desk, bro
                     "[document.documentElement.scrollWidth, window.innerWidth]")
                 assert inner_width == width
                 assert scroll_width <= inner_width, f"{path} at {width}px scrolls sideways: {scroll_width}px wide"
+                assert page.evaluate(BROKEN_WORDS) == [], f"{path} at {width}px breaks words"
                 if name == "week":
                     lefts = page.locator("section.week-day").evaluate_all(
                         "days => days.map(day => Math.round(day.getBoundingClientRect().left))")

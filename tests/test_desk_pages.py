@@ -127,6 +127,49 @@ def test_a_rejected_post_offers_to_approve_it_again_and_the_record_says_it_rever
     assert "the rejection is reversed" in jo.get(f"/posts/{REPLY}", params={"campaign": CAMPAIGN}).text
 
 
+def what_to_do(page: str) -> str:
+    """The post page's "What to do", as read."""
+    found = re.search(r'<dd id="way-forward">(.*?)</dd>', page, flags=re.DOTALL)
+    assert found is not None, "the page says nothing of what to do"
+    return html.unescape(found.group(1))
+
+
+def needs_a_person(page: str) -> dict[str, str]:
+    """The status page's "Needs a person": post key -> what to do, as read."""
+    items = re.findall(r'<li data-key="([^"]+)">.*?</a>: (.*?)</li>', page, flags=re.DOTALL)
+    return {key: html.unescape(advice) for key, advice in items}
+
+
+def test_what_to_do_about_a_post_is_said_as_the_desk_does_it(sqlite_desk: DeskRun) -> None:
+    """On the desk, a rejected post's "What to do" says to approve it again with the button below (to an
+    approver; to a publisher, that an approver can on this page), never the `campaign approve` command; a missed
+    post's keeps `campaign retry`, the desk having no retry, said as what a publisher can do. The status page's
+    "Needs a person" says the same, sending to each post's page."""
+    desk = sqlite_desk
+    missed = "launch-how-to-report/lancs-x"
+    desk.store.reject(REPLY, desk.store.person("ada"), "Wait for the press office", CAMPAIGN)
+    desk.store.approve(Selection(campaign=CAMPAIGN, posts=(missed,)), desk.store.person("jo"))
+    assert desk.store.mark_missed(now=datetime(2028, 1, 1, tzinfo=UTC)) == [missed]
+    jo, pat = desk.signed_in("jo"), desk.signed_in("pat")
+
+    advice = what_to_do(jo.get(f"/posts/{REPLY}", params={"campaign": CAMPAIGN}).text)
+    assert advice == ("if the rejection no longer stands, approve it again below: the record will say it reverses "
+                      "the rejection")
+    assert "campaign approve" not in jo.last_page and 'id="approve-form"' in jo.last_page
+    advice = what_to_do(pat.get(f"/posts/{REPLY}", params={"campaign": CAMPAIGN}).text)
+    assert advice.startswith("if the rejection no longer stands, an approver can approve it again on this page")
+    advice = what_to_do(pat.get(f"/posts/{missed}", params={"campaign": CAMPAIGN}).text)
+    assert advice == ("its time has passed, and the desk cannot give it a new one: a publisher can, with "
+                      f"`campaign retry {missed} --at 'YYYY-MM-DD HH:MM'` (or by moving it in the plan and "
+                      "scheduling again)")
+
+    needs = needs_a_person(jo.get("/status", params={"campaign": CAMPAIGN}).text)
+    assert needs[REPLY] == ("if the rejection no longer stands, approve it again on its page: the record will say "
+                            "it reverses the rejection")
+    assert needs[missed].startswith("its time has passed, and the desk cannot give it a new one: a publisher can")
+    assert "campaign approve" not in jo.last_page
+
+
 # -- the week and the campaigns --------------------------------------------------------------------
 
 
@@ -198,6 +241,86 @@ def test_several_campaigns_one_store_a_chooser_limited_to_the_persons_campaigns(
     assert 'id="campaign-chooser"' not in own and len(tiles(own)) == 108
     refused = mo.get("/", params={"campaign": "test-week"})
     assert refused.status_code == 403 and "mo may not view campaign 'test-week'" in html.unescape(refused.text)
+
+
+def without_account(plan: str, account: str) -> str:
+    """*plan* (YAML) less one account of its ``accounts:``."""
+    found = re.search(rf"^  {re.escape(account)}:\n(?:    .*\n)+", plan, flags=re.MULTILINE)
+    assert found is not None, account
+    return plan.replace(found.group(0), "")
+
+
+def test_a_person_limited_to_accounts_sees_only_the_campaigns_that_have_one_of_them(sqlite_desk: DeskRun,
+                                                                                    tmp_path: Path) -> None:
+    """A person limited to the account lancs-x (and to no campaign) is neither offered nor shown a campaign that
+    has no lancs-x account: the chooser lists only the week, and that campaign's week, status, audit trail and
+    the forms naming it answer 403 with one sentence. Once another campaign has a lancs-x account, it is
+    offered and opens."""
+    desk = sqlite_desk
+    other = write_campaign(tmp_path / "other", """\
+        - id: only-post
+          accounts: [lancs-facebook]
+          at: '2027-03-16 09:00'
+          text: 'Training in Preston today: call {{ phones.police }} with concerns.'
+        """, base=without_account(BASE_PLAN, "lancs-x"))
+    desk.store.schedule(render_plan(other), "test-setup")
+    desk.store.pause("Critical incident in Preston", "test-setup", "test-week")
+    assert "lancs-x" not in {a.key for a in desk.store.accounts("test-week")}
+    assert 'id="campaign-chooser"' in desk.signed_in("ada").get("/", params={"week": WEEK}).text
+
+    xena = desk.signed_in("xena")
+    own = xena.get("/", params={"week": WEEK}).text
+    assert 'id="campaign-chooser"' not in own and "test-week" not in own
+    sentence = ("xena may not view campaign 'test-week': their work is limited to the accounts lancs-x, and it "
+                "has none of them.")
+    for path in ("/", "/status", "/audit", f"/days/{WEEK}", "/posts/only-post/lancs-facebook"):
+        refused = xena.get(path, params={"campaign": "test-week", "week": WEEK})
+        assert refused.status_code == 403, path
+        assert re.search(r'id="message">(.*?)</p>', html.unescape(refused.text)).group(1) == sentence, path
+        assert "Critical incident" not in refused.text and "Test week" not in refused.text
+    xena.get("/status", params={"campaign": CAMPAIGN})
+    assert xena.post("/resume", {"csrf_token": xena.token(), "campaign": "test-week"}).status_code == 403
+    assert desk.store.active_holds("test-week")
+
+    desk.store.schedule(render_plan(write_campaign(tmp_path / "other", """\
+        - id: only-post
+          accounts: [lancs-x]
+          at: '2027-03-16 09:00'
+          text: 'Training in Preston today: call {{ phones.police }} with concerns.'
+        """)), "test-setup")
+    page = xena.get("/", params={"campaign": "test-week", "week": WEEK}).text
+    assert 'id="campaign-chooser"' in page and [key for key, _, _ in tiles(page)] == ["only-post/lancs-x"]
+
+
+def message(page: str) -> str:
+    found = re.search(r'<p class="desk-problem" role="alert" id="message">(.*?)</p>', page, flags=re.DOTALL)
+    assert found is not None, page
+    return html.unescape(found.group(1))
+
+
+def test_dates_and_numbers_at_the_ends_of_the_calendar_are_refused_in_one_sentence(sqlite_desk: DeskRun) -> None:
+    """The first and last days a date can hold (their day's page would link to a day that cannot be) answer the
+    same one-sentence 404 as 2027-02-30, on the day's page and in the form approving a day, never a 500; a week
+    of either opens the campaign's own week, as any week that is not a date does; the audit trail's page number,
+    however large, negative or odd, answers a page."""
+    desk = sqlite_desk
+    ada = desk.signed_in("ada")
+    for day in ("2027-02-30", "9999-12-31", "0001-01-01"):
+        answer = ada.get(f"/days/{day}", params={"campaign": CAMPAIGN})
+        assert answer.status_code == 404, day
+        assert message(answer.text) == f"'{day}' is not a day: the address takes a date such as 2027-03-15.", day
+        ada.get(f"/days/{WEEK}", params={"campaign": CAMPAIGN})
+        answer = ada.post("/approve-day", {"csrf_token": ada.token(), "campaign": CAMPAIGN, "day": day})
+        assert answer.status_code == 404 and message(answer.text).startswith(f"'{day}' is not a day"), day
+    for edge in ("0001-01-02", "9999-12-30"):
+        assert ada.get(f"/days/{edge}", params={"campaign": CAMPAIGN}).status_code == 200, edge
+    own = ada.get("/", params={"campaign": CAMPAIGN}).text
+    for week in ("9999-12-31", "0001-01-01", "not-a-week"):
+        answer = ada.get("/", params={"campaign": CAMPAIGN, "week": week})
+        assert answer.status_code == 200 and tiles(answer.text) == tiles(own) != [], week
+    assert ada.get("/", params={"campaign": CAMPAIGN, "week": "0001-01-08"}).status_code == 200
+    for number in ("9" * 5000, "-3", "0", "1e3", "١", "", "2.5", "99999999999999999999"):
+        assert ada.get("/audit", params={"campaign": CAMPAIGN, "page": number}).status_code == 200, number
 
 
 # -- status, report, signing in --------------------------------------------------------------------

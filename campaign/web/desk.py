@@ -85,11 +85,25 @@ class Desk:
             return list(session.scalars(select(CampaignRow).order_by(CAMP.id)))
 
     def campaigns_for(self, person: Person) -> list[CampaignRow]:
-        return [c for c in self.all_campaigns() if person.campaigns is None or c.id in person.campaigns]
+        """The campaigns the person's work covers: those their campaign limit names (all, without one) that have
+        at least one of their accounts (any, for a person not limited to accounts)."""
+        with_accounts = self._with_their_accounts(person)
+        return [c for c in self.all_campaigns() if self._covers(person, c.id, with_accounts)]
+
+    def _with_their_accounts(self, person: Person) -> set[str] | None:
+        """The campaigns with at least one of the person's accounts; None for a person not limited to accounts."""
+        if person.accounts is None:
+            return None
+        return {a.campaign_id for a in self.store.accounts() if a.key in person.accounts}
+
+    @staticmethod
+    def _covers(person: Person, campaign: str, with_accounts: set[str] | None) -> bool:
+        return ((person.campaigns is None or campaign in person.campaigns)
+                and (with_accounts is None or campaign in with_accounts))
 
     def campaign(self, request: Request, person: Person, wanted: str | None = None) -> CampaignRow:
         """The campaign this request is about (``?campaign=ID``, else the person's first), checked: the person
-        may view it."""
+        may view it, and, if their work is limited to some accounts, it has one of them."""
         wanted = wanted if wanted is not None else request.query_params.get("campaign")
         every = self.all_campaigns()
         if wanted:
@@ -97,15 +111,25 @@ class Desk:
             if found is None:
                 raise NotFound(f"there is no campaign {wanted!r} in this store")
             person.require(Action.VIEW, found.id)
+            if not self._covers(person, found.id, self._with_their_accounts(person)):
+                raise Refused(f"{person.login} may not view campaign {found.id!r}: their work is limited to the "
+                              f"accounts {_listed(person.accounts)}, and it has none of them")
             return found
         mine = self.campaigns_for(person)
         if not mine:
             if not every:
                 raise NotFound("the store has no campaigns yet: schedule one first (`campaign schedule PLAN`)")
-            raise Refused(f"{person.login} may not view this store's campaigns: their work is limited to "
-                          f"{', '.join(sorted(person.campaigns or ()))}, which this store does not hold")
+            if person.campaigns is not None and not any(c.id in person.campaigns for c in every):
+                raise Refused(f"{person.login} may not view this store's campaigns: their work is limited to "
+                              f"{_listed(person.campaigns)}, which this store does not hold")
+            raise Refused(f"{person.login} may not view this store's campaigns: their work is limited to the accounts "
+                          f"{_listed(person.accounts)}, and no campaign they may view has one of them")
         person.require(Action.VIEW, mine[0].id)
         return mine[0]
+
+
+def _listed(names: Iterable[str] | None) -> str:
+    return ", ".join(sorted(names or ()))
 
 
 def _never(*_: object) -> bool:

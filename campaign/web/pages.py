@@ -23,9 +23,9 @@ from campaign.exceptions import StoreError
 from campaign.people import Action, Person
 from campaign.platforms import PLATFORMS
 from campaign.store import PostState, Selection
-from campaign.store.models import AuditEntry, CampaignRow, Post
+from campaign.store.models import NEEDS_A_PERSON, AuditEntry, CampaignRow, Post
 from campaign.store.sql import A, utcnow
-from campaign.store.store import way_forward
+from campaign.web.advice import what_to_do
 from campaign.web.desk import Desk, SignedIn, allowed, desk_of, in_scope, require_post_in_scope
 from campaign.web.errors import NotFound
 from campaign.web.views import (
@@ -41,6 +41,9 @@ router = APIRouter()
 AUDIT_PAGE = 50
 """Audit entries per page."""
 STATE_NAMES = [str(state) for state in PostState]
+FIRST_WEEK = monday_of(date.min) + timedelta(days=7)
+LAST_WEEK = monday_of(date.max) - timedelta(days=7)
+"""The weeks the week page can show: it links to the week before and the week after, which must be dates."""
 
 
 def _campaign_posts(desk: Desk, person: Person, campaign: CampaignRow) -> list[Post]:
@@ -71,10 +74,7 @@ def week_page(request: Request, person: SignedIn) -> Response:
     filtered = [p for p in posts
                 if (chosen["platform"] in ("", p.platform)) and (chosen["account"] in ("", p.account))
                 and (chosen["state"] in ("", p.state))]
-    try:
-        monday = monday_of(date.fromisoformat(request.query_params.get("week") or ""))
-    except ValueError:
-        monday = default_week(posts, campaign.zone, utcnow())
+    monday = chosen_week(request.query_params.get("week")) or default_week(posts, campaign.zone, utcnow())
     return desk.page(
         request, "week.html.j2", campaign=campaign, days=week(filtered, monday), monday=monday,
         previous=monday - timedelta(days=7), following=monday + timedelta(days=7), chosen=chosen,
@@ -92,13 +92,12 @@ def post_page(desk: Desk, request: Request, person: Person, campaign: CampaignRo
     post = shown_post(desk, request, person, key, campaign)
     shown = cards(desk.store, campaign, [post], desk.problems, desk.sizes)[0]
     history = [e for e in desk.store.audit(campaign.id, post=post.key) if e.post_key == post.key]
+    may_approve = person.may(Action.APPROVE, campaign.id, [post.account])
     return desk.page(
         request, "post.html.j2", status=status, campaign=campaign, shown=shown, post=post,
         history=[_entry(e) for e in reversed(history)], problem=problem, changes=changes or [],
-        way_forward=way_forward(post) if post.state in (PostState.MISSED, PostState.FAILED, PostState.UNKNOWN,
-                                                         PostState.REJECTED) else None,
-        may_approve=person.may(Action.APPROVE, campaign.id, [post.account])
-        and post.state in (PostState.DRAFT, PostState.REJECTED),
+        way_forward=what_to_do(post, may_approve, on_its_page=True) if post.state in NEEDS_A_PERSON else None,
+        may_approve=may_approve and post.state in (PostState.DRAFT, PostState.REJECTED),
         may_reject=person.may(Action.REJECT, campaign.id, [post.account])
         and post.state in (PostState.DRAFT, PostState.APPROVED, PostState.MISSED, PostState.FAILED),
     )
@@ -136,10 +135,25 @@ def seen_value(post: Post) -> str:
 
 
 def parse_day(value: str) -> date:
+    """The day *value* names, if a day's page can show it: its page links to the day before and the day after,
+    so the first and last days a date can hold (0001-01-01, 9999-12-31) are refused like dates that do not exist."""
     try:
-        return date.fromisoformat(value)
+        day: date | None = date.fromisoformat(value)
     except ValueError:
-        raise NotFound(f"{value!r} is not a day: the address takes a date such as 2027-03-15") from None
+        day = None
+    if day is None or not date.min < day < date.max:
+        raise NotFound(f"{value!r} is not a day: the address takes a date such as 2027-03-15")
+    return day
+
+
+def chosen_week(value: str | None) -> date | None:
+    """The Monday of the week *value* names, if the week page can show it (its links go a week either way);
+    None for anything else, which opens the campaign's own week."""
+    try:
+        monday = monday_of(date.fromisoformat(value or ""))
+    except ValueError:
+        return None
+    return monday if FIRST_WEEK <= monday <= LAST_WEEK else None
 
 
 @router.get("/days/{day}", response_class=HTMLResponse)
@@ -159,7 +173,8 @@ def status_page(desk: Desk, request: Request, person: Person, campaign: Campaign
     return desk.page(
         request, "status.html.j2", status=status, campaign=campaign, state=state,
         next_due=in_scope(person, state.next_due),
-        needs=[(p, way_forward(p)) for p in in_scope(person, state.needs_a_person)],
+        needs=[(p, what_to_do(p, person.may(Action.APPROVE, campaign.id, [p.account]), on_its_page=False))
+               for p in in_scope(person, state.needs_a_person)],
         stalled=in_scope(person, state.stalled), holds=state.holds, problem=problem, resumed=resumed,
         may_pause_all=allowed(person, Action.PAUSE, campaign.id, None), pausable=pausable,
         may_resume=lambda account: allowed(person, Action.RESUME, campaign.id, None if account is None else [account]),
