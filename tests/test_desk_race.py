@@ -109,3 +109,19 @@ def test_a_post_rejected_while_the_day_was_on_screen_is_not_swept_up_by_the_days
     assert desk.post(POST).state == PostState.REJECTED
     assert all(p.state == PostState.APPROVED for p in desk.store.select_posts(Selection(campaign=CAMPAIGN, day=DAY))
                if p.key != POST)
+
+
+def test_a_nul_in_an_address_or_a_reason_is_refused_in_one_sentence_on_every_database(desk: DeskRun) -> None:
+    """PostgreSQL cannot even look up a string holding NUL: an address or filter holding one is refused (400)
+    before anything reads it, and a rejection reason holding one (or an escape) is refused by the store as one
+    sentence (409) — never a 500 — with nothing changed."""
+    jo = desk.signed_in("jo")
+    for path, params in ((f"/posts/{POST}%00", {}), ("/audit", {"post": "x\x00y"}), ("/", {"platform": "\x00"})):
+        answer = jo.get(path, params={"campaign": CAMPAIGN, **params})
+        assert answer.status_code == 400 and "holds a NUL character" in answer.text, path
+        assert answer.headers["Content-Security-Policy"].startswith("default-src 'none'")
+    page = jo.get(f"/posts/{POST}", params={"campaign": CAMPAIGN}).text
+    for reason in ("wrong\x00number", "wrong\x1b[8mnumber"):
+        answer = jo.submit("reject-form", page, reason=reason)
+        assert answer.status_code == 409 and "the reason holds a control character" in answer.text, repr(reason)
+    assert desk.post(POST).state == PostState.DRAFT

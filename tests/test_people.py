@@ -330,11 +330,15 @@ def test_a_rejection_stands_through_a_change_of_words_and_back(desk: Desk, tmp_p
 
 
 def test_what_people_type_never_forges_or_colours_a_line_of_the_record(desk: Desk) -> None:
-    """A reason holding a newline, an ANSI escape and NUL, and an attempted login holding a forged audit line,
-    are each shown on one line, escaped, by `audit`, `audit --people`, `status` and `reject`."""
-    forged = "wrong\n2027-01-01T00:00:00Z  root  approved  launch/lancs-x\x1b[8m\x00"
+    """A reason holding an ANSI escape or NUL is refused; one holding newlines and line separators, and an
+    attempted login holding a forged audit line and an escape, are each shown on one line, escaped, by `audit`,
+    `audit --people`, `status` and `reject`."""
+    for hidden in ("\x1b[8m", "\x00"):
+        assert "the reason holds a control character" in desk.run("bob", "reject", "signs/lancs-x", "--reason",
+                                                                   f"wrong{hidden}", code=1)
+    forged = "wrong\n2027-01-01T00:00:00Z  root  approved  launch/lancs-x\u2028"
     said = desk.run("bob", "reject", "signs/lancs-x", "--reason", forged)
-    assert said.count("\n") == 1 and "\x1b" not in said and "\\x0a2027" in said
+    assert said.count("\n") == 1 and "\\x0a2027" in said and "\\u2028" in said
     with pytest.raises(LoginRefused):
         desk.store().verify_login("zz\n2026-11-25T20:16:00Z  root  user_added  login=mallory\x1b[8m", "x", "1.2.3.4")
     for args in (("audit",), ("audit", "--people"), ("status",)):

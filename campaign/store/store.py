@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -433,8 +434,7 @@ class Store(People, PublishingTransitions):
         """Reject one post, with a reason: it is not published unless approved again by its own key.
         *previewed_hash*: the content the person saw; refused if the post has changed since."""
         now = now or utcnow()
-        if not reason.strip():
-            raise StoreError("say why: the reason is for the author and the record")
+        reason = plain_reason(reason)
         post = self.post(key, campaign)
         entered_by = self.entered_by(actor)
         actor = self.acting(actor, Action.REJECT, post.campaign_id, [post.account])
@@ -482,8 +482,7 @@ class Store(People, PublishingTransitions):
         campaign_id = self.campaign_id(campaign)
         entered_by = self.entered_by(actor)
         actor = self.acting(actor, Action.PAUSE, campaign_id, None if account is None else [account])
-        if not reason.strip():
-            raise StoreError("say why: --reason is recorded in the audit log")
+        reason = plain_reason(reason, "say why: --reason is recorded in the audit log")
         if until is not None and until <= now:
             raise StoreError("--until is in the past; give a later time, or leave it out to pause until resumed")
         if account is not None:
@@ -635,6 +634,19 @@ class Store(People, PublishingTransitions):
             if len(page) < 500:
                 return
             after = page[-1].id or after
+
+
+CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0b-\x1f\x7f]")
+"""What a reason may not hold: NUL, escapes and other controls (PostgreSQL refuses NUL; a terminal obeys escapes)."""
+
+
+def plain_reason(reason: str, blank: str = "say why: the reason is for the author and the record") -> str:
+    """*reason*, stripped, if it is plain text that says something; refused otherwise."""
+    if not reason.strip():
+        raise StoreError(blank)
+    if CONTROL_CHARACTERS.search(reason):
+        raise StoreError("the reason holds a control character (such as NUL or an escape): write it as plain text")
+    return reason.strip()
 
 
 def _post_fields(draft: Draft) -> dict[str, Any]:

@@ -52,6 +52,9 @@ SECURITY_HEADERS = {
     "Cross-Origin-Opener-Policy": "same-origin",
     "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
 }
+NUL_REFUSED = ('<!doctype html><html lang="en-GB"><head><meta charset="utf-8"><title>Not done</title></head><body>'
+               '<main><h1>Not done</h1><p role="alert">This address holds a NUL character, which no page of the desk '
+               'takes: go back and use the page\'s own links.</p></main></body></html>')
 UNEXPECTED = ("Something went wrong on the desk. It is in the desk's log as reference {reference}: look at the page "
               "again to see what was done, and if it happens again give that reference to whoever looks after the "
               "desk.")
@@ -163,6 +166,10 @@ class GuardMiddleware:
                     headers["Cache-Control"] = "no-store"
             await send(message)
 
+        if "\x00" in scope.get("path", "") or b"%00" in scope.get("query_string", b"").lower():
+            # No page takes a NUL (PostgreSQL cannot even look one up): refused before anything reads it.
+            await HTMLResponse(NUL_REFUSED, status_code=400)(scope, receive, with_headers)
+            return
         try:
             await self.app(scope, receive, with_headers)
         except Exception:  # noqa: BLE001 - logged in full; the person sees one sentence
