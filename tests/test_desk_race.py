@@ -125,3 +125,21 @@ def test_a_nul_in_an_address_or_a_reason_is_refused_in_one_sentence_on_every_dat
         answer = jo.submit("reject-form", page, reason=reason)
         assert answer.status_code == 409 and "the reason holds a control character" in answer.text, repr(reason)
     assert desk.post(POST).state == PostState.DRAFT
+
+
+def test_approving_a_post_whose_window_has_passed_says_it_will_not_go_out(desk: DeskRun) -> None:
+    """Approved after its time and grace window, a post will be missed, not sent late: the desk says so."""
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import update
+
+    from campaign.store.models import Post
+    from campaign.store.sql import P
+
+    jo = desk.signed_in("jo")
+    page = jo.get(f"/posts/{POST}", params={"campaign": CAMPAIGN}).text
+    with desk.store.session() as session, session.begin():
+        session.execute(update(Post).where(P.key == POST).values(late_after=datetime.now(UTC) - timedelta(minutes=1)))
+    assert jo.submit("approve-form", page).status_code == 303
+    assert "it will be missed, not sent" in jo.get(f"/posts/{POST}", params={"campaign": CAMPAIGN}).text
+    assert desk.post(POST).state == PostState.APPROVED

@@ -403,3 +403,16 @@ def test_status_during_a_pause_lists_the_posts_whose_window_has_passed(desk: Des
     from campaign.store.store import way_forward
 
     assert "it will not go out by itself" in way_forward(status.needs_a_person[0])
+
+
+def test_a_draft_whose_window_passed_without_sign_off_is_said_to_have_not_gone_out(desk: Desk) -> None:
+    """A draft nobody approved in time does not go out, and status says so (with what to do), instead of
+    leaving it a silent draft for ever."""
+    store = desk.store()
+    status = store.status("test-week", now=datetime(2027, 3, 15, 10, 0, tzinfo=UTC))
+    late = sorted(p.key for p in status.needs_a_person)
+    assert late == ["launch/lancs-facebook", "launch/lancs-x"]
+    from campaign.store.store import way_forward
+
+    moment = datetime(2027, 3, 15, 10, 0, tzinfo=UTC)
+    assert "passed without sign-off: it did not go out" in way_forward(status.needs_a_person[0], moment)

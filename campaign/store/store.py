@@ -603,7 +603,7 @@ class Store(People, PublishingTransitions):
             needs = list(session.scalars(
                 select(Post).where(P.campaign_id == campaign_id,
                                    or_(P.state.in_(list(NEEDS_A_PERSON)), _approval_voided(),
-                                       and_(P.state == PostState.APPROVED, P.late_after < now)))
+                                       and_(P.state.in_([PostState.APPROVED, PostState.DRAFT]), P.late_after < now)))
                 .order_by(P.due_at)
             ))
             stalled = list(session.scalars(
@@ -714,8 +714,8 @@ def _local(moment: datetime, zone: str) -> str:
     return f"{as_utc(moment).astimezone(ZoneInfo(zone)):%a %d %b %Y %H:%M %Z}"
 
 
-def way_forward(post: Post) -> str:
-    """What a person can do about a post that waits for one, as a sentence with the command to use."""
+def way_forward(post: Post, now: datetime | None = None) -> str:
+    """What a person can do about a post that waits for one (at *now*), as a sentence with the command to use."""
     key = post.key
     if post.state == PostState.MISSED:
         return (f"its time has passed; give it a new time with `campaign retry {key} --at 'YYYY-MM-DD HH:MM'` "
@@ -733,6 +733,9 @@ def way_forward(post: Post) -> str:
         return (f"its time and grace window have passed (while paused, or with no `campaign run` running): it will not "
                 f"go out by itself; once it is marked missed, give it a new time with `campaign retry {key} --at "
                 "'YYYY-MM-DD HH:MM'`")
+    if post.state == PostState.DRAFT and as_utc(post.late_after) < (now or utcnow()):
+        return ("its time and grace window passed without sign-off: it did not go out; give it a time to come in the "
+                "plan and schedule again, then approve it")
     if post.state == PostState.DRAFT:
         return (f"it changed after it was approved, so the approval was voided: preview it and approve it again "
                 f"(`campaign approve {key}`)")

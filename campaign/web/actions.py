@@ -23,6 +23,8 @@ from campaign.exceptions import StoreError
 from campaign.people import Action, NotAllowed
 from campaign.store import PostState, Selection
 from campaign.store.models import Post
+from campaign.store.sql import utcnow
+from campaign.times import as_utc
 from campaign.web.desk import SignedIn, desk_of, in_scope, sentence
 from campaign.web.errors import DeskError, Refused
 from campaign.web.pages import day_page, day_posts, parse_day, post_page, shown_post, status_page
@@ -104,7 +106,9 @@ def approve(request: Request, form: PostedForm, person: SignedIn) -> Response:
     except StoreError as refusal:
         return post_page(desk, request, person, campaign, key, 409, f"Not approved: {refusal}")
     reverses = " (the rejection is reversed, on the record)" if post.state == PostState.REJECTED else ""
-    flash(request, f"Approved {post.key}, content {seen[:12]}{reverses}.")
+    past = (" Its time and grace window have passed: it will be missed, not sent — give it a time to come in the "
+            "plan." if as_utc(post.late_after) < utcnow() else "")
+    flash(request, f"Approved {post.key}, content {seen[:12]}{reverses}.{past}")
     return _back_to(f"/posts/{post.key}", campaign.id)
 
 
