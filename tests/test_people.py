@@ -416,3 +416,17 @@ def test_a_draft_whose_window_passed_without_sign_off_is_said_to_have_not_gone_o
 
     moment = datetime(2027, 3, 15, 10, 0, tzinfo=UTC)
     assert "passed without sign-off: it did not go out" in way_forward(status.needs_a_person[0], moment)
+
+
+def test_an_admin_can_unlink_a_single_sign_on_identity(desk: Desk) -> None:
+    """A user linked to a provider's identity can be unlinked (a new app registration gives new subjects, and a
+    wrong link could not be undone): the link goes, their desk sessions end, and the change is on the record."""
+    store = desk.store()
+    store.link_single_sign_on("bob", "https://login.example/tenant/v2.0 subject-1")
+    assert "single sign-on linked" in desk.run("admin", "users", "list")
+    desk.run("admin", "users", "set", "bob", "--unlink-sso")
+    assert store.user("bob").oidc_subject is None
+    change = [e for e in desk.audit() if e["action"] == "user_changed"][-1]
+    assert change["details"]["single_sign_on"] == {  # type: ignore[index]
+        "from": "https://login.example/tenant/v2.0 subject-1", "to": None}
+    assert "nothing to change" in desk.run("admin", "users", "set", "bob", "--unlink-sso", code=1)

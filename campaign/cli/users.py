@@ -90,10 +90,12 @@ def _warn_unknown(store: Store, campaigns: tuple[str, ...], accounts: tuple[str,
 @click.option("--account", "accounts", multiple=True, metavar="ID",
               help="Limit them to these accounts from now on (repeat); replaces their account limit.")
 @click.option("--all-accounts", is_flag=True, help="Lift their account limit.")
+@click.option("--unlink-sso", is_flag=True,
+              help="Forget the single-sign-on identity they are linked to (their next sign-in links it again).")
 @db_option
 @actor_option
 def set_user(login: str, name: str | None, email: str | None, roles: tuple[str, ...], campaigns: tuple[str, ...],
-             all_campaigns: bool, accounts: tuple[str, ...], all_accounts: bool, db: str | None,
+             all_campaigns: bool, accounts: tuple[str, ...], all_accounts: bool, unlink_sso: bool, db: str | None,
              actor: str | None) -> None:
     """Change LOGIN's name, email, roles or limits (admins only). A change of roles or limits ends their desk
     sessions."""
@@ -105,7 +107,7 @@ def set_user(login: str, name: str | None, email: str | None, roles: tuple[str, 
     campaign_scope: tuple[str, ...] | None | Unchanged = None if all_campaigns else (campaigns or UNCHANGED)
     account_scope: tuple[str, ...] | None | Unchanged = None if all_accounts else (accounts or UNCHANGED)
     row = store.change_user(store.command_line_person(actor), login, name=name, email=email, roles=roles or None,
-                            campaigns=campaign_scope, accounts=account_scope)
+                            campaigns=campaign_scope, accounts=account_scope, unlink_single_sign_on=unlink_sso)
     click.echo(f"Changed {row.login} ({row.name}): {row.roles.replace(',', ', ')}"
                f"{_scope(row.campaigns, row.accounts)}")
     _warn_unknown(store, campaigns, accounts)

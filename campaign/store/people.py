@@ -207,15 +207,17 @@ class People:
 
     def change_user(self, actor: Actor, login: str, *, name: str | None = None, email: str | None = None,
                     roles: Iterable[Role | str] | None = None, campaigns: Iterable[str] | None | Unchanged = UNCHANGED,
-                    accounts: Iterable[str] | None | Unchanged = UNCHANGED, now: datetime | None = None) -> UserRow:
-        """Change *login*'s name, email, roles or scope (None for a scope: every campaign or account). A change of
-        roles or scope ends their desk sessions; the last active admin keeps the admin role."""
+                    accounts: Iterable[str] | None | Unchanged = UNCHANGED, unlink_single_sign_on: bool = False,
+                    now: datetime | None = None) -> UserRow:
+        """Change *login*'s name, email, roles or scope (None for a scope: every campaign or account), or forget
+        their single-sign-on identity (when the provider's changed: a new app registration gives new subjects). A
+        change of roles, scope or identity ends their desk sessions; the last active admin keeps the admin role."""
         now = now or utcnow()
         recorded = self.acting(actor, Action.MANAGE_USERS)
         with self.session() as session, session.begin():
             row = self._row_for_update(session, login)
             before = {"name": row.name, "email": row.email, "roles": row.roles, "campaigns": row.campaigns,
-                      "accounts": row.accounts}
+                      "accounts": row.accounts, "single_sign_on": row.oidc_subject}
             if name is not None:
                 if not name.strip():
                     raise StoreError("the name is blank: give it as the record should show it")
@@ -236,12 +238,14 @@ class People:
                 row.campaigns = None if campaigns is None else json.dumps(sorted(set(campaigns)))
             if not isinstance(accounts, Unchanged):
                 row.accounts = None if accounts is None else json.dumps(sorted(set(accounts)))
+            if unlink_single_sign_on:
+                row.oidc_subject = None
             after = {"name": row.name, "email": row.email, "roles": row.roles, "campaigns": row.campaigns,
-                     "accounts": row.accounts}
+                     "accounts": row.accounts, "single_sign_on": row.oidc_subject}
             changed = {key: {"from": before[key], "to": after[key]} for key in after if before[key] != after[key]}
             if not changed:
                 raise StoreError(f"nothing to change: {row.login} already has that")
-            if {"roles", "campaigns", "accounts"} & set(changed):
+            if {"roles", "campaigns", "accounts", "single_sign_on"} & set(changed):
                 row.session_version += 1
             session.add(row)
             audit(session, now, recorded, "user_changed", None, None,
