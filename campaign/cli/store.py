@@ -372,7 +372,8 @@ def bundle(post: str, output: Path, db: str | None, campaign: str | None) -> Non
     from campaign.store.records import write_bundle
 
     store = open_store(db)
-    acting(store, None, Action.VIEW, store.campaign_id(campaign))
+    campaign_id = store.campaign_id(campaign)
+    acting(store, None, Action.VIEW, campaign_id, [store.post(post, campaign_id).account])
     manifest = write_bundle(store, post, output, campaign)
     click.echo(f"Wrote the records bundle for {post} to {output} (manifest: {manifest.name})")
 
