@@ -164,6 +164,8 @@ def test_scopes_limit_a_person_to_their_accounts_and_campaigns(desk: Desk) -> No
     assert "xena may not approve posts of lancs-facebook: their work is limited to the accounts lancs-x" in refused
     assert desk.run("xena", "approve", "--account", "lancs-x").splitlines()[-1] == "2 posts approved by xena"
     assert "otto may not view campaign 'test-week'" in desk.run("otto", "status", code=1)
+    trail = json.loads(desk.run("xena", "audit", "--format", "json"))
+    assert {e["post"] for e in trail} - {None} == {"launch/lancs-x", "signs/lancs-x"}
     assert "xena may not view posts of lancs-facebook" in desk.run("xena", "bundle", "launch/lancs-facebook", "-o",
                                                                     str(desk.db.parent / "foi"), code=1)
     assert "otto may not approve campaign 'test-week'" in desk.run("otto", "approve", "--all", code=1)

@@ -338,6 +338,7 @@ def status(db: str | None, campaign: str | None) -> None:
 def audit(post: str | None, people: bool, output_format: str, db: str | None, campaign: str | None) -> None:
     """The audit trail, oldest first: every change to every post, by whom and when."""
     from campaign.people import Action
+    from campaign.store import Selection
     from campaign.store.records import write_audit_csv, write_audit_json, write_audit_text
 
     store = open_store(db)
@@ -347,8 +348,12 @@ def audit(post: str | None, people: bool, output_format: str, db: str | None, ca
         writer(store.audit(people=True), sys.stdout)
         return
     campaign_id = store.campaign_id(campaign)
-    acting(store, None, Action.VIEW, campaign_id)
+    person = acting(store, None, Action.VIEW, campaign_id)
     entries = store.audit(campaign=campaign_id, post=post)
+    if person.accounts is not None:  # their accounts' posts, and what concerns the whole campaign
+        theirs = {p.key for p in store.select_posts(Selection(campaign=campaign_id, everything=True))
+                  if p.account in person.accounts}
+        entries = (entry for entry in entries if entry.post_key is None or entry.post_key in theirs)
     if post is not None:
         first = next(entries, None)
         if first is None:
