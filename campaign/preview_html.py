@@ -100,12 +100,12 @@ class PageImages:
             data = inside(path, self.root).read_bytes()
         except (OSError, OutsideCampaign, UnusablePath):
             return _NOT_SHOWN
-        width, height = _size(data) or UNKNOWN_SIZE
+        width, height = image_size(data) or UNKNOWN_SIZE
         return PageImage(f"img-{hashlib.sha256(data).hexdigest()}",
                          f"data:{mime_type};base64,{base64.b64encode(data).decode('ascii')}", width, height)
 
 
-def _size(data: bytes) -> tuple[int, int] | None:
+def image_size(data: bytes) -> tuple[int, int] | None:
     """The width and height of the image in *data*, from its header; None if Pillow cannot read it."""
     from PIL import Image  # only pages with images need Pillow
 

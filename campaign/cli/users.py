@@ -68,7 +68,7 @@ def add(login: str, name: str, roles: tuple[str, ...], campaigns: tuple[str, ...
 def _warn_unknown(store: Store, campaigns: tuple[str, ...], accounts: tuple[str, ...]) -> None:
     """Say so when a scope names a campaign or account the store does not hold (yet): a typo would leave the
     person seeing nothing, with nobody told why."""
-    known_campaigns = {row.campaign_id for row in store.accounts()} | set(store.campaign_ids())
+    known_campaigns = set(store.campaign_ids())
     known_accounts = {row.key for row in store.accounts()}
     for kind, named, known in (("campaign", campaigns, known_campaigns), ("account", accounts, known_accounts)):
         for name in sorted(set(named) - known):

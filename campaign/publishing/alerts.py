@@ -134,16 +134,6 @@ def email_addresses(values: Iterable[str]) -> tuple[str, ...]:
 # -- waiting for sign-off ------------------------------------------------------------------------
 
 
-def drafts_due(store: Store, until: datetime, now: datetime, campaign: str | None = None) -> list[Post]:
-    """Drafts that fall due by *until* and may still go out if approved now (their grace window lasts),
-    earliest first."""
-    query = select(Post).where(P.state == PostState.DRAFT, P.due_at <= until, P.late_after >= now)
-    if campaign is not None:
-        query = query.where(P.campaign_id == campaign)
-    with store.read_session() as session:
-        return list(session.scalars(query.order_by(P.due_at, P.key)))
-
-
 Mark = tuple[str, str, datetime]
 """(campaign, post key, due time): what an alert was about. A draft given a new time is a new mark."""
 
@@ -170,7 +160,7 @@ class SignOffWatch:
         """The alerts due now: an AwaitingSignOff per campaign whose waiting set gained posts since the last
         alert, and a SignOffUrgent per draft newly within the urgent window."""
         with self._lock:
-            drafts = drafts_due(self.store, now + self.warning, now, self.campaign)
+            drafts = self.store.drafts_due(now + self.warning, now, self.campaign)
             waiting = {_mark(post) for post in drafts}
             # A draft approved (or cancelled) leaves the set; if it comes back (changed, so its approval was
             # voided) that is news again.
@@ -185,7 +175,7 @@ class SignOffWatch:
                 urgent = [p for p in posts if as_utc(p.due_at) - now <= self.urgent and _mark(p) not in self._urgent]
                 if not fresh and not urgent:
                     continue
-                voided = self._voided(campaign, now)
+                voided = self.store.voided_drafts(campaign)
                 if fresh:
                     found.append(self._awaiting(campaign, posts, fresh, voided))
                     self._alerted.update(_mark(post) for post in posts)
@@ -194,10 +184,6 @@ class SignOffWatch:
                     self._urgent.add(_mark(post))
             return found
 
-    def _voided(self, campaign: str, now: datetime) -> set[str]:
-        """Keys of the campaign's drafts whose approval a change voided (as ``campaign status`` lists them)."""
-        status = self.store.status(campaign, now, upcoming=0)
-        return {post.key for post in status.needs_a_person if post.state == PostState.DRAFT}
 
     def _awaiting(self, campaign: str, posts: Sequence[Post], fresh: set[Mark],
                   voided: set[str]) -> events.AwaitingSignOff:

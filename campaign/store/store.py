@@ -140,8 +140,7 @@ class Store(People, PublishingTransitions):
 
     def campaign_id(self, wanted: str | None) -> str:
         """*wanted*, checked; or the only campaign in the store."""
-        with self.read_session() as session:
-            ids = list(session.scalars(select(CAMP.id).order_by(CAMP.id)))
+        ids = self.campaign_ids()
         if wanted is not None:
             if wanted not in ids:
                 known = ", ".join(ids) or "none yet (run `campaign schedule PLAN`)"
@@ -343,7 +342,7 @@ class Store(People, PublishingTransitions):
         self._check_previewed(approvable, previewed)
         campaign = self.campaign_row(approvable[0].campaign_id)
         entered_by = self.entered_by(actor)
-        approver = self._names_of_person(actor)
+        approver = self._names_of_person(actor) if campaign.approver_must_differ else set()
         actor = self.acting(actor, Action.APPROVE, campaign.id, {p.account for p in approvable})
         if campaign.approver_must_differ:
             authors = {author: self._names_of_person(author) for author in {p.author or "" for p in approvable}}
@@ -611,6 +610,20 @@ class Store(People, PublishingTransitions):
             ))
         return Status(row, counts, next_due, self.active_holds(campaign_id, now), needs, stalled)
 
+    def drafts_due(self, until: datetime, now: datetime, campaign: str | None = None) -> list[Post]:
+        """Drafts that fall due by *until* and may still go out if approved now (their grace window lasts),
+        earliest first."""
+        query = select(Post).where(P.state == PostState.DRAFT, P.due_at <= until, P.late_after >= now)
+        if campaign is not None:
+            query = query.where(P.campaign_id == campaign)
+        with self.read_session() as session:
+            return list(session.scalars(query.order_by(P.due_at, P.key)))
+
+    def voided_drafts(self, campaign: str) -> set[str]:
+        """Keys of the campaign's drafts whose approval a change voided (they wait to be approved again)."""
+        with self.read_session() as session:
+            return set(session.scalars(select(P.key).where(P.campaign_id == campaign, _approval_voided())))
+
     def audit(self, campaign: str | None = None, post: str | None = None,
               people: bool = False) -> Iterator[AuditEntry]:
         """The trail, oldest first, streamed: a campaign's (or every campaign's), or with *people* the store's own
@@ -621,7 +634,7 @@ class Store(People, PublishingTransitions):
         """
         query = select(AuditEntry)
         if people:
-            query = query.where(A.campaign_id.is_(None), A.post_key.is_(None), A.action != "schedule")
+            query = query.where(A.campaign_id.is_(None), A.post_key.is_(None))
         elif campaign is not None:
             query = query.where(A.campaign_id == campaign)
         if post is not None:

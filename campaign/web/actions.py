@@ -20,12 +20,12 @@ from fastapi.responses import RedirectResponse
 from starlette.datastructures import FormData
 
 from campaign.exceptions import StoreError
-from campaign.people import Action, NotAllowed
+from campaign.people import Action, NotAllowed, Person
 from campaign.store import PostState, Selection
-from campaign.store.models import Post
+from campaign.store.models import CampaignRow, Post
 from campaign.store.sql import utcnow
 from campaign.times import as_utc
-from campaign.web.desk import SignedIn, desk_of, in_scope, sentence
+from campaign.web.desk import Desk, SignedIn, desk_of, in_scope, sentence
 from campaign.web.errors import DeskError, Refused
 from campaign.web.pages import day_page, day_posts, parse_day, post_page, shown_post, status_page
 from campaign.web.sessions import CSRF_FIELD, csrf_matches, flash
@@ -87,14 +87,21 @@ def _back_to(path: str, campaign: str, **params: Any) -> RedirectResponse:
 # -- one post --------------------------------------------------------------------------------------
 
 
-@router.post("/approve")
-def approve(request: Request, form: PostedForm, person: SignedIn) -> Response:
+def _one_post(request: Request, form: FormData, person: Person,
+              action: Action) -> tuple[Desk, CampaignRow, str, Post, str]:
+    """The post a form acts on (as the person may see it), checked for *action*, and the content hash the page
+    showed: (desk, campaign, key as posted, post, hash seen)."""
     desk = desk_of(request)
     campaign = desk.campaign(request, person, _text(form, "campaign"))
     key = _text(form, "key")
     post = shown_post(desk, request, person, key, campaign)
-    person.require(Action.APPROVE, campaign.id, [post.account])
-    seen = _seen_hash(form)
+    person.require(action, campaign.id, [post.account])
+    return desk, campaign, key, post, _seen_hash(form)
+
+
+@router.post("/approve")
+def approve(request: Request, form: PostedForm, person: SignedIn) -> Response:
+    desk, campaign, key, post, seen = _one_post(request, form, person, Action.APPROVE)
     changes = what_changed(post, seen, _text(form, "state"))
     if changes:
         return post_page(desk, request, person, campaign, key, 409, "Not approved: the post changed since you loaded "
@@ -114,12 +121,7 @@ def approve(request: Request, form: PostedForm, person: SignedIn) -> Response:
 
 @router.post("/reject")
 def reject(request: Request, form: PostedForm, person: SignedIn) -> Response:
-    desk = desk_of(request)
-    campaign = desk.campaign(request, person, _text(form, "campaign"))
-    key = _text(form, "key")
-    post = shown_post(desk, request, person, key, campaign)
-    person.require(Action.REJECT, campaign.id, [post.account])
-    seen = _seen_hash(form)
+    desk, campaign, key, post, seen = _one_post(request, form, person, Action.REJECT)
     reason = _text(form, "reason").strip()
     if not reason:
         return post_page(desk, request, person, campaign, key, 400, "Not rejected: say why (the reason is for the "

@@ -10,12 +10,10 @@ stored image only from inside its campaign folder, and only if its bytes are sti
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import re
 import threading
-import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -29,6 +27,7 @@ from jinja2 import Environment
 from campaign.cards import Card, CardImage, ShownImage
 from campaign.exceptions import StoreError
 from campaign.plan.paths import OutsideCampaign, UnusablePath, campaign_folder, inside
+from campaign.preview_html import image_size
 from campaign.problems import Problem
 from campaign.render import Draft, render_plan
 from campaign.store import Store
@@ -124,26 +123,13 @@ class ImageSizes:
             sha = str(entry.get("sha256"))
             if sha not in self._sizes:
                 try:
-                    self._sizes[sha] = _size(read_image(campaign, post, sha)[0])
+                    self._sizes[sha] = image_size(read_image(campaign, post, sha)[0])
                 except NotFound:
                     continue  # not cached: the file may come back
             size = self._sizes[sha]
             if size is not None:
                 found[sha] = size
         return found
-
-
-def _size(data: bytes) -> tuple[int, int] | None:
-    from PIL import Image
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as image:
-                width, height = image.size
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
-        return None
-    return (width, height) if width > 0 and height > 0 else None
 
 
 # -- cards -----------------------------------------------------------------------------------------
