@@ -301,6 +301,19 @@ def attempts(store: Store) -> dict[str, list[PublishAttempt]]:
     return found
 
 
+def not_published(store: Store) -> str:
+    """Each post that is not ``published``, with its fields and audit trail: what a failed wait shows."""
+    lines = []
+    for key, post in posts(store).items():
+        if post.state == PostState.PUBLISHED:
+            continue
+        lines.append(f"{key}: {post.state} due {post.due_at} not_before {post.not_before} claimed_by "
+                     f"{post.claimed_by} lease_until {post.lease_until} last_error {post.last_error!r}")
+        lines += [f"    {e.at} {e.actor} {e.action} {e.details}" for e in audit_trail(store, key)]
+    holds = store.active_holds(CAMPAIGN)
+    return "\n".join([*lines, f"holds: {holds}"])
+
+
 def audit_trail(store: Store, key: str | None = None) -> list[AuditEntry]:
     """The campaign's audit entries (of one post), through the store's own ``audit``."""
     return [entry for entry in store.audit(CAMPAIGN, key) if key is None or entry.post_key == key]

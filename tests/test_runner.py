@@ -226,6 +226,31 @@ def test_posts_go_out_at_their_times_exactly_once_and_lateness_is_recorded(tmp_p
     print(f"\nlateness over 40 posts: median {median(late_by):.3f} s, max {max(late_by):.3f} s")
 
 
+def test_a_post_orphaned_by_runners_that_died_is_sent_without_waiting_out_a_backoff(tmp_path: Path) -> None:
+    """Six runners in a row claimed the X post, marked it as being sent and died before sending it (their
+    leases ran out: ``unknown``, and each lookup found nothing). The claims of dead runners are not the
+    platform's trouble: a live runner with the default backoff (2 s, doubled per attempt up to 60 s) looks the
+    post up and sends it within seconds, not after the minute six counted attempts would give. (Counted, the
+    crash test's survivor once waited past its 60 s.)"""
+    with scene(tmp_path, entries=1, spacing=0.3, grace=120, first_in=0.2) as s:
+        (key,) = s.keys("x")
+        post_id = posts(s.store)[key].id
+        assert post_id is not None
+        now = s.due[key] + timedelta(seconds=0.1)
+        for dead in range(6):
+            assert s.store.claim_post(post_id, f"dead-{dead}", now, timedelta(seconds=1)) is not None
+            assert s.store.arm(post_id, f"dead-{dead}", now, timedelta(seconds=1)) is not None
+            now += timedelta(seconds=2)
+            assert [p.id for p in s.store.expire_leases(now, actor="proof")] == [post_id]
+            if dead < 5:  # the sixth stays unknown: the live runner looks it up
+                assert s.store.claim_lookup(post_id, "looker", now) is not None
+                s.store.settle_unknown(post_id, "looker", PostState.APPROVED, "not found", now)
+        assert posts(s.store)[key].state == PostState.UNKNOWN
+        with started(s.runner(backoff=2.0, backoff_cap=60.0)):
+            assert wait_until(s.settled, timeout=15), states(s.store)
+        assert_published_exactly_once(s, s.keys())
+
+
 # -- the fault matrix -----------------------------------------------------------------------------------------
 
 

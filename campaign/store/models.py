@@ -127,6 +127,8 @@ class Post(SQLModel, table=True):
     """When a person was alerted that the post's fate was still unknown at the end of its grace window."""
     lease_until: datetime | None = None
     attempts: int = 0
+    """Claims to send the post, but for those whose runner died holding them: the platform did nothing wrong
+    there. The sender's backoff before a retry doubles with each."""
     last_error: str | None = Field(default=None, sa_column=Column(Text))
     remote_id: str | None = Field(default=None, max_length=200)
     remote_url: str | None = Field(default=None, max_length=500)

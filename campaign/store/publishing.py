@@ -26,7 +26,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, and_, any_, bindparam, exists, func, insert, or_, select, text, true, update
+from sqlalchemy import Engine, and_, any_, bindparam, case, exists, func, insert, or_, select, text, true, update
 from sqlmodel import Session
 
 from campaign.exceptions import StoreError
@@ -228,16 +228,21 @@ class PublishingTransitions:
         posts this changed."""
         now = now or utcnow()
         expired = (P.state == PostState.PUBLISHING, P.lease_until < now)
+        # The dead runner's claim is not counted as an attempt: the platform did nothing wrong, and a post orphaned
+        # by a few crashes in a row must not wait out a backoff of a minute before it is sent (or sent again).
+        uncounted = case((P.attempts > 0, P.attempts - 1), else_=0)
         with self.engine.begin() as connection:
             never_sent = list(connection.execute(
                 update(Post).where(*expired, P.sending_at.is_(None))
-                .values(state=PostState.APPROVED, claimed_by=None, lease_until=None, updated_at=now)
+                .values(state=PostState.APPROVED, claimed_by=None, lease_until=None, updated_at=now,
+                        attempts=uncounted)
                 .returning(P.id, P.key, P.campaign_id)
             ))
             sent = list(connection.execute(
                 update(Post).where(*expired)
                 .values(state=PostState.UNKNOWN, claimed_by=None, lease_until=None, not_before=now, lookups=0,
-                        updated_at=now, last_error="the runner sending it stopped before it heard the platform's answer")
+                        attempts=uncounted, updated_at=now,
+                        last_error="the runner sending it stopped before it heard the platform's answer")
                 .returning(P.id, P.key, P.campaign_id)
             ))
             for _, key, campaign_id in never_sent:
