@@ -1,6 +1,7 @@
 """Reading YAML so that every value still knows the line it came from.
 
-The file is parsed by PyYAML's C (libyaml) composer, which keeps the position of every node, and turned
+The file is parsed by PyYAML's C (libyaml) composer, which keeps the position of every node (but not
+PyYAML's YAML 1.1 resolver, which would try its patterns on every scalar: see ``_CLoader``), and turned
 into plain values here: mappings become :class:`YamlMap` and lists :class:`YamlList`, which remember the
 line of each key, value and item. Plain scalars follow YAML 1.2's core rules, so ``09:00`` stays text
 and ``no`` is not ``false`` (PyYAML's own YAML 1.1 rules would turn them into 540 and False).
@@ -25,17 +26,50 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from campaign.problems import MAX_PROBLEMS, Problem, Severity, more_problems, shown
 
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _MERGE = "tag:yaml.org,2002:merge"
+_STR = "tag:yaml.org,2002:str"
+_SEQUENCE = "tag:yaml.org,2002:seq"
+_MAPPING = "tag:yaml.org,2002:map"
+_PLAIN = "plain, untagged"
+"""The tag :class:`_Loader` gives a plain scalar written without a tag: one no file can write (a tag holds no
+space), so such scalars are told apart from every tagged one."""
+_YAML11: Any = yaml.resolver.Resolver()
 _NULL = re.compile(r"^(?:~|null|Null|NULL|)$")
 _BOOL = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
 _INT = re.compile(r"^[-+]?[0-9]+$")
 _FLOAT = re.compile(r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{1,2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})?$")
+# The plain scalars that are not text under the rules of `_core`: these words (and nothing), and what starts
+# like a number (numbers, dates, times).
+_WORDS: dict[str, Any] = {"": None, "~": None, "null": None, "Null": None, "NULL": None, **_BOOL}
+_NUMBER_START = frozenset("0123456789+-.")
+
 # What libyaml refuses to read at all (YAML's printable set), and the line breaks only libyaml counts.
 _UNREADABLE = re.compile("[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]")
 _ODD_BREAK = re.compile("[\x85\u2028\u2029]|\r(?!\n)")
+
+if getattr(yaml, "__with_libyaml__", False):
+
+    class _CLoader(yaml.CSafeLoader):
+        """libyaml's parser and composer (C), without PyYAML's YAML 1.1 resolver.
+
+        PyYAML asks its resolver for the tag of every scalar, which tries YAML 1.1's patterns on each: half
+        the time of reading a plan. Our values follow YAML 1.2 (see :func:`_scalar`), so a plain scalar
+        without a tag is only marked as such here; the 1.1 patterns are tried in :func:`_scalar` on the few
+        that could be something other than text.
+        """
+
+        def resolve(self, kind: type[Node], value: Any, implicit: tuple[bool, bool]) -> str:
+            if kind is ScalarNode:
+                if implicit[0]:
+                    return _MERGE if value == "<<" else _PLAIN
+                return _STR
+            return _SEQUENCE if kind is SequenceNode else _MAPPING
+
+    _Loader: Any = _CLoader
+else:  # without libyaml: PyYAML's own (pure Python) parser, slower, with the same results
+    _Loader = yaml.SafeLoader
 
 MAX_FILE_BYTES = 16 * 1024 * 1024
 """The largest plan read: a national plan of 10,000 posts is about 600 KB."""
@@ -204,7 +238,11 @@ class _Lines:
 
 
 class _Composer:
-    """Turns libyaml's nodes into values, bounding how far aliases expand and how deep values nest."""
+    """Turns libyaml's nodes into values, bounding how far aliases expand and how deep values nest.
+
+    It runs once for every node of the plan (60,000 in a national plan), so the common cases are written
+    out in :meth:`value` rather than spread over small methods.
+    """
 
     def __init__(self, text: str, lines: _Lines, report: Reporter) -> None:
         self.text = text
@@ -214,68 +252,83 @@ class _Composer:
         self.sizes: dict[int, int | None] = {}
         self.aliases = 0
         self.expanded = 0
+        self.plain_lines = lines.breaks is None
+        """Whether libyaml's line numbers are the editor's (the file has no odd line breaks)."""
 
     def line(self, node: Node) -> int:
-        return self.lines.of(node.start_mark)
+        return int(node.start_mark.line) + 1 if self.plain_lines else self.lines.of(node.start_mark)
 
     def value(self, node: Node, depth: int) -> Any:
-        if id(node) in self.seen:  # an alias (*name) of an anchored node (&name)
+        seen = self.seen
+        if id(node) in seen:  # an alias (*name) of an anchored node (&name)
             self._alias(node)
-            return self.seen[id(node)]
+            return seen[id(node)]
         if depth > MAX_DEPTH:
             self.report.error(self.line(node), "plan", f"the values are nested more than {MAX_DEPTH} levels deep",
                               "a plan needs only a few levels; check the indentation and brackets")
             raise _Refused
-        line = self.line(node)
-        if isinstance(node, ScalarNode):
-            scalar = _scalar(node)
-            self.seen[id(node)] = scalar
+        if type(node) is ScalarNode:
+            seen[id(node)] = scalar = _scalar(node)
             return scalar
-        if isinstance(node, SequenceNode):
+        line = self.line(node)
+        child_depth = depth + 1
+        if type(node) is SequenceNode:
             items = YamlList(line)
-            self.seen[id(node)] = items
+            seen[id(node)] = items
+            item_lines = items.item_lines
             for item in node.value:
-                items.append(self.value(item, depth + 1))
-                items.item_lines.append(self.line(item))
+                items.append(self.value(item, child_depth))
+                item_lines.append(self.line(item))
             return items
         assert isinstance(node, MappingNode)
         mapping = YamlMap(line)
-        self.seen[id(node)] = mapping
+        seen[id(node)] = mapping
+        key_lines, value_lines = mapping.key_lines, mapping.value_lines
         merged: list[YamlMap] = []
         for key_node, value_node in node.value:
-            if key_node.tag == _MERGE:
-                value = self.value(value_node, depth + 1)
-                sources = value if isinstance(value, list) else [value]
-                if not all(isinstance(source, YamlMap) for source in sources):
-                    self.report.error(self.line(key_node), "plan", "`<<:` must be followed by a mapping to copy keys "
-                                      f"from, not {describe(value, secret=True)}",
-                                      "write `<<: *name`, where `&name` marks a mapping above")
-                merged.extend(source for source in sources if isinstance(source, YamlMap))
-                continue
-            key_value = self.value(key_node, depth + 1)
-            key_line = self.line(key_node)
-            if not isinstance(key_node, ScalarNode):
-                self.report.error(key_line, "plan", f"a key is {describe(key_value, secret=True)}, not a name",
-                                  "write each key as a name followed by a colon, e.g. `text:`")
-                self.value(value_node, depth + 1)
-                continue
+            if type(key_node) is ScalarNode and id(key_node) not in seen and child_depth <= MAX_DEPTH:
+                # The usual key, a name: what `self.value(key_node, child_depth)` does, without the call.
+                if key_node.tag == _MERGE:
+                    self._merge(key_node, value_node, child_depth, merged)
+                    continue
+                seen[id(key_node)] = _scalar(key_node)
+            else:
+                if key_node.tag == _MERGE:
+                    self._merge(key_node, value_node, child_depth, merged)
+                    continue
+                key_value = self.value(key_node, child_depth)
+                if not isinstance(key_node, ScalarNode):
+                    self.report.error(self.line(key_node), "plan", f"a key is {describe(key_value, secret=True)}, "
+                                      "not a name", "write each key as a name followed by a colon, e.g. `text:`")
+                    self.value(value_node, child_depth)
+                    continue
             # The key as written: `null:` is the key 'null' and `2027-03-15:` the key '2027-03-15'.
             key = key_node.value
             if key in mapping:
-                self.report.error(key_line, "plan", f"the key {shown(key)} appears twice in the same mapping (first "
-                                  f"on line {mapping.key_lines[key]})",
+                self.report.error(self.line(key_node), "plan", f"the key {shown(key)} appears twice in the same "
+                                  f"mapping (first on line {key_lines[key]})",
                                   "each key may appear once; remove or rename one of them")
-                self.value(value_node, depth + 1)
+                self.value(value_node, child_depth)
                 continue
-            mapping[key] = self.value(value_node, depth + 1)
-            mapping.key_lines[key], mapping.value_lines[key] = key_line, self.line(value_node)
+            mapping[key] = self.value(value_node, child_depth)
+            key_lines[key], value_lines[key] = self.line(key_node), self.line(value_node)
         for source in merged:  # `<<: *defaults` fills in keys the mapping does not set itself
             for key, value in source.items():
                 if key not in mapping:
                     mapping[key] = value
-                    mapping.key_lines[key] = source.key_lines[key]
-                    mapping.value_lines[key] = source.value_lines[key]
+                    key_lines[key] = source.key_lines[key]
+                    value_lines[key] = source.value_lines[key]
         return mapping
+
+    def _merge(self, key_node: Node, value_node: Node, depth: int, merged: list[YamlMap]) -> None:
+        """`<<: *defaults` (or a list of such): the mappings whose keys the mapping takes, added to *merged*."""
+        value = self.value(value_node, depth)
+        sources = value if isinstance(value, list) else [value]
+        if not all(isinstance(source, YamlMap) for source in sources):
+            self.report.error(self.line(key_node), "plan", "`<<:` must be followed by a mapping to copy keys "
+                              f"from, not {describe(value, secret=True)}",
+                              "write `<<: *name`, where `&name` marks a mapping above")
+        merged.extend(source for source in sources if isinstance(source, YamlMap))
 
     def _alias(self, node: Node) -> None:
         """Count what an alias expands to; refuse an alias bomb (billion laughs) before anything expands it."""
@@ -332,10 +385,26 @@ class _Composer:
 
 def _scalar(node: ScalarNode) -> Any:
     text: str = node.value
-    if node.style in ("|", ">"):
+    tag, style = node.tag, node.style
+    if tag == _PLAIN and not style:  # the usual scalar, read by libyaml (see `_Loader`)
+        if text in _WORDS:
+            return _WORDS[text]
+        if text[0] not in _NUMBER_START:
+            return text
+        value = _core(text)
+        # Text under YAML 1.1's rules stays text (`08`, `1e5`), as libyaml's reading has always left it.
+        if type(value) is not str and _YAML11.resolve(ScalarNode, text, (True, False)) == _STR:
+            return text
+        return value
+    if style in ("|", ">"):
         return BlockText(text)
-    if node.style in ("'", '"') or node.tag == "tag:yaml.org,2002:str" and node.style is not None:
+    if style in ("'", '"') or tag == _STR and style is not None:
         return text
+    return _core(text)
+
+
+def _core(text: str) -> Any:
+    """A plain scalar under YAML 1.2's core rules: null, true/false, a number, a date, a time, or text."""
     if _NULL.match(text):
         return None
     if text in _BOOL:
@@ -353,7 +422,7 @@ def _scalar(node: ScalarNode) -> Any:
             return text
     if _TIMESTAMP.match(text):
         try:
-            return datetime.fromisoformat(text.replace("t", "T").replace("Z", "+00:00"))
+            return datetime.fromisoformat(text.replace("t", "T"))
         except ValueError:
             return text
     return text
