@@ -1,10 +1,16 @@
-"""Shared fixtures: the platform sandbox served in-process on a free port, and a clock tests control."""
+"""Shared fixtures: the platform sandbox served in-process on a free port, a clock tests control, and one run of
+`campaign demo` for the tests that check it."""
 
 from __future__ import annotations
 
+import os
+import re
 import struct
+import subprocess
+import sys
 import zlib
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -91,3 +97,35 @@ def write_png(path: Path) -> Path:
 def png(tmp_path: Path) -> Path:
     """A small PNG image on disk."""
     return write_png(tmp_path / "pocket-guide.png")
+
+
+@dataclass(frozen=True)
+class DemoRun:
+    """One run of ``campaign demo``: what it printed, and where."""
+
+    result: subprocess.CompletedProcess[str]
+    tmpdir: Path
+    """Its ``$TMPDIR`` (and working folder): the demo makes its temporary folder in here."""
+
+    @property
+    def lines(self) -> list[str]:
+        return self.result.stdout.splitlines()
+
+    @property
+    def folder(self) -> Path:
+        """The folder the demo says it wrote its store into (step 2)."""
+        found = re.search(r" in (.+)/rehearsal\.db\.$", self.result.stdout, flags=re.MULTILINE)
+        assert found is not None, self.result.stdout + self.result.stderr
+        return Path(found.group(1))
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
+    """``campaign demo`` as the README's Quick start runs it (the installed console script, no arguments, the
+    default speed), run once for every test that checks what it does: it takes seconds, and each of them
+    would only run the same thing again."""
+    tmpdir = tmp_path_factory.mktemp("demo")
+    command = [str(Path(sys.executable).parent / "campaign"), "demo"]
+    result = subprocess.run(command, check=False, capture_output=True, text=True, timeout=300, cwd=tmpdir,
+                            env={**os.environ, "TMPDIR": str(tmpdir)})
+    return DemoRun(result, tmpdir)

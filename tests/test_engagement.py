@@ -25,6 +25,7 @@ from campaign.publishing.rehearsal import Rehearsal, rehearsal
 from campaign.store import PostState
 from campaign.store.models import AuditEntry, EngagementSnapshot
 from tests.browser_fixtures import on_a_phone
+from tests.conftest import DemoRun
 from tests.plan_fixtures import write_campaign
 
 POSTS = """\
@@ -235,16 +236,18 @@ def test_the_report_names_the_campaign_says_not_reported_and_fits_a_phone(rehear
 
 
 @pytest.mark.slow
-def test_demo_runs_the_whole_toolkit(tmp_path: Path) -> None:
-    """`campaign demo` validates, schedules, approves, rehearses, collects and reports, and says where it wrote."""
-    result = CliRunner().invoke(main, ["demo", "--speed", "100000", "-o", str(tmp_path)])
-    assert result.exit_code == 0, result.output
-    lines = result.output.splitlines()
+def test_demo_runs_the_whole_toolkit(demo_run: DemoRun) -> None:
+    """`campaign demo` validates, schedules, approves, rehearses, collects and reports, and says where it wrote:
+    a new temporary folder holding its store, the HTML report and a CSV export of every post on every day."""
+    assert demo_run.result.returncode == 0, demo_run.result.stdout + demo_run.result.stderr
+    lines, folder = demo_run.lines, demo_run.folder
     assert lines[0] == "1. Validated modern-slavery-week.yaml: 108 posts, 0 errors, 0 warnings."
-    assert any(line.strip().startswith("total") and line.split()[1] == "108" for line in lines)
-    assert lines[-2] == f"HTML report: {tmp_path / 'report.html'}"
-    assert lines[-1].startswith("CSV export (") and lines[-1].endswith(f"{tmp_path / 'engagement.csv'}")
-    exported = list(csv.DictReader((tmp_path / "engagement.csv").open(encoding="utf-8", newline="")))
+    assert folder.parent == demo_run.tmpdir and folder.name.startswith("campaign-demo-")
+    assert lines[1] == f"2. Scheduled and approved every post (as \"demo\") in {folder / 'rehearsal.db'}."
+    assert any(line.strip().startswith("total") and line.split()[1:] == ["108", "0", "0"] for line in lines)
+    assert lines[-2] == f"HTML report: {folder / 'report.html'}"
+    assert lines[-1].startswith("CSV export (") and lines[-1].endswith(f"{folder / 'engagement.csv'}")
+    exported = list(csv.DictReader((folder / "engagement.csv").open(encoding="utf-8", newline="")))
     assert len({r["post"] for r in exported}) == 108
     assert {r["day"] for r in exported} == {f"2027-03-{d}" for d in range(15, 22)}
 
