@@ -33,7 +33,7 @@ from campaign.plan import Account, Content, Occurrence, Plan, PostEntry, load_pl
 from campaign.plan.languages import DEFAULT_LANGUAGE
 from campaign.plan.paths import OutsideCampaign, UnusablePath, campaign_folder, inside
 from campaign.plan.posts import has_own_words
-from campaign.platforms import PLATFORMS
+from campaign.platforms import PLATFORMS, PlatformSpec
 from campaign.problems import Problem
 from campaign.template_sandbox import (
     DATA_ONLY_FIX,
@@ -153,6 +153,15 @@ class Renderer:
         self.env = TemplateSandbox(CampaignLoader(plan.campaign.templates, self.root))
         self.checker = Checker(plan)
         self._inline: dict[str, Template] = {}
+        # What is the same for many drafts is worked out once per plan: a post goes to several accounts, and
+        # most accounts take the same words.
+        self._templates: dict[str, Template] = {}
+        self._contents: dict[tuple[str, str | None], Content] = {}
+        self._variables: dict[int, tuple[Content, dict[str, Any] | _RenderProblem]] = {}
+        self._post_records: dict[str, Record] = {}
+        self._finished: dict[tuple[str, bool], tuple[str, str | None]] = {}
+        self._measures: dict[tuple[str, str], tuple[int, tuple[str, ...], int]] = {}
+        self._image_sums: dict[Path, str | _RenderProblem] = {}
         campaign = plan.campaign
         self.events = {event_id: event_record(event) for event_id, event in plan.events.items()}
         self.env.globals.update(
@@ -186,11 +195,11 @@ class Renderer:
         return iter(drafts)
 
     def render(self, post: PostEntry, occurrence: Occurrence, account: Account) -> Draft | None:
-        content = post.content.merged(post.variants.get(account.platform))
+        content = self._content(post, account.platform)
         where = f"post {post.id!r} for {account.handle} ({account.platform})"
         try:
             context = self._context(post, occurrence, account, content)
-            text = self._render_text(content, context)
+            rendered = self._render_text(content, context)
             # Alt text may quote facts too ({{ phones.helpline }}), so it is rendered like the words.
             images = tuple(
                 DraftImage(image.file, self._render_alt(image.alt, context), image.mime_type,
@@ -199,12 +208,12 @@ class Renderer:
             )
         except _RenderProblem as problem:
             return self._failed(post, occurrence, account, content, where, problem)
-        text = _tidy(text)
-        if not has_own_words(text):
+        tidied, text = self._finish(rendered, content)
+        if text is None:
             # Checked before the hashtags are added: they go with the words, never in place of them.
-            return self._failed(post, occurrence, account, content, where, _no_words(content, text))
-        text = self._with_hashtags(text, content)
+            return self._failed(post, occurrence, account, content, where, _no_words(content, tidied))
         spec = PLATFORMS[account.platform]
+        length, hashtags, byte_length = self._measure(spec, text)
         reply_to = f"{post.reply_to}/{account.id}" if post.reply_to else None
         draft = Draft(
             key=f"{post.id}{occurrence.suffix}/{account.id}",
@@ -222,36 +231,79 @@ class Renderer:
             author=post.author or self.plan.campaign.author,
             file=str(self.plan.path),
             line=content.line,
-            length=counting.length(spec, text),
+            length=length,
             limit=spec.max_length,
-            hashtags=tuple(twitter_text.extract_hashtags(text)),
+            hashtags=hashtags,
             language=post.language,
-            byte_length=counting.utf8_bytes(text),
+            byte_length=byte_length,
             byte_limit=spec.max_bytes,
         )
         return _with_problems(draft, self.checker.check(draft, where))
 
+    def _content(self, post: PostEntry, platform: str) -> Content:
+        """What *post* says on *platform*, its variant merged in: once per post and variant."""
+        key = (post.id, platform if platform in post.variants else None)
+        content = self._contents.get(key)
+        if content is None:
+            content = self._contents[key] = post.content.merged(post.variants.get(platform))
+        return content
+
     def _context(self, post: PostEntry, occurrence: Occurrence, account: Account, content: Content) -> dict[str, Any]:
+        variables = self._variables_of(content)
+        record = self._post_records.get(post.id)
+        if record is None:
+            record = self._post_records[post.id] = Record("post", {"id": post.id}, "post's fields",
+                                                          title=f"the post {post.id!r}")
         context: dict[str, Any] = {
-            "post": Record("post", {"id": post.id}, "post's fields", title=f"the post {post.id!r}"),
+            "post": record,
             "when": occurrence.when.local,
             "platform": account.platform,
             "account": account.handle,
         }
         if post.event is not None and post.event in self.events:
             context["event"] = self.events[post.event]
-        memo: dict[int, Any] = {}
-        for name, value in content.vars.items():
-            context[str(name)] = value = plain(value, memo)
-            if size_of(value) > MAX_VALUE:
-                raise _RenderProblem(1, f"the value of vars.{name} is over {MAX_VALUE:,} characters",
-                                     "shorten it", in_plan=True)
+        context.update(variables)
         return context
+
+    def _variables_of(self, content: Content) -> dict[str, Any]:
+        """*content*'s vars as templates see them (:func:`_variables`): once per post and variant."""
+        known = self._variables.get(id(content))
+        if known is None:
+            variables: dict[str, Any] | _RenderProblem
+            try:
+                variables = _variables(content)
+            except _RenderProblem as problem:
+                variables = problem
+            known = self._variables[id(content)] = (content, variables)  # keeps the content, and so its id
+        variables = known[1]
+        if isinstance(variables, _RenderProblem):
+            raise variables.again()
+        return variables
+
+    def _finish(self, rendered: str, content: Content) -> tuple[str, str | None]:
+        """The rendered text tidied, and the post's text: tidied, with the campaign's hashtags (None if it has
+        no words of its own). Once per distinct text."""
+        key = (rendered, content.hashtags is False)
+        finished = self._finished.get(key)
+        if finished is None:
+            tidied = _tidy(rendered)
+            text = self._with_hashtags(tidied, content) if has_own_words(tidied) else None
+            finished = self._finished[key] = (tidied, text)
+        return finished
+
+    def _measure(self, spec: PlatformSpec, text: str) -> tuple[int, tuple[str, ...], int]:
+        """How long *text* is as *spec*'s platform counts it, its hashtags and its size in UTF-8 bytes: once per
+        counting rule and distinct text."""
+        key = (spec.counting, text)
+        measures = self._measures.get(key)
+        if measures is None:
+            measures = self._measures[key] = (counting.length(spec, text),
+                                              tuple(twitter_text.extract_hashtags(text)), counting.utf8_bytes(text))
+        return measures
 
     def _render_text(self, content: Content, context: dict[str, Any]) -> str:
         if content.template is not None:
-            return self._render(lambda: self.env.get_template(content.template or ""), context,
-                                content.template)
+            return self._render(lambda: self._template(content.template or ""), context, content.template)
         return self._render(lambda: self._compiled(content.text or ""), context, None)
 
     def _render_alt(self, alt: str, context: dict[str, Any]) -> str:
@@ -261,6 +313,13 @@ class Renderer:
             return self._render(lambda: self._compiled(alt), context, None).strip()
         except _RenderProblem as problem:
             raise _RenderProblem(1, f"in an image's alt text: {problem.message}", problem.fix) from None
+
+    def _template(self, name: str) -> Template:
+        """The template *name* from the templates folder, loaded (and checked) once per plan."""
+        template = self._templates.get(name)
+        if template is None:
+            template = self._templates[name] = self.env.get_template(name)
+        return template
 
     def _compiled(self, source: str) -> Template:
         template = self._inline.get(source)
@@ -291,14 +350,22 @@ class Renderer:
             raise _RenderProblem(_template_line(exc, name), f"{type(exc).__name__}: {exc}") from None
 
     def _image_sha256(self, path: Path) -> str:
-        """The checksum of an image the plan names, read only from inside the campaign folder."""
+        """The checksum of an image the plan names, read only from inside the campaign folder: once per plan."""
+        known = self._image_sums.get(path)
+        if known is None:
+            known = self._image_sums[path] = self._read_sha256(path)
+        if isinstance(known, _RenderProblem):
+            raise known.again()
+        return known
+
+    def _read_sha256(self, path: Path) -> str | _RenderProblem:
         try:
             return file_sha256(inside(path, self.root, path.name))
         except (OutsideCampaign, UnusablePath) as problem:
-            raise _RenderProblem(1, f"the image {problem.message}", problem.fix, in_plan=True) from None
+            return _RenderProblem(1, f"the image {problem.message}", problem.fix, in_plan=True)
         except OSError as exc:
-            raise _RenderProblem(1, f"the image {path.name!r} cannot be read: {exc.strerror or exc}",
-                                 "check that the file is there and readable", in_plan=True) from None
+            return _RenderProblem(1, f"the image {path.name!r} cannot be read: {exc.strerror or exc}",
+                                  "check that the file is there and readable", in_plan=True)
 
     def _with_hashtags(self, text: str, content: Content) -> str:
         if content.hashtags is False:
@@ -339,6 +406,22 @@ class _RenderProblem(Exception):
         self.fix = fix
         self.in_plan = in_plan
         """The problem is with the plan's own lines (a var, an image), not the template's."""
+
+    def again(self) -> _RenderProblem:
+        """The same problem, to raise again for another draft."""
+        return _RenderProblem(self.line, self.message, self.fix, self.in_plan)
+
+
+def _variables(content: Content) -> dict[str, Any]:
+    """The post's vars as templates see them (:func:`plain`); a value too large is a problem in the plan."""
+    variables: dict[str, Any] = {}
+    memo: dict[int, Any] = {}
+    for name, value in content.vars.items():
+        variables[str(name)] = value = plain(value, memo)
+        if size_of(value) > MAX_VALUE:
+            raise _RenderProblem(1, f"the value of vars.{name} is over {MAX_VALUE:,} characters", "shorten it",
+                                 in_plan=True)
+    return variables
 
 
 def _no_words(content: Content, text: str) -> _RenderProblem:
