@@ -24,7 +24,15 @@ from campaign.plan.model import (
 from campaign.plan.paths import campaign_folder, outside_problem
 from campaign.platforms import PLATFORMS
 from campaign.problems import brief, shown
-from campaign.times import TimeProblem, daily, parse_clock, parse_date, parse_local, parse_offset
+from campaign.times import (
+    ScheduledTime,
+    TimeProblem,
+    daily,
+    parse_clock,
+    parse_date,
+    parse_local,
+    parse_offset,
+)
 from campaign.yamlfile import (
     BlockText,
     LongNumber,
@@ -104,6 +112,10 @@ class PostReader:
         """The ids of posts written in the plan that were not loaded: each failed with a problem reported."""
         self._failed_platforms: set[str | None] = set()
         """For the post being read: the platforms (None: not known) of accounts it names that failed to load."""
+        # Answers that depend only on what is written, worked out once per plan: thousands of posts name the
+        # same few templates, and many share a time.
+        self._template_problems: dict[str, tuple[str, str] | None] = {}
+        self._times: dict[tuple[Any, str | None], ScheduledTime | TimeProblem] = {}
 
     def read(self, value: Any) -> tuple[PostEntry, ...]:
         if not isinstance(value, YamlList):
@@ -254,14 +266,8 @@ class PostReader:
         if section.blank & {"text", "template", "vars", "images", "hashtags"}:
             return None  # reported: a blank is never read as "not set"
         template = section.get("template")
-        if template is not None:
-            problem = file_name_problem(template)
-            if problem is not None:
-                self.report.error(section.value_line("template"), f"{where}.template", problem,
-                                  "write the name of a .j2 file in the templates folder")
-                return None
-            if not self._template_exists(template, section.value_line("template"), where):
-                return None
+        if template is not None and not self._template_exists(template, section.value_line("template"), where):
+            return None
         text = section.get("text")
         if has_text and text is None:
             return None  # not text: reported
@@ -300,19 +306,33 @@ class PostReader:
         return dict(value) if ok else None
 
     def _template_exists(self, name: str, line: int, where: str) -> bool:
+        """Whether the template *name* can be used; if not, the problem is reported at *line* (unless it is the
+        templates folder's, reported there). Each name is looked up once per plan."""
+        if name not in self._template_problems:
+            self._template_problems[name] = self._template_problem(name)
+        problem = self._template_problems[name]
+        if problem is None:
+            return True
+        if problem is not _FOLDER_REPORTED:
+            self.report.error(line, f"{where}.template", *problem)
+        return False
+
+    def _template_problem(self, name: str) -> tuple[str, str] | None:
+        """What is wrong with the template *name* (:data:`_FOLDER_REPORTED` if the folder is), if anything."""
+        problem = file_name_problem(name)
+        if problem is not None:
+            return problem, "write the name of a .j2 file in the templates folder"
         folder = self.campaign.templates
         if self._outside(folder, "the templates folder", str(folder)) is not None:
-            return False  # reported at campaign.templates
+            return _FOLDER_REPORTED  # reported at campaign.templates
         refused = self._outside(folder / name, "the template", name)
         if refused is not None:
-            self.report.error(line, f"{where}.template", *refused)
-            return False
+            return refused
         if (folder / name).is_file():
-            return True
+            return None
         known = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.j2")) if folder.is_dir() else []
         fix = did_you_mean(name, known, "the templates are") if known else f"create {folder / name}"
-        self.report.error(line, f"{where}.template", f"there is no template {name!r} in {str(folder)!r}", fix)
-        return False
+        return f"there is no template {name!r} in {str(folder)!r}", fix
 
     def _images(self, section: Section) -> tuple[Image, ...]:
         images: list[Image] = []
@@ -431,6 +451,23 @@ class PostReader:
                                   did_you_mean(event_id, list(self.events), "the events are") if self.events
                                   else "add it under `events:`")
                 return None
+        else:
+            event_id = None
+        # The same time (or the same time before the same event) is written by many posts: worked out once.
+        key = (value, event_id)
+        when = self._times.get(key)
+        if when is None:
+            try:
+                when = self._times[key] = self._time(value, event_id)
+            except TimeProblem as problem:
+                when = self._times[key] = problem
+        if isinstance(when, TimeProblem):
+            raise TimeProblem(when.message, when.fix)
+        return when
+
+    def _time(self, value: Any, event_id: str | None) -> ScheduledTime:
+        """The time *value* (written at `at:`) stands for, before the event *event_id* if there is one."""
+        if event_id is not None:
             return parse_offset(value).apply(self.events[event_id].start)
         if isinstance(value, str) and _looks_relative(value):
             raise TimeProblem(f"{shown(value)} is a time relative to an event, but the post has no `event:`",
@@ -568,6 +605,10 @@ class PostReader:
             return (f"it replies to {parent.id!r} but is not scheduled after it",
                     f"schedule it after {parent.occurrences[0].when.label()}")
         return None
+
+
+_FOLDER_REPORTED = ("", "")
+"""The problem of a template whose folder cannot be used: reported once, at campaign.templates."""
 
 
 def _unprintable(value: Any) -> str | None:
