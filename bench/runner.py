@@ -1,22 +1,27 @@
-"""Benchmark: the runner's speed targets (issue 5), with APScheduler's defaults as the baseline, in one run.
+"""Benchmark: the runner's speed targets (issues 5 and 12), against APScheduler's defaults, in one run.
 
 Every post goes through the real path: a generated plan (Facebook pages by default, or Mastodon accounts;
 one distinct text per post), `render_plan`, `Store.schedule`, `Store.approve`, into a SQLite store of its
-own; then, as `campaign.publishing.rehearsal` does, the accounts are pointed at an in-process sandbox
+own; then, as `campaign.publishing.rehearsal` does, the accounts are pointed at a sandbox
 (`Sandbox(latency_ms=...)`, every account registered, credentials handed to the runner with `environ=`)
 and the due times are moved onto real time. Each scenario runs in a fresh process (clean threads, clean
 memory readings). Printed, side by side:
 
 - burst: --posts posts (200), one on each of as many accounts, all due at the same instant, sandbox
-  latency --latency (200 ms). Lateness of each post: start = the publish attempt's started_at − due_at (the
-  same number as the `Published` event's first_try_late_by_seconds), and end-to-end = published_at − due_at
-  (when the platform accepted it; its late_by_seconds): p50 / p99 / max. Goal: start p99 ÷ latency ≤ 1.5; end-to-end ÷ latency
-  is printed beside it. Baseline, in the same run: APScheduler 3.x `BackgroundScheduler()` with its
+  latency --latency (200 ms), the sandbox in a process of its own (its CPU is the platform's in production;
+  the same run with the sandbox in-process is printed beside). Lateness of each post: start = when its
+  request reached the platform (the sandbox's own record of the request) − due_at; the runner's own start of
+  the attempt (started_at, when it was claimed and armed, the `Published` event's first_try_late_by_seconds)
+  is earlier, and is printed beside; end-to-end = published_at − due_at (when the platform accepted it; its
+  late_by_seconds): p50 / p99 / max. Baseline, in the same run: APScheduler 3.x `BackgroundScheduler()` with its
   DEFAULTS (a pool of 10 threads, misfire_grace_time 1 s), one date job per post doing the same work with
   the same store and adapter (claim, arm, publish, record the attempt, record the result): how many it
-  published, how many it silently dropped as misfired, and its lateness. Also: the process's CPU per post
-  (the runner, the client library and the in-process sandbox share it), and how many posts the sandbox
-  received (never more than one per post).
+  published, how many it silently dropped as misfired, and its lateness. Also: the runner process's CPU per
+  published post (goal ≤ 2 ms: the runner and the client library; in-process, the sandbox's too), and how many
+  posts the sandbox received (never more than one per post). Goals: start p99 ÷ latency ≤ 1.5, end-to-end
+  p99 ÷ latency ≤ 2.0. The floor, in the same run: the client library alone, one thread per account already
+  started and waiting at the due instant, nothing else (no store, no scheduler): its CPU per post and its
+  lateness are what no runner built on it can beat; the runner's are printed as multiples of it.
 - precision: --precision-posts single posts (50), --spacing ms (200) apart, round-robin on 5 accounts (one
   post per account every 5 × spacing: nothing queues), sandbox latency 0: start lateness p50 / p99 / max.
   Goal: p99 ≤ 20 ms.
@@ -47,7 +52,8 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -211,6 +217,17 @@ def lateness(store: Any) -> dict[str, Any]:
     return {"states": dict(Counter(str(post[3]) for post in posts)), "start_ms": start, "end_ms": end}
 
 
+def aware_due(store: Any) -> float:
+    """The burst's one due instant, in POSIX seconds."""
+    from sqlalchemy import func, select
+
+    from campaign.store.models import Post, table_columns
+
+    with store.engine.connect() as connection:
+        due: datetime = connection.execute(select(func.min(table_columns(Post).due_at))).scalar_one()
+    return (due if due.tzinfo else due.replace(tzinfo=UTC)).timestamp()
+
+
 def cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -225,24 +242,88 @@ def peak_kb() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
-def on_platform(sandbox: Any) -> dict[str, int]:
-    """What the sandbox received: posts, and how many texts it received more than once."""
+def on_platform(sandbox: Any) -> dict[str, Any]:
+    """What the sandbox received: posts, how many texts it received more than once, and when each request to
+    create a post reached it (POSIX seconds, its own record)."""
     texts = Counter(post.text for post in sandbox.posts())
-    return {"received": sum(texts.values()), "twice": sum(1 for count in texts.values() if count > 1)}
+    arrivals = [r.at.timestamp() for r in sandbox.requests(method="POST")
+                if r.path.endswith(("/feed", "/api/v1/statuses"))]
+    return {"received": sum(texts.values()), "twice": sum(1 for count in texts.values() if count > 1),
+            "arrivals": arrivals}
+
+
+# -- the sandbox: in this process, or in a process of its own (as a platform is, in production) ----------------
+
+
+class Platform:
+    """The sandbox the runner posts to: its address, and what it received (posts, and texts received twice)."""
+
+    base_url: str | None
+
+    def received(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+@contextmanager
+def platform_here(platform: str, accounts: int, latency: float) -> Iterator[Platform]:
+    """The sandbox in this process: its CPU (aiohttp answering 200 requests) is counted as ours."""
+    from campaign.sandbox import Sandbox, running
+
+    made, _ = sandbox_accounts(platform, accounts)
+    with running(Sandbox(seed=5, latency_ms=latency, accounts=made)) as sandbox:
+        here = Platform()
+        here.base_url = sandbox.base_url
+        here.received = lambda: on_platform(sandbox)  # type: ignore[method-assign]
+        yield here
+
+
+@contextmanager
+def platform_apart(platform: str, accounts: int, latency: float) -> Iterator[Platform]:
+    """The sandbox in a process of its own: its CPU is the platform's, not ours."""
+    command = [sys.executable, __file__, "--serve-sandbox", platform, str(accounts), str(latency)]
+    process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert process.stdin is not None and process.stdout is not None
+    try:
+        apart = Platform()
+        apart.base_url = process.stdout.readline().strip()
+
+        def received() -> dict[str, Any]:
+            assert process.stdin is not None and process.stdout is not None
+            process.stdin.write("report\n")
+            process.stdin.flush()
+            counts: dict[str, Any] = json.loads(process.stdout.readline())
+            return counts
+
+        apart.received = received  # type: ignore[method-assign]
+        yield apart
+    finally:
+        process.kill()
+        process.wait()
+
+
+def serve_sandbox(platform: str, accounts: str, latency: str) -> None:
+    """The sandbox process: prints its address, then what it received each time it reads a line."""
+    with platform_here(platform, int(accounts), float(latency)) as here:
+        print(here.base_url, flush=True)
+        for _ in sys.stdin:
+            print(json.dumps(here.received()), flush=True)
+
+
+PLATFORM_PLACES = {"apart": platform_apart, "here": platform_here}
 
 
 # -- scenarios, each run in a child process -----------------------------------------------------------------
 
 
 def _run_ours(db: str, platform: str, accounts: int, latency: float, first_due: float,
-              spacing_ms: float) -> dict[str, Any]:
-    """The runner, default settings, over *db*: posts due from *first_due* seconds on, *spacing_ms* apart."""
+              spacing_ms: float, where: str = "here") -> dict[str, Any]:
+    """The runner, default settings, over *db*: posts due from *first_due* seconds on, *spacing_ms* apart, to a
+    sandbox in this process (``here``) or in one of its own (``apart``)."""
     from campaign.publishing import events
     from campaign.publishing.runner import Runner, RunnerSettings
-    from campaign.sandbox import Sandbox, running
     from campaign.store import Store
 
-    made, environ = sandbox_accounts(platform, accounts)
+    _, environ = sandbox_accounts(platform, accounts)
     store = Store.open(db)
     done = threading.Event()
     settled: list[events.Event] = []
@@ -254,7 +335,7 @@ def _run_ours(db: str, platform: str, accounts: int, latency: float, first_due: 
             if len(settled) >= expected:
                 done.set()
 
-    with running(Sandbox(seed=5, latency_ms=latency, accounts=made)) as sandbox:
+    with PLATFORM_PLACES[where](platform, accounts, latency) as sandbox:
         point_at(store, sandbox.base_url)
         first = datetime.now(UTC) + timedelta(seconds=first_due)
         expected = retime(store, first, timedelta(milliseconds=spacing_ms))
@@ -271,11 +352,14 @@ def _run_ours(db: str, platform: str, accounts: int, latency: float, first_due: 
         finished = done.wait(first_due + expected * spacing_ms / 1000 + 60)
         cpu = cpu_seconds() - cpu
         runner.stop(wait=True)
-        received = on_platform(sandbox)
+        received = sandbox.received()
     result = lateness(store)
     store.close()
     late_by = [(event.first_try_late_by_seconds or 0.0) * 1000 for event in settled
                if isinstance(event, events.Published)]
+    # All due at one instant (a burst): when each request reached the platform, after that instant.
+    received["reached_ms"] = [(at - first.timestamp()) * 1000 for at in received.pop("arrivals")] if not spacing_ms \
+        else []
     return {**result, **received, "finished": finished, "start_call_s": start_call, "event_late_ms": late_by,
             "dropped": 0, "cpu_s": cpu, "control_ms": control}
 
@@ -290,35 +374,87 @@ def wake_ups(moments: list[datetime], lateness_ms: list[float]) -> None:
 
 
 def burst_ours(db: str, platform: str, accounts: int, latency: float, lead: float) -> dict[str, Any]:
-    return _run_ours(db, platform, accounts, latency, lead, 0.0)
+    return _run_ours(db, platform, accounts, latency, lead, 0.0, "apart")
+
+
+def burst_ours_here(db: str, platform: str, accounts: int, latency: float, lead: float) -> dict[str, Any]:
+    return _run_ours(db, platform, accounts, latency, lead, 0.0, "here")
+
+
+def burst_bare(db: str, platform: str, accounts: int, latency: float, lead: float) -> dict[str, Any]:
+    """The floor: the client library alone, one thread per account started and waiting, every account's adapter
+    built, each thread publishing its post at the due instant; no store, no scheduler (the sandbox apart)."""
+    from campaign.platforms.base import Outgoing
+    from campaign.store import PostState, Store
+
+    _, environ = sandbox_accounts(platform, accounts)
+    store = Store.open(db)
+    posts = store.posts_in([PostState.APPROVED], CAMPAIGN)
+    with platform_apart(platform, accounts, latency) as sandbox:
+        point_at(store, sandbox.base_url)
+        adapters = built_adapters(store, environ)
+        due = datetime.now(UTC) + timedelta(seconds=lead)
+        heard: list[float] = []
+        lock = threading.Lock()
+        go = threading.Event()
+
+        def publish(post: Any) -> None:
+            go.wait()
+            adapters[post.account].publish(Outgoing(text=post.text, idempotency_key=post.key))
+            with lock:
+                heard.append((datetime.now(UTC) - due).total_seconds() * 1000)
+
+        threads = [threading.Thread(target=publish, args=(post,)) for post in posts]
+        for thread in threads:
+            thread.start()
+        cpu = cpu_seconds()
+        wake_ups([due], [])
+        go.set()  # one wake-up for all: the threads have nothing else to do
+        for thread in threads:
+            thread.join()
+        cpu = cpu_seconds() - cpu
+        for adapter in adapters.values():
+            adapter.close()
+        received = sandbox.received()
+    store.close()
+    return {"states": {"published": len(heard)}, "start_ms": [], "end_ms": heard, "finished": True, "dropped": 0,
+            "event_late_ms": [], "cpu_s": cpu, "received": received["received"], "twice": received["twice"],
+            "reached_ms": [(at - due.timestamp()) * 1000 for at in received["arrivals"]]}
+
+
+def built_adapters(store: Any, environ: dict[str, str]) -> dict[str, Any]:
+    """Every account's adapter, made before anything is due."""
+    from campaign.platforms import PLATFORMS, adapter_class
+    from campaign.platforms.base import AccountConfig
+    from campaign.platforms.credentials import resolve_credentials
+
+    adapters = {}
+    for row in store.accounts(CAMPAIGN):
+        credentials = resolve_credentials(PLATFORMS[row.platform], json.loads(row.credentials), environ)
+        adapters[row.key] = adapter_class(row.platform)(AccountConfig(
+            platform=row.platform, handle=row.handle, credentials=credentials, api_base=row.api_base))
+    return adapters
 
 
 def burst_apscheduler(db: str, platform: str, accounts: int, latency: float, lead: float) -> dict[str, Any]:
-    """APScheduler 3.x with its defaults; each job does for its post what the runner does."""
+    """APScheduler 3.x with its defaults; each job does for its post what the runner does (the sandbox apart)."""
     from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MISSED
     from apscheduler.schedulers.background import BackgroundScheduler
 
-    from campaign.platforms import PLATFORMS, adapter_class
-    from campaign.platforms.base import AccountConfig, Outgoing
-    from campaign.platforms.credentials import resolve_credentials
-    from campaign.sandbox import Sandbox, running
+    from campaign.platforms.base import Outgoing
     from campaign.store import PostState, Store
 
-    made, environ = sandbox_accounts(platform, accounts)
+    _, environ = sandbox_accounts(platform, accounts)
     store = Store.open(db)
     outcomes: Counter[str] = Counter()
     done = threading.Event()
     lock = threading.Lock()
     expected = 0
 
-    with running(Sandbox(seed=5, latency_ms=latency, accounts=made)) as sandbox:
+    with platform_apart(platform, accounts, latency) as sandbox:
         point_at(store, sandbox.base_url)
         # Built before anything is due, like the runner's: the baseline pays nothing for them at the due instant.
-        adapters = {}
-        for row in store.accounts(CAMPAIGN):
-            credentials = resolve_credentials(PLATFORMS[row.platform], json.loads(row.credentials), environ)
-            adapters[row.key] = adapter_class(row.platform)(AccountConfig(
-                platform=row.platform, handle=row.handle, credentials=credentials, api_base=row.api_base))
+        adapters = built_adapters(store, environ)
 
         def job(post_id: int) -> None:
             post = store.claim_post(post_id, BASELINE_NAME, datetime.now(UTC), LEASE)
@@ -357,9 +493,11 @@ def burst_apscheduler(db: str, platform: str, accounts: int, latency: float, lea
         scheduler.shutdown(wait=True)
         for adapter in adapters.values():
             adapter.close()
-        received = on_platform(sandbox)
+        received = sandbox.received()
+        due = aware_due(store)
     result = lateness(store)
     store.close()
+    received["reached_ms"] = [(at - due) * 1000 for at in received.pop("arrivals")]
     return {**result, **received, "finished": finished, "dropped": outcomes["missed"], "errors": outcomes["error"],
             "event_late_ms": [], "cpu_s": cpu}
 
@@ -404,7 +542,10 @@ def idle(db: str, platform: str, accounts: int, seconds: float) -> dict[str, Any
             "refresh_wall": refresh_wall, "refresh_cpu": refresh_cpu}
 
 
-SCENARIOS: dict[str, Callable[..., dict[str, Any]]] = {"burst-ours": burst_ours, "burst-apscheduler": burst_apscheduler, "precision": precision, "idle": idle}
+SCENARIOS: dict[str, Callable[..., dict[str, Any]]] = {
+    "burst-ours": burst_ours, "burst-ours-here": burst_ours_here, "burst-bare": burst_bare,
+    "burst-apscheduler": burst_apscheduler,
+    "precision": precision, "idle": idle}
 
 
 def child(name: str, arguments: list[str]) -> None:
@@ -451,17 +592,21 @@ def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return ordered[len(ordered) // 2]
 
 
-def print_burst(options: argparse.Namespace, ours_runs: list[dict[str, Any]], aps_runs: list[dict[str, Any]]) -> None:
+def print_burst(options: argparse.Namespace, ours_runs: list[dict[str, Any]], aps_runs: list[dict[str, Any]],
+                here_runs: list[dict[str, Any]], bare_runs: list[dict[str, Any]]) -> None:
     n, latency = options.posts, options.latency
     print(f"burst: {n} posts, one on each of {n} {LABELS[options.platform]} accounts, all due at the same instant; "
-          f"sandbox latency {latency:.0f} ms (in-process)")
-    print(f"  {'':36}{'published':>10}{'dropped':>8}{'received':>9}   {'start late ms p50/p99/max':>25}"
+          f"sandbox latency {latency:.0f} ms, in a process of its own unless said")
+    print(f"  {'':36}{'published':>10}{'dropped':>8}{'received':>9}   {'reached ms p50/p99/max':>25}"
           f"   {'end-to-end ms p50/p99/max':>25}{'CPU/post':>10}")
-    rows = [("runner (ours)", run) for run in ours_runs] + [("APScheduler defaults (pool of 10)", run) for run in aps_runs]
+    rows = ([("runner (ours)", run) for run in ours_runs]
+            + [("runner, sandbox in-process", run) for run in here_runs]
+            + [("floor: client library alone", run) for run in bare_runs]
+            + [("APScheduler defaults (pool of 10)", run) for run in aps_runs])
     for label, run in rows:
         published = run["states"].get("published", 0)
         cpu = run["cpu_s"] / max(1, published) * 1000
-        print(f"  {label:36}{published:>6}/{n:<3}{run['dropped']:>8}{run['received']:>9}   {spread(run['start_ms']):>25}"
+        print(f"  {label:36}{published:>6}/{n:<3}{run['dropped']:>8}{run['received']:>9}   {spread(run['reached_ms']):>25}"
               f"   {spread(run['end_ms']):>25}{cpu:>8.1f}ms")
     ours, aps = median_run(ours_runs), median_run(aps_runs)
     if len(ours_runs) > 1:
@@ -472,22 +617,37 @@ def print_burst(options: argparse.Namespace, ours_runs: list[dict[str, Any]], ap
             print(f"  {label}: not published {left}, received twice by the sandbox {run['twice']}, "
                   f"all settled: {run['finished']}")
     all_out = ours["states"].get("published", 0) == n and ours["twice"] == 0
-    start_ratio = percentile(ours["start_ms"], 0.99) / latency
+    start_ratio = percentile(ours["reached_ms"], 0.99) / latency
     end_ratio = percentile(ours["end_ms"], 0.99) / latency
+    print("  (reached: when each post's request reached the platform, after the due instant, by the sandbox's own "
+          "record; the runner's own start of each attempt, when it was claimed and armed, is earlier: ours p99 "
+          f"{percentile(ours['start_ms'], 0.99):.0f} ms, APScheduler {percentile(aps['start_ms'], 0.99):.0f} ms)")
     if ours["event_late_ms"]:
-        print(f"  ours: Published events' late_by p99 {percentile(ours['event_late_ms'], 0.99):.0f} ms (the same "
-              f"measure as start); runner.start() took {ours['start_call_s'] * 1000:.0f} ms, {options.lead:.0f} s "
-              "before the due instant")
-    print(f"  start p99 ÷ latency, ours           : {start_ratio:5.2f}   (goal ≤ 1.5)  "
+        print(f"  ours: runner.start() took {ours['start_call_s'] * 1000:.0f} ms, {options.lead:.0f} s before the due "
+              "instant")
+    print(f"  start (reached) p99 ÷ latency, ours : {start_ratio:5.2f}   (goal ≤ 1.5)  "
           f"{verdict(start_ratio <= 1.5 and all_out)}")
-    print(f"  end-to-end p99 ÷ latency, ours      : {end_ratio:5.2f}")
+    print(f"  end-to-end p99 ÷ latency, ours      : {end_ratio:5.2f}   (goal ≤ 2.0)  "
+          f"{verdict(end_ratio <= 2.0 and all_out)}")
+    here = median_run(here_runs)
+    cpu = ours["cpu_s"] / max(1, ours["states"].get("published", 0)) * 1000
+    cpu_here = here["cpu_s"] / max(1, here["states"].get("published", 0)) * 1000
+    print(f"  CPU per published post, ours        : {cpu:5.2f} ms  (goal ≤ 2 ms)  {verdict(cpu <= 2.0)}   "
+          f"(the runner and the client library; with the sandbox in-process, its aiohttp too: {cpu_here:.2f} ms, "
+          f"end-to-end p99 ÷ latency {percentile(here['end_ms'], 0.99) / latency:.2f})")
+    bare = median_run(bare_runs)
+    cpu_bare = bare["cpu_s"] / max(1, bare["states"]["published"]) * 1000
+    print(f"  the floor, the client library alone : {cpu_bare:5.2f} ms CPU per post; reached p99 ÷ latency "
+          f"{percentile(bare['reached_ms'], 0.99) / latency:.2f}, end-to-end {percentile(bare['end_ms'], 0.99) / latency:.2f}"
+          f"   ours ÷ floor: CPU {cpu / cpu_bare:.2f}×, end-to-end p99 "
+          f"{percentile(ours['end_ms'], 0.99) / percentile(bare['end_ms'], 0.99):.2f}×")
     aps_published = aps["states"].get("published", 0)
     print(f"  published, ours ÷ APScheduler       : {ours['states'].get('published', 0) / max(1, aps_published):5.2f}×"
           f"  ({ours['states'].get('published', 0)} vs {aps_published}: APScheduler dropped {aps['dropped']} as "
           "misfired, with no error and no retry)")
-    if aps["start_ms"]:
-        print(f"  start p99, APScheduler ÷ ours       : "
-              f"{percentile(aps['start_ms'], 0.99) / percentile(ours['start_ms'], 0.99):5.2f}×  "
+    if aps["reached_ms"]:
+        print(f"  reached p99, APScheduler ÷ ours     : "
+              f"{percentile(aps['reached_ms'], 0.99) / percentile(ours['reached_ms'], 0.99):5.2f}×  "
               f"(of the {aps_published} it did publish)")
 
 
@@ -506,7 +666,11 @@ def main() -> None:
     parser.add_argument("--lead", type=float, default=3.0, help="seconds from starting to the first due post (3)")
     parser.add_argument("--quick", action="store_true", help="a smoke run: 40 + 20 posts, 2,000 idle for 5 s")
     parser.add_argument("--child", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    parser.add_argument("--serve-sandbox", nargs=3, help=argparse.SUPPRESS)
     options = parser.parse_args()
+    if options.serve_sandbox:
+        serve_sandbox(*options.serve_sandbox)
+        return
     if options.child:
         child(options.child[0], options.child[1:])
         return
@@ -519,7 +683,7 @@ def main() -> None:
         burst_plan = generate_plan(folder / "burst", platform, options.posts, 1)
         rendered = prepare_store(burst_plan, folder / "burst.db")
         for run in range(options.repeat):
-            for kind in ("ours", "apscheduler"):
+            for kind in ("ours", "here", "bare", "apscheduler"):
                 (folder / f"{kind}-{run}.db").write_bytes((folder / "burst.db").read_bytes())
         prepare_store(generate_plan(folder / "precision", platform, PRECISION_ACCOUNTS,
                                     math.ceil(options.precision_posts / PRECISION_ACCOUNTS)), folder / "precision.db")
@@ -537,13 +701,17 @@ def main() -> None:
               f"approved through the real path in {setup:.0f} s; load average {os.getloadavg()[0]:.1f} on "
               f"{os.cpu_count()} cores (other work shares the machine: the burst is CPU-bound and feels it)")
 
-        ours_runs, aps_runs = [], []
+        ours_runs, aps_runs, here_runs, bare_runs = [], [], [], []
         for run in range(options.repeat):  # alternating, each in a fresh process on a fresh copy of the store
             aps_runs.append(run_child("burst-apscheduler", folder / f"apscheduler-{run}.db", platform, options.posts,
                                       options.latency, options.lead))
             ours_runs.append(run_child("burst-ours", folder / f"ours-{run}.db", platform, options.posts,
                                        options.latency, options.lead))
-        print_burst(options, ours_runs, aps_runs)
+            here_runs.append(run_child("burst-ours-here", folder / f"here-{run}.db", platform, options.posts,
+                                       options.latency, options.lead))
+            bare_runs.append(run_child("burst-bare", folder / f"bare-{run}.db", platform, options.posts,
+                                       options.latency, options.lead))
+        print_burst(options, ours_runs, aps_runs, here_runs, bare_runs)
 
         print(f"precision: {options.precision_posts} single posts {options.spacing:.0f} ms apart on "
               f"{PRECISION_ACCOUNTS} accounts, sandbox latency 0")

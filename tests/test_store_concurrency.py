@@ -26,7 +26,7 @@ import pytest
 from sqlalchemy import select, text, update
 
 from campaign.store import Store
-from campaign.store.models import Post, PostState
+from campaign.store.models import Post, PostState, PublishAttempt, table_columns
 from tests import store_fixtures
 from tests.store_fixtures import (
     CAMPAIGN_ID,
@@ -208,6 +208,24 @@ def claim_each_post(name: str, url: str, post_ids: list[int], now: datetime, sta
         return [post_id for post_id in order if store.claim(post_id, name, now=now)]
 
 
+def claim_and_arm_in_batches(name: str, url: str, post_ids: list[int], now: datetime, start: datetime) -> list[int]:
+    """A runner that claims and arms the posts in batches of 20 overlapping every other runner's (its own
+    shuffled order), one every 2 ms, as alarms of several runners ring for the same instants; returns the ones it
+    won."""
+    import random
+
+    order = list(post_ids)
+    random.Random(name).shuffle(order)
+    with opened(url) as store:
+        sleep_until(start)
+        won: list[int] = []
+        for first in range(0, len(order), 20):
+            won += [post.id for post in store.claim_and_arm(order[first:first + 20], name, now)
+                    if post.id is not None]
+            time.sleep(0.002)
+        return won
+
+
 def assert_each_claimed_exactly_once(store: Store, wins: dict[str, list[int]], expected: frozenset[str]) -> None:
     """Every post was won by one runner: in the runners' own results, the posts table and the audit log."""
     posts = posts_by_key(store)
@@ -255,6 +273,27 @@ def test_eight_processes_racing_for_each_post_one_winner(store_url: str, runners
         wins = runners.run([(f"runner-{n}", claim_each_post, (store_url, post_ids, due.claim_time, start))
                             for n in range(RUNNERS)])
         assert_each_claimed_exactly_once(store, wins, due.keys)
+
+
+@pytest.mark.slow
+def test_eight_processes_claiming_and_arming_overlapping_batches_one_winner(store_url: str, runners: Runners) -> None:
+    """8 runner processes each claim and arm every one of 600 due posts in batches of 20, in their own random
+    orders (``claim_and_arm``: one statement per batch, every post contended by all 8): each post is won by
+    exactly one of them, armed once (one open publish attempt, ``sending_at`` set), and the table and audit log
+    agree with the winners. On PostgreSQL, overlapping batches neither deadlock nor wait for each other."""
+    with opened(store_url) as store:
+        due = add_due_approved_posts(store, 600)
+        post_ids = sorted(p.id for p in posts_by_key(store).values() if p.id is not None)
+        start = start_instant()
+        wins = runners.run([(f"runner-{n}", claim_and_arm_in_batches, (store_url, post_ids, due.claim_time, start))
+                            for n in range(RUNNERS)])
+        assert_each_claimed_exactly_once(store, wins, due.keys)
+        posts = posts_by_key(store).values()
+        assert all(post.sending_at is not None and post.first_sent_at == post.sending_at for post in posts)
+        with store.session() as session:
+            open_attempts = Counter(session.scalars(select(PublishAttempt.post_id)  # type: ignore[arg-type]
+                                                    .where(table_columns(PublishAttempt).finished_at.is_(None))))
+        assert open_attempts == {post.id: 1 for post in posts}
 
 
 # -- pause under load -----------------------------------------------------------------------------------------

@@ -339,6 +339,11 @@ class Adapter(ABC):
                 problem=str(error),
             )
 
+    def prepare(self) -> None:
+        """Before the account's first post falls due, do what its first request would otherwise do first (log
+        in): at 09:00 each post pays one round trip, not two. Errors are the platform's (mapped); the runner
+        ignores them, and the post's own attempt meets and reports them."""
+
     def close(self) -> None:
         """Release the client's connections."""
 

@@ -108,6 +108,10 @@ class BlueskyAdapter(Adapter):
         self._login_lock = threading.Lock()
         self._did: str | None = None
 
+    def prepare(self) -> None:
+        with self._mapped("log in"):
+            self._login()
+
     def close(self) -> None:
         self._client.request.close()
 

@@ -69,6 +69,7 @@ from campaign.platforms.errors import (
     RateLimited,
     Transient,
 )
+from campaign.platforms.sessions import read_environment_once
 
 GRAPH_URL = "https://graph.facebook.com"
 GRAPH_VERSION = "v25.0"
@@ -124,6 +125,7 @@ class FacebookAdapter(Adapter):
         )
         self._last = threading.local()
         self._api.session.hooks["response"].append(self._remember)
+        read_environment_once(self._api.session, account.api_base or GRAPH_URL)
 
     def close(self) -> None:
         self._api.session.close()

@@ -73,6 +73,7 @@ from campaign.platforms.errors import (
     RateLimited,
     Transient,
 )
+from campaign.platforms.sessions import read_environment_once
 
 MASTODON_VERSION = "4.3.0"
 RECENT_PAGES = 5
@@ -113,6 +114,7 @@ class MastodonAdapter(Adapter):
         self._account_id: str | None = None
         self._last = threading.local()
         self._api.session.hooks["response"].append(self._remember)
+        read_environment_once(self._api.session, self._api.api_base_url)
 
     def close(self) -> None:
         self._api.session.close()

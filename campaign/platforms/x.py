@@ -55,6 +55,7 @@ from campaign.platforms.errors import (
     RateLimited,
     Transient,
 )
+from campaign.platforms.sessions import read_environment_once
 
 ORIGINS = ("https://api.twitter.com", "https://api.x.com")
 MEDIA_UPLOAD_URL = "https://api.x.com/2/media/upload"
@@ -137,6 +138,7 @@ class XAdapter(Adapter):
         )
         for origin in ORIGINS:
             self._client.session.mount(origin, BaseURLAdapter(origin, account.api_base, account.timeout))
+        read_environment_once(self._client.session, account.api_base or ORIGINS[0])
         self._username = account.handle.lstrip("@")
         self._user_id: str | None = None
 

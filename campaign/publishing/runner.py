@@ -1,10 +1,13 @@
 """The runner: every approved post on time, exactly once, through faults, pauses and crashes.
 
-APScheduler (3.x, in memory) is only the alarm clock: one date job per post falling due soon (or whose retry
-or lookup falls due), carrying just the post's id. The store is the truth. Each alarm queues its post on its
-account — at most one request stream per account, so a thread is never held by a waiting post — and the
-account's worker *claims* it with the store's conditional update, so several runners, in one process or on many
-machines, never both send a post. The alarms are rebuilt from the store on start, every ``refresh`` seconds and
+APScheduler (3.x, in memory) is only the alarm clock: one date job per instant at which posts fall due soon (or
+their retries or lookups do), carrying just those posts' ids. The store is the truth. An alarm queues each of its
+posts on its account — at most one request stream per account, so a thread is never held by a waiting post — and
+*claims* the posts whose accounts are free, all together, with one conditional update of the store that also
+marks them as being sent (:meth:`Store.claim_and_arm`), so several runners, in one process or on many machines,
+never both send a post. Each account's requests then go out from a sending thread of its own, and the outcomes
+heard together are committed together (:class:`campaign.store.group_commit.GroupCommit`): a national 09:00 of
+200 accounts costs two transactions at the due instant and a few after, not 800. The alarms are rebuilt from the store on start, every ``refresh`` seconds and
 on :meth:`Runner.refresh` (SIGHUP), so approvals and pauses made elsewhere take effect without a restart. Each
 refresh also looks for drafts that fall due soon without sign-off, and says so once
 (:class:`campaign.publishing.alerts.SignOffWatch`).
@@ -27,6 +30,8 @@ unsent ones straight back to the queue, the sent ones after a lookup.
 
 from __future__ import annotations
 
+import functools
+import itertools
 import logging
 import os
 import socket
@@ -34,10 +39,12 @@ import threading
 import uuid
 from collections import deque
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor as SendingPool
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from campaign.engagement import Collector
@@ -48,6 +55,7 @@ from campaign.publishing.accounts import account_adapter
 from campaign.publishing.alerts import SignOffWatch
 from campaign.publishing.sending import Sender
 from campaign.store import Store
+from campaign.store.group_commit import GroupCommit
 from campaign.store.models import AccountRow, Post, PostState
 from campaign.times import as_utc
 
@@ -58,6 +66,8 @@ business, and only errors reach the terminal."""
 ALARMS_LOG.setLevel(logging.ERROR)
 Clock = Callable[[], datetime]
 AdapterFactory = Callable[[AccountRow], Adapter]
+Account = tuple[str, str]
+"""(campaign, account key)."""
 
 
 @dataclass(frozen=True)
@@ -120,23 +130,33 @@ class Runner:
         self._slots: dict[tuple[str, str], AccountSlot] = {}
         self._lock = threading.Lock()
         self._stopping = threading.Event()
-        self._alarms: dict[int, datetime] = {}
-        self._alarm_accounts: dict[int, tuple[str, str]] = {}
-        """(campaign, account) of each post with an alarm set: the alarm needs no read to find its queue."""
+        self._alarms: dict[int, tuple[datetime, int]] = {}
+        """Each post with an alarm set: when, and the alarm (one per instant) it is part of."""
+        self._rings: dict[int, tuple[datetime, dict[int, Account]]] = {}
+        """Each alarm still to go off: its instant, and its posts with their accounts (no read to find their
+        queues)."""
+        self._ring_at: dict[datetime, int] = {}
+        """The alarm still to go off at each instant: posts falling due together share it."""
+        self._numbers = itertools.count(1)
         self._announced: dict[int, datetime] = {}
         """The due time each post was last announced as scheduled for: announced once, not at every refresh."""
         self._queued: set[int] = set()
         """Posts whose alarm has gone off and that wait in, or are being handled from, their account's queue."""
         self.sender = Sender(self)
+        self.outcomes = GroupCommit(store.engine)
+        """Where the sending threads' outcomes are committed, together when they come together."""
         self.sign_off = (SignOffWatch(store, self.settings.campaign, self.settings.sign_off_warning,
                                       self.settings.sign_off_urgent)
                          if self.settings.sign_off_warning is not None else None)
         self.collector = Collector(store, self.environ, clock=self.clock, scale=self.settings.collect_scale,
                                    timeout=self.settings.timeout)
         workers = self.settings.workers or min(256, max(8, len(store.accounts(self.settings.campaign))))
+        self._sending = SendingPool(workers, thread_name_prefix="campaign-send")
+        """One thread per account with posts to send (up to ``workers``): each account's requests in turn."""
         self.scheduler = BackgroundScheduler(
-            # Engagement collection and the watch have threads of their own: never a publishing thread.
-            executors={"default": ThreadPoolExecutor(workers), "collector": ThreadPoolExecutor(1),
+            # Alarms only claim and hand over, so a few threads ring them all. Engagement collection and the watch
+            # have threads of their own: never an alarm's or a sending thread.
+            executors={"default": ThreadPoolExecutor(4), "collector": ThreadPoolExecutor(1),
                        "watch": ThreadPoolExecutor(1)},
             # No silent drops (APScheduler's default misfire grace of 1 s drops queued jobs) and no merging:
             # lateness is judged by the store's grace window, in the claim itself.
@@ -168,6 +188,8 @@ class Runner:
         self._stopping.set()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=wait)
+        self._sending.shutdown(wait=wait)
+        self.outcomes.close()
         try:
             self.store.release_lookups(self.name, self.clock())
         except Exception:  # noqa: BLE001 - their claims run out by themselves
@@ -239,7 +261,9 @@ class Runner:
         due = self.store.due_soon(now + self.settings.horizon, now, self.settings.campaign)
         lookups = self.store.lookups_due(now + self.settings.horizon, self.settings.campaign, now)
         wanted = {post.id for post in (*due, *lookups)}
-        for post_id in set(self._alarms) - wanted:
+        with self._lock:
+            stale = set(self._alarms) - wanted
+        for post_id in stale:
             self._cancel_alarm(post_id)
         for post in due:
             self.alarm(post, max(as_utc(post.due_at), as_utc(post.not_before or post.due_at)))
@@ -252,27 +276,56 @@ class Runner:
         self._warm_adapters({(post.campaign_id, post.account) for post in due})
 
     def alarm(self, post: Post, when: datetime) -> None:
-        """Set (or move) the alarm of *post* to *when*: then its account's worker claims it, to send it or to
-        look it up."""
+        """Set (or move) the alarm of *post* to *when*: then it is claimed, to send it or to look it up."""
         assert post.id is not None
-        if self.stopping or post.id in self._queued or self._alarms.get(post.id) == when:
+        if self.stopping or post.id in self._queued:
             return
-        self._alarms[post.id] = when
-        self._alarm_accounts[post.id] = (post.campaign_id, post.account)
-        self.scheduler.add_job(self._fire, "date", run_date=max(when, self.clock()), args=[post.id],
-                               id=f"post-{post.id}", replace_existing=True)
+        self._set_alarm(post.id, (post.campaign_id, post.account), when)
+
+    def _set_alarm(self, post_id: int, account: Account, when: datetime) -> None:
+        with self._lock:
+            current = self._alarms.get(post_id)
+            if current is not None and current[0] == when:
+                return
+            if current is not None:
+                self._leave_ring(post_id, current[1])
+            number = self._ring_at.get(when)
+            if number is None:
+                number = self._ring_at[when] = next(self._numbers)
+                self._rings[number] = (when, {})
+                # A job id never reused: a ring still running (its posts being claimed) cannot swallow a new one.
+                self.scheduler.add_job(self._ring, "date", run_date=max(when, self.clock()), args=[number],
+                                       id=f"ring-{number}")
+            self._rings[number][1][post_id] = account
+            self._alarms[post_id] = (when, number)
 
     def _cancel_alarm(self, post_id: int) -> None:
-        self._alarms.pop(post_id, None)
-        self._alarm_accounts.pop(post_id, None)
-        if self.scheduler.get_job(f"post-{post_id}"):
-            self.scheduler.remove_job(f"post-{post_id}")
+        with self._lock:
+            current = self._alarms.get(post_id)
+            if current is not None:
+                self._leave_ring(post_id, current[1])
+
+    def _leave_ring(self, post_id: int, number: int) -> None:
+        """Take *post_id* out of alarm *number* (the lock held); an alarm left with no post is removed."""
+        del self._alarms[post_id]
+        if number not in self._rings:
+            return
+        when, ring = self._rings[number]
+        ring.pop(post_id, None)
+        if not ring:
+            del self._rings[number]
+            del self._ring_at[when]
+            try:
+                self.scheduler.remove_job(f"ring-{number}")
+            except JobLookupError:
+                pass  # going off right now: it finds no post
 
     def _warm_adapters(self, accounts: set[tuple[str, str]]) -> None:
         """Build the adapters of accounts with posts falling due, ahead of time, so that a post's due instant
         pays nothing for reading the account, resolving its credentials, importing the client library or
-        building the client (with 200 posts due at once, that was most of their lateness). An adapter that
-        cannot be built is left to the post's own attempt, which reports it."""
+        building the client (with 200 posts due at once, that was most of their lateness), and have each log in
+        (on a sending thread: never holding up the heartbeat). An adapter that cannot be built, or log in, is left
+        to the post's own attempt, which reports it."""
         with self._lock:
             cold = {key for key in accounts if (slot := self._slots.get(key)) is None or slot.adapter is None}
         if not cold:
@@ -286,36 +339,73 @@ class Runner:
             except Exception as exc:  # noqa: BLE001 - reported when a post of the account is sent
                 log.debug("the adapter of %s/%s is not ready yet: %s", row.campaign_id, row.key, exc)
                 continue
-            self._keep_adapter(self._slot_of(key), adapter)
+            slot = self._slot_of(key)
+            self._keep_adapter(slot, adapter)
+            try:
+                self._sending.submit(self._prepare, slot)
+            except RuntimeError:  # stopping
+                return
+
+    @staticmethod
+    def _prepare(slot: AccountSlot) -> None:
+        if slot.adapter is None:
+            return
+        try:
+            slot.adapter.prepare()
+        except Exception as exc:  # noqa: BLE001 - the account's first post meets it and reports it
+            log.debug("the adapter could not prepare ahead of time: %s", exc)
 
     # -- the account queues ------------------------------------------------------------------------
 
-    def _fire(self, post_id: int) -> None:
-        """The alarm for one post: queue it on its account; handle it now if the account is free."""
-        self._alarms.pop(post_id, None)
-        account = self._alarm_accounts.pop(post_id, None)
-        if self.stopping:
-            return
-        if account is None:  # e.g. a reply tried again: not an alarm set from the store's posts
-            post = self.post(post_id)
-            if post is None:
-                return
-            account = (post.campaign_id, post.account)
-        # A post that is no longer approved is queued all the same: its claim fails, and nothing is sent.
-        slot = self._slot_of(account)
+    def _ring(self, number: int) -> None:
+        """An alarm goes off: queue each of its posts on its account, and start those whose account is free,
+        claimed all together."""
         with self._lock:
-            if post_id in self._queued:
+            if number not in self._rings:
                 return
-            self._queued.add(post_id)
-            slot.waiting.append(post_id)
-            if slot.busy:
+            when, ring = self._rings.pop(number)
+            del self._ring_at[when]
+            for post_id in ring:
+                self._alarms.pop(post_id, None)
+            if self.stopping:
                 return
-            slot.busy = True
-        self._drain(slot)
+            # A post that is no longer approved is queued all the same: its claim fails, and nothing is sent.
+            starting: list[tuple[int, AccountSlot]] = []
+            for post_id, account in ring.items():
+                if post_id in self._queued:
+                    continue
+                self._queued.add(post_id)
+                slot = self._slots.setdefault(account, AccountSlot())
+                if slot.busy:
+                    slot.waiting.append(post_id)
+                else:
+                    slot.busy = True
+                    starting.append((post_id, slot))
+        if not starting:
+            return
+        try:
+            turns = self.sender.begin(starting)
+        except Exception:  # noqa: BLE001 - e.g. the store was busy: each post then tries on its own
+            log.exception("claiming %d posts together failed; each is tried on its own", len(starting))
+            turns = [(post_id, slot, functools.partial(self.sender.handle, post_id, slot))
+                     for post_id, slot in starting]
+        for post_id, slot, turn in turns:
+            try:
+                self._sending.submit(self._take_turns, post_id, slot, turn)
+            except RuntimeError:  # stopping: the pool takes no more; a claimed post's lease runs out
+                with self._lock:
+                    self._queued.discard(post_id)
+                    slot.busy = False
 
-    def _drain(self, slot: AccountSlot) -> None:
+    def _take_turns(self, post_id: int, slot: AccountSlot, turn: Callable[[], None]) -> None:
+        """An account's sending thread: this post's turn, then the turns of the posts queued behind it."""
         while True:
+            try:
+                turn()
+            except Exception:  # noqa: BLE001 - one post's trouble must not stop the account's queue
+                log.exception("handling post %s failed unexpectedly", post_id)
             with self._lock:
+                self._queued.discard(post_id)
                 if self.stopping:
                     self._queued.difference_update(slot.waiting)
                     slot.waiting.clear()
@@ -323,13 +413,7 @@ class Runner:
                     slot.busy = False
                     return
                 post_id = slot.waiting.popleft()
-            try:
-                self.sender.handle(post_id, slot)
-            except Exception:  # noqa: BLE001 - one post's trouble must not stop the account's queue
-                log.exception("handling post %s failed unexpectedly", post_id)
-            finally:
-                with self._lock:
-                    self._queued.discard(post_id)
+            turn = functools.partial(self.sender.handle, post_id, slot)
 
     def retry_claim_later(self, post_id: int) -> None:
         """A reply whose thread parent is not out yet is tried again shortly, while it is still in time."""
@@ -338,8 +422,8 @@ class Runner:
             return
         now = self.clock()
         if now < as_utc(post.late_after):
-            # A job of its own: the alarm's job may still be running (it drains the account's queue).
-            self.scheduler.add_job(self._fire, "date", run_date=now + timedelta(seconds=1), args=[post_id])
+            # Not alarm(): the post is still queued (this is its turn), and alarm() leaves queued posts alone.
+            self._set_alarm(post_id, (post.campaign_id, post.account), now + timedelta(seconds=1))
 
     # -- helpers -----------------------------------------------------------------------------------
 

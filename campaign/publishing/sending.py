@@ -19,9 +19,11 @@ the account cannot post (token, permissions)    ``approved`` again, the account 
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import random
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -58,6 +60,25 @@ class Sender:
         self._roots: dict[str, Path] = {}
         """Each campaign's folder: images are read from inside it only."""
 
+    def begin(self, starting: list[tuple[int, AccountSlot]]) -> list[tuple[int, AccountSlot, Callable[[], None]]]:
+        """Posts whose alarm went off together, each first in its free account's queue: claim and arm those that
+        may be sent now, in one statement (:meth:`Store.claim_and_arm`). Returns each post's turn on its
+        account's sending thread: the claimed ones are sent; the others are handled one by one (:meth:`handle`:
+        a lookup, a wait for a rate limit or a reply's parent, or nothing)."""
+        runner = self.runner
+        now = runner.clock()
+        free = [post_id for post_id, slot in starting if slot.blocked_until is None or slot.blocked_until <= now]
+        armed = {post.id: post for post in self.store.claim_and_arm(free, runner.name, now, runner.settings.lease)}
+        turns: list[tuple[int, AccountSlot, Callable[[], None]]] = []
+        for post_id, slot in starting:
+            post = armed.get(post_id)
+            if post is None:
+                turns.append((post_id, slot, functools.partial(self.handle, post_id, slot)))
+                continue
+            runner.bus.emit(events.Claimed(post=post.key, campaign=post.campaign_id, runner=runner.name))
+            turns.append((post_id, slot, functools.partial(self._send, post, slot, now)))
+        return turns
+
     def handle(self, post_id: int, slot: AccountSlot) -> None:
         """The post's alarm went off and its account is free: send it if it is due, or look it up if its fate
         is unknown."""
@@ -81,29 +102,38 @@ class Sender:
 
     # -- sending -----------------------------------------------------------------------------------
 
-    def _send(self, post: Post, slot: AccountSlot) -> None:
+    def _send(self, post: Post, slot: AccountSlot, armed_at: datetime | None = None) -> None:
+        """Send a claimed post; *armed_at*: it was armed then, with its claim (:meth:`begin`), and its attempt is
+        open."""
         runner = self.runner
         try:
             adapter = runner.adapter(slot, post)
         except CampaignError as exc:
+            self._not_sent(post, armed_at, str(exc))
             self._account_problem(post, str(exc))
             return
         try:
             outgoing = self._outgoing(post)
         except ImageNotApproved as exc:
+            self._not_sent(post, armed_at, str(exc))
             self._fail(post, str(exc))
             return
         assert post.id is not None
         relogged = False
         while True:
             if runner.stopping:
+                self._not_sent(post, armed_at, "the runner is stopping")
                 self._release(post, "the runner is stopping")
                 return
-            started = runner.clock()
-            first_sent_at = self.store.arm(post.id, runner.name, started, runner.settings.lease)
-            if first_sent_at is None:
-                self._release(post, "paused before sending", held=True)
-                return
+            if armed_at is not None:
+                started, first_sent_at, armed_at = armed_at, post.first_sent_at, None
+            else:
+                started = runner.clock()
+                first_sent_at = self.store.arm(post.id, runner.name, started, runner.settings.lease)
+                if first_sent_at is None:
+                    self._release(post, "paused before sending", held=True)
+                    return
+            assert first_sent_at is not None
             try:
                 receipt = adapter.publish(replace(outgoing, first_attempt_at=as_utc(first_sent_at)))
             except RateLimited as exc:
@@ -138,19 +168,28 @@ class Sender:
                 self._note(post, started, "unknown", repr(exc))
                 self._unknown(post, adapter, f"unexpected error while sending: {exc!r}")
                 return
-            self._note(post, started, "published", receipt.url)
             self._published(post, receipt, started, as_utc(first_sent_at))
             return
 
+    def _not_sent(self, post: Post, armed_at: datetime | None, reason: str) -> None:
+        """A post armed with its claim is not sent after all: its open attempt says so."""
+        if armed_at is not None:
+            self._note(post, armed_at, "not_sent", reason)
+
     def _published(self, post: Post, receipt: Receipt, started: datetime, first_sent_at: datetime) -> None:
+        """The platform answered with the new post: recorded, with its attempt, in a transaction shared with the
+        other outcomes heard at the same moment (and committed before anything else happens to this post)."""
         runner = self.runner
-        assert post.id is not None
+        post_id = post.id
+        assert post_id is not None
         heard = runner.clock()
         accepted = platform_time(receipt.created_at, started, heard, heard)
         try:
-            self.store.record_published(post.id, runner.name, receipt.remote_id, receipt.url, accepted,
-                                        runner.clock(), warnings=receipt.warnings)
+            runner.outcomes.run(lambda connection: self.store.record_published(
+                post_id, runner.name, receipt.remote_id, receipt.url, accepted, heard, warnings=receipt.warnings,
+                attempt_started=started, connection=connection))
         except CampaignError as exc:
+            self._note(post, started, "published", receipt.url)
             log.error("%s was published as %s but could not be recorded: %s", post.key, receipt.remote_id, exc)
             return
         due = as_utc(post.due_at)

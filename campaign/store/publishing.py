@@ -22,16 +22,32 @@ claims run out, so another runner takes its posts over: after a lookup, never bl
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, and_, any_, bindparam, case, exists, func, insert, or_, select, text, true, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    any_,
+    bindparam,
+    case,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    true,
+    update,
+)
 from sqlmodel import Session
 
 from campaign.exceptions import StoreError
 from campaign.store.models import Post, PostState
-from campaign.store.sql import ATTEMPT_TABLE, P, audit_insert, held, utcnow
+from campaign.store.sql import ATTEMPT_TABLE, AUDIT_TABLE, P, audit_insert, audit_row, held, utcnow
 from campaign.times import as_utc, iso_utc
 
 DEFAULT_LEASE = timedelta(seconds=12)
@@ -100,6 +116,32 @@ class PublishingTransitions:
         with self.read_session() as session:
             return list(session.scalars(select(Post).where(P.id.in_([c[0] for c in claimed]))))
 
+    def claim_and_arm(self, post_ids: Sequence[int], runner: str, now: datetime | None = None,
+                      lease: timedelta = DEFAULT_LEASE) -> list[Post]:
+        """:meth:`claim_post` then :meth:`arm`, in one statement, for every post of *post_ids* that may be sent
+        now: the posts falling due together (200 accounts at 09:00) cost one transaction, not 400. Returns the
+        posts claimed and armed, exactly as they now are; their requests go out next (``sending_at`` is *now*, and
+        each has an open publish attempt started *now*). A post that may not be sent (no longer approved, changed
+        since its approval, paused, a reply whose parent is not out yet) is left as it is, and not returned."""
+        if not post_ids:
+            return []
+        now = now or utcnow()
+        parameters = {"batch_now": now, "batch_runner": runner, "batch_lease_until": now + lease,
+                      "batch_ids": list(post_ids)}
+        statement = _claim_and_arm_statement(self.engine.dialect.name == "postgresql")  # built before BEGIN
+        # The posts come back through the ORM's loading, not Post(**row): 200 SQLModel constructions took longer
+        # than the statement.
+        with Session(self.engine, expire_on_commit=False) as connection, connection.begin():
+            claimed = list(connection.scalars(statement, parameters))
+            if claimed:
+                connection.execute(insert(AUDIT_TABLE), [
+                    audit_row(now, runner, "claimed", post.campaign_id, post.key, {"post_id": post.id})
+                    for post in claimed])
+                connection.execute(insert(ATTEMPT_TABLE), [
+                    {"post_id": post.id, "runner": runner, "started_at": now, "finished_at": None, "outcome": None,
+                     "message": None} for post in claimed])
+        return claimed
+
     def arm(self, post_id: int, runner: str, now: datetime | None = None,
             lease: timedelta = DEFAULT_LEASE) -> datetime | None:
         """The last check before a claimed post is sent: still ours, and no pause has begun since the claim.
@@ -133,9 +175,12 @@ class PublishingTransitions:
 
     def record_published(self, post_id: int, runner: str, remote_id: str, url: str,
                          published_at: datetime | None = None, now: datetime | None = None,
-                         warnings: Sequence[str] = ()) -> None:
+                         warnings: Sequence[str] = (), attempt_started: datetime | None = None,
+                         connection: Connection | None = None) -> None:
         """The platform accepted the post (it answered with *remote_id*). *published_at* is the platform's own
-        creation time where it gave one.
+        creation time where it gave one. With *attempt_started*, the publish attempt :meth:`arm` opened is
+        finished too (:meth:`record_attempt`), in the same transaction. With *connection*, the writes join that
+        connection's transaction (several runner threads' outcomes committed together) instead of one of their own.
 
         A receipt is proof: it is recorded even when this runner's claim was lost meanwhile (its lease ran out
         and the post became ``unknown``), so the lookups that would follow are not needed.
@@ -143,8 +188,8 @@ class PublishingTransitions:
         now = now or utcnow()
         parameters = {"done_post_id": post_id, "done_runner": runner, "done_remote_id": remote_id, "done_url": url,
                       "done_now": now, "done_at": published_at or now}
-        with self.engine.begin() as connection:
-            key = connection.execute(_published_statement(), parameters).one_or_none()
+        with _joined(self.engine, connection) as writing:
+            key = writing.execute(_published_statement(), parameters).one_or_none()
             if key is None:
                 raise StoreError(f"post {post_id} is neither being published by {runner} nor unknown; its receipt "
                                  f"({remote_id}) was not recorded")
@@ -152,7 +197,10 @@ class PublishingTransitions:
                                        "published_at": iso_utc(published_at or now, "milliseconds")}
             if warnings:
                 details["warnings"] = list(warnings)
-            connection.execute(audit_insert(now, runner, "published", key[1], key[0], details))
+            writing.execute(insert(AUDIT_TABLE), audit_row(now, runner, "published", key[1], key[0], details))
+            if attempt_started is not None:
+                _finish_attempt(writing, post_id, runner, attempt_started,
+                                {"finished_at": now, "outcome": "published", "message": url})
 
     def release(self, post_id: int, runner: str, reason: str, now: datetime | None = None,
                 not_before: datetime | None = None) -> None:
@@ -200,14 +248,8 @@ class PublishingTransitions:
                        finished_at: datetime | None = None) -> None:
         """Finish the attempt :meth:`arm` opened for this post and runner; add a finished one if none is open."""
         values = {"finished_at": finished_at or utcnow(), "outcome": outcome, "message": message}
-        attempt = ATTEMPT_TABLE.c
         with self.engine.begin() as connection:
-            finished = connection.execute(
-                update(ATTEMPT_TABLE).where(attempt.post_id == post_id, attempt.runner == runner,
-                                            attempt.finished_at.is_(None)).values(**values))
-            if not finished.rowcount:
-                connection.execute(insert(ATTEMPT_TABLE), {"post_id": post_id, "runner": runner,
-                                                           "started_at": started_at, **values})
+            _finish_attempt(connection, post_id, runner, started_at, values)
 
     def last_attempt(self, post_id: int) -> tuple[str, str] | None:
         """The outcome (``duplicate``, ``transient``...) and message of the post's latest finished attempt."""
@@ -404,6 +446,27 @@ class PublishingTransitions:
 # -- SQL building blocks ---------------------------------------------------------------------------
 
 
+@contextmanager
+def _joined(engine: Engine, connection: Connection | None) -> Iterator[Connection]:
+    """*connection* (its transaction is the caller's), or a transaction of its own."""
+    if connection is not None:
+        yield connection
+        return
+    with engine.begin() as own:
+        yield own
+
+
+def _finish_attempt(connection: Connection, post_id: int, runner: str, started_at: datetime,
+                    values: dict[str, Any]) -> None:
+    """Finish the attempt :meth:`PublishingTransitions.arm` opened for this post and runner; add a finished one if
+    none is open."""
+    finished = connection.execute(_finish_attempt_statement(), {"open_post_id": post_id, "open_runner": runner,
+                                                                 **values})
+    if not finished.rowcount:
+        connection.execute(insert(ATTEMPT_TABLE), {"post_id": post_id, "runner": runner, "started_at": started_at,
+                                                   **values})
+
+
 def _lookup_free(now: datetime) -> Any:
     """Nobody is looking the post up: no claim, or a claim whose runner stopped renewing it."""
     return or_(P.claimed_by.is_(None), P.lease_until < now)
@@ -476,3 +539,35 @@ def _claim_one_statement() -> Any:
                 attempts=P.attempts + 1, updated_at=now)
         .returning(*P)
     )
+
+
+@functools.cache
+def _claim_and_arm_statement(postgresql: bool) -> Any:
+    """:meth:`PublishingTransitions.claim_and_arm`'s statement: a claim (:func:`_claimable`) that also arms
+    (``sending_at``, ``first_sent_at``), for the posts of the expanding parameter ``batch_ids``; built once."""
+    now: Any = bindparam("batch_now", type_=P.due_at.type)
+    wanted: Any = P.id.in_(bindparam("batch_ids", expanding=True))
+    if postgresql:
+        # Rows another runner is claiming right now are skipped, not waited for (it will have them), and rows are
+        # locked in one order: two runners claiming overlapping batches never deadlock.
+        wanted = P.id == any_(func.array(select(P.id).where(wanted, *_claimable(now)).order_by(P.id)
+                                         .with_for_update(skip_locked=True).scalar_subquery()))
+    return (
+        update(Post).where(*_claimable(now), wanted)
+        .values(state=PostState.PUBLISHING, claimed_by=bindparam("batch_runner", type_=P.claimed_by.type),
+                claimed_at=now, lease_until=bindparam("batch_lease_until", type_=P.lease_until.type),
+                attempts=P.attempts + 1, sending_at=now, first_sent_at=func.coalesce(P.first_sent_at, now),
+                updated_at=now)
+        .returning(Post).execution_options(synchronize_session=False)
+    )
+
+
+@functools.cache
+def _finish_attempt_statement() -> Any:
+    """:func:`_finish_attempt`'s statement, its values bound as parameters (``open_post_id``, ``open_runner``,
+    ``finished_at``, ``outcome``, ``message``): built once."""
+    attempt = ATTEMPT_TABLE.c
+    return (update(ATTEMPT_TABLE)
+            .where(attempt.post_id == bindparam("open_post_id"), attempt.runner == bindparam("open_runner"),
+                   attempt.finished_at.is_(None))
+            .values(finished_at=bindparam("finished_at"), outcome=bindparam("outcome"), message=bindparam("message")))

@@ -56,5 +56,11 @@ def audit(session: Session, at: datetime, actor: str, action: str, campaign_id: 
 def audit_insert(at: datetime, actor: str, action: str, campaign_id: str | None, post_key: str,
                  details: Mapping[str, Any]) -> Any:
     # On the table, not the ORM class: the same INSERT, without the ORM's per-statement bookkeeping.
-    return insert(AUDIT_TABLE).values(at=at, actor=actor, action=action, campaign_id=campaign_id, post_key=post_key,
-                                      details=json.dumps(details, sort_keys=True, default=str))
+    return insert(AUDIT_TABLE).values(audit_row(at, actor, action, campaign_id, post_key, details))
+
+
+def audit_row(at: datetime, actor: str, action: str, campaign_id: str | None, post_key: str,
+              details: Mapping[str, Any]) -> dict[str, Any]:
+    """One audit entry's values, for ``insert(AUDIT_TABLE)`` with many rows at once."""
+    return {"at": at, "actor": actor, "action": action, "campaign_id": campaign_id, "post_key": post_key,
+            "details": json.dumps(details, sort_keys=True, default=str)}

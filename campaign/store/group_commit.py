@@ -1,0 +1,95 @@
+"""Group commit: the writes many threads ask for at once, committed in one transaction by one writer thread.
+
+When 200 posts go out at 09:00, 200 threads hear their platform's answer within a few milliseconds of each other,
+and each has an outcome to record. Committed one by one, they queue on the database's write lock (on SQLite, a
+busy handler that sleeps up to 100 ms between tries) and on the connection pool: the last outcome was recorded
+more than a second after its answer. Here one thread takes every write waiting, runs them in one transaction and
+commits once. Each caller still waits until its own write is committed, and gets its own result or its own
+error: an outcome is exactly as durable as when it had a transaction of its own; only the commit is shared.
+
+A write that raises spoils its transaction for the others; then each write of that group is run again alone, so
+one post's trouble is only that post's.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, Engine
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+Write = Callable[[Connection], Any]
+
+
+class GroupCommit:
+    """One writer thread for *engine*; :meth:`run` hands it a write and waits until it is committed."""
+
+    def __init__(self, engine: Engine, most: int = 500) -> None:
+        self.engine, self.most = engine, most
+        self._waiting: queue.SimpleQueue[tuple[Write, Future[Any]] | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def run(self, write: Callable[[Connection], T]) -> T:
+        """Run *write* in a transaction shared with whatever else is waiting; return its result once committed
+        (or raise its error, or the commit's)."""
+        done: Future[T] = Future()
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the group commit is closed")
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._write, name="group-commit", daemon=True)
+                self._thread.start()
+            self._waiting.put((write, done))
+        return done.result()
+
+    def close(self) -> None:
+        """Commit what is waiting, then stop the writer thread."""
+        with self._lock:
+            self._closed = True
+            thread = self._thread
+            if thread is None:
+                return
+            self._waiting.put(None)
+        thread.join()
+
+    def _write(self) -> None:
+        while True:
+            first = self._waiting.get()
+            if first is None:
+                return
+            group, last = [first], False
+            while len(group) < self.most:
+                try:
+                    item = self._waiting.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    last = True
+                    break
+                group.append(item)
+            self._commit(group)
+            if last:
+                return
+
+    def _commit(self, group: list[tuple[Write, Future[Any]]]) -> None:
+        try:
+            with self.engine.begin() as connection:
+                results = [write(connection) for write, _ in group]
+        except Exception as error:  # noqa: BLE001 - handed to its caller, never lost
+            if len(group) == 1:
+                group[0][1].set_exception(error)
+                return
+            log.debug("a grouped write failed (%s); running each of the %d alone", error, len(group))
+            for item in group:
+                self._commit([item])
+            return
+        for (_, done), result in zip(group, results, strict=True):
+            done.set_result(result)
