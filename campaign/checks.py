@@ -89,26 +89,26 @@ class Checker:
         spec = PLATFORMS[draft.platform]
         found: list[Finding] = []
         if draft.length > draft.limit:
-            found.append((f"it is {draft.length} characters as {spec.label} counts them, over its limit of "
-                          f"{draft.limit}", f"shorten it by {draft.length - draft.limit}, or give it a "
-                          f"`variants: {{{draft.platform}: …}}` text", "error"))
+            found.append(((f"it is {draft.length} characters as {spec.label} counts them, over its limit of "
+                          f"{draft.limit}"), (f"shorten it by {draft.length - draft.limit}, or give it a "
+                          f"`variants: {{{draft.platform}: …}}` text"), "error"))
         if draft.byte_limit is not None and draft.byte_length > draft.byte_limit:
             over = draft.byte_length - draft.byte_limit
-            found.append((f"it is {draft.byte_length} bytes in UTF-8, over {spec.label}'s limit of "
-                          f"{draft.byte_limit} bytes", f"shorten it by {over} bytes (emoji take 4 bytes each, "
-                          f"flags 8, accented letters 2), or give it a `variants: {{{draft.platform}: …}}` text",
+            found.append(((f"it is {draft.byte_length} bytes in UTF-8, over {spec.label}'s limit of "
+                          f"{draft.byte_limit} bytes"), (f"shorten it by {over} bytes (emoji take 4 bytes each, "
+                          f"flags 8, accented letters 2), or give it a `variants: {{{draft.platform}: …}}` text"),
                           "error"))
         if len(draft.images) > spec.max_images:
             found.append((f"it has {len(draft.images)} images; {spec.label} takes at most {spec.max_images}",
-                          f"remove {len(draft.images) - spec.max_images}, or give it a {draft.platform} variant "
-                          "with fewer", "error"))
+                          (f"remove {len(draft.images) - spec.max_images}, or give it a {draft.platform} variant "
+                          "with fewer"), "error"))
         for image in draft.images:
             if not image.alt.strip():
                 found.append((f"the image {image.path.name!r} has no alt text",
                               "add `alt:` describing what it shows", "error"))
             elif len(image.alt) > spec.max_alt_text:
-                found.append((f"the alt text of {image.path.name!r} is {len(image.alt):,} characters; {spec.label} "
-                              f"takes at most {spec.max_alt_text:,}",
+                found.append(((f"the alt text of {image.path.name!r} is {len(image.alt):,} characters; {spec.label} "
+                              f"takes at most {spec.max_alt_text:,}"),
                               f"shorten it by {len(image.alt) - spec.max_alt_text:,}", "error"))
         return found
 
@@ -272,10 +272,17 @@ def repeated_texts(drafts: Sequence[Draft]) -> dict[str, list[Problem]]:
     """
     seen: dict[tuple[str, str], list[Draft]] = {}
     found: dict[str, list[Problem]] = {}
+    comparable: dict[str, str] = {}  # the same words usually go to several accounts
     for draft in sorted(drafts, key=lambda d: d.when.utc):
         if not draft.text:
             continue
-        earlier = seen.setdefault((draft.account, comparable_text(draft.text)), [])
+        words = comparable.get(draft.text)
+        if words is None:
+            words = comparable[draft.text] = comparable_text(draft.text)
+        earlier = seen.setdefault((draft.account, words), [])
+        if not earlier:
+            earlier.append(draft)
+            continue
         problem = _repeat_problem(draft, earlier)
         earlier.append(draft)
         if problem is not None:
@@ -285,7 +292,7 @@ def repeated_texts(drafts: Sequence[Draft]) -> dict[str, list[Problem]]:
 
 def _repeat_problem(draft: Draft, earlier: list[Draft]) -> Problem | None:
     where = f"post {draft.post_id!r} for {draft.handle} ({draft.platform})"
-    if earlier and draft.when.utc - earlier[-1].when.utc < REPEAT_WINDOW:
+    if draft.when.utc - earlier[-1].when.utc < REPEAT_WINDOW:
         last = earlier[-1]
         fix = ("change the words of one (e.g. add the day with {{ when | day }}) or move one so they are "
                "at least 12 hours apart: the runner finds a post on the platform by its text, and could take "
@@ -397,10 +404,10 @@ def image_findings(draft: Draft) -> list[Finding]:
                           "save it as one of: " + ", ".join(_TYPE_NAMES.get(t, t) for t in spec.image_types),
                           "error"))
         if spec.max_image_bytes is not None and facts.size > spec.max_image_bytes:
-            found.append((f"the image {name!r} is {_megabytes(facts.size)} ({facts.size:,} bytes); {spec.label} takes "
-                          f"at most {_megabytes(spec.max_image_bytes)} ({spec.max_image_bytes:,} bytes)",
-                          f"make it smaller (fewer pixels, or saved as a JPEG), or give the post a "
-                          f"`variants: {{{draft.platform}: {{images: …}}}}` with a smaller file", "error"))
+            found.append(((f"the image {name!r} is {_megabytes(facts.size)} ({facts.size:,} bytes); {spec.label} takes "
+                          f"at most {_megabytes(spec.max_image_bytes)} ({spec.max_image_bytes:,} bytes)"),
+                          (f"make it smaller (fewer pixels, or saved as a JPEG), or give the post a "
+                          f"`variants: {{{draft.platform}: {{images: …}}}}` with a smaller file"), "error"))
         found += _pixel_findings(spec, name, facts)
     return found
 
@@ -409,13 +416,13 @@ def _pixel_findings(spec: PlatformSpec, name: str, facts: ImageFacts) -> list[Fi
     pixels = facts.width * facts.height
     fix = "save it at fewer pixels"
     if spec.max_image_side is not None and max(facts.width, facts.height) > spec.max_image_side:
-        return [(f"the image {name!r} is {facts.width}×{facts.height} pixels; {spec.label} takes at most "
-                 f"{spec.max_image_side}×{spec.max_image_side}", fix, "error")]
+        return [((f"the image {name!r} is {facts.width}×{facts.height} pixels; {spec.label} takes at most "
+                 f"{spec.max_image_side}×{spec.max_image_side}"), fix, "error")]
     limit = spec.max_gif_pixels if facts.mime_type == "image/gif" and spec.max_gif_pixels else spec.max_image_pixels
     if limit is not None and pixels > limit:
         what = "GIFs of" if limit == spec.max_gif_pixels else "images of"
-        return [(f"the image {name!r} is {facts.width}×{facts.height} ({pixels:,} pixels); {spec.label} takes "
-                 f"{what} at most {limit:,} pixels", fix, "error")]
+        return [((f"the image {name!r} is {facts.width}×{facts.height} ({pixels:,} pixels); {spec.label} takes "
+                 f"{what} at most {limit:,} pixels"), fix, "error")]
     return []
 
 
