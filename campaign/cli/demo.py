@@ -45,9 +45,9 @@ def demo(speed: float, output: Path | None) -> None:
     with one_line_logging(command_args()), rehearsal(rendered, speed=speed, workdir=folder, actor="demo",
                                                      quiet=QUIET) as run:
         click.echo(f"2. Scheduled and approved every post (as \"demo\") in {folder / 'rehearsal.db'}.")
-        hours = run.clock.plan_span.total_seconds() / 3600
+        hours, seconds = run.clock.plan_span.total_seconds() / 3600, run.clock.real_span.total_seconds()
         click.echo(f"3. Rehearsing the week against the sandbox: its {hours:.0f} hours in "
-                   f"{run.clock.real_span.total_seconds():.1f} s, each post at {speed:g}× speed and the quiet hours "
+                   f"{seconds:.{1 if seconds >= 0.1 else 3}f} s, each post at {speed:g}× speed and the quiet hours "
                    "between them skipped…")
         with click.progressbar(length=len(rendered.drafts), label="   posts settled", show_pos=True) as bar:
             done = [0]
