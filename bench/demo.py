@@ -26,6 +26,7 @@ import argparse
 import itertools
 import os
 import re
+import shutil
 import sqlite3
 import statistics
 import subprocess
@@ -130,6 +131,8 @@ def main() -> None:
         run = run_demo()
         if run.returncode == 0 and run.folder is not None:
             run.fidelity = fidelity(run.folder)
+        if run.folder is not None:
+            shutil.rmtree(run.folder.parent, ignore_errors=True)
         runs.append(run)
     references.append(help_startup())
     reference = statistics.median(references)
