@@ -314,9 +314,32 @@ def _alternation_trie(words: list[str]) -> str:
 
 
 class _UrlPatterns:
-    """The compiled URL regexes."""
+    """The URL regexes, each built and compiled on first use: the one for links without a protocol is
+    needed only where such a link appears, and a plan's links are written with https:// (the checks
+    require it), so checking a plan usually compiles only the first and the smallest of the three."""
 
     def __init__(self) -> None:
+        self._sources: dict[str, str] | None = None
+
+    def _source(self, name: str) -> str:
+        if self._sources is None:
+            self._sources = self._build()
+        return self._sources[name]
+
+    @functools.cached_property
+    def extract_url(self) -> Any:
+        return regex.compile(self._source("extract_url"), regex.IGNORECASE)
+
+    @functools.cached_property
+    def valid_ascii_domain(self) -> Any:
+        return regex.compile(self._source("ascii_domain"), regex.IGNORECASE)
+
+    @functools.cached_property
+    def valid_tco_url(self) -> Any:
+        return regex.compile(self._source("tco_url"), regex.IGNORECASE)
+
+    @staticmethod
+    def _build() -> dict[str, str]:
         # validGTLD.js, validCCTLD.js, validPunycode.js
         gtld = f"(?:{_alternation_trie(_GTLDS.split('|'))}{_TLD_END})"
         cctld = f"(?:{_alternation_trie(_CCTLDS.split('|'))}{_TLD_END})"
@@ -360,9 +383,7 @@ class _UrlPatterns:
         # validTcoUrl.js
         tco_url = rf"^https?://t\.co/([a-z0-9]+)(?:\?{query_char}*{query_end})?"
 
-        self.extract_url: Any = regex.compile(extract_url, regex.IGNORECASE)
-        self.valid_ascii_domain: Any = regex.compile(ascii_domain, regex.IGNORECASE)
-        self.valid_tco_url: Any = regex.compile(tco_url, regex.IGNORECASE)
+        return {"extract_url": extract_url, "ascii_domain": ascii_domain, "tco_url": tco_url}
 
 
 _url_patterns: _UrlPatterns | None = None
