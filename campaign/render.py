@@ -318,13 +318,13 @@ class Renderer:
         """The template *name* from the templates folder, loaded (and checked) once per plan."""
         template = self._templates.get(name)
         if template is None:
-            template = self._templates[name] = self.env.get_template(name)
+            template = self._templates[name] = _flattened(self.env.get_template(name))
         return template
 
     def _compiled(self, source: str) -> Template:
         template = self._inline.get(source)
         if template is None:
-            template = self._inline[source] = self.env.compiled(source)
+            template = self._inline[source] = _flattened(self.env.compiled(source))
         return template
 
     def _render(self, load: Callable[[], Template], context: dict[str, Any], name: str | None) -> str:
@@ -410,6 +410,17 @@ class _RenderProblem(Exception):
     def again(self) -> _RenderProblem:
         """The same problem, to raise again for another draft."""
         return _RenderProblem(self.line, self.message, self.fix, self.in_plan)
+
+
+def _flattened(template: Template) -> Template:
+    """*template*, its globals copied into one mapping.
+
+    Jinja keeps a template's globals as a ChainMap over the environment's, and copies them, key by key in
+    Python, into a new context for every render; the renderer sets the environment's globals before it
+    loads any template and never changes them, so one plain dict holds the same and is copied in C.
+    """
+    template.globals = dict(template.globals)
+    return template
 
 
 def _variables(content: Content) -> dict[str, Any]:
