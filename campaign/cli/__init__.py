@@ -45,7 +45,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "engagement": ("campaign.cli.engagement:engagement", "Collect engagement from the platforms now."),
     "export": ("campaign.cli.engagement:export", "Export engagement as CSV, JSON Lines or JSON."),
     "report": ("campaign.cli.engagement:report", "An HTML engagement report with charts, and a summary."),
-    "demo": ("campaign.cli.demo:demo", "The whole toolkit on the bundled week, in about a minute."),
+    "demo": ("campaign.cli.demo:demo", "The whole toolkit on the bundled week, in about ten seconds."),
     "db": ("campaign.cli.store:db", "The store's database (upgrade)."),
     "serve": ("campaign.cli.serve:serve", "The sign-off desk in a browser: review, approve, reject, pause, resume."),
     "users": ("campaign.cli.users:users", "The people of the store and their roles: add, set, list, disable, passwd."),

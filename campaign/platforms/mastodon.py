@@ -102,8 +102,9 @@ class MastodonAdapter(Adapter):
 
     def __init__(self, account: AccountConfig) -> None:
         super().__init__(account)
+        base_url = account.api_base or instance_url(account.handle)
         self._api = Mastodon(
-            api_base_url=account.api_base or instance_url(account.handle),
+            api_base_url=base_url,
             access_token=account.credentials["access_token"],
             ratelimit_method="throw",
             request_timeout=account.timeout,
@@ -114,7 +115,7 @@ class MastodonAdapter(Adapter):
         self._account_id: str | None = None
         self._last = threading.local()
         self._api.session.hooks["response"].append(self._remember)
-        read_environment_once(self._api.session, self._api.api_base_url)
+        read_environment_once(self._api.session, base_url)
 
     def close(self) -> None:
         self._api.session.close()
