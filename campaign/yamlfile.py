@@ -279,6 +279,9 @@ class _Composer:
         self.lines = lines
         self.report = report
         self.seen: dict[int, Any] = {}
+        """Each node met so far and its value, to know an alias (a node met again) where there may be one."""
+        self.shared = "*" in text
+        """Whether the text may hold an alias (`*name`); without one no node is met twice."""
         self.sizes: dict[int, int | None] = {}
         self.aliases = 0
         self.expanded = 0
@@ -289,8 +292,8 @@ class _Composer:
         return int(node.start_mark.line) + 1 if self.plain_lines else self.lines.of(node.start_mark)
 
     def value(self, node: Node, depth: int) -> Any:
-        seen = self.seen
-        if id(node) in seen:  # an alias (*name) of an anchored node (&name)
+        seen, shared = self.seen, self.shared
+        if shared and id(node) in seen:  # an alias (*name) of an anchored node (&name)
             self._alias(node)
             return seen[id(node)]
         if depth > MAX_DEPTH:
@@ -298,40 +301,53 @@ class _Composer:
                               "a plan needs only a few levels; check the indentation and brackets")
             raise _Refused
         if type(node) is ScalarNode:
-            seen[id(node)] = scalar = _scalar(node)
+            scalar = _scalar(node)
+            if shared:
+                seen[id(node)] = scalar
             return scalar
         line = self.line(node)
         child_depth = depth + 1
+        # Below, a scalar that is no alias and not too deep is read in place: what `self.value(child,
+        # child_depth)` does, without the call (most nodes are such scalars).
+        fast = not shared and child_depth <= MAX_DEPTH
+        plain_lines = self.plain_lines
         if type(node) is SequenceNode:
             items = YamlList(line)
-            seen[id(node)] = items
+            if shared:
+                seen[id(node)] = items
             item_lines = items.item_lines
             for item in node.value:
-                items.append(self.value(item, child_depth))
-                item_lines.append(self.line(item))
+                if fast and type(item) is ScalarNode:
+                    text = item.value
+                    if item.tag != _PLAIN or item.style:
+                        items.append(_scalar(item))
+                    elif text in _WORDS:
+                        items.append(_WORDS[text])
+                    else:
+                        items.append(text if text[0] not in _NUMBER_START else _scalar(item))
+                else:
+                    items.append(self.value(item, child_depth))
+                item_lines.append(item.start_mark.line + 1 if plain_lines else self.line(item))
             return items
         assert isinstance(node, MappingNode)
         mapping = YamlMap(line)
-        seen[id(node)] = mapping
+        if shared:
+            seen[id(node)] = mapping
         key_lines, value_lines = mapping.key_lines, mapping.value_lines
         merged: list[YamlMap] = []
         for key_node, value_node in node.value:
-            if type(key_node) is ScalarNode and id(key_node) not in seen and child_depth <= MAX_DEPTH:
-                # The usual key, a name: what `self.value(key_node, child_depth)` does, without the call.
-                if key_node.tag == _MERGE:
-                    self._merge(key_node, value_node, child_depth, merged)
-                    continue
-                seen[id(key_node)] = _scalar(key_node)
-            else:
-                if key_node.tag == _MERGE:
-                    self._merge(key_node, value_node, child_depth, merged)
-                    continue
-                key_value = self.value(key_node, child_depth)
+            if key_node.tag == _MERGE:
+                self._merge(key_node, value_node, child_depth, merged)
+                continue
+            if type(key_node) is not ScalarNode or shared and id(key_node) in seen or child_depth > MAX_DEPTH:
+                key_value = self.value(key_node, child_depth)  # an alias, too deep, or not a name: reported
                 if not isinstance(key_node, ScalarNode):
                     self.report.error(self.line(key_node), "plan", f"a key is {describe(key_value, secret=True)}, "
                                       "not a name", "write each key as a name followed by a colon, e.g. `text:`")
                     self.value(value_node, child_depth)
                     continue
+            elif shared:
+                seen[id(key_node)] = _scalar(key_node)
             # The key as written: `null:` is the key 'null' and `2027-03-15:` the key '2027-03-15'.
             key = key_node.value
             if key in mapping:
@@ -340,8 +356,20 @@ class _Composer:
                                   "each key may appear once; remove or rename one of them")
                 self.value(value_node, child_depth)
                 continue
-            mapping[key] = self.value(value_node, child_depth)
-            key_lines[key], value_lines[key] = self.line(key_node), self.line(value_node)
+            if fast and type(value_node) is ScalarNode:
+                text = value_node.value
+                if value_node.tag != _PLAIN or value_node.style:
+                    mapping[key] = _scalar(value_node)
+                elif text in _WORDS:
+                    mapping[key] = _WORDS[text]
+                else:
+                    mapping[key] = text if text[0] not in _NUMBER_START else _scalar(value_node)
+            else:
+                mapping[key] = self.value(value_node, child_depth)
+            if plain_lines:
+                key_lines[key], value_lines[key] = key_node.start_mark.line + 1, value_node.start_mark.line + 1
+            else:
+                key_lines[key], value_lines[key] = self.line(key_node), self.line(value_node)
         for source in merged:  # `<<: *defaults` fills in keys the mapping does not set itself
             for key, value in source.items():
                 if key not in mapping:
