@@ -1,5 +1,5 @@
-"""Shared fixtures: the platform sandbox served in-process on a free port, a clock tests control, and one run of
-`campaign demo` for the tests that check it."""
+"""Shared fixtures: the platform sandbox served in-process on a free port, a clock tests control, light password
+hashing, and one run of `campaign demo` for the tests that check it."""
 
 from __future__ import annotations
 
@@ -15,8 +15,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher
 
 from campaign.sandbox import Sandbox, running
+from campaign.store import people as people_store
 
 
 class FakeClock:
@@ -36,6 +38,20 @@ class FakeClock:
 PLAN_CHECKS_AS_OF = datetime(2027, 1, 1, tzinfo=UTC)
 """Before the weeks the tests' plans describe (March 2027): a post is past, and warned about, only where a test
 says so — not, one day, because the calendar moved on."""
+
+
+PRODUCTION_HASHER = people_store.HASHER
+"""The password hasher the store uses (argon2-cffi's defaults: 64 MiB, three passes, a quarter of a second)."""
+
+
+@pytest.fixture(autouse=True, scope="session")
+def light_password_hashing() -> Iterator[None]:
+    """In-process tests hash passwords with Argon2id at its lightest settings: the same code, the same kind of
+    hash, without a quarter of a second for every user added and every login. (Commands run as subprocesses,
+    ``campaign serve`` among them, use the production settings, and test_people checks them.)"""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(people_store, "HASHER", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+        yield
 
 
 @pytest.fixture(autouse=True)

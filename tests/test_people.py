@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher, Type
 from click.testing import CliRunner
 from sqlalchemy import select
 
@@ -27,6 +28,7 @@ from campaign.people import ROLE_ACTIONS, Action, Role
 from campaign.store import Selection, Store
 from campaign.store.models import Post, UserRow
 from campaign.store.people import FAILURES_PER_LOGIN, LoginRefused
+from tests.conftest import PRODUCTION_HASHER
 from tests.plan_fixtures import write_campaign
 
 POSTS = """\
@@ -265,6 +267,15 @@ def test_resume_names_the_posts_missed_during_the_pause(desk: Desk) -> None:
     assert missed == ["helpline/lancs-facebook", "signs/lancs-x"]
     resumed = [e for e in desk.audit() if e["action"] == "resumed"]
     assert [e["actor"] for e in resumed] == ["pat"]
+
+
+def test_the_store_hashes_passwords_with_argon2id_at_its_recommended_settings() -> None:
+    """The store's hasher (which the in-process tests swap for a light one, tests/conftest.py) is Argon2id with
+    argon2-cffi's defaults, RFC 9106's low-memory choice: 64 MiB, three passes, four lanes."""
+    recommended = PasswordHasher()
+    assert PRODUCTION_HASHER.type == Type.ID
+    assert (PRODUCTION_HASHER.memory_cost, PRODUCTION_HASHER.time_cost, PRODUCTION_HASHER.parallelism) == (
+        recommended.memory_cost, recommended.time_cost, recommended.parallelism) == (65536, 3, 4)
 
 
 def test_passwords_are_argon2_hashes_and_logins_are_rate_limited(desk: Desk) -> None:

@@ -8,6 +8,7 @@ address, within :data:`LOGIN_WINDOW`, further attempts are refused until the win
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable
 from datetime import datetime, timedelta
@@ -33,8 +34,13 @@ LONGEST_PASSWORD = 1024
 LOGIN_WINDOW = timedelta(minutes=15)
 FAILURES_PER_LOGIN = 5
 FAILURES_PER_SOURCE = 20
-UNKNOWN_USER_HASH = HASHER.hash("a password no user has")
-"""Checked against when the login is unknown, so that a wrong login takes as long as a wrong password."""
+
+
+@functools.cache
+def unknown_user_hash(hasher: PasswordHasher) -> str:
+    """Checked against when the login is unknown, so that a wrong login takes as long as a wrong password. Made
+    when first needed: hashing takes a quarter of a second, which every command loading the store paid."""
+    return hasher.hash("a password no user has")
 
 
 class Unchanged:
@@ -330,7 +336,7 @@ class People:
                 audit(session, now, login or "(blank)", "login_throttled", None, None, {"source": source})
             minutes = int(LOGIN_WINDOW.total_seconds() // 60)
             raise LoginRefused(f"too many failed logins: wait {minutes} minutes and try again, or ask an admin")
-        stored = row.password_hash if row is not None and row.password_hash else UNKNOWN_USER_HASH
+        stored = row.password_hash if row is not None and row.password_hash else unknown_user_hash(HASHER)
         try:
             matched: bool = HASHER.verify(stored, password[:LONGEST_PASSWORD])
         except (VerifyMismatchError, VerificationError, InvalidHashError):
