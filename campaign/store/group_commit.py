@@ -42,16 +42,19 @@ class GroupCommit:
         (or raise its error, or the commit's)."""
         done: Future[T] = Future()
         with self._lock:
-            if self._closed:
-                raise RuntimeError("the group commit is closed")
-            if self._thread is None:
+            closed = self._closed
+            if not closed and self._thread is None:
                 self._thread = threading.Thread(target=self._write, name="group-commit", daemon=True)
                 self._thread.start()
-            self._waiting.put((write, done))
+            if not closed:
+                self._waiting.put((write, done))
+        if closed:  # a sending thread finishing after the runner stopped: its outcome still gets committed
+            with self.engine.begin() as connection:
+                return write(connection)
         return done.result()
 
     def close(self) -> None:
-        """Commit what is waiting, then stop the writer thread."""
+        """Commit what is waiting, then stop the writer thread (later writes get a transaction of their own)."""
         with self._lock:
             self._closed = True
             thread = self._thread
