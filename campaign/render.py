@@ -24,7 +24,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Template, TemplateError, TemplateNotFound, TemplateSyntaxError
+from jinja2 import Template, TemplateError, TemplateNotFound, TemplateSyntaxError, meta, nodes
 from jinja2.exceptions import SecurityError
 
 from campaign import counting, twitter_text
@@ -162,6 +162,8 @@ class Renderer:
         self._finished: dict[tuple[str, bool], tuple[str, str | None]] = {}
         self._measures: dict[tuple[str, str], tuple[int, tuple[str, ...], int]] = {}
         self._image_sums: dict[Path, str | _RenderProblem] = {}
+        self._rendered: dict[tuple[int, str, str], str] = {}
+        self._account_free: dict[tuple[str | None, str | None], bool] = {}
         campaign = plan.campaign
         self.events = {event_id: event_record(event) for event_id, event in plan.events.items()}
         self.env.globals.update(
@@ -197,9 +199,16 @@ class Renderer:
     def render(self, post: PostEntry, occurrence: Occurrence, account: Account) -> Draft | None:
         content = self._content(post, account.platform)
         where = f"post {post.id!r} for {account.handle} ({account.platform})"
+        # The words of a post (or its variant) at one time are the same for every account it goes to, unless
+        # its template reads `platform` or `account`: rendered once, for the first.
+        shared = (id(content), post.id, occurrence.suffix)
         try:
-            context = self._context(post, occurrence, account, content)
-            rendered = self._render_text(content, context)
+            rendered = self._rendered.get(shared)
+            context = self._context(post, occurrence, account, content) if rendered is None or content.images else {}
+            if rendered is None:
+                rendered = self._render_text(content, context)
+                if self._same_for_every_account(content):
+                    self._rendered[shared] = rendered
             # Alt text may quote facts too ({{ phones.helpline }}), so it is rendered like the words.
             images = tuple(
                 DraftImage(image.file, self._render_alt(image.alt, context), image.mime_type,
@@ -314,6 +323,20 @@ class Renderer:
         except _RenderProblem as problem:
             raise _RenderProblem(1, f"in an image's alt text: {problem.message}", problem.fix) from None
 
+    def _same_for_every_account(self, content: Content) -> bool:
+        """Whether *content*'s words, rendered, are the same for every account: its template (already rendered
+        once) reads neither `platform` nor `account` (see :func:`_account_free`). Once per template."""
+        key = (content.template, None if content.template is not None else content.text)
+        known = self._account_free.get(key)
+        if known is None:
+            if content.template is not None:
+                assert self.env.loader is not None
+                source = self.env.loader.get_source(self.env, content.template)[0]
+            else:
+                source = content.text or ""
+            known = self._account_free[key] = _account_free(self.env.parse(source))
+        return known
+
     def _template(self, name: str) -> Template:
         """The template *name* from the templates folder, loaded (and checked) once per plan."""
         template = self._templates.get(name)
@@ -410,6 +433,21 @@ class _RenderProblem(Exception):
     def again(self) -> _RenderProblem:
         """The same problem, to raise again for another draft."""
         return _RenderProblem(self.line, self.message, self.fix, self.in_plan)
+
+
+_PER_ACCOUNT = frozenset({"platform", "account"})
+"""What a template sees that differs from one account of a post to another."""
+
+
+def _account_free(template: nodes.Template) -> bool:
+    """Whether a template renders the same for every account of a post: it reads neither `platform` nor
+    `account`, includes, imports or extends no other template (which might), and picks nothing at random
+    (`| random`, or `| map` which could name it)."""
+    if any(template.find_all((nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends))):
+        return False
+    if any(node.name in ("random", "map") for node in template.find_all(nodes.Filter)):
+        return False
+    return not meta.find_undeclared_variables(template) & _PER_ACCOUNT
 
 
 def _flattened(template: Template) -> Template:
