@@ -26,6 +26,7 @@ import array
 import bisect
 import functools
 import math
+import re
 import sys
 import unicodedata
 from collections.abc import Iterator
@@ -331,6 +332,11 @@ class _UrlPatterns:
         return regex.compile(self._source("extract_url"), regex.IGNORECASE)
 
     @functools.cached_property
+    def extract_url_ascii(self) -> Any:
+        """:attr:`extract_url` compiled by Python's own `re`, for ASCII text only (see :func:`_url_matches`)."""
+        return re.compile(self._source("extract_url"), re.IGNORECASE)
+
+    @functools.cached_property
     def valid_ascii_domain(self) -> Any:
         return regex.compile(self._source("ascii_domain"), regex.IGNORECASE)
 
@@ -549,18 +555,26 @@ def _is_valid_url(url: str, protocol: str, domain: str) -> bool:
 # --------------------------------------------------------------------------------------------
 
 
-def _url_matches(extract_url: Any, text: str) -> Iterator[Any]:
-    """``extract_url.finditer(text)``, but only over the words that could hold a URL.
+def _url_matches(patterns: _UrlPatterns, text: str) -> Iterator[Any]:
+    """``patterns.extract_url.finditer(text)``, but only over the words that could hold a URL.
 
     A URL never contains a space and always contains a '.' followed by something, and a match
     is the URL plus the one character before it. So scanning each such word (from the space
     before it, with the string's end at the space after it, which the TLD lookahead accepts like
     the end) finds exactly the matches a scan of the whole text finds, much faster.
+
+    A word that is all ASCII (as nearly every link is) is scanned with the pattern compiled by `re`,
+    which compiles in well under half the time: on ASCII text the two engines match alike (where
+    they differ, in which other letters `(?i)` takes for an ASCII one, such as 'ı' for 'i' or 'ſ'
+    for 's', the text is not ASCII), and the pattern looks at nothing outside the word.
     """
     for word in _WORD.finditer(text):
         start, end = word.span()
         if text.find(".", start, end - 1) != -1:
-            yield from extract_url.finditer(text, max(start - 1, 0), end)
+            begin = max(start - 1, 0)
+            ascii_only = text.isascii() or text[begin:end].isascii()
+            extract_url = patterns.extract_url_ascii if ascii_only else patterns.extract_url
+            yield from extract_url.finditer(text, begin, end)
 
 
 def extract_urls_with_indices(text: str) -> list[Entity]:
@@ -602,7 +616,7 @@ def _extract_urls_utf16(text: str) -> list[tuple[str, int, int]]:
     patterns = _urls()
     # [url, start, end]; the last URL found in a protocol-less domain may still grow a path.
     found: list[list[Any]] = []
-    for match in _url_matches(patterns.extract_url, text):
+    for match in _url_matches(patterns, text):
         before: str = match.group(2)
         url: str = match.group(3)
         protocol: str | None = match.group(4)
