@@ -66,22 +66,30 @@ class Checker:
 
     def __init__(self, plan: Plan) -> None:
         self.plan = plan
+        self.phones = _Phones(plan)
         self._by_text: dict[str, list[Finding]] = {}
+        self._by_words: dict[tuple[str, str, int, int, int, int | None], list[Finding]] = {}
 
     def check(self, draft: Draft, where: str) -> list[Problem]:
         """Every problem with *draft*, located at its words' line in the plan."""
-        findings = self._platform_findings(draft)
-        findings += image_findings(draft)
-        alt_texts = [image.alt for image in draft.images]
-        findings += self._text_findings(draft.text)
-        if alt_texts:
-            findings += [(m, f, "error") for m, f in _phone_problems(_mask_links("\n".join(alt_texts)), self.plan)]
+        if draft.images:
+            findings = self._platform_findings(draft)
+            findings += image_findings(draft)
+            findings += self._text_findings(draft.text)
+            alt_texts = "\n".join(image.alt for image in draft.images)
+            findings += [(m, f, "error") for m, f in self.phones.problems(_mask_links(alt_texts))]
+        else:  # what is wrong with words alone is the same wherever they go with the same count and limits
+            key = (draft.platform, draft.text, draft.length, draft.limit, draft.byte_length, draft.byte_limit)
+            known = self._by_words.get(key)
+            if known is None:
+                known = self._by_words[key] = self._platform_findings(draft) + self._text_findings(draft.text)
+            findings = known
         return [Problem(draft.file, draft.line, where, message, fix, severity) for message, fix, severity in findings]
 
     def _text_findings(self, text: str) -> list[Finding]:
         cached = self._by_text.get(text)
         if cached is None:
-            cached = self._by_text[text] = _text_findings(text, self.plan)
+            cached = self._by_text[text] = _text_findings(text, self.plan, self.phones)
         return cached
 
     @staticmethod
@@ -113,7 +121,7 @@ class Checker:
         return found
 
 
-def _text_findings(text: str, plan: Plan) -> list[Finding]:
+def _text_findings(text: str, plan: Plan, phones: _Phones) -> list[Finding]:
     found: list[Finding] = []
     if not text.strip():
         found.append(("the post is empty", "give it some words", "error"))
@@ -121,7 +129,7 @@ def _text_findings(text: str, plan: Plan) -> list[Finding]:
         found.append(("the text still contains template code ('{{' or '{%'), which would be published as written",
                       "template code works in `text:` and templates, not inside `vars:` values; move it there",
                       "error"))
-    found += [(m, f, "error") for m, f in _phone_problems(_mask_links(text), plan)]
+    found += [(m, f, "error") for m, f in phones.problems(_mask_links(text))]
     found += [(m, f, "error") for m, f in _link_problems(text)]
     found += [(m, f, "warning") for m, f in _hashtag_warnings(text, plan)]
     emoji = _emoji_count(text)
@@ -140,17 +148,29 @@ def _mask_links(text: str) -> str:
     return "".join(chars)
 
 
-def _phone_problems(text: str, plan: Plan) -> list[tuple[str, str]]:
+class _Phones:
+    """A plan's verified numbers, in the forms the checks compare: worked out once per plan."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.phones = list(plan.phones.values())
+        self.verified = {_normal(p.number): p for p in self.phones}
+        self.by_digits = {re.sub(r"\D", "", p.number): p for p in self.phones}
+        self.known = ", ".join(f"{p.number} ({p.label})" for p in self.phones) or "none yet"
+
+    def problems(self, text: str) -> list[tuple[str, str]]:
+        """Every number in *text* that is not one of the plan's verified numbers exactly as written there
+        (:func:`_phone_problems`)."""
+        return _phone_problems(text, self)
+
+
+def _phone_problems(text: str, phones: _Phones) -> list[tuple[str, str]]:
     """Every number in *text* that is not one of the plan's verified numbers exactly as written there.
 
     A verified number is found as a whole first (so Crimestoppers' ``0800 555 111`` is not read as the short
     number ``111``); the numbers left are read as long numbers, and short ones only where they stand alone.
     """
-    phones = list(plan.phones.values())
-    verified = {_normal(p.number): p for p in phones}
-    by_digits = {re.sub(r"\D", "", p.number): p for p in phones}
-    known = ", ".join(f"{p.number} ({p.label})" for p in phones) or "none yet"
-    text = _mask_verified(text, phones)
+    verified, by_digits, known = phones.verified, phones.by_digits, phones.known
+    text = _mask_verified(text, phones.phones)
     longs = list(_LONG_NUMBER.finditer(text))
     candidates = [(m.start(), m.group(0)) for m in longs if not _ISO_DATE.match(m.group(0))]
     candidates += [(m.start(), m.group(0)) for m in _SHORT_NUMBER.finditer(text)
