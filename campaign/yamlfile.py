@@ -535,11 +535,11 @@ class Section:
         self.secret_keys = secret_keys
         self.line = data.line or 1
         self.blank: set[str] = set()
-        for key in data:
+        for key, value in data.items():
             if key not in allowed:
                 self._unknown_key(key)
-            elif blanks and key not in own_blank and is_blank(data[key]):
-                self.blank.add(key)
+            elif blanks and (value is None or isinstance(value, str) and not value.strip()) and key not in own_blank:
+                self.blank.add(key)  # blank (`is_blank`), written out: this runs for every key of every post
                 self._blank_key(key, key in required)
         for key in required:
             if key not in data:
@@ -633,10 +633,11 @@ class Section:
 
 def seq_items(value: list[Any]) -> Iterator[tuple[int, Any, int]]:
     """(index, item, line) for each item of a YAML list."""
+    if isinstance(value, YamlList) and len(value.item_lines) == len(value):
+        return zip(range(len(value)), value, value.item_lines)
     lines = value.item_lines if isinstance(value, YamlList) else []
     fallback = value.line if isinstance(value, YamlList) else 1
-    for index, item in enumerate(value):
-        yield index, item, lines[index] if index < len(lines) else fallback
+    return ((index, item, lines[index] if index < len(lines) else fallback) for index, item in enumerate(value))
 
 
 def _as_tuple(expected: type | tuple[type, ...]) -> tuple[type, ...]:
