@@ -696,10 +696,13 @@ def _hashtags_with_indices(text: str) -> tuple[Entity, ...]:
 
 
 def _find_hashtags_with_indices(text: str) -> list[Entity]:
-    if not text or not any(sign in text for sign in _HASH_SIGNS):
+    signs = [at for at in (text.find(sign) for sign in _HASH_SIGNS) if at != -1]
+    if not signs:
         return []
     tags: list[Entity] = []
-    for match in _VALID_HASHTAG.finditer(text):
+    # A hashtag is the character before its sign (or the start), its sign and its tag: nothing before the
+    # first sign's neighbour can begin one, and the pattern looks at nothing before where it begins.
+    for match in _VALID_HASHTAG.finditer(text, max(min(signs) - 1, 0)):
         if text.startswith(_END_HASHTAG_MATCH, match.end()):
             continue
         tags.append(Entity(text=match.group(3), start=match.start(2), end=match.end(3)))
