@@ -305,7 +305,7 @@ def _alternation_trie(words: list[str]) -> str:
         node[""] = {}
 
     def build(node: dict[str, Any]) -> str:
-        branches = [regex.escape(char) + build(child) for char, child in sorted(node.items()) if char]
+        branches = [re.escape(char) + build(child) for char, child in sorted(node.items()) if char]
         if not branches:
             return ""
         body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
