@@ -116,6 +116,9 @@ class PostReader:
         # same few templates, and many share a time.
         self._template_problems: dict[str, tuple[str, str] | None] = {}
         self._times: dict[tuple[Any, str | None], ScheduledTime | TimeProblem] = {}
+        self._good_targets: set[tuple[str, ...]] = set()
+        """Lists of accounts read without a problem (each a loaded account, named once): the same list in
+        another post needs no second reading."""
 
     def read(self, value: Any) -> tuple[PostEntry, ...]:
         if not isinstance(value, YamlList):
@@ -186,6 +189,8 @@ class PostReader:
             value = YamlList(line)
             value.append(section.get("accounts"))
             value.item_lines.append(line)
+        if all(type(name) is str for name in value) and (listed := tuple(value)) in self._good_targets:
+            return listed  # this very list was read before without a problem
         chosen: list[str] = []
         named: set[str] = set()
         failed = self.loader.failed_accounts
@@ -203,6 +208,8 @@ class PostReader:
                 self.report.error(line, f"{where}.accounts", f"there is no account {shown(name)}",
                                   did_you_mean(name, list(self.accounts), "the accounts are") if self.accounts
                                   else "add it under `accounts:`")
+        if chosen and len(chosen) == len(value):  # every item an account, once: nothing to report
+            self._good_targets.add(tuple(chosen))
         return tuple(chosen)
 
     def _platforms(self, section: Section) -> tuple[str, ...]:
