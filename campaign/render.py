@@ -52,6 +52,7 @@ from campaign.template_sandbox import (
     size_of,
 )
 from campaign.times import ScheduledTime
+from campaign.yamlfile import collector_paused
 
 __all__ = [
     "Draft", "DraftImage", "RenderedPlan", "Renderer", "content_hash", "file_sha256", "format_clock", "format_day",
@@ -147,8 +148,10 @@ def file_sha256(path: Path) -> str:
 class Renderer:
     """Renders every post of one plan."""
 
-    def __init__(self, plan: Plan) -> None:
+    def __init__(self, plan: Plan, on_failure: Callable[[], None] | None = None) -> None:
         self.plan = plan
+        self.on_failure = on_failure
+        """Called when a draft fails to render (:func:`render_plan` resumes the cycle collector then)."""
         self.root = campaign_folder(plan.path)
         self.env = TemplateSandbox(CampaignLoader(plan.campaign.templates, self.root))
         self.checker = Checker(plan)
@@ -401,6 +404,8 @@ class Renderer:
 
     def _failed(self, post: PostEntry, occurrence: Occurrence, account: Account, content: Content, where: str,
                 problem: _RenderProblem) -> Draft:
+        if self.on_failure is not None:
+            self.on_failure()
         if problem.in_plan:
             file, line = str(self.plan.path), content.line
         elif content.template is not None:
@@ -536,9 +541,12 @@ class RenderedPlan:
 def render_plan(path: Path | str, now: datetime | None = None) -> RenderedPlan:
     """Load the plan at *path*, render every post for every account and check each one. A post whose time is
     before *now* (default: this moment) is a warning."""
-    plan, problems = load_plan(path, now)
-    drafts = tuple(Renderer(plan).drafts()) if plan is not None else ()
-    repeats = repeated_texts(drafts)
+    # Reading, rendering and checking a plan makes objects that live to the end, and no cycles until a draft
+    # fails (then the collector is back on): see collector_paused.
+    with collector_paused() as pause:
+        plan, problems = load_plan(path, now)
+        drafts = tuple(Renderer(plan, on_failure=pause.resume).drafts()) if plan is not None else ()
+        repeats = repeated_texts(drafts)
     if repeats:
         drafts = tuple(_with_problems(d, [*d.problems, *repeats[d.key]]) if d.key in repeats else d for d in drafts)
     # The same problem can come from several drafts of one post (a daily slot): report it once.

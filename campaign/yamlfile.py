@@ -227,27 +227,40 @@ def _read(text: str, report: Reporter) -> Any:
         return None
 
 
+class CollectorPause:
+    """Python's cycle collector, held off by :func:`collector_paused` (if it was on)."""
+
+    def __init__(self) -> None:
+        self.paused = False
+
+    def resume(self) -> None:
+        """Turn the collector back on now, if this pause turned it off."""
+        if self.paused:
+            self.paused = False
+            gc.enable()
+
+
 @contextmanager
-def collector_paused() -> Iterator[None]:
-    """Python's cycle collector held off while a plan is read.
+def collector_paused() -> Iterator[CollectorPause]:
+    """Python's cycle collector held off while a plan is read (and rendered: see
+    :func:`campaign.render.render_plan`).
 
-    Reading a plan makes hundreds of thousands of objects (libyaml's nodes and their marks, then the values),
-    nearly all of which live until the end, and no reference cycles; the collector, which runs after every
-    few hundred new objects and every so often walks every object alive, spent a third of the time of
-    reading a national plan finding nothing to collect. Where the collector is already off (or paused by an
-    outer call) this does nothing.
-
-    Rendering is not paused: a template that fails leaves its traceback in a cycle, and a plan whose every
-    draft fails would then hold them all until the end (twice the memory, for 5% less time).
+    Reading a plan makes hundreds of thousands of objects (libyaml's nodes and their marks, then the values,
+    then the plan and its drafts), nearly all of which live until the end, and no reference cycles; the
+    collector, which runs after every few hundred new objects and every so often walks every object alive,
+    spent a third of the time of reading a national plan finding nothing to collect. Where the collector is
+    already off (or paused by an outer call) this does nothing. A template that fails does leave cycles (its
+    traceback): the renderer resumes the collector at the first draft that fails (:meth:`CollectorPause.resume`),
+    so a plan whose every draft fails does not hold them all until the end.
     """
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
+    pause = CollectorPause()
+    if gc.isenabled():
+        gc.disable()
+        pause.paused = True
     try:
-        yield
+        yield pause
     finally:
-        gc.enable()
+        pause.resume()
 
 
 class _Lines:

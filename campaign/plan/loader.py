@@ -55,6 +55,7 @@ from campaign.yamlfile import (
     Section,
     YamlList,
     YamlMap,
+    collector_paused,
     describe,
     did_you_mean,
     is_blank,
@@ -128,7 +129,8 @@ def load_plan(path: Path | str, now: datetime | None = None) -> tuple[Plan | Non
     whose time is before *now* (default: this moment) is a warning.
     """
     loader = Loader(Path(path), now)
-    plan = loader.load()
+    with collector_paused():  # what is read and made here lives until the end, and holds no cycles
+        plan = loader.load()
     return plan, loader.report.all()
 
 
