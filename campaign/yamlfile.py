@@ -98,6 +98,8 @@ KEY_CUTOFF = 0.75
 class YamlMap(dict[Any, Any]):
     """A mapping from the file, with the line of itself and of each key and value."""
 
+    __slots__ = ("key_lines", "line", "value_lines")  # a plan has one for each of its 10,000s of mappings
+
     def __init__(self, line: int = 0) -> None:
         super().__init__()
         self.line = line
@@ -107,6 +109,8 @@ class YamlMap(dict[Any, Any]):
 
 class YamlList(list[Any]):
     """A list from the file, with the line of itself and of each item."""
+
+    __slots__ = ("item_lines", "line")
 
     def __init__(self, line: int = 0) -> None:
         super().__init__()
