@@ -13,10 +13,11 @@ bare loop's taken in turn, the fastest of --repeat):
   plan so that every value keeps its line means building a node with its position for each of the plan's
   ~63,000 YAML values: PyYAML's libyaml composer alone (the fastest parser we know that keeps positions,
   with no values made from the nodes) takes about half the bare loop. Counting a post as X counts it needs
-  twitter-text's URL pattern, which embeds ~1,600 TLDs and is compiled once per process (a fifth to a third
-  of the bare loop). The bare loop itself is the rendering; ours renders each post once for all the
-  accounts it goes to where its template reads neither `platform` nor `account`, so it can spend less
-  there. floor = (compose + URL pattern + bare loop) ÷ bare loop, before any validation or check runs;
+  twitter-text's URL pattern, which embeds ~1,600 TLDs and is compiled once per process (by Python's re, for
+  an ASCII link: about a sixth of the bare loop). The bare loop itself is the rendering; ours renders each
+  post once for all the accounts it goes to where its template reads neither `platform` nor `account`, so
+  it can spend less there. floor = (compose + URL pattern + bare loop) ÷ bare loop, before any validation
+  or check runs. Decision 0012 says what was measured and chosen;
 - `campaign --help` wall time against `python -c "import click"` (goal ≤ 1.5×).
 
 The machine may be shared: read the ratios, which are measured side by side, not the seconds.
