@@ -227,7 +227,11 @@ class Renderer:
         spec = PLATFORMS[account.platform]
         length, hashtags, byte_length = self._measure(spec, text)
         reply_to = f"{post.reply_to}/{account.id}" if post.reply_to else None
-        draft = Draft(
+        # Draft(...) as its fields, at once: a frozen dataclass sets each of its 23 fields through
+        # object.__setattr__, four times the cost, and a plan has 10,000 drafts (tests/test_plan_shared_work.py
+        # holds every draft to what Draft(...) makes).
+        draft: Draft = object.__new__(Draft)
+        draft.__dict__.update(
             key=f"{post.id}{occurrence.suffix}/{account.id}",
             campaign=self.plan.campaign.id,
             post_id=post.id,
@@ -249,6 +253,7 @@ class Renderer:
             language=post.language,
             byte_length=byte_length,
             byte_limit=spec.max_bytes,
+            problems=(),
         )
         return _with_problems(draft, self.checker.check(draft, where))
 

@@ -8,11 +8,12 @@ collector, held off while a plan is read and rendered, is back as it was afterwa
 from __future__ import annotations
 
 import gc
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
 
-from campaign.render import render_plan
+from campaign.render import Draft, render_plan
 from campaign.yamlfile import BlockText, LongNumber, Reporter, load_yaml
 from tests.plan_fixtures import write_campaign
 
@@ -128,3 +129,22 @@ def test_the_cycle_collector_is_as_it_was_after_a_plan_is_checked(tmp_path: Path
     finally:
         gc.enable() if was else gc.disable()
     assert len([p for p in rendered.errors if "nobody" in p.message]) == len(ACCOUNTS)
+
+
+def test_every_draft_is_what_the_dataclass_makes(tmp_path: Path) -> None:
+    """The renderer fills a draft's fields at once rather than through the frozen dataclass's __init__: each
+    draft has exactly the dataclass's fields, and equals (and hashes as) the Draft made from them."""
+    plan = write_campaign(tmp_path, """\
+        - id: hello
+          accounts: all
+          text: 'Hello {{ account }}'
+          at: '2027-03-16 09:00'
+          images: [{file: images/guide.png, alt: The guide}]
+        """)
+    drafts = render_plan(plan).drafts
+    assert len(drafts) == len(ACCOUNTS)
+    names = [field.name for field in fields(Draft)]
+    for draft in drafts:
+        assert set(vars(draft)) == set(names)
+        made = Draft(**{name: getattr(draft, name) for name in names})
+        assert made == draft and hash(made) == hash(draft) and repr(made) == repr(draft)
