@@ -121,12 +121,13 @@ class Sender:
         assert post.id is not None
         relogged = False
         while True:
-            if runner.stopping:
-                self._not_sent(post, armed_at, "the runner is stopping")
+            if armed_at is not None:
+                # Armed with its claim: it is on its way, as a post armed just before its request always was. A
+                # stop lets it finish, and a pause waits for it to land.
+                started, first_sent_at, armed_at = armed_at, post.first_sent_at, None
+            elif runner.stopping:
                 self._release(post, "the runner is stopping")
                 return
-            if armed_at is not None:
-                started, first_sent_at, armed_at = armed_at, post.first_sent_at, None
             else:
                 started = runner.clock()
                 first_sent_at = self.store.arm(post.id, runner.name, started, runner.settings.lease)
