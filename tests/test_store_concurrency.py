@@ -226,6 +226,16 @@ def claim_and_arm_in_batches(name: str, url: str, post_ids: list[int], now: date
         return won
 
 
+def race_for_each_post(store: Store, url: str, runners: Runners, count: int,
+                       worker: Callable[..., list[int]]) -> tuple[Any, dict[str, list[int]]]:
+    """*count* due approved posts, and every runner process racing for all of them with *worker* (given the
+    store's URL, every post id, the claim time and the common start); returns the posts and each runner's wins."""
+    due = add_due_approved_posts(store, count)
+    post_ids = sorted(p.id for p in posts_by_key(store).values() if p.id is not None)
+    start = start_instant()
+    return due, runners.run([(f"runner-{n}", worker, (url, post_ids, due.claim_time, start)) for n in range(RUNNERS)])
+
+
 def assert_each_claimed_exactly_once(store: Store, wins: dict[str, list[int]], expected: frozenset[str]) -> None:
     """Every post was won by one runner: in the runners' own results, the posts table and the audit log."""
     posts = posts_by_key(store)
@@ -267,11 +277,7 @@ def test_eight_processes_racing_for_each_post_one_winner(store_url: str, runners
     ``claim`` returns True to exactly one of them per post, and the table and audit log agree with the
     winners."""
     with opened(store_url) as store:
-        due = add_due_approved_posts(store, 200)
-        post_ids = sorted(p.id for p in posts_by_key(store).values() if p.id is not None)
-        start = start_instant()
-        wins = runners.run([(f"runner-{n}", claim_each_post, (store_url, post_ids, due.claim_time, start))
-                            for n in range(RUNNERS)])
+        due, wins = race_for_each_post(store, store_url, runners, 200, claim_each_post)
         assert_each_claimed_exactly_once(store, wins, due.keys)
 
 
@@ -282,11 +288,7 @@ def test_eight_processes_claiming_and_arming_overlapping_batches_one_winner(stor
     exactly one of them, armed once (one open publish attempt, ``sending_at`` set), and the table and audit log
     agree with the winners. On PostgreSQL, overlapping batches neither deadlock nor wait for each other."""
     with opened(store_url) as store:
-        due = add_due_approved_posts(store, 600)
-        post_ids = sorted(p.id for p in posts_by_key(store).values() if p.id is not None)
-        start = start_instant()
-        wins = runners.run([(f"runner-{n}", claim_and_arm_in_batches, (store_url, post_ids, due.claim_time, start))
-                            for n in range(RUNNERS)])
+        due, wins = race_for_each_post(store, store_url, runners, 600, claim_and_arm_in_batches)
         assert_each_claimed_exactly_once(store, wins, due.keys)
         posts = posts_by_key(store).values()
         assert all(post.sending_at is not None and post.first_sent_at == post.sending_at for post in posts)
