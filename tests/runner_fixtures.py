@@ -227,7 +227,7 @@ def put_on_real_time(store: Store, first_due: datetime, spacing: timedelta, grac
 RUNNER_SCRIPT = """\
 # A runner process for the tests: python runner.py URL NAME SETTINGS_JSON (RunnerSettings' fields; lease and horizon
 # in seconds). Prints "ready" once running; SIGTERM stops it cleanly ("stopped"); SIGKILL is what crash tests use.
-import json, signal, sys, threading
+import json, logging, signal, sys, threading
 from datetime import timedelta
 
 from campaign.publishing.events import EventBus
@@ -235,6 +235,7 @@ from campaign.publishing.runner import Runner, RunnerSettings
 from campaign.store import Store
 
 url, name, settings = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+logging.basicConfig(level=logging.INFO, format="%(asctime)s %(threadName)s %(levelname)s %(name)s: %(message)s")
 for field in ("lease", "horizon"):
     if field in settings:
         settings[field] = timedelta(seconds=settings[field])

@@ -1,6 +1,6 @@
 """Group commit (campaign/store/group_commit.py) on a real SQLite file: the writes of many threads share
 commits, each caller gets its own result or its own error, a failing write loses nobody else's, and nothing is
-lost once the writer has stopped."""
+lost once the writer has stopped; and on a real PostgreSQL server, a write aborted in a deadlock is run again."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.exc import IntegrityError
 
 from campaign.store.group_commit import GroupCommit
+from tests.store_fixtures import fresh_postgres_database
 
 
 @pytest.fixture
@@ -94,3 +96,59 @@ def test_a_write_after_the_writer_stopped_is_still_committed(engine: Engine) -> 
     group.close()
     assert group.run(record(2)) == 2  # type: ignore[arg-type]
     assert stored(engine) == {1: "published", 2: "published"}
+
+
+@pytest.mark.postgres
+def test_a_write_the_database_gave_up_on_in_a_deadlock_is_run_again() -> None:
+    """On PostgreSQL, a write that deadlocks with another transaction (it takes row 1, then wants row 2, which
+    the other holds while it wants row 1) is the one PostgreSQL aborts (its deadlock check runs first). The
+    group commit runs it again, and it is committed: its caller gets its result, not "deadlock detected" (which
+    left a published post's receipt unrecorded). A write that fails for any other reason is not run again."""
+    with fresh_postgres_database() as url:
+        engine = create_engine(url)
+        try:
+            with engine.begin() as connection:
+                connection.execute(text("CREATE TABLE outcome (post INTEGER PRIMARY KEY, said TEXT NOT NULL)"))
+                connection.execute(text("INSERT INTO outcome VALUES (1, 'publishing'), (2, 'publishing')"))
+            calls, holds_row_1, other_done = [0], threading.Event(), threading.Event()
+
+            def other() -> None:  # e.g. another runner: row 2, then row 1; it waits long before checking
+                with engine.begin() as connection:
+                    connection.execute(text("SET LOCAL deadlock_timeout = '10s'"))
+                    connection.execute(text("UPDATE outcome SET said = 'other' WHERE post = 2"))
+                    holds_row_1.wait(10)
+                    connection.execute(text("UPDATE outcome SET said = 'other' WHERE post = 1"))
+                other_done.set()
+
+            def write(connection: Connection) -> str:
+                calls[0] += 1
+                connection.execute(text("SET LOCAL deadlock_timeout = '100ms'"))
+                connection.execute(text("UPDATE outcome SET said = 'published' WHERE post = 1"))
+                if calls[0] == 1:
+                    holds_row_1.set()
+                connection.execute(text("UPDATE outcome SET said = 'published' WHERE post = 2"))
+                return "recorded"
+
+            thread = threading.Thread(target=other)
+            thread.start()
+            group = GroupCommit(engine)
+            try:
+                assert group.run(write) == "recorded"
+                thread.join(10)
+                assert other_done.is_set()
+                assert calls[0] == 2
+                with engine.connect() as connection:
+                    rows = {int(post): str(said) for post, said in connection.execute(text("SELECT post, said FROM outcome"))}
+                assert rows == {1: "published", 2: "published"}  # the write, run again after the other's
+
+                def broken(connection: Connection) -> None:
+                    calls[0] += 1
+                    connection.execute(text("INSERT INTO outcome VALUES (1, 'again')"))
+
+                with pytest.raises(IntegrityError):
+                    group.run(broken)
+                assert calls[0] == 3
+            finally:
+                group.close()
+        finally:
+            engine.dispose()

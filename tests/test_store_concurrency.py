@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import queue
+import threading
 import time
 import traceback
 from collections import Counter
@@ -40,6 +41,7 @@ from tests.store_fixtures import (
 )
 
 store_url = store_fixtures.store_url  # a fixture: a new, empty database, on SQLite and on PostgreSQL
+postgres_store_url = store_fixtures.postgres_store_url  # a fixture: a new, empty PostgreSQL database
 
 SPAWN = multiprocessing.get_context("spawn")
 RUNNERS = 8
@@ -425,3 +427,51 @@ def test_an_open_read_never_blocks_a_writer(tmp_path: Path) -> None:
             assert store.claim(ids[0], "runner-1", now=due.claim_time)
             store.pause("incident", "duty inspector", CAMPAIGN_ID)
             assert time.monotonic() - started < 1.0
+
+
+# -- the heartbeat beside the runner's own outcome writes --------------------------------------------------------
+
+
+def test_the_heartbeat_renews_every_claim_but_those_let_go(store_url: str) -> None:
+    """``heartbeat`` renews the leases of the runner's claims (and no one else's), except the posts it lets go:
+    their leases run out as they were."""
+    with opened(store_url) as store:
+        due = add_due_approved_posts(store, 4)
+        ours = sorted(p.id or 0 for p in store.claim_due("runner", now=due.claim_time, limit=3))
+        theirs = store.claim_due("other", now=due.claim_time, limit=1)
+        later = due.claim_time + timedelta(minutes=5)  # every claim's own lease has run out by then
+        assert store.heartbeat("runner", later, timedelta(seconds=30), letting_go={ours[1]}) == 2
+        leases = {p.id: aware(p.lease_until) for p in posts_by_key(store).values() if p.lease_until}
+    assert {post_id: leases[post_id] > later for post_id in ours} == {ours[0]: True, ours[1]: False, ours[2]: True}
+    assert leases[theirs[0].id] < later
+
+
+@pytest.mark.postgres
+def test_the_heartbeat_never_deadlocks_with_outcomes_committed_together(postgres_store_url: str) -> None:
+    """The runner's outcome writer records the receipts of posts 2 and then 1 in one transaction (in the order
+    their answers came) while its heartbeat renews its claims on PostgreSQL: the beat locks rows in id order
+    and skips the one being written (the next beat renews it), so it is done at once, and the writer gets post
+    1 without waiting. Neither is aborted. (Locking rows in the table's order, the beat held post 1 and waited
+    for post 2, the writer then waited for post 1, and PostgreSQL aborted one of them: "deadlock detected".
+    When the writer was the one, the receipts were not recorded.)"""
+    with opened(postgres_store_url) as store:
+        due = add_due_approved_posts(store, 3)
+        first, second, third = sorted(p.id or 0 for p in store.claim_due("runner", now=due.claim_time, limit=3))
+        renewed: queue.Queue[int | BaseException] = queue.Queue()
+
+        def beat() -> None:
+            try:
+                renewed.put(store.heartbeat("runner", due.claim_time + timedelta(seconds=5), timedelta(seconds=30)))
+            except BaseException as error:  # noqa: BLE001 - handed to the test
+                renewed.put(error)
+
+        with store.engine.connect() as writer, writer.begin():
+            writer.execute(update(Post).where(P.id == second).values(last_error="the second answer"))
+            heartbeat = threading.Thread(target=beat)
+            heartbeat.start()
+            heartbeat.join(timeout=10)  # it waits here for the writer, if it waits for post 2
+            writer.execute(update(Post).where(P.id == first).values(last_error="the first answer"))
+        heartbeat.join()
+        assert renewed.get_nowait() == 2  # the first and the third; the second was being written
+        leases = {p.id: aware(p.lease_until) for p in posts_by_key(store).values() if p.lease_until}
+        assert leases[first] == leases[third] > leases[second]

@@ -142,6 +142,10 @@ class Runner:
         """The due time each post was last announced as scheduled for: announced once, not at every refresh."""
         self._queued: set[int] = set()
         """Posts whose alarm has gone off and that wait in, or are being handled from, their account's queue."""
+        self._letting_go: set[int] = set()
+        """Posts whose handling failed unexpectedly (e.g. the store refused their outcome): the heartbeat no
+        longer renews their claims, so their leases run out and a lookup settles them, as if this runner had
+        died. Renewed, a post sent but not recorded would stay ``publishing`` for as long as this runner lives."""
         self.sender = Sender(self)
         self.outcomes = GroupCommit(store.engine)
         """Where the sending threads' outcomes are committed, together when they come together."""
@@ -243,7 +247,9 @@ class Runner:
             return
         now = self.clock()
         try:
-            self.store.heartbeat(self.name, now, self.settings.lease)
+            with self._lock:
+                letting_go = set(self._letting_go)
+            self.store.heartbeat(self.name, now, self.settings.lease, letting_go)
             for post in self.store.expire_leases(now, actor=self.name):
                 if post.state == PostState.UNKNOWN:
                     self.bus.emit(events.Unknown(post=post.key, campaign=post.campaign_id,
@@ -400,10 +406,15 @@ class Runner:
     def _take_turns(self, post_id: int, slot: AccountSlot, turn: Callable[[], None]) -> None:
         """An account's sending thread: this post's turn, then the turns of the posts queued behind it."""
         while True:
+            with self._lock:
+                self._letting_go.discard(post_id)  # a fresh turn: a claim it makes now is renewed
             try:
                 turn()
             except Exception:  # noqa: BLE001 - one post's trouble must not stop the account's queue
-                log.exception("handling post %s failed unexpectedly", post_id)
+                log.exception("handling post %s failed unexpectedly; if this runner holds its claim, it is let go: "
+                              "when the claim's lease runs out, a lookup settles the post", post_id)
+                with self._lock:
+                    self._letting_go.add(post_id)
             with self._lock:
                 self._queued.discard(post_id)
                 if self.stopping:

@@ -298,6 +298,21 @@ _EXPLANATIONS = tuple((re.compile(pattern, re.IGNORECASE), meaning) for pattern,
 ))
 
 
+RETRY_SQLSTATES = {"40P01": "deadlock detected", "40001": "could not serialize access"}
+"""PostgreSQL's errors for a transaction given up only because of others running at the same time."""
+
+
+def worth_retrying(error: BaseException) -> bool:
+    """The database gave up on a transaction only because of others running at the same time (PostgreSQL's
+    deadlock or serialization failure, SQLite's lock still held when the busy timeout ran out): the same
+    transaction, run again, can succeed."""
+    if not isinstance(error, DBAPIError):
+        return False
+    if getattr(error.orig, "sqlstate", None) in RETRY_SQLSTATES:
+        return True
+    return isinstance(error.orig, sqlite3.OperationalError) and "database is locked" in str(error.orig)
+
+
 def explain(error: BaseException, where: str) -> str:
     """One sentence for a database error: which store, what is wrong with it, and what to do."""
     detail, meaning = _meaning(error)

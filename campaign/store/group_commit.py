@@ -8,19 +8,25 @@ commits once. Each caller still waits until its own write is committed, and gets
 error: an outcome is exactly as durable as when it had a transaction of its own; only the commit is shared.
 
 A write that raises spoils its transaction for the others; then each write of that group is run again alone, so
-one post's trouble is only that post's.
+one post's trouble is only that post's. A write the database gave up on only because of other transactions (a
+deadlock, a serialization failure, a lock wait that ran out) is run again a few times before its error is given
+to its caller: that error would leave a published post's receipt unrecorded.
 """
 
 from __future__ import annotations
 
 import logging
 import queue
+import random
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine
+
+from campaign.store.database import worth_retrying
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -30,8 +36,8 @@ Write = Callable[[Connection], Any]
 class GroupCommit:
     """One writer thread for *engine*; :meth:`run` hands it a write and waits until it is committed."""
 
-    def __init__(self, engine: Engine, most: int = 500) -> None:
-        self.engine, self.most = engine, most
+    def __init__(self, engine: Engine, most: int = 500, tries: int = 5) -> None:
+        self.engine, self.most, self.tries = engine, most, tries
         self._waiting: queue.SimpleQueue[tuple[Write, Future[Any]] | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -88,7 +94,7 @@ class GroupCommit:
                 results = [write(connection) for write, _ in group]
         except Exception as error:  # noqa: BLE001 - handed to its caller, never lost
             if len(group) == 1:
-                group[0][1].set_exception(error)
+                self._commit_alone(*group[0], error)
                 return
             log.debug("a grouped write failed (%s); running each of the %d alone", error, len(group))
             for item in group:
@@ -96,3 +102,20 @@ class GroupCommit:
             return
         for (_, done), result in zip(group, results, strict=True):
             done.set_result(result)
+
+    def _commit_alone(self, write: Write, done: Future[Any], error: Exception) -> None:
+        """A lone write failed with *error*: run it again while the database only gave up because of others."""
+        for retry in range(1, self.tries):
+            if not worth_retrying(error):
+                break
+            log.info("a write was given up by the database (%s); running it again", error.__class__.__name__)
+            time.sleep(random.uniform(0.5, 1.0) * 0.02 * 2**retry)  # noqa: S311 - jitter, not security
+            try:
+                with self.engine.begin() as connection:
+                    result = write(connection)
+            except Exception as again:  # noqa: BLE001 - handed to its caller, never lost
+                error = again
+                continue
+            done.set_result(result)
+            return
+        done.set_exception(error)

@@ -22,7 +22,7 @@ claims run out, so another runner takes its posts over: after a lookup, never bl
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
@@ -160,15 +160,25 @@ class PublishingTransitions:
                                                            "finished_at": None, "outcome": None, "message": None})
         return first_sent_at
 
-    def heartbeat(self, runner: str, now: datetime | None = None, lease: timedelta = DEFAULT_LEASE) -> int:
+    def heartbeat(self, runner: str, now: datetime | None = None, lease: timedelta = DEFAULT_LEASE,
+                  letting_go: Collection[int] = ()) -> int:
         """Renew every claim *runner* holds (posts it is sending or looking up): a live runner's claims never run
-        out, however long a send or a lookup takes. Returns how many were renewed."""
+        out, however long a send or a lookup takes. The posts of *letting_go* are not renewed: the runner lost
+        track of them (their outcome could not be recorded), so their leases run out and a lookup settles them,
+        as if their runner had died. Returns how many were renewed.
+
+        On PostgreSQL the rows are locked in id order, and a row another transaction is writing right now is
+        skipped (the next beat renews it, long before its lease runs out): locking them in whatever order the
+        table gave them, the beat deadlocked with the runner's own outcomes being committed together."""
         now = now or utcnow()
+        ours: list[Any] = [P.claimed_by == runner, P.state.in_([PostState.PUBLISHING, PostState.UNKNOWN])]
+        if letting_go:
+            ours.append(P.id.not_in(letting_go))
+        if self.engine.dialect.name == "postgresql":
+            ours = [P.id == any_(func.array(select(P.id).where(*ours).order_by(P.id)
+                                            .with_for_update(skip_locked=True).scalar_subquery()))]
         with self.engine.begin() as connection:
-            result = connection.execute(
-                update(Post).where(P.claimed_by == runner, P.state.in_([PostState.PUBLISHING, PostState.UNKNOWN]))
-                .values(lease_until=now + lease)
-            )
+            result = connection.execute(update(Post).where(*ours).values(lease_until=now + lease))
         return int(result.rowcount)
 
     # -- outcomes of an attempt --------------------------------------------------------------------
