@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import struct
 import subprocess
 import sys
@@ -19,6 +20,14 @@ from argon2 import PasswordHasher
 
 from campaign.sandbox import Sandbox, running
 from campaign.store import people as people_store
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Processes the tests start (``campaign sandbox serve``, ``campaign run``) stop on Ctrl-C as a user's would,
+    even when pytest itself was started with Ctrl-C ignored (a shell's background job): an ignored SIGINT is
+    inherited by every child, and then the SIGINT the tests send to stop one is ignored too."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 class FakeClock:
