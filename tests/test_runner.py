@@ -232,7 +232,8 @@ def test_a_post_orphaned_by_runners_that_died_is_sent_without_waiting_out_a_back
     platform's trouble: a live runner with the default backoff (2 s, doubled per attempt up to 60 s) looks the
     post up and sends it within seconds, not after the minute six counted attempts would give. (Counted, the
     crash test's survivor once waited past its 60 s.)"""
-    with scene(tmp_path, entries=1, spacing=0.3, grace=120, first_in=0.2) as s:
+    # Due 13 s ago: the six deaths below (2 s apart on the store's clock) are over by the time the runner starts.
+    with scene(tmp_path, entries=1, spacing=0.3, grace=120, first_in=-13.0) as s:
         (key,) = s.keys("x")
         post_id = posts(s.store)[key].id
         assert post_id is not None
