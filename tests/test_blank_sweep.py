@@ -44,6 +44,9 @@ from campaign.plan import load_plan
 from campaign.problems import Problem
 from campaign.render import Draft, render_plan
 
+# On one pytest-xdist worker: the module's copy of the bundled campaign is made once.
+pytestmark = pytest.mark.xdist_group("blank-sweep")
+
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 

@@ -27,6 +27,9 @@ from campaign.store import PostState, Store
 from tests.atproto_peer import AtprotoPeer, PeerAccount, atproto_peer_fixture  # noqa: F401 - the fixture
 from tests.plan_fixtures import write_campaign
 
+# On one pytest-xdist worker: one AT Protocol reference network (a session fixture) serves the whole file.
+pytestmark = pytest.mark.xdist_group("atproto-peer")
+
 T = TypeVar("T")
 APPVIEW_SECONDS = 20.0
 """How long the AppView may take to show what the PDS has (it reads the PDS's firehose)."""

@@ -49,6 +49,9 @@ from tests.runner_fixtures import (
     write_plan,
 )
 
+# On one pytest-xdist worker: runner processes on the real clock, never two of these tests at once.
+pytestmark = pytest.mark.xdist_group("runner-processes")
+
 READ_LAG = 1.0
 """Seconds the sandbox hides a new post from reads (eventual consistency)."""
 CREATE = {

@@ -38,6 +38,9 @@ from campaign.store.database import head_revision
 from tests.plan_fixtures import write_campaign
 from tests.store_fixtures import fresh_postgres_database
 
+# On one pytest-xdist worker: the module's scheduled plan and store are made once.
+pytestmark = pytest.mark.xdist_group("cli-errors")
+
 POSTS = """\
 - id: launch
   accounts: [lancs-x, lancs-facebook]

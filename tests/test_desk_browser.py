@@ -42,6 +42,7 @@ from tests.plan_fixtures import write_campaign
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = [
     pytest.mark.browser,
+    pytest.mark.xdist_group("desk-browser"),  # one pytest-xdist worker: the module's browser and desk start once
     pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it)"),
 ]
 

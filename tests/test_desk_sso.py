@@ -28,6 +28,9 @@ from tests.oidc_provider import Identity, Misbehaviour, Provider, serve
 from tests.plan_fixtures import write_campaign
 from tests.store_fixtures import audit_entries, sqlite_url
 
+# On one pytest-xdist worker: the module's identity provider is started once.
+pytestmark = pytest.mark.xdist_group("desk-sso")
+
 PLAN_POSTS = """\
 - id: launch
   accounts: [lancs-x]

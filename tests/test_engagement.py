@@ -236,6 +236,7 @@ def test_the_report_names_the_campaign_says_not_reported_and_fits_a_phone(rehear
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("demo-run")  # one pytest-xdist worker runs the shared demo, once
 def test_demo_runs_the_whole_toolkit(demo_run: DemoRun) -> None:
     """`campaign demo` validates, schedules, approves, rehearses, collects and reports, and says where it wrote:
     a new temporary folder holding its store, the HTML report and a CSV export of every post on every day."""

@@ -39,6 +39,7 @@ def test_quick_start_is_exactly_two_commands_and_ci_runs_the_test_one() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("demo-run")  # one pytest-xdist worker runs the shared demo, once
 def test_quick_start_demo_command_runs(demo_run: DemoRun) -> None:
     """The installed `campaign demo` (the Quick start's last step), exactly as written, runs the whole toolkit
     on the built-in defaults: every post of the bundled week is published, and the report and export exist.

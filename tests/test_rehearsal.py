@@ -105,6 +105,7 @@ def test_a_summary_says_what_did_not_settle() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("demo-run")  # one pytest-xdist worker runs the shared demo, once
 def test_the_demo_week_plays_out_as_a_week(demo_run: DemoRun) -> None:
     """In the demo's store (moved back onto the plan's week), every post went out at or after its time, each
     account's posts in the order they were due, each reply after the post it answers (a reply waits for it,

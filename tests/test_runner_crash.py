@@ -47,6 +47,9 @@ from tests.runner_fixtures import (
 )
 from tests.store_fixtures import fresh_postgres_database
 
+# On one pytest-xdist worker: runner processes on the real clock, never two of these tests at once.
+pytestmark = pytest.mark.xdist_group("runner-processes")
+
 
 @dataclass
 class RunnerProcess:

@@ -40,6 +40,9 @@ from tests.store_fixtures import (
     retime_posts,
 )
 
+# On one pytest-xdist worker: the module's pool of runner processes is started once.
+pytestmark = pytest.mark.xdist_group("store-processes")
+
 store_url = store_fixtures.store_url  # a fixture: a new, empty database, on SQLite and on PostgreSQL
 postgres_store_url = store_fixtures.postgres_store_url  # a fixture: a new, empty PostgreSQL database
 
