@@ -25,9 +25,17 @@ from campaign.store import people as people_store
 def pytest_configure(config: pytest.Config) -> None:
     """Processes the tests start (``campaign sandbox serve``, ``campaign run``) stop on Ctrl-C as a user's would,
     even when pytest itself was started with Ctrl-C ignored (a shell's background job): an ignored SIGINT is
-    inherited by every child, and then the SIGINT the tests send to stop one is ignored too."""
+    inherited by every child, and then the SIGINT the tests send to stop one is ignored too. And the tests'
+    groups hold on pytest-xdist's workers, or the run stops and says why."""
     if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+    # pytest 9.2 gives tests structured ids, and pytest-xdist's loadgroup then silently stops grouping: tests
+    # that share a costly fixture, or must not overlap, would be spread over the workers.
+    if config.getoption("dist", "no") == "loadgroup" and pytest.version_tuple[:2] >= (9, 2):
+        raise pytest.UsageError(
+            f"pytest {pytest.__version__} and pytest-xdist's --dist loadgroup do not agree on test ids "
+            f"(pytest-dev/pytest-xdist#1386): install the versions pyproject.toml asks for "
+            f"(pip install -e '.[test]'), or run with -n 0")
 
 
 class FakeClock:
