@@ -31,7 +31,8 @@ def pytest_configure(config: pytest.Config) -> None:
         signal.signal(signal.SIGINT, signal.default_int_handler)
     # pytest 9.2 gives tests structured ids, and pytest-xdist's loadgroup then silently stops grouping: tests
     # that share a costly fixture, or must not overlap, would be spread over the workers.
-    if config.getoption("dist", "no") == "loadgroup" and pytest.version_tuple[:2] >= (9, 2):
+    grouping = config.getoption("dist", "no") == "loadgroup" and bool(config.getoption("numprocesses", 0))
+    if grouping and pytest.version_tuple[:2] >= (9, 2):
         raise pytest.UsageError(
             f"pytest {pytest.__version__} and pytest-xdist's --dist loadgroup do not agree on test ids "
             f"(pytest-dev/pytest-xdist#1386): install the versions pyproject.toml asks for "
