@@ -152,50 +152,46 @@ class _Phones:
     """A plan's verified numbers, in the forms the checks compare: worked out once per plan."""
 
     def __init__(self, plan: Plan) -> None:
-        self.phones = list(plan.phones.values())
-        self.verified = {_normal(p.number): p for p in self.phones}
-        self.by_digits = {re.sub(r"\D", "", p.number): p for p in self.phones}
-        self.known = ", ".join(f"{p.number} ({p.label})" for p in self.phones) or "none yet"
+        phones = list(plan.phones.values())
+        self.longest_first = sorted(phones, key=lambda p: len(p.number), reverse=True)
+        self.verified = {_normal(p.number): p for p in phones}
+        self.by_digits = {re.sub(r"\D", "", p.number): p for p in phones}
+        self.known = ", ".join(f"{p.number} ({p.label})" for p in phones) or "none yet"
 
     def problems(self, text: str) -> list[tuple[str, str]]:
-        """Every number in *text* that is not one of the plan's verified numbers exactly as written there
-        (:func:`_phone_problems`)."""
-        return _phone_problems(text, self)
+        """Every number in *text* that is not one of the plan's verified numbers exactly as written there.
+
+        A verified number is found as a whole first (so Crimestoppers' ``0800 555 111`` is not read as the
+        short number ``111``); the numbers left are read as long numbers, and short ones only where they stand
+        alone.
+        """
+        text = _mask_verified(text, self.longest_first)
+        longs = list(_LONG_NUMBER.finditer(text))
+        candidates = [(m.start(), m.group(0)) for m in longs if not _ISO_DATE.match(m.group(0))]
+        candidates += [(m.start(), m.group(0)) for m in _SHORT_NUMBER.finditer(text)
+                       if not any(n.start() <= m.start() < n.end() for n in longs)]
+        problems = []
+        for _, written in sorted(candidates):
+            if _normal(written) in self.verified:
+                continue
+            same = self.by_digits.get(re.sub(r"\D", "", written))
+            if same is not None:
+                problems.append((
+                    f"the number {written!r} is not written as verified: the {same.label} is {same.number!r}",
+                    f"write {{{{ phones.{same.key} }}}} so it is always printed exactly as verified",
+                ))
+            else:
+                problems.append((
+                    f"the number {written!r} is not one of the plan's verified numbers",
+                    "check it against its source and add it under facts.phones; verified numbers: " + self.known,
+                ))
+        return problems
 
 
-def _phone_problems(text: str, phones: _Phones) -> list[tuple[str, str]]:
-    """Every number in *text* that is not one of the plan's verified numbers exactly as written there.
-
-    A verified number is found as a whole first (so Crimestoppers' ``0800 555 111`` is not read as the short
-    number ``111``); the numbers left are read as long numbers, and short ones only where they stand alone.
-    """
-    verified, by_digits, known = phones.verified, phones.by_digits, phones.known
-    text = _mask_verified(text, phones.phones)
-    longs = list(_LONG_NUMBER.finditer(text))
-    candidates = [(m.start(), m.group(0)) for m in longs if not _ISO_DATE.match(m.group(0))]
-    candidates += [(m.start(), m.group(0)) for m in _SHORT_NUMBER.finditer(text)
-                   if not any(n.start() <= m.start() < n.end() for n in longs)]
-    problems = []
-    for _, written in sorted(candidates):
-        if _normal(written) in verified:
-            continue
-        same = by_digits.get(re.sub(r"\D", "", written))
-        if same is not None:
-            problems.append((
-                f"the number {written!r} is not written as verified: the {same.label} is {same.number!r}",
-                f"write {{{{ phones.{same.key} }}}} so it is always printed exactly as verified",
-            ))
-        else:
-            problems.append((
-                f"the number {written!r} is not one of the plan's verified numbers",
-                f"check it against its source and add it under facts.phones; verified numbers: {known}",
-            ))
-    return problems
-
-
-def _mask_verified(text: str, phones: Sequence[Phone]) -> str:
-    """*text* with every verified number, written as verified and standing alone, blanked out (longest first)."""
-    for phone in sorted(phones, key=lambda p: len(p.number), reverse=True):
+def _mask_verified(text: str, longest_first: Sequence[Phone]) -> str:
+    """*text* with every verified number (*longest_first*), written as verified and standing alone, blanked
+    out."""
+    for phone in longest_first:
         if phone.number.strip():
             text = _verified_pattern(phone.number).sub(lambda m: " " * len(m.group(0)), text)
     return text

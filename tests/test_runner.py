@@ -252,7 +252,8 @@ def test_a_post_orphaned_by_runners_that_died_is_sent_without_waiting_out_a_back
         assert_published_exactly_once(s, s.keys())
 
 
-def test_a_post_sent_whose_receipt_the_store_refused_is_let_go_and_settled_by_a_lookup(tmp_path: Path) -> None:
+def test_a_post_sent_whose_receipt_the_store_refused_is_let_go_and_settled_by_a_lookup(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """The X post goes out, but the store refuses to record its receipt (a trigger on the real SQLite file
     raises, as a failing disk or a database gone away would). The runner stops renewing that claim, so its
     2 s lease runs out (``publishing → unknown``), and once the store takes writes again a lookup finds the
@@ -266,8 +267,8 @@ def test_a_post_sent_whose_receipt_the_store_refused_is_let_go_and_settled_by_a_
                 "WHEN NEW.state = 'published' AND OLD.platform = 'x' "
                 "BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END")
         with started(s.runner(lease=timedelta(seconds=2), watch=0.3)):
-            assert wait_until(lambda: any(p.platform == "x" for p in s.sandbox.posts()), timeout=15)
-            time.sleep(1.0)  # the receipt has been refused by now
+            assert wait_until(lambda: "failed unexpectedly" in caplog.text, timeout=15)  # the receipt, refused
+            assert [p.platform for p in s.sandbox.posts()].count("x") == 1
             assert posts(s.store)[key].state == PostState.PUBLISHING
             with s.store.engine.begin() as connection:
                 connection.exec_driver_sql("DROP TRIGGER receipt_refused")

@@ -432,20 +432,26 @@ def test_an_open_read_never_blocks_a_writer(tmp_path: Path) -> None:
             assert time.monotonic() - started < 1.0
 
 
-# -- the heartbeat beside the runner's own outcome writes --------------------------------------------------------
+# -- the heartbeat beside the runner's own outcome writes ---------------------------------------------------
+
+
+def leases_until(store: Store) -> dict[int | None, datetime]:
+    """Post id -> when its claim's lease runs out, for every claimed post."""
+    return {p.id: aware(p.lease_until) for p in posts_by_key(store).values() if p.lease_until}
 
 
 def test_the_heartbeat_renews_every_claim_but_those_let_go(store_url: str) -> None:
-    """``heartbeat`` renews the leases of the runner's claims (and no one else's), except the posts it lets go:
-    their leases run out as they were."""
+    """``heartbeat`` renews the leases of the runner's claims (and no one else's), except the posts it lets
+    go: their leases run out as they were."""
     with opened(store_url) as store:
         due = add_due_approved_posts(store, 4)
         ours = sorted(p.id or 0 for p in store.claim_due("runner", now=due.claim_time, limit=3))
         theirs = store.claim_due("other", now=due.claim_time, limit=1)
         later = due.claim_time + timedelta(minutes=5)  # every claim's own lease has run out by then
         assert store.heartbeat("runner", later, timedelta(seconds=30), letting_go={ours[1]}) == 2
-        leases = {p.id: aware(p.lease_until) for p in posts_by_key(store).values() if p.lease_until}
-    assert {post_id: leases[post_id] > later for post_id in ours} == {ours[0]: True, ours[1]: False, ours[2]: True}
+        leases = leases_until(store)
+    renewed = {post_id: leases[post_id] > later for post_id in ours}
+    assert renewed == {ours[0]: True, ours[1]: False, ours[2]: True}
     assert leases[theirs[0].id] < later
 
 
@@ -459,7 +465,8 @@ def test_the_heartbeat_never_deadlocks_with_outcomes_committed_together(postgres
     When the writer was the one, the receipts were not recorded.)"""
     with opened(postgres_store_url) as store:
         due = add_due_approved_posts(store, 3)
-        first, second, third = sorted(p.id or 0 for p in store.claim_due("runner", now=due.claim_time, limit=3))
+        claimed = store.claim_due("runner", now=due.claim_time, limit=3)
+        first, second, third = sorted(p.id or 0 for p in claimed)
         renewed: queue.Queue[int | BaseException] = queue.Queue()
 
         def beat() -> None:
@@ -476,5 +483,5 @@ def test_the_heartbeat_never_deadlocks_with_outcomes_committed_together(postgres
             writer.execute(update(Post).where(P.id == first).values(last_error="the first answer"))
         heartbeat.join()
         assert renewed.get_nowait() == 2  # the first and the third; the second was being written
-        leases = {p.id: aware(p.lease_until) for p in posts_by_key(store).values() if p.lease_until}
+        leases = leases_until(store)
         assert leases[first] == leases[third] > leases[second]

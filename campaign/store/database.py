@@ -298,8 +298,9 @@ _EXPLANATIONS = tuple((re.compile(pattern, re.IGNORECASE), meaning) for pattern,
 ))
 
 
-RETRY_SQLSTATES = {"40P01": "deadlock detected", "40001": "could not serialize access"}
-"""PostgreSQL's errors for a transaction given up only because of others running at the same time."""
+RETRY_SQLSTATES = frozenset({"40P01", "40001"})
+"""PostgreSQL's errors for a transaction given up only because of others running at the same time: "deadlock
+detected" and "could not serialize access"."""
 
 
 def worth_retrying(error: BaseException) -> bool:

@@ -55,8 +55,7 @@ class GroupCommit:
             if not closed:
                 self._waiting.put((write, done))
         if closed:  # a sending thread finishing after the runner stopped: its outcome still gets committed
-            with self.engine.begin() as connection:
-                return write(connection)
+            return self._run_alone(write)
         return done.result()
 
     def close(self) -> None:
@@ -104,18 +103,26 @@ class GroupCommit:
             done.set_result(result)
 
     def _commit_alone(self, write: Write, done: Future[Any], error: Exception) -> None:
-        """A lone write failed with *error*: run it again while the database only gave up because of others."""
-        for retry in range(1, self.tries):
-            if not worth_retrying(error):
-                break
-            log.info("a write was given up by the database (%s); running it again", error.__class__.__name__)
-            time.sleep(random.uniform(0.5, 1.0) * 0.02 * 2**retry)  # noqa: S311 - jitter, not security
+        """A lone write failed with *error*: run again while the database only gave up because of others."""
+        try:
+            done.set_result(self._run_alone(write, error))
+        except Exception as final:  # noqa: BLE001 - handed to its caller, never lost
+            done.set_exception(final)
+
+    def _run_alone(self, write: Callable[[Connection], T], failed: Exception | None = None) -> T:
+        """*write* in a transaction of its own, run again while the database gives it up only because of other
+        transactions: :attr:`tries` runs in all, counting the one that already *failed* (if one did)."""
+        error = failed
+        for run in range(1 if failed is not None else 0, self.tries):
+            if error is not None:
+                if not worth_retrying(error):
+                    raise error
+                log.info("the database gave a write up (%s); running it again", error.__class__.__name__)
+                time.sleep(random.uniform(0.5, 1.0) * 0.02 * 2**run)  # noqa: S311 - jitter, not security
             try:
                 with self.engine.begin() as connection:
-                    result = write(connection)
-            except Exception as again:  # noqa: BLE001 - handed to its caller, never lost
+                    return write(connection)
+            except Exception as again:  # noqa: BLE001 - judged before the next run, or raised after the last
                 error = again
-                continue
-            done.set_result(result)
-            return
-        done.set_exception(error)
+        assert error is not None
+        raise error
