@@ -319,9 +319,9 @@ PLATFORM_PLACES = {"apart": platform_apart, "here": platform_here}
 
 
 def _run_ours(db: str, platform: str, accounts: int, latency: float, first_due: float,
-              spacing_ms: float, where: str = "here") -> dict[str, Any]:
-    """The runner, default settings, over *db*: posts due from *first_due* seconds on, *spacing_ms* apart, to a
-    sandbox in this process (``here``) or in one of its own (``apart``)."""
+              spacing_ms: float, where: str = "here", **settings: Any) -> dict[str, Any]:
+    """The runner, default settings but *settings*, over *db*: posts due from *first_due* seconds on, *spacing_ms*
+    apart, to a sandbox in this process (``here``) or in one of its own (``apart``)."""
     from campaign.publishing import events
     from campaign.publishing.runner import Runner, RunnerSettings
     from campaign.store import Store
@@ -342,8 +342,8 @@ def _run_ours(db: str, platform: str, accounts: int, latency: float, first_due: 
         point_at(store, sandbox.base_url)
         first = datetime.now(UTC) + timedelta(seconds=first_due)
         expected = retime(store, first, timedelta(milliseconds=spacing_ms))
-        runner = Runner(store, RunnerSettings(campaign=CAMPAIGN), events.EventBus([listen]), environ=environ,
-                        name="bench-runner")
+        runner = Runner(store, RunnerSettings(campaign=CAMPAIGN, **settings), events.EventBus([listen]),
+                        environ=environ, name="bench-runner")
         control: list[float] = []
         if spacing_ms:  # the machine's own noise, measured beside: a bare thread waking half-way between posts
             offsets = [timedelta(milliseconds=spacing_ms * (k + 0.5)) for k in range(expected)]
@@ -378,6 +378,10 @@ def wake_ups(moments: list[datetime], lateness_ms: list[float]) -> None:
 
 def burst_ours(db: str, platform: str, accounts: int, latency: float, lead: float) -> dict[str, Any]:
     return _run_ours(db, platform, accounts, latency, lead, 0.0, "apart")
+
+
+def burst_ours_cold(db: str, platform: str, accounts: int, latency: float, lead: float) -> dict[str, Any]:
+    return _run_ours(db, platform, accounts, latency, lead, 0.0, "apart", connect_ahead=0.0)
 
 
 def burst_ours_here(db: str, platform: str, accounts: int, latency: float, lead: float) -> dict[str, Any]:
@@ -553,7 +557,8 @@ def idle(db: str, platform: str, accounts: int, seconds: float) -> dict[str, Any
 
 
 SCENARIOS: dict[str, Callable[..., dict[str, Any]]] = {
-    "burst-ours": burst_ours, "burst-ours-here": burst_ours_here, "burst-bare": burst_bare,
+    "burst-ours": burst_ours, "burst-ours-cold": burst_ours_cold, "burst-ours-here": burst_ours_here,
+    "burst-bare": burst_bare,
     "burst-apscheduler": burst_apscheduler,
     "precision": precision, "idle": idle}
 
@@ -603,13 +608,15 @@ def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def print_burst(options: argparse.Namespace, ours_runs: list[dict[str, Any]], aps_runs: list[dict[str, Any]],
-                here_runs: list[dict[str, Any]], bare_runs: list[dict[str, Any]]) -> None:
+                cold_runs: list[dict[str, Any]], here_runs: list[dict[str, Any]],
+                bare_runs: list[dict[str, Any]]) -> None:
     n, latency = options.posts, options.latency
     print(f"burst: {n} posts, one on each of {n} {LABELS[options.platform]} accounts, all due at the same instant; "
           f"sandbox latency {latency:.0f} ms, in a process of its own unless said")
     print(f"  {'':36}{'published':>10}{'dropped':>8}{'received':>9}   {'reached ms p50/p99/max':>25}"
           f"   {'end-to-end ms p50/p99/max':>25}{'CPU/post':>10}")
     rows = ([("runner (ours)", run) for run in ours_runs]
+            + [("runner, no connection opened ahead", run) for run in cold_runs]
             + [("runner, sandbox in-process", run) for run in here_runs]
             + [("client library alone, 200 threads", run) for run in bare_runs]
             + [("APScheduler defaults (pool of 10)", run) for run in aps_runs])
@@ -645,6 +652,13 @@ def print_burst(options: argparse.Namespace, ours_runs: list[dict[str, Any]], ap
     print(f"  CPU per published post, ours        : {cpu:5.2f} ms  (goal ≤ 2 ms)  {verdict(cpu <= 2.0)}   "
           f"(the runner and the client library; with the sandbox in-process, its aiohttp too: {cpu_here:.2f} ms, "
           f"end-to-end p99 ÷ latency {percentile(here['end_ms'], 0.99) / latency:.2f})")
+    cold = median_run(cold_runs)
+    cpu_cold = cold["cpu_s"] / max(1, cold["states"].get("published", 0)) * 1000
+    print(f"  connections opened ahead, ÷ not    : end-to-end p99 "
+          f"{percentile(ours['end_ms'], 0.99) / percentile(cold['end_ms'], 0.99):.2f}×, reached p99 "
+          f"{percentile(ours['reached_ms'], 0.99) / percentile(cold['reached_ms'], 0.99):.2f}×, CPU "
+          f"{cpu / cpu_cold:.2f}× those of the runner opening them at the instant (CPU {cpu_cold:.2f} ms, "
+          f"end-to-end p99 ÷ latency {percentile(cold['end_ms'], 0.99) / latency:.2f})")
     bare = median_run(bare_runs)
     cpu_bare = bare["cpu_s"] / max(1, bare["states"]["published"]) * 1000
     serial = bare["serial_cpu_s"] * 1000
@@ -677,7 +691,8 @@ def main() -> None:
                         help="the accounts' platform (facebook; Mastodon.py costs about 3× its CPU per request)")
     parser.add_argument("--repeat", type=int, default=1,
                         help="runs of the burst (each of the two, alternating) and of precision; the median counts (1)")
-    parser.add_argument("--lead", type=float, default=3.0, help="seconds from starting to the first due post (3)")
+    parser.add_argument("--lead", type=float, default=6.0,
+                        help="seconds from starting to the first due post (6: the runner opens connections 3 s ahead)")
     parser.add_argument("--quick", action="store_true", help="a smoke run: 40 + 20 posts, 2,000 idle for 5 s")
     parser.add_argument("--child", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     parser.add_argument("--serve-sandbox", nargs=3, help=argparse.SUPPRESS)
@@ -697,7 +712,7 @@ def main() -> None:
         burst_plan = generate_plan(folder / "burst", platform, options.posts, 1)
         rendered = prepare_store(burst_plan, folder / "burst.db")
         for run in range(options.repeat):
-            for kind in ("ours", "here", "bare", "apscheduler"):
+            for kind in ("ours", "cold", "here", "bare", "apscheduler"):
                 (folder / f"{kind}-{run}.db").write_bytes((folder / "burst.db").read_bytes())
         prepare_store(generate_plan(folder / "precision", platform, PRECISION_ACCOUNTS,
                                     math.ceil(options.precision_posts / PRECISION_ACCOUNTS)), folder / "precision.db")
@@ -715,17 +730,19 @@ def main() -> None:
               f"approved through the real path in {setup:.0f} s; load average {os.getloadavg()[0]:.1f} on "
               f"{os.cpu_count()} cores (other work shares the machine: the burst is CPU-bound and feels it)")
 
-        ours_runs, aps_runs, here_runs, bare_runs = [], [], [], []
+        ours_runs, aps_runs, cold_runs, here_runs, bare_runs = [], [], [], [], []
         for run in range(options.repeat):  # alternating, each in a fresh process on a fresh copy of the store
             aps_runs.append(run_child("burst-apscheduler", folder / f"apscheduler-{run}.db", platform, options.posts,
                                       options.latency, options.lead))
             ours_runs.append(run_child("burst-ours", folder / f"ours-{run}.db", platform, options.posts,
                                        options.latency, options.lead))
+            cold_runs.append(run_child("burst-ours-cold", folder / f"cold-{run}.db", platform, options.posts,
+                                       options.latency, options.lead))
             here_runs.append(run_child("burst-ours-here", folder / f"here-{run}.db", platform, options.posts,
                                        options.latency, options.lead))
             bare_runs.append(run_child("burst-bare", folder / f"bare-{run}.db", platform, options.posts,
                                        options.latency, options.lead))
-        print_burst(options, ours_runs, aps_runs, here_runs, bare_runs)
+        print_burst(options, ours_runs, aps_runs, cold_runs, here_runs, bare_runs)
 
         print(f"precision: {options.precision_posts} single posts {options.spacing:.0f} ms apart on "
               f"{PRECISION_ACCOUNTS} accounts, sandbox latency 0")

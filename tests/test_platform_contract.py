@@ -33,7 +33,9 @@ from campaign.platforms.errors import (
     Transient,
 )
 from campaign.sandbox import Sandbox, SandboxAccount, running
+from campaign.sandbox.runner import SandboxServer
 from tests.conftest import FakeClock
+from tests.runner_fixtures import wait_until
 
 PLATFORM_NAMES = ["x", "facebook", "mastodon", "bluesky"]
 CREATE = {
@@ -211,6 +213,33 @@ def test_check_reports_a_refused_token_instead_of_raising(
 def test_constructing_an_adapter_makes_no_request(sandbox: Sandbox, platform: str) -> None:
     make_adapter(sandbox, platform).close()
     assert sandbox.requests() == []
+
+
+def test_a_connection_opened_ahead_carries_the_post_and_reaches_no_endpoint(platform: str, clock: FakeClock) -> None:
+    """After the server closed its idle connections (as servers do), connecting ahead opens one, and the post's
+    request goes out on it: the server never sees a second connection. Opening it touched no platform endpoint
+    (the sandbox recorded nothing: no credentials sent, no rate limit counted). Closing the adapter closes it."""
+    sandbox = Sandbox(seed=1234, clock=clock)
+    server = SandboxServer(sandbox)
+    server.start()
+    try:
+        with make_adapter(sandbox, platform) as adapter:
+            adapter.prepare()  # Bluesky logs in here, on a connection of its own
+            server.go_down(0.05)  # cuts every open connection
+            assert wait_until(lambda: not server.is_down and server.open_connections() == 0, timeout=5)
+            recorded = len(sandbox.requests())
+
+            adapter.connect_ahead(timeout=2.0)
+            opened = 2 if platform == "x" else 1  # X: one for posts and one for images (one server here)
+            assert wait_until(lambda: server.open_connections() == opened, timeout=5)  # accepted in its own time
+            assert len(sandbox.requests()) == recorded
+
+            adapter.publish(Outgoing("Open before nine, sent at nine #ModernSlavery"))
+            assert server.open_connections() == opened
+            assert len(sandbox.requests(platform, *CREATE[platform].split(" "))) == 1
+        assert wait_until(lambda: server.open_connections() == 0, timeout=5)
+    finally:
+        server.stop()
 
 
 # -- local checks -----------------------------------------------------------------------------------------

@@ -36,6 +36,7 @@ from campaign.publishing import events
 from campaign.publishing.events import Event, EventBus, WebhookListener
 from campaign.publishing.runner import Runner, RunnerSettings
 from campaign.sandbox import RecordedPost, Sandbox, running
+from campaign.sandbox.runner import SandboxServer
 from campaign.sandbox.engagement import utc_now
 from campaign.store import PostState, Store
 from campaign.store.models import Post
@@ -73,6 +74,7 @@ X_CREATE = "x:POST /2/tweets"
 @dataclass
 class Scene:
     sandbox: Sandbox
+    server: SandboxServer
     store: Store
     accounts: list[PlanAccount]
     due: dict[str, datetime]
@@ -105,16 +107,19 @@ def scene(tmp_path: Path, entries: int, spacing: float, grace: float, first_in: 
           latency_ms: float = 0) -> Iterator[Scene]:
     """*entries* entries on the sandbox's four demo accounts, approved, falling due *first_in* seconds from now
     and then every *spacing* seconds, each with *grace* seconds of grace."""
-    with running(live_sandbox(latency_ms=latency_ms)) as sandbox:
-        accounts = demo_plan_accounts(sandbox)
-        store = Store.open(f"sqlite:///{tmp_path / 'campaign.db'}")
-        try:
-            schedule_and_approve(store, write_plan(tmp_path, sandbox, accounts, entries))
-            due = put_on_real_time(store, datetime.now(UTC) + timedelta(seconds=first_in),
-                                   timedelta(seconds=spacing), timedelta(seconds=grace))
-            yield Scene(sandbox, store, accounts, due, timedelta(seconds=grace))
-        finally:
-            store.close()
+    sandbox = live_sandbox(latency_ms=latency_ms)
+    server = SandboxServer(sandbox)
+    server.start()
+    accounts = demo_plan_accounts(sandbox)
+    store = Store.open(f"sqlite:///{tmp_path / 'campaign.db'}")
+    try:
+        schedule_and_approve(store, write_plan(tmp_path, sandbox, accounts, entries))
+        due = put_on_real_time(store, datetime.now(UTC) + timedelta(seconds=first_in),
+                               timedelta(seconds=spacing), timedelta(seconds=grace))
+        yield Scene(sandbox, server, store, accounts, due, timedelta(seconds=grace))
+    finally:
+        store.close()
+        server.stop()
 
 
 @contextmanager
@@ -173,6 +178,27 @@ def others_unaffected(s: Scene) -> None:
 
 
 # -- on time, exactly once, lateness recorded -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("connect_ahead", "open_before", "open_after"), [(3.0, 5, 5), (0.0, 1, 4)])
+def test_accounts_open_their_connections_just_before_the_instant_and_their_posts_go_out_on_them(
+    tmp_path: Path, connect_ahead: float, open_before: int, open_after: int
+) -> None:
+    """A post on each demo account, all due 6 s from now. With ``connect_ahead`` (the default 3 s), by a second
+    before the instant every account has its connection open (five: X one for posts and one for images, which
+    the sandbox serves from one server, and one each for the others); the posts then go out on them, as the
+    sandbox sees no new connection, each exactly once, and the openings reached no platform endpoint. Without
+    it, only Bluesky's login (made when the alarm is set) has a connection open before the instant, and the
+    other three accounts open theirs at the instant."""
+    with scene(tmp_path, entries=1, spacing=0, grace=30, first_in=6.0) as s, \
+            started(s.runner(connect_ahead=connect_ahead)):
+        instant = min(s.due.values())
+        time.sleep(max(0.0, (instant - datetime.now(UTC)).total_seconds() - 1.0))
+        assert s.server.open_connections() == open_before
+        assert all(r.method != "HEAD" for r in s.sandbox.requests())
+        assert wait_until(s.settled, timeout=15), states(s.store)
+        assert s.server.open_connections() == open_after
+    assert_published_exactly_once(s, s.keys())
 
 
 def test_posts_go_out_at_their_times_exactly_once_and_lateness_is_recorded(tmp_path: Path) -> None:

@@ -344,6 +344,13 @@ class Adapter(ABC):
         in): at 09:00 each post pays one round trip, not two. Errors are the platform's (mapped); the runner
         ignores them, and the post's own attempt meets and reports them."""
 
+    def connect_ahead(self, timeout: float) -> None:
+        """Open the connection the account's next post will go out on, so that at the post's due instant its
+        request leaves at once instead of after a TCP (and TLS) handshake: a ``HEAD`` to the root of the API's
+        server, which carries no credentials and counts against no rate limit. Servers close idle connections, so
+        the runner calls this a few seconds before each instant. Errors are the client library's own; the runner
+        ignores them (the post then opens its connection itself, as without this)."""
+
     def close(self) -> None:
         """Release the client's connections."""
 

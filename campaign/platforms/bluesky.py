@@ -60,6 +60,7 @@ from campaign.platforms.errors import (
     RateLimited,
     Transient,
 )
+from campaign.platforms.sessions import server_root
 
 DEFAULT_PDS = "https://bsky.social"
 POST_COLLECTION = "app.bsky.feed.post"
@@ -73,6 +74,15 @@ TAKEN_KEY = (500, "InternalServerError")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ROTATED = frozenset({5, 6, 7, 8})
 """EXIF orientations shown turned a quarter: width and height swap on screen."""
+
+
+class _Request(Request):  # type: ignore[misc]  # atproto is not typed for mypy here
+    """atproto's HTTP client, able to open its connection ahead of a post."""
+
+    def open_connection(self, url: str, timeout: float) -> None:
+        """Open the connection to *url*'s server with a ``HEAD`` that carries no credentials (atproto adds those
+        per request) and follows no redirect (it would open a connection elsewhere)."""
+        self._client.head(url, timeout=timeout, follow_redirects=False).read()
 
 
 def record_key(first_attempt_at: datetime, idempotency_key: str) -> str:
@@ -102,7 +112,7 @@ class BlueskyAdapter(Adapter):
         super().__init__(account)
         self._handle = account.handle.lstrip("@")
         self._client = Client(
-            base_url=account.api_base or DEFAULT_PDS, request=Request(timeout=httpx.Timeout(account.timeout))
+            base_url=account.api_base or DEFAULT_PDS, request=_Request(timeout=httpx.Timeout(account.timeout))
         )
         self._client.on_session_change(_remember_tokens)
         self._login_lock = threading.Lock()
@@ -111,6 +121,12 @@ class BlueskyAdapter(Adapter):
     def prepare(self) -> None:
         with self._mapped("log in"):
             self._login()
+
+    def connect_ahead(self, timeout: float) -> None:
+        # The server the account's requests go to now: after login, the PDS its identity document names.
+        request = self._client.request
+        assert isinstance(request, _Request)
+        request.open_connection(server_root(self._client._base_url), timeout)
 
     def close(self) -> None:
         self._client.request.close()

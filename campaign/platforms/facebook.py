@@ -69,7 +69,7 @@ from campaign.platforms.errors import (
     RateLimited,
     Transient,
 )
-from campaign.platforms.sessions import read_environment_once
+from campaign.platforms.sessions import open_connection, read_environment_once, server_root
 
 GRAPH_URL = "https://graph.facebook.com"
 GRAPH_VERSION = "v25.0"
@@ -125,7 +125,11 @@ class FacebookAdapter(Adapter):
         )
         self._last = threading.local()
         self._api.session.hooks["response"].append(self._remember)
-        read_environment_once(self._api.session, account.api_base or GRAPH_URL)
+        self._server = server_root(account.api_base or GRAPH_URL)
+        read_environment_once(self._api.session, self._server)
+
+    def connect_ahead(self, timeout: float) -> None:
+        open_connection(self._api.session, self._server, timeout)
 
     def close(self) -> None:
         self._api.session.close()

@@ -73,7 +73,7 @@ from campaign.platforms.errors import (
     RateLimited,
     Transient,
 )
-from campaign.platforms.sessions import read_environment_once
+from campaign.platforms.sessions import open_connection, read_environment_once, server_root
 
 MASTODON_VERSION = "4.3.0"
 RECENT_PAGES = 5
@@ -115,7 +115,11 @@ class MastodonAdapter(Adapter):
         self._account_id: str | None = None
         self._last = threading.local()
         self._api.session.hooks["response"].append(self._remember)
-        read_environment_once(self._api.session, base_url)
+        self._server = server_root(base_url)
+        read_environment_once(self._api.session, self._server)
+
+    def connect_ahead(self, timeout: float) -> None:
+        open_connection(self._api.session, self._server, timeout)
 
     def close(self) -> None:
         self._api.session.close()
@@ -227,7 +231,7 @@ class MastodonAdapter(Adapter):
         if isinstance(error, MastodonIOError):
             return InvalidMedia(name, f"an image could not be read ({type(error).__name__})")
         if isinstance(error, MastodonAPIError):
-            status, reason, message = _api_error_parts(error, getattr(self._last, "response", None))
+            status, reason, message = _api_error_parts(error, getattr(self._last, "answer", None))
             text = f"{status} {reason}: {message}" if message else f"{status} {reason}"
             if isinstance(error, MastodonServerError) or (status or 0) >= 500:
                 return Transient(name, f"the server failed ({text})", status=status)
@@ -247,7 +251,9 @@ class MastodonAdapter(Adapter):
     # -- helpers --------------------------------------------------------------------------------------
 
     def _remember(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
-        self._last.response = response
+        """Keep this thread's last answer: its status, and an error's words. Not the answer itself: with urllib3 2,
+        a connection pool stays open while an answer refers to it, so ``close()`` would leave its connection open."""
+        self._last.answer = (response.status_code, _server_words(response) if response.status_code >= 400 else "")
 
     def _me(self) -> str:
         if self._account_id is None:
@@ -305,19 +311,19 @@ def html_to_text(content: str) -> str:
 
 
 def _api_error_parts(
-    error: MastodonAPIError, response: requests.Response | None
+    error: MastodonAPIError, last_answer: tuple[int, str] | None
 ) -> tuple[int | None, str, str]:
     """The status, reason and the server's own words of a Mastodon.py API error.
 
     Mastodon.py raises ``(message, status, reason, body["error"])``: it drops ``error_description`` and
-    everything of a body that is not JSON, so the words are read from *response* (the thread's last answer)
-    when it is the one the error was raised for.
+    everything of a body that is not JSON, so the words are taken from *last_answer* (the thread's last status
+    and words) when it is the one the error was raised for.
     """
     args = list(error.args) + [None] * 4
     status = args[1] if isinstance(args[1], int) else None
     words = str(args[3] or "")
-    if response is not None and response.status_code == status:
-        words = _server_words(response) or words
+    if last_answer is not None and last_answer[0] == status:
+        words = last_answer[1] or words
     return status, str(args[2] or ""), words
 
 

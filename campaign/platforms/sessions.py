@@ -11,9 +11,13 @@ carries the account's own credentials, and a password from that file must never 
 from __future__ import annotations
 
 import os
+from typing import cast
+from urllib.parse import urlsplit
 
 import requests
+from requests.adapters import HTTPAdapter
 from requests.utils import get_environ_proxies
+from urllib3.connectionpool import HTTPConnectionPool
 
 
 def read_environment_once(session: requests.Session, url: str) -> None:
@@ -26,3 +30,33 @@ def read_environment_once(session: requests.Session, url: str) -> None:
     if bundle and session.verify is True:
         session.verify = bundle
     session.trust_env = False
+
+
+def server_root(url: str) -> str:
+    """The root of the server *url* is on (``https://graph.facebook.com/`` for ``https://graph.facebook.com/v23.0``)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}/"
+
+
+def open_connection(session: requests.Session, url: str, timeout: float, adapter: HTTPAdapter | None = None) -> None:
+    """Open the connection *session*'s next request to the server of *url* will go out on (TCP, and TLS for
+    https), and leave it in the session's pool; a connection already open there is left as it is.
+
+    Nothing is sent on it: the server sees a connection and no request, so nothing is logged, authenticated or
+    counted against a rate limit. *adapter* is the transport the session's requests to that server go through
+    (default: the one mounted for *url*)."""
+    adapter = adapter or cast(HTTPAdapter, session.get_adapter(url))
+    # The proxy, CA bundle and client certificate of the session's own requests: they pick the connection pool.
+    settings = session.merge_environment_settings(url, {}, None, None, None)
+    verify = True if settings["verify"] is None else settings["verify"]
+    pool = cast(HTTPConnectionPool, adapter.get_connection_with_tls_context(
+        requests.Request("GET", url).prepare(), verify, proxies=settings["proxies"], cert=settings["cert"]
+    ))
+    # urllib3 has no public call for this; these two are what each of its requests does around its exchange.
+    connection = pool._get_conn()
+    try:
+        if not connection.is_connected:
+            connection.timeout = timeout
+            connection.connect()
+    finally:
+        pool._put_conn(connection)

@@ -55,7 +55,7 @@ from campaign.platforms.errors import (
     RateLimited,
     Transient,
 )
-from campaign.platforms.sessions import read_environment_once
+from campaign.platforms.sessions import open_connection, read_environment_once
 
 ORIGINS = ("https://api.twitter.com", "https://api.x.com")
 MEDIA_UPLOAD_URL = "https://api.x.com/2/media/upload"
@@ -99,6 +99,10 @@ class BaseURLAdapter(HTTPAdapter):
         self.base = base.rstrip("/") if base else None
         self.timeout = timeout
 
+    def redirected(self, url: str) -> str:
+        """Where a request for *url* (on :attr:`origin`) goes."""
+        return self.base + url[len(self.origin) :] if self.base and url.startswith(self.origin) else url
+
     def send(
         self,
         request: requests.PreparedRequest,
@@ -111,7 +115,7 @@ class BaseURLAdapter(HTTPAdapter):
         url = request.url or ""
         if self.base and url.startswith(self.origin):
             request.headers[ORIGINAL_URL_HEADER] = url
-            request.url = self.base + url[len(self.origin) :]
+            request.url = self.redirected(url)
         response = super().send(
             request, stream=stream, timeout=timeout or self.timeout, verify=verify, cert=cert, proxies=proxies
         )
@@ -141,6 +145,12 @@ class XAdapter(Adapter):
         read_environment_once(self._client.session, account.api_base or ORIGINS[0])
         self._username = account.handle.lstrip("@")
         self._user_id: str | None = None
+
+    def connect_ahead(self, timeout: float) -> None:
+        for origin in ORIGINS:  # posts go to one, images to the other (the same server when redirected)
+            transport = self._client.session.get_adapter(origin)
+            assert isinstance(transport, BaseURLAdapter)
+            open_connection(self._client.session, transport.redirected(origin + "/"), timeout, transport)
 
     def close(self) -> None:
         self._client.session.close()

@@ -88,6 +88,10 @@ class RunnerSettings:
     """Threads for publishing; default: one per account (at most one post in flight per account)."""
     timeout: float = 10.0
     """Seconds for every platform request."""
+    connect_ahead: float = 3.0
+    """Seconds before an instant at which each account with a post due then opens its connection (0: never), so
+    that at the instant its request leaves at once, not after a TCP and TLS handshake. Servers close idle
+    connections, so not much sooner; an opening still unanswered by halfway to the instant is given up."""
     read_lag: float | None = None
     """Seconds the platforms' reads may lag their writes, for every account; ``None``: each platform's own figure
     (``PlatformSpec.read_lag``). A sandbox's lag is known, so rehearsals and tests give it."""
@@ -302,6 +306,10 @@ class Runner:
                 # A job id never reused: a ring still running (its posts being claimed) cannot swallow a new one.
                 self.scheduler.add_job(self._ring, "date", run_date=max(when, self.clock()), args=[number],
                                        id=f"ring-{number}")
+                ahead = when - timedelta(seconds=self.settings.connect_ahead)
+                if self.settings.connect_ahead > 0 and ahead > self.clock():
+                    self.scheduler.add_job(self._connect_ahead, "date", run_date=ahead, args=[number],
+                                           id=f"connect-{number}")
             self._rings[number][1][post_id] = account
             self._alarms[post_id] = (when, number)
 
@@ -321,10 +329,11 @@ class Runner:
         if not ring:
             del self._rings[number]
             del self._ring_at[when]
-            try:
-                self.scheduler.remove_job(f"ring-{number}")
-            except JobLookupError:
-                pass  # going off right now: it finds no post
+            for job in (f"ring-{number}", f"connect-{number}"):
+                try:
+                    self.scheduler.remove_job(job)
+                except JobLookupError:
+                    pass  # gone off, going off right now (it finds no post), or never set
 
     def _warm_adapters(self, accounts: set[tuple[str, str]]) -> None:
         """Build the adapters of accounts with posts falling due, ahead of time, so that a post's due instant
@@ -360,6 +369,33 @@ class Runner:
             slot.adapter.prepare()
         except Exception as exc:  # noqa: BLE001 - the account's first post meets it and reports it
             log.debug("the adapter could not prepare ahead of time: %s", exc)
+
+    def _connect_ahead(self, number: int) -> None:
+        """A few seconds before alarm *number* goes off, have each of its accounts that is not sending open its
+        connection, on a sending thread (one per account: at the instant they are free again)."""
+        with self._lock:
+            if number not in self._rings or self.stopping:
+                return
+            when, ring = self._rings[number]
+            idle = {id(slot): slot for account in ring.values()
+                    if (slot := self._slots.get(account)) is not None and slot.adapter is not None and not slot.busy}
+        give_up_at = when - timedelta(seconds=self.settings.connect_ahead / 2)
+        for slot in idle.values():
+            try:
+                self._sending.submit(self._open_connection, slot, give_up_at)
+            except RuntimeError:  # stopping
+                return
+
+    def _open_connection(self, slot: AccountSlot, give_up_at: datetime) -> None:
+        """Open *slot*'s connection, unless it is too late to: by *give_up_at* this thread is free again (each of
+        the request's phases, connecting and waiting for the answer, gets a third of the time left)."""
+        left = (give_up_at - self.clock()).total_seconds()
+        if slot.adapter is None or left <= 0:
+            return
+        try:
+            slot.adapter.connect_ahead(timeout=left / 3)
+        except Exception as exc:  # noqa: BLE001 - the post opens its connection itself, as it would have anyway
+            log.debug("could not open a connection ahead of time: %s", exc)
 
     # -- the account queues ------------------------------------------------------------------------
 

@@ -361,6 +361,18 @@ class BackgroundServer:
         self.on_started(base_url)
         return base_url
 
+    def open_connections(self) -> int:
+        """How many client connections are open now, those kept alive between requests included."""
+        loop, listener = self._loop, self._listener
+        if loop is None or listener is None:
+            raise RuntimeError("the server has not started")
+
+        async def count() -> int:
+            server = listener.runner.server
+            return 0 if server is None else len(server.connections)
+
+        return asyncio.run_coroutine_threadsafe(count(), loop).result(START_SECONDS)
+
     def go_down(self, seconds: float) -> None:
         """Refuse connections for *seconds* from now, as a ``down`` fault does (callable from any thread)."""
         loop, listener = self._loop, self._listener
