@@ -11,6 +11,7 @@ more than two hashtags, more than three emoji, the same words again on one accou
 from __future__ import annotations
 
 import functools
+import operator
 import re
 import warnings
 from collections.abc import Sequence
@@ -57,6 +58,14 @@ Finding = tuple[str, str, Severity]
 """What is wrong, how to fix it, and how much it matters."""
 
 
+_WHEN = operator.attrgetter("when.utc")
+
+
+def where_of(post_id: str, handle: str, platform: str) -> str:
+    """How a problem of one draft says where it is: which post, for which account."""
+    return f"post {post_id!r} for {handle} ({platform})"
+
+
 class Checker:
     """Checks drafts against one plan's verified facts and each platform's rules.
 
@@ -68,9 +77,9 @@ class Checker:
         self.plan = plan
         self.phones = _Phones(plan)
         self._by_text: dict[str, list[Finding]] = {}
-        self._by_words: dict[tuple[str, str, int, int, int, int | None], list[Finding]] = {}
+        self._by_words: dict[tuple[str, str], list[Finding]] = {}
 
-    def check(self, draft: Draft, where: str) -> list[Problem]:
+    def check(self, draft: Draft) -> list[Problem]:
         """Every problem with *draft*, located at its words' line in the plan."""
         if draft.images:
             findings = self._platform_findings(draft)
@@ -78,12 +87,15 @@ class Checker:
             findings += self._text_findings(draft.text)
             alt_texts = "\n".join(image.alt for image in draft.images)
             findings += [(m, f, "error") for m, f in self.phones.problems(_mask_links(alt_texts))]
-        else:  # what is wrong with words alone is the same wherever they go with the same count and limits
-            key = (draft.platform, draft.text, draft.length, draft.limit, draft.byte_length, draft.byte_limit)
+        else:  # what is wrong with words alone is the same wherever they go on one platform (counted, limited)
+            key = (draft.platform, draft.text)
             known = self._by_words.get(key)
             if known is None:
                 known = self._by_words[key] = self._platform_findings(draft) + self._text_findings(draft.text)
             findings = known
+        if not findings:
+            return []
+        where = where_of(draft.post_id, draft.handle, draft.platform)
         return [Problem(draft.file, draft.line, where, message, fix, severity) for message, fix, severity in findings]
 
     def _text_findings(self, text: str) -> list[Finding]:
@@ -289,7 +301,7 @@ def repeated_texts(drafts: Sequence[Draft]) -> dict[str, list[Problem]]:
     seen: dict[tuple[str, str], list[Draft]] = {}
     found: dict[str, list[Problem]] = {}
     comparable: dict[str, str] = {}  # the same words usually go to several accounts
-    for draft in sorted(drafts, key=lambda d: d.when.utc):
+    for draft in sorted(drafts, key=_WHEN):
         if not draft.text:
             continue
         words = comparable.get(draft.text)
@@ -307,7 +319,7 @@ def repeated_texts(drafts: Sequence[Draft]) -> dict[str, list[Problem]]:
 
 
 def _repeat_problem(draft: Draft, earlier: list[Draft]) -> Problem | None:
-    where = f"post {draft.post_id!r} for {draft.handle} ({draft.platform})"
+    where = where_of(draft.post_id, draft.handle, draft.platform)
     if draft.when.utc - earlier[-1].when.utc < REPEAT_WINDOW:
         last = earlier[-1]
         fix = ("change the words of one (e.g. add the day with {{ when | day }}) or move one so they are "
