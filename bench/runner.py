@@ -35,11 +35,15 @@ memory readings). Printed, side by side:
   re-read the store, are part of it, and one refresh is also timed alone) and the process's peak resident
   memory (VmHWM; goal ≤ 200 MB).
 
+The sandbox serves plain HTTP, where a new connection costs almost nothing. With --tls it serves HTTPS, as every
+platform does, with a throwaway self-signed certificate for 127.0.0.1 that the scenarios' clients trust: each new
+connection then costs a TLS handshake, which is what opening connections ahead saves at the instant.
+
 Percentiles interpolate linearly between the two nearest samples: with 50 samples, p99 lies between the
 largest and the second largest.
 
 Run: .venv/bin/python bench/runner.py [--posts 200] [--latency 200] [--idle-seconds 30] [--platform facebook]
-     [--repeat 1] [--quick]
+     [--repeat 1] [--tls] [--quick]
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ import json
 import math
 import os
 import resource
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -83,6 +88,8 @@ LEASE = timedelta(minutes=2)
 PRECISION_ACCOUNTS = 5
 IDLE_ACCOUNTS = 50
 LABELS = {"facebook": "Facebook", "mastodon": "Mastodon"}
+SANDBOX_CERTIFICATE = "BENCH_SANDBOX_CERTIFICATE"  # under --tls, what the sandbox serves HTTPS with
+SANDBOX_KEY = "BENCH_SANDBOX_KEY"
 
 
 # -- plans and stores, through the real path ---------------------------------------------------------------
@@ -267,13 +274,35 @@ class Platform:
         raise NotImplementedError
 
 
+def tls_environment(folder: Path) -> dict[str, str]:
+    """For --tls: a throwaway certificate for 127.0.0.1 written into *folder*, and the environment in which a
+    scenario's sandbox serves HTTPS with it and its clients trust it (requests takes REQUESTS_CA_BUNDLE when an
+    adapter is made; SSL_CERT_FILE is the default bundle of Python's other TLS clients)."""
+    from campaign.sandbox.tls import write_self_signed_certificate
+
+    certificate, key = write_self_signed_certificate(folder)
+    return {SANDBOX_CERTIFICATE: str(certificate), SANDBOX_KEY: str(key),
+            "REQUESTS_CA_BUNDLE": str(certificate), "SSL_CERT_FILE": str(certificate)}
+
+
+def sandbox_tls() -> ssl.SSLContext | None:
+    """The TLS context the sandbox serves with: the benchmark's certificate under --tls, none otherwise."""
+    certificate = os.environ.get(SANDBOX_CERTIFICATE)
+    if certificate is None:
+        return None  # before importing cryptography: without --tls the scenarios import what they always did
+    from campaign.sandbox.tls import server_context
+
+    return server_context(Path(certificate), Path(os.environ[SANDBOX_KEY]))
+
+
 @contextmanager
 def platform_here(platform: str, accounts: int, latency: float) -> Iterator[Platform]:
     """The sandbox in this process: its CPU (aiohttp answering 200 requests) is counted as ours."""
-    from campaign.sandbox import Sandbox, running
+    from campaign.sandbox import Sandbox, SandboxServer
 
     made, _ = sandbox_accounts(platform, accounts)
-    with running(Sandbox(seed=5, latency_ms=latency, accounts=made)) as sandbox:
+    sandbox = Sandbox(seed=5, latency_ms=latency, accounts=made)
+    with SandboxServer(sandbox, ssl_context=sandbox_tls()):
         here = Platform()
         here.base_url = sandbox.base_url
         here.received = lambda: on_platform(sandbox)  # type: ignore[method-assign]
@@ -352,7 +381,11 @@ def _run_ours(db: str, platform: str, accounts: int, latency: float, first_due: 
         runner.start()
         start_call = time.perf_counter() - began
         cpu = cpu_seconds()
+        at_instant: list[float] = []  # the CPU spent by then: building adapters, opening connections ahead
+        threading.Timer((first - datetime.now(UTC)).total_seconds(),
+                        lambda: at_instant.append(cpu_seconds())).start()
         finished = done.wait(first_due + expected * spacing_ms / 1000 + 60)
+        cpu_before = (at_instant[0] if at_instant else cpu_seconds()) - cpu
         cpu = cpu_seconds() - cpu
         runner.stop(wait=True)
         received = sandbox.received()
@@ -364,7 +397,7 @@ def _run_ours(db: str, platform: str, accounts: int, latency: float, first_due: 
     received["reached_ms"] = [(at - first.timestamp()) * 1000 for at in received.pop("arrivals")] if not spacing_ms \
         else []
     return {**result, **received, "finished": finished, "start_call_s": start_call, "event_late_ms": late_by,
-            "dropped": 0, "cpu_s": cpu, "control_ms": control}
+            "dropped": 0, "cpu_s": cpu, "cpu_before_s": cpu_before, "control_ms": control}
 
 
 def wake_ups(moments: list[datetime], lateness_ms: list[float]) -> None:
@@ -568,9 +601,10 @@ def child(name: str, arguments: list[str]) -> None:
     print(json.dumps(SCENARIOS[name](db, platform, int(accounts), *map(float, numbers))))
 
 
-def run_child(name: str, *arguments: object) -> dict[str, Any]:
+def run_child(name: str, *arguments: object, environment: dict[str, str]) -> dict[str, Any]:
+    """Run scenario *name* in a fresh process, its environment this one's and *environment*."""
     command = [sys.executable, __file__, "--child", name, *map(str, arguments)]
-    output = subprocess.run(command, capture_output=True, text=True, check=False)
+    output = subprocess.run(command, capture_output=True, text=True, check=False, env=os.environ | environment)
     if output.returncode != 0:
         raise SystemExit(f"{name} failed:\n{output.stderr[-4000:]}")
     result: dict[str, Any] = json.loads(output.stdout.strip().splitlines()[-1])
@@ -611,14 +645,15 @@ def print_burst(options: argparse.Namespace, ours_runs: list[dict[str, Any]], ap
                 cold_runs: list[dict[str, Any]], here_runs: list[dict[str, Any]],
                 bare_runs: list[dict[str, Any]]) -> None:
     n, latency = options.posts, options.latency
+    served = "HTTPS (a self-signed certificate the clients trust)" if options.tls else "plain HTTP"
     print(f"burst: {n} posts, one on each of {n} {LABELS[options.platform]} accounts, all due at the same instant; "
-          f"sandbox latency {latency:.0f} ms, in a process of its own unless said")
+          f"sandbox latency {latency:.0f} ms, served over {served}, in a process of its own unless said")
     print(f"  {'':36}{'published':>10}{'dropped':>8}{'received':>9}   {'reached ms p50/p99/max':>25}"
           f"   {'end-to-end ms p50/p99/max':>25}{'CPU/post':>10}")
     rows = ([("runner (ours)", run) for run in ours_runs]
             + [("runner, no connection opened ahead", run) for run in cold_runs]
             + [("runner, sandbox in-process", run) for run in here_runs]
-            + [("client library alone, 200 threads", run) for run in bare_runs]
+            + [(f"client library alone, {n} threads", run) for run in bare_runs]
             + [("APScheduler defaults (pool of 10)", run) for run in aps_runs])
     for label, run in rows:
         published = run["states"].get("published", 0)
@@ -649,9 +684,11 @@ def print_burst(options: argparse.Namespace, ours_runs: list[dict[str, Any]], ap
     here = median_run(here_runs)
     cpu = ours["cpu_s"] / max(1, ours["states"].get("published", 0)) * 1000
     cpu_here = here["cpu_s"] / max(1, here["states"].get("published", 0)) * 1000
+    before = ours["cpu_before_s"] / max(1, ours["states"].get("published", 0)) * 1000
     print(f"  CPU per published post, ours        : {cpu:5.2f} ms  (goal ≤ 2 ms)  {verdict(cpu <= 2.0)}   "
-          f"(the runner and the client library; with the sandbox in-process, its aiohttp too: {cpu_here:.2f} ms, "
-          f"end-to-end p99 ÷ latency {percentile(here['end_ms'], 0.99) / latency:.2f})")
+          f"({before:.2f} ms of it before the instant, {cpu - before:.2f} ms from it on; the runner and the client "
+          f"library; with the sandbox in-process, its aiohttp too: {cpu_here:.2f} ms, end-to-end p99 ÷ latency "
+          f"{percentile(here['end_ms'], 0.99) / latency:.2f})")
     cold = median_run(cold_runs)
     cpu_cold = cold["cpu_s"] / max(1, cold["states"].get("published", 0)) * 1000
     print(f"  connections opened ahead, ÷ not    : end-to-end p99 "
@@ -662,7 +699,7 @@ def print_burst(options: argparse.Namespace, ours_runs: list[dict[str, Any]], ap
     bare = median_run(bare_runs)
     cpu_bare = bare["cpu_s"] / max(1, bare["states"]["published"]) * 1000
     serial = bare["serial_cpu_s"] * 1000
-    print(f"  the client library alone            : {cpu_bare:5.2f} ms CPU per post from 200 threads released at "
+    print(f"  the client library alone            : {cpu_bare:5.2f} ms CPU per post from {n} threads released at "
           f"once (reached p99 ÷ latency {percentile(bare['reached_ms'], 0.99) / latency:.2f}); ours ÷ it: CPU "
           f"{cpu / cpu_bare:.2f}×, end-to-end p99 {percentile(ours['end_ms'], 0.99) / percentile(bare['end_ms'], 0.99):.2f}×")
     print(f"  the client library, serially        : {serial:5.2f} ms CPU per request (send and answer) one after "
@@ -693,6 +730,8 @@ def main() -> None:
                         help="runs of the burst (each of the two, alternating) and of precision; the median counts (1)")
     parser.add_argument("--lead", type=float, default=6.0,
                         help="seconds from starting to the first due post (6: the runner opens connections 3 s ahead)")
+    parser.add_argument("--tls", action="store_true",
+                        help="serve the sandbox over HTTPS with a throwaway self-signed certificate the clients trust")
     parser.add_argument("--quick", action="store_true", help="a smoke run: 40 + 20 posts, 2,000 idle for 5 s")
     parser.add_argument("--child", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     parser.add_argument("--serve-sandbox", nargs=3, help=argparse.SUPPRESS)
@@ -725,6 +764,7 @@ def main() -> None:
         idle_posts = retime(store, datetime.now(UTC) + timedelta(seconds=options.idle_seconds + 300),
                             timedelta(days=7) / max(1, options.idle_posts))
         store.close()
+        child_environment = tls_environment(folder / "tls") if options.tls else {}
         setup = time.perf_counter() - began
         print(f"setup: {len(rendered.drafts) + options.precision_posts + idle_posts:,} posts rendered, scheduled and "
               f"approved through the real path in {setup:.0f} s; load average {os.getloadavg()[0]:.1f} on "
@@ -733,15 +773,15 @@ def main() -> None:
         ours_runs, aps_runs, cold_runs, here_runs, bare_runs = [], [], [], [], []
         for run in range(options.repeat):  # alternating, each in a fresh process on a fresh copy of the store
             aps_runs.append(run_child("burst-apscheduler", folder / f"apscheduler-{run}.db", platform, options.posts,
-                                      options.latency, options.lead))
+                                      options.latency, options.lead, environment=child_environment))
             ours_runs.append(run_child("burst-ours", folder / f"ours-{run}.db", platform, options.posts,
-                                       options.latency, options.lead))
+                                       options.latency, options.lead, environment=child_environment))
             cold_runs.append(run_child("burst-ours-cold", folder / f"cold-{run}.db", platform, options.posts,
-                                       options.latency, options.lead))
+                                       options.latency, options.lead, environment=child_environment))
             here_runs.append(run_child("burst-ours-here", folder / f"here-{run}.db", platform, options.posts,
-                                       options.latency, options.lead))
+                                       options.latency, options.lead, environment=child_environment))
             bare_runs.append(run_child("burst-bare", folder / f"bare-{run}.db", platform, options.posts,
-                                       options.latency, options.lead))
+                                       options.latency, options.lead, environment=child_environment))
         print_burst(options, ours_runs, aps_runs, cold_runs, here_runs, bare_runs)
 
         print(f"precision: {options.precision_posts} single posts {options.spacing:.0f} ms apart on "
@@ -750,7 +790,7 @@ def main() -> None:
         for run in range(options.repeat):
             (folder / f"precision-{run}.db").write_bytes((folder / "precision.db").read_bytes())
             runs.append(run_child("precision", folder / f"precision-{run}.db", platform, PRECISION_ACCOUNTS,
-                                  options.spacing, 2.0))
+                                  options.spacing, 2.0, environment=child_environment))
             print(f"  start late ms p50/p99/max           : {spread(runs[-1]['start_ms']):>20}   "
                   f"({len(runs[-1]['start_ms'])} published)")
             print(f"    end-to-end ms p50/p99/max         : {spread(runs[-1]['end_ms']):>20}")
@@ -762,7 +802,8 @@ def main() -> None:
         print(f"  {label:36}: {p99:5.1f} ms   "
               f"(goal ≤ 20 ms)  {verdict(p99 <= 20 and count == options.precision_posts and precise['twice'] == 0)}")
 
-        quiet = run_child("idle", folder / "idle.db", platform, IDLE_ACCOUNTS, options.idle_seconds)
+        quiet = run_child("idle", folder / "idle.db", platform, IDLE_ACCOUNTS, options.idle_seconds,
+                          environment=child_environment)
     share = quiet["cpu"] / quiet["wall"] * 100
     peak_mb = quiet["peak_kb"] / 1024
     print(f"idle: a runner holding {quiet['posts']:,} approved future posts for {quiet['wall']:.0f} s, default "

@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -35,6 +36,8 @@ from campaign.platforms.base import Adapter, Outgoing
 from campaign.platforms.errors import Transient
 from campaign.sandbox import FaultSpecError, Sandbox, running
 from campaign.sandbox.proxy import FaultProxy
+from campaign.sandbox.runner import SandboxServer
+from campaign.sandbox.tls import server_context, write_self_signed_certificate
 from tests.conftest import FakeClock
 
 PLATFORM_NAMES = ["x", "facebook", "mastodon", "bluesky"]
@@ -72,9 +75,12 @@ def x_auth(sandbox: Sandbox) -> OAuth1:
     return OAuth1(c["consumer_key"], c["consumer_secret"], c["access_token"], c["access_token_secret"])
 
 
-def x_post(sandbox: Sandbox, text: str, *, base: str | None = None, timeout: float = 5) -> requests.Response:
+def x_post(
+    sandbox: Sandbox, text: str, *, base: str | None = None, timeout: float = 5, verify: bool | str = True
+) -> requests.Response:
     return requests.post(
-        f"{base or sandbox.base_url}/2/tweets", json={"text": text}, auth=x_auth(sandbox), timeout=timeout
+        f"{base or sandbox.base_url}/2/tweets", json={"text": text}, auth=x_auth(sandbox), timeout=timeout,
+        verify=verify,
     )
 
 
@@ -280,6 +286,25 @@ def test_down_takes_each_adapter_off_the_air(sandbox: Sandbox, platform: str) ->
         wait_until_serving(str(sandbox.base_url))
         adapter.publish(Outgoing("After the outage"))
     assert texts(sandbox, platform) == ["Before the outage", "After the outage"]
+
+
+def test_given_a_tls_context_the_sandbox_serves_https_also_once_back_from_down(tmp_path: Path) -> None:
+    """With a throwaway certificate (as bench/runner.py --tls makes), a client trusting that certificate posts
+    over HTTPS, and one checking it against the default bundle refuses the server before sending anything. After
+    a `down` the listener reopens with the same context: HTTPS again, on the same port."""
+    certificate, key = write_self_signed_certificate(tmp_path)
+    sandbox = Sandbox(seed=1234)
+    with SandboxServer(sandbox, ssl_context=server_context(certificate, key)) as server:
+        base_url = server.base_url
+        assert base_url.startswith("https://127.0.0.1:")
+        assert x_post(sandbox, "Over HTTPS", verify=str(certificate)).status_code == 201
+        with pytest.raises(requests.exceptions.SSLError):
+            x_post(sandbox, "Checked against the default bundle")
+        server.go_down(0.1)
+        wait_until_serving(base_url)
+        assert server.base_url == base_url
+        assert x_post(sandbox, "Over HTTPS, after the outage", verify=str(certificate)).status_code == 201
+    assert texts(sandbox, "x") == ["Over HTTPS", "Over HTTPS, after the outage"]
 
 
 # -- ignore_idempotency --------------------------------------------------------------------------------------

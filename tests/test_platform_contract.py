@@ -34,6 +34,7 @@ from campaign.platforms.errors import (
 )
 from campaign.sandbox import Sandbox, SandboxAccount, running
 from campaign.sandbox.runner import SandboxServer
+from campaign.sandbox.tls import server_context, write_self_signed_certificate
 from tests.conftest import FakeClock
 from tests.runner_fixtures import wait_until
 
@@ -215,29 +216,41 @@ def test_constructing_an_adapter_makes_no_request(sandbox: Sandbox, platform: st
     assert sandbox.requests() == []
 
 
-def test_a_connection_opened_ahead_carries_the_post_and_reaches_no_endpoint(platform: str, clock: FakeClock) -> None:
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_a_connection_opened_ahead_carries_the_post_and_reaches_no_endpoint(
+    platform: str, scheme: str, clock: FakeClock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """After the server closed its idle connections (as servers do), connecting ahead opens one, and the post's
-    request goes out on it: the server never sees a second connection. Opening it touched no platform endpoint
-    (the sandbox recorded nothing: no credentials sent, no rate limit counted). Closing the adapter closes it."""
+    request goes out on it: the server never sees a second connection, over HTTPS (TLS 1.3, whose session
+    tickets arrive after the handshake) as over plain HTTP. Opening it touched no platform endpoint (the sandbox
+    recorded nothing: no credentials sent, no rate limit counted). Closing the adapter closes it."""
+    context = None
+    if scheme == "https":
+        certificate, key = write_self_signed_certificate(tmp_path)
+        context = server_context(certificate, key)
+        for variable in ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"):  # the clients trust it as they would a platform
+            monkeypatch.setenv(variable, str(certificate))
     sandbox = Sandbox(seed=1234, clock=clock)
-    server = SandboxServer(sandbox)
+    server = SandboxServer(sandbox, ssl_context=context)
     server.start()
+    assert sandbox.base_url is not None and sandbox.base_url.startswith(f"{scheme}://")
     try:
         with make_adapter(sandbox, platform) as adapter:
             adapter.prepare()  # Bluesky logs in here, on a connection of its own
             server.go_down(0.05)  # cuts every open connection
-            assert wait_until(lambda: not server.is_down and server.open_connections() == 0, timeout=5)
+            assert wait_until(lambda: not server.is_down and not server.open_connections(), timeout=5)
             recorded = len(sandbox.requests())
 
             adapter.connect_ahead(timeout=2.0)
-            opened = 2 if platform == "x" else 1  # X: one for posts and one for images (one server here)
-            assert wait_until(lambda: server.open_connections() == opened, timeout=5)  # accepted in its own time
+            expected = 2 if platform == "x" else 1  # X: one for posts and one for images (one server here)
+            assert wait_until(lambda: len(server.open_connections()) == expected, timeout=5)  # accepted in its time
+            opened = server.open_connections()
             assert len(sandbox.requests()) == recorded
 
             adapter.publish(Outgoing("Open before nine, sent at nine #ModernSlavery"))
             assert server.open_connections() == opened
             assert len(sandbox.requests(platform, *CREATE[platform].split(" "))) == 1
-        assert wait_until(lambda: server.open_connections() == 0, timeout=5)
+        assert wait_until(lambda: not server.open_connections(), timeout=5)
     finally:
         server.stop()
 

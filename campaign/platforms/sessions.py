@@ -11,13 +11,10 @@ carries the account's own credentials, and a password from that file must never 
 from __future__ import annotations
 
 import os
-from typing import cast
 from urllib.parse import urlsplit
 
 import requests
-from requests.adapters import HTTPAdapter
 from requests.utils import get_environ_proxies
-from urllib3.connectionpool import HTTPConnectionPool
 
 
 def read_environment_once(session: requests.Session, url: str) -> None:
@@ -38,25 +35,20 @@ def server_root(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}/"
 
 
-def open_connection(session: requests.Session, url: str, timeout: float, adapter: HTTPAdapter | None = None) -> None:
-    """Open the connection *session*'s next request to the server of *url* will go out on (TCP, and TLS for
-    https), and leave it in the session's pool; a connection already open there is left as it is.
+def open_connection(session: requests.Session, url: str, timeout: float) -> None:
+    """Open *session*'s connection to the server of *url* (or find it open), and leave it open and idle in the
+    session's pool for the next request to that server.
 
-    Nothing is sent on it: the server sees a connection and no request, so nothing is logged, authenticated or
-    counted against a rate limit. *adapter* is the transport the session's requests to that server go through
-    (default: the one mounted for *url*)."""
-    adapter = adapter or cast(HTTPAdapter, session.get_adapter(url))
+    It asks ``HEAD url`` through the session's transport alone: none of the session's headers, credentials or
+    hooks go with it, and its answer, whatever it is, is read to the end. Only a connection that has carried an
+    exchange is left clean: over TLS 1.3 a server sends its session tickets after the handshake, and a
+    connection merely opened and put in the pool holds them unread, so urllib3 takes it for dropped and opens
+    another at the instant, a second handshake instead of none."""
+    request = requests.Request("HEAD", url).prepare()
     # The proxy, CA bundle and client certificate of the session's own requests: they pick the connection pool.
     settings = session.merge_environment_settings(url, {}, None, None, None)
     verify = True if settings["verify"] is None else settings["verify"]
-    pool = cast(HTTPConnectionPool, adapter.get_connection_with_tls_context(
-        requests.Request("GET", url).prepare(), verify, proxies=settings["proxies"], cert=settings["cert"]
-    ))
-    # urllib3 has no public call for this; these two are what each of its requests does around its exchange.
-    connection = pool._get_conn()
-    try:
-        if not connection.is_connected:
-            connection.timeout = timeout
-            connection.connect()
-    finally:
-        pool._put_conn(connection)
+    response = session.get_adapter(url).send(
+        request, timeout=timeout, verify=verify, cert=settings["cert"], proxies=settings["proxies"]
+    )
+    response.content  # noqa: B018 - read to the end: only then does the connection go back to the pool

@@ -99,10 +99,6 @@ class BaseURLAdapter(HTTPAdapter):
         self.base = base.rstrip("/") if base else None
         self.timeout = timeout
 
-    def redirected(self, url: str) -> str:
-        """Where a request for *url* (on :attr:`origin`) goes."""
-        return self.base + url[len(self.origin) :] if self.base and url.startswith(self.origin) else url
-
     def send(
         self,
         request: requests.PreparedRequest,
@@ -115,7 +111,7 @@ class BaseURLAdapter(HTTPAdapter):
         url = request.url or ""
         if self.base and url.startswith(self.origin):
             request.headers[ORIGINAL_URL_HEADER] = url
-            request.url = self.redirected(url)
+            request.url = self.base + url[len(self.origin) :]
         response = super().send(
             request, stream=stream, timeout=timeout or self.timeout, verify=verify, cert=cert, proxies=proxies
         )
@@ -148,9 +144,7 @@ class XAdapter(Adapter):
 
     def connect_ahead(self, timeout: float) -> None:
         for origin in ORIGINS:  # posts go to one, images to the other (the same server when redirected)
-            transport = self._client.session.get_adapter(origin)
-            assert isinstance(transport, BaseURLAdapter)
-            open_connection(self._client.session, transport.redirected(origin + "/"), timeout, transport)
+            open_connection(self._client.session, origin + "/", timeout)
 
     def close(self) -> None:
         self._client.session.close()

@@ -16,6 +16,7 @@ same port when its time is up.
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -27,14 +28,20 @@ from campaign.sandbox.transport import BackgroundServer, Listener
 
 
 class SandboxServer(BackgroundServer):
-    """A sandbox served over HTTP from a background thread."""
+    """A sandbox served over HTTP from a background thread (over HTTPS, given *ssl_context*)."""
 
     thread_name = "campaign-sandbox"
 
     def __init__(
-        self, sandbox: Sandbox, host: str = "127.0.0.1", port: int = 0, *, access_log: bool = False
+        self,
+        sandbox: Sandbox,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        access_log: bool = False,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
-        super().__init__(host, port, access_log=access_log)
+        super().__init__(host, port, access_log=access_log, ssl_context=ssl_context)
         self.sandbox = sandbox
 
     def build(self) -> web.Application:

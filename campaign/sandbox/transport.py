@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 import threading
 from collections.abc import Awaitable, Callable
 from typing import Self
@@ -185,11 +186,18 @@ class Listener:
     """An aiohttp application served on one TCP port, which can go down and come back on the same port.
 
     Going down closes the listening socket (clients get ``ECONNREFUSED``: proof that nothing was sent)
-    and every open connection; the socket is reopened on the same port when the time is up.
+    and every open connection; the socket is reopened on the same port when the time is up. Given
+    *ssl_context*, it serves HTTPS, also once it is back.
     """
 
     def __init__(
-        self, app: web.Application, host: str = "127.0.0.1", port: int = 0, *, access_log: bool = False
+        self,
+        app: web.Application,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        access_log: bool = False,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         app[LISTENER_KEY] = self
         if STOPPING_KEY not in app:
@@ -197,6 +205,7 @@ class Listener:
         self.app = app
         self.host = host
         self.port = port
+        self.ssl_context = ssl_context
         self.runner = web.AppRunner(
             app,
             access_log_class=AccessLogger,
@@ -221,13 +230,14 @@ class Listener:
         return self._base_url is not None and self._site is None
 
     async def start(self) -> str:
-        """Listen; returns the base URL (``http://127.0.0.1:PORT``)."""
+        """Listen; returns the base URL (``http://127.0.0.1:PORT``, ``https://`` with a TLS context)."""
         await self.runner.setup()
         await self._open()
         host, port = self.runner.addresses[0][:2]
         self.port = port
         shown = f"[{host}]" if ":" in host else host
-        self._base_url = f"http://{shown}:{port}"
+        scheme = "http" if self.ssl_context is None else "https"
+        self._base_url = f"{scheme}://{shown}:{port}"
         return self._base_url
 
     async def go_down(self, seconds: float, before_cut: Awaitable[None] | None = None) -> None:
@@ -246,6 +256,8 @@ class Listener:
         if server is not None:
             for connection in server.connections:
                 connection.force_close()
+                if connection.transport is not None:  # cut, not closed politely: over TLS that waits on the client
+                    connection.transport.abort()
         if self._reopen is None or self._reopen.done():
             self._reopen = asyncio.create_task(self._come_back())
 
@@ -260,7 +272,7 @@ class Listener:
         self._site = None
 
     async def _open(self) -> None:
-        site = web.TCPSite(self.runner, self.host, self.port)
+        site = web.TCPSite(self.runner, self.host, self.port, ssl_context=self.ssl_context)
         await site.start()
         self._site = site
 
@@ -311,15 +323,23 @@ class BackgroundServer:
     """An aiohttp application served by a :class:`Listener` from a thread and event loop of its own.
 
     Subclasses say what to serve (:meth:`build`); a request left hanging or delayed holds no thread of
-    the caller's.
+    the caller's. Given *ssl_context*, it serves HTTPS.
     """
 
     thread_name = "campaign-server"
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, access_log: bool = False) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        access_log: bool = False,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
         self.host = host
         self.port = port
         self.access_log = access_log
+        self.ssl_context = ssl_context
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._listener: Listener | None = None
@@ -348,7 +368,7 @@ class BackgroundServer:
         return self._listener is not None and self._listener.is_down
 
     def start(self) -> str:
-        """Start serving; returns the base URL (``http://127.0.0.1:PORT``)."""
+        """Start serving; returns the base URL (``http://127.0.0.1:PORT``, ``https://`` with a TLS context)."""
         self._started.clear()
         self._error = None
         self._thread = threading.Thread(target=self._run, name=self.thread_name, daemon=True)
@@ -361,17 +381,23 @@ class BackgroundServer:
         self.on_started(base_url)
         return base_url
 
-    def open_connections(self) -> int:
-        """How many client connections are open now, those kept alive between requests included."""
+    def open_connections(self) -> frozenset[str]:
+        """The client connections open now (kept alive between requests too), each as its client's address
+        (``host:port``): a connection closed and another opened in its place shows as a new address."""
         loop, listener = self._loop, self._listener
         if loop is None or listener is None:
             raise RuntimeError("the server has not started")
 
-        async def count() -> int:
+        async def addresses() -> frozenset[str]:
             server = listener.runner.server
-            return 0 if server is None else len(server.connections)
+            if server is None:
+                return frozenset()
+            # A connection the client or the server has closed may stay listed until its handler finishes.
+            transports = [handler.transport for handler in server.connections if handler.transport is not None]
+            return frozenset(f"{peer[0]}:{peer[1]}" for transport in transports
+                             if (peer := transport.get_extra_info("peername")) is not None)
 
-        return asyncio.run_coroutine_threadsafe(count(), loop).result(START_SECONDS)
+        return asyncio.run_coroutine_threadsafe(addresses(), loop).result(START_SECONDS)
 
     def go_down(self, seconds: float) -> None:
         """Refuse connections for *seconds* from now, as a ``down`` fault does (callable from any thread)."""
@@ -408,7 +434,9 @@ class BackgroundServer:
         self._loop = loop
         asyncio.set_event_loop(loop)
         try:
-            self._listener = Listener(self.build(), self.host, self.port, access_log=self.access_log)
+            self._listener = Listener(
+                self.build(), self.host, self.port, access_log=self.access_log, ssl_context=self.ssl_context
+            )
             loop.run_until_complete(self._listener.start())
         except BaseException as error:  # noqa: BLE001 - reported to the starting thread
             self._error = error
