@@ -5,7 +5,9 @@ their retries or lookups do), carrying just those posts' ids. The store is the t
 posts on its account — at most one request stream per account, so a thread is never held by a waiting post — and
 *claims* the posts whose accounts are free, all together, with one conditional update of the store that also
 marks them as being sent (:meth:`Store.claim_and_arm`), so several runners, in one process or on many machines,
-never both send a post. Each account's requests then go out from a sending thread of its own, and the outcomes
+never both send a post. A few seconds before each instant its accounts open their connections
+(``connect_ahead``), so that the requests leave at the instant without a handshake. Each account's requests then
+go out from a sending thread of its own, and the outcomes
 heard together are committed together (:class:`campaign.store.group_commit.GroupCommit`): a national 09:00 of
 200 accounts costs two transactions at the due instant and a few after, not 800. The alarms are rebuilt from the store on start, every ``refresh`` seconds and
 on :meth:`Runner.refresh` (SIGHUP), so approvals and pauses made elsewhere take effect without a restart. Each
