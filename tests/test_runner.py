@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -37,6 +38,7 @@ from campaign.publishing.events import Event, EventBus, WebhookListener
 from campaign.publishing.runner import Runner, RunnerSettings
 from campaign.sandbox import RecordedPost, Sandbox, running
 from campaign.sandbox.runner import SandboxServer
+from campaign.sandbox.tls import server_context, write_self_signed_certificate
 from campaign.sandbox.engagement import utc_now
 from campaign.store import PostState, Store
 from campaign.store.models import Post
@@ -104,11 +106,11 @@ class Scene:
 
 @contextmanager
 def scene(tmp_path: Path, entries: int, spacing: float, grace: float, first_in: float = 1.0,
-          latency_ms: float = 0) -> Iterator[Scene]:
+          latency_ms: float = 0, ssl_context: ssl.SSLContext | None = None) -> Iterator[Scene]:
     """*entries* entries on the sandbox's four demo accounts, approved, falling due *first_in* seconds from now
-    and then every *spacing* seconds, each with *grace* seconds of grace."""
+    and then every *spacing* seconds, each with *grace* seconds of grace; served over HTTPS with *ssl_context*."""
     sandbox = live_sandbox(latency_ms=latency_ms)
-    server = SandboxServer(sandbox)
+    server = SandboxServer(sandbox, ssl_context=ssl_context)
     server.start()
     accounts = demo_plan_accounts(sandbox)
     store = Store.open(f"sqlite:///{tmp_path / 'campaign.db'}")
@@ -180,18 +182,28 @@ def others_unaffected(s: Scene) -> None:
 # -- on time, exactly once, lateness recorded -----------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("connect_ahead", "open_before", "open_after"), [(3.0, 5, 5), (0.0, 1, 4)])
+@pytest.mark.parametrize(("scheme", "connect_ahead", "open_before", "open_after"),
+                         [("https", 3.0, 5, 5), ("http", 3.0, 5, 5), ("http", 0.0, 1, 4)])
 def test_accounts_open_their_connections_just_before_the_instant_and_their_posts_go_out_on_them(
-    tmp_path: Path, connect_ahead: float, open_before: int, open_after: int
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, scheme: str, connect_ahead: float, open_before: int,
+    open_after: int
 ) -> None:
     """A post on each demo account, all due 6 s from now. With ``connect_ahead`` (the default 3 s), by a second
     before the instant every account has its connection open (five: X one for posts and one for images, which
     the sandbox serves from one server, and one each for the others); the posts then go out on them, as the
-    sandbox sees no new connection, each exactly once, and the openings reached no platform endpoint. Without
-    it, only Bluesky's login (made when the alarm is set) has a connection open before the instant, and the
-    other three accounts open theirs at the instant."""
-    with scene(tmp_path, entries=1, spacing=0, grace=30, first_in=6.0) as s, \
+    sandbox sees no new connection (over HTTPS too, where a connection that has carried no exchange would be
+    taken for dropped), each exactly once, and the openings reached no platform endpoint. Without it, only
+    Bluesky's login (made when the alarm is set) has a connection open before the instant, and the other three
+    accounts open theirs at the instant."""
+    context = None
+    if scheme == "https":
+        certificate, key = write_self_signed_certificate(tmp_path / "tls")
+        context = server_context(certificate, key)
+        for variable in ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"):  # the clients trust it as they would a platform
+            monkeypatch.setenv(variable, str(certificate))
+    with scene(tmp_path, entries=1, spacing=0, grace=30, first_in=6.0, ssl_context=context) as s, \
             started(s.runner(connect_ahead=connect_ahead)):
+        assert s.sandbox.base_url is not None and s.sandbox.base_url.startswith(f"{scheme}://")
         instant = min(s.due.values())
         time.sleep(max(0.0, (instant - datetime.now(UTC)).total_seconds() - 1.0))
         opened = s.server.open_connections()
