@@ -36,12 +36,13 @@ from campaign.cli import main
 from campaign.publishing import events
 from campaign.publishing.events import Event, EventBus, WebhookListener
 from campaign.publishing.runner import Runner, RunnerSettings
-from campaign.sandbox import RecordedPost, Sandbox, running
+from campaign.sandbox import RecordedPost, Sandbox
+from campaign.sandbox.engagement import utc_now
+from campaign.sandbox.proxy import FaultProxy
 from campaign.sandbox.runner import SandboxServer
 from campaign.sandbox.tls import server_context, write_self_signed_certificate
-from campaign.sandbox.engagement import utc_now
 from campaign.store import PostState, Store
-from campaign.store.models import Post
+from campaign.store.models import AccountRow, Post, table_columns
 from tests.plan_fixtures import write_campaign
 from tests.runner_fixtures import (
     CAMPAIGN,
@@ -67,6 +68,7 @@ from tests.runner_fixtures import (
 )
 
 SETTLED = (PostState.PUBLISHED, PostState.FAILED, PostState.MISSED)
+A = table_columns(AccountRow)
 X_CREATE = "x:POST /2/tweets"
 
 
@@ -214,6 +216,27 @@ def test_accounts_open_their_connections_just_before_the_instant_and_their_posts
         if connect_ahead:
             assert s.server.open_connections() == opened  # the very connections opened before the instant
     assert_published_exactly_once(s, s.keys())
+
+
+def test_openings_that_hang_are_given_up_before_the_instant_and_hold_no_post_up(tmp_path: Path) -> None:
+    """A proxy in front of the sandbox never answers the runner's openings (every ``HEAD /`` hangs) and passes
+    everything else. With one sending thread per account, each hanging opening holds its account's only thread:
+    it is given up by halfway to the instant, so the posts, due 6 s from now, still reach the platform within a
+    second of it (the sandbox's own record), once each. (Held for the request timeout, 5 s here, instead, they
+    reached it 2 s late.)"""
+    with scene(tmp_path, entries=1, spacing=0, grace=30, first_in=6.0) as s, \
+            FaultProxy(str(s.sandbox.base_url), ["*:HEAD /:hang"]) as proxy:
+        with s.store.engine.begin() as connection:
+            connection.execute(update(AccountRow).where(A.campaign_id == CAMPAIGN).values(api_base=proxy.base_url))
+        with started(s.runner(workers=4)):
+            assert wait_until(s.settled, timeout=20), states(s.store)
+        hung = proxy.requests(method="HEAD", path="/")
+    assert len(hung) >= 4 and all(r.fault == "hang" for r in hung)  # every account's opening reached it, and hung
+    assert_published_exactly_once(s, s.keys())
+    instant = min(s.due.values())
+    reached = [(record.at - instant).total_seconds() for platform, (method, path) in CREATE_PATHS.items()
+               for record in s.sandbox.requests(platform, method, path)]
+    assert len(reached) == 4 and all(0 <= late < 1.0 for late in reached), reached
 
 
 def test_posts_go_out_at_their_times_exactly_once_and_lateness_is_recorded(tmp_path: Path) -> None:
