@@ -119,7 +119,7 @@ if instrumented:
     loader.load_yaml = timed(loader.load_yaml, "yaml")
     loader.Loader.load = timed(loader.Loader.load, "load")
     render.Renderer.drafts = timed(render.Renderer.drafts, "drafts")
-    render.Renderer._measure = staticmethod(timed(render.Renderer._measure, "check"))
+    render.Renderer._measure = timed(render.Renderer._measure, "check")
     Checker.check = timed(Checker.check, "check")
     render.repeated_texts = timed(render.repeated_texts, "repeats")
 start = time.perf_counter()

@@ -278,11 +278,10 @@ def tls_environment(folder: Path) -> dict[str, str]:
     """For --tls: a throwaway certificate for 127.0.0.1 written into *folder*, and the environment in which a
     scenario's sandbox serves HTTPS with it and its clients trust it (requests takes REQUESTS_CA_BUNDLE when an
     adapter is made; SSL_CERT_FILE is the default bundle of Python's other TLS clients)."""
-    from campaign.sandbox.tls import write_self_signed_certificate
+    from campaign.sandbox.tls import trusting, write_self_signed_certificate
 
     certificate, key = write_self_signed_certificate(folder)
-    return {SANDBOX_CERTIFICATE: str(certificate), SANDBOX_KEY: str(key),
-            "REQUESTS_CA_BUNDLE": str(certificate), "SSL_CERT_FILE": str(certificate)}
+    return {SANDBOX_CERTIFICATE: str(certificate), SANDBOX_KEY: str(key), **trusting(certificate)}
 
 
 def sandbox_tls() -> ssl.SSLContext | None:

@@ -11,7 +11,6 @@ more than two hashtags, more than three emoji, the same words again on one accou
 from __future__ import annotations
 
 import functools
-import operator
 import re
 import warnings
 from collections.abc import Sequence
@@ -56,9 +55,6 @@ _GRAPHEME = regex.compile(r"\X")
 
 Finding = tuple[str, str, Severity]
 """What is wrong, how to fix it, and how much it matters."""
-
-
-_WHEN = operator.attrgetter("when.utc")
 
 
 def where_of(post_id: str, handle: str, platform: str) -> str:
@@ -301,7 +297,7 @@ def repeated_texts(drafts: Sequence[Draft]) -> dict[str, list[Problem]]:
     seen: dict[tuple[str, str], list[Draft]] = {}
     found: dict[str, list[Problem]] = {}
     comparable: dict[str, str] = {}  # the same words usually go to several accounts
-    for draft in sorted(drafts, key=_WHEN):
+    for draft in sorted(drafts, key=lambda d: d.when.utc):
         if not draft.text:
             continue
         words = comparable.get(draft.text)

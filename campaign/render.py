@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import operator
 import re
 import traceback
 from collections.abc import Callable, Iterator
@@ -156,8 +155,6 @@ class Renderer:
         self.root = campaign_folder(plan.path)
         self.env = TemplateSandbox(CampaignLoader(plan.campaign.templates, self.root))
         self.checker = Checker(plan)
-        self._file = str(plan.path)
-        self._campaign_id, self._campaign_author = plan.campaign.id, plan.campaign.author
         self._inline: dict[str, Template] = {}
         # What is the same for many drafts is worked out once per plan: a post goes to several accounts, and
         # most accounts take the same words.
@@ -166,7 +163,7 @@ class Renderer:
         self._variables: dict[int, tuple[Content, dict[str, Any] | _RenderProblem]] = {}
         self._post_records: dict[str, Record] = {}
         self._finished: dict[tuple[str, bool], tuple[str, str | None]] = {}
-        self._measured: dict[tuple[str, bool, str], _Words] = {}
+        self._measures: dict[tuple[str, str], tuple[int, tuple[str, ...], int]] = {}
         self._image_sums: dict[Path, str | _RenderProblem] = {}
         self._rendered: dict[tuple[int, str, str], str] = {}
         self._account_free: dict[tuple[str | None, str | None], bool] = {}
@@ -199,7 +196,7 @@ class Renderer:
             for account_id in post.accounts
             if (draft := self.render(post, occurrence, self.plan.accounts[account_id])) is not None
         ]
-        drafts.sort(key=_IN_ORDER)
+        drafts.sort(key=lambda d: (d.when.utc, d.post_id, d.account))
         return iter(drafts)
 
     def render(self, post: PostEntry, occurrence: Occurrence, account: Account) -> Draft | None:
@@ -218,44 +215,45 @@ class Renderer:
             images = tuple(
                 DraftImage(image.file, self._render_alt(image.alt, context), image.mime_type,
                            self._image_sha256(image.file))
-                for image in content.images
-            ) if content.images else ()
+                for image in content.images or ()
+            )
         except _RenderProblem as problem:
             return self._failed(post, occurrence, account, content, problem)
-        spec = PLATFORMS[account.platform]
-        tidied, text, length, hashtags, byte_length = self._words(rendered, content, spec)
+        tidied, text = self._finish(rendered, content)
         if text is None:
             # Checked before the hashtags are added: they go with the words, never in place of them.
             return self._failed(post, occurrence, account, content, _no_words(content, tidied))
+        spec = PLATFORMS[account.platform]
+        length, hashtags, byte_length = self._measure(spec, text)
         reply_to = f"{post.reply_to}/{account.id}" if post.reply_to else None
         # Draft(...) as its fields, at once: a frozen dataclass sets each of its 23 fields through
         # object.__setattr__, four times the cost, and a plan has 10,000 drafts (tests/test_plan_shared_work.py
         # holds every draft to what Draft(...) makes).
         draft: Draft = object.__new__(Draft)
-        object.__setattr__(draft, "__dict__", {
-            "key": f"{post.id}{occurrence.suffix}/{account.id}",
-            "campaign": self._campaign_id,
-            "post_id": post.id,
-            "account": account.id,
-            "platform": account.platform,
-            "handle": account.handle,
-            "when": occurrence.when,
-            "text": text,
-            "images": images,
-            "reply_to": reply_to,
-            "event": post.event,
-            "template": content.template,
-            "author": post.author or self._campaign_author,
-            "file": self._file,
-            "line": content.line,
-            "length": length,
-            "limit": spec.max_length,
-            "hashtags": hashtags,
-            "language": post.language,
-            "byte_length": byte_length,
-            "byte_limit": spec.max_bytes,
-            "problems": (),
-        })
+        draft.__dict__.update(
+            key=f"{post.id}{occurrence.suffix}/{account.id}",
+            campaign=self.plan.campaign.id,
+            post_id=post.id,
+            account=account.id,
+            platform=account.platform,
+            handle=account.handle,
+            when=occurrence.when,
+            text=text,
+            images=images,
+            reply_to=reply_to,
+            event=post.event,
+            template=content.template,
+            author=post.author or self.plan.campaign.author,
+            file=str(self.plan.path),
+            line=content.line,
+            length=length,
+            limit=spec.max_length,
+            hashtags=hashtags,
+            language=post.language,
+            byte_length=byte_length,
+            byte_limit=spec.max_bytes,
+            problems=(),
+        )
         return _with_problems(draft, self.checker.check(draft))
 
     def _content(self, post: PostEntry, platform: str) -> Content:
@@ -309,21 +307,15 @@ class Renderer:
             finished = self._finished[key] = (tidied, text)
         return finished
 
-    def _words(self, rendered: str, content: Content, spec: PlatformSpec) -> _Words:
-        """The rendered text tidied, the post's text (:meth:`_finish`) and how *spec*'s platform measures it
-        (:meth:`_measure`): once per distinct text and counting rule, in one look-up per draft."""
-        key = (rendered, content.hashtags is False, spec.counting)
-        words = self._measured.get(key)
-        if words is None:
-            tidied, text = self._finish(rendered, content)
-            words = self._measured[key] = (tidied, text, *self._measure(spec, text)) if text is not None \
-                else (tidied, None, 0, (), 0)
-        return words
-
-    @staticmethod
-    def _measure(spec: PlatformSpec, text: str) -> tuple[int, tuple[str, ...], int]:
-        """How long *text* is as *spec*'s platform counts it, its hashtags and its size in UTF-8 bytes."""
-        return counting.length(spec, text), tuple(twitter_text.extract_hashtags(text)), counting.utf8_bytes(text)
+    def _measure(self, spec: PlatformSpec, text: str) -> tuple[int, tuple[str, ...], int]:
+        """How long *text* is as *spec*'s platform counts it, its hashtags and its size in UTF-8 bytes: once per
+        counting rule and distinct text."""
+        key = (spec.counting, text)
+        measures = self._measures.get(key)
+        if measures is None:
+            measures = self._measures[key] = (counting.length(spec, text),
+                                              tuple(twitter_text.extract_hashtags(text)), counting.utf8_bytes(text))
+        return measures
 
     def _render_text(self, content: Content, context: dict[str, Any]) -> str:
         if content.template is not None:
@@ -426,7 +418,8 @@ class Renderer:
         else:
             # A block scalar (`text: |`) starts on the line after its key.
             file, line = str(self.plan.path), content.line + problem.line - (0 if content.text_starts_below else 1)
-        failure = Problem(file, line, where_of(post.id, account.handle, account.platform), problem.message, problem.fix)
+        where = where_of(post.id, account.handle, account.platform)
+        failure = Problem(file, line, where, problem.message, problem.fix)
         spec = PLATFORMS[account.platform]
         return Draft(
             key=f"{post.id}{occurrence.suffix}/{account.id}", campaign=self.plan.campaign.id, post_id=post.id,
@@ -521,13 +514,6 @@ def _explain(exc: TemplateError) -> str:
 def _tidy(text: str) -> str:
     lines = [line.rstrip() for line in text.strip().splitlines()]
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines))
-
-
-_Words = tuple[str, str | None, int, tuple[str, ...], int]
-"""A rendered text tidied, the post's text (``None``: no words of its own), its length, hashtags and bytes."""
-
-_IN_ORDER = operator.attrgetter("when.utc", "post_id", "account")
-"""The drafts' order: by time, then post and account."""
 
 
 def _with_problems(draft: Draft, problems: list[Problem]) -> Draft:

@@ -1,11 +1,12 @@
 """Shared fixtures: the platform sandbox served in-process on a free port, a clock tests control, light password
-hashing, and one run of `campaign demo` for the tests that check it."""
+hashing, one run of `campaign demo` for the tests that check it, and HTTPS for a sandbox."""
 
 from __future__ import annotations
 
 import os
 import re
 import signal
+import ssl
 import struct
 import subprocess
 import sys
@@ -19,6 +20,7 @@ import pytest
 from argon2 import PasswordHasher
 
 from campaign.sandbox import Sandbox, running
+from campaign.sandbox.tls import server_context, trusting, write_self_signed_certificate
 from campaign.store import people as people_store
 
 
@@ -44,6 +46,15 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     clocks, sockets and child processes: on two cores, two workers kept the cores busy 60 % of the time (282 s);
     four took 203 s, and 246 s with a third process spinning on a core, every test passing (decision 0013)."""
     return 2 * len(os.sched_getaffinity(0))
+
+
+def served_over_https(folder: Path, monkeypatch: pytest.MonkeyPatch) -> ssl.SSLContext:
+    """The TLS context for a sandbox served over HTTPS with a throwaway certificate (written into *folder*), which
+    this test's clients trust as they would a platform's: by file, never with verification turned off."""
+    certificate, key = write_self_signed_certificate(folder)
+    for name, value in trusting(certificate).items():
+        monkeypatch.setenv(name, value)
+    return server_context(certificate, key)
 
 
 class FakeClock:

@@ -34,8 +34,7 @@ from campaign.platforms.errors import (
 )
 from campaign.sandbox import Sandbox, SandboxAccount, running
 from campaign.sandbox.runner import SandboxServer
-from campaign.sandbox.tls import server_context, write_self_signed_certificate
-from tests.conftest import FakeClock
+from tests.conftest import FakeClock, served_over_https
 from tests.runner_fixtures import wait_until
 
 PLATFORM_NAMES = ["x", "facebook", "mastodon", "bluesky"]
@@ -224,17 +223,10 @@ def test_a_connection_opened_ahead_carries_the_post_and_reaches_no_endpoint(
     request goes out on it: the server never sees a second connection, over HTTPS (TLS 1.3, whose session
     tickets arrive after the handshake) as over plain HTTP. Opening it touched no platform endpoint (the sandbox
     recorded nothing: no credentials sent, no rate limit counted). Closing the adapter closes it."""
-    context = None
-    if scheme == "https":
-        certificate, key = write_self_signed_certificate(tmp_path)
-        context = server_context(certificate, key)
-        for variable in ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"):  # the clients trust it as they would a platform
-            monkeypatch.setenv(variable, str(certificate))
+    context = served_over_https(tmp_path, monkeypatch) if scheme == "https" else None
     sandbox = Sandbox(seed=1234, clock=clock)
-    server = SandboxServer(sandbox, ssl_context=context)
-    server.start()
-    assert sandbox.base_url is not None and sandbox.base_url.startswith(f"{scheme}://")
-    try:
+    with SandboxServer(sandbox, ssl_context=context) as server:
+        assert server.base_url.startswith(f"{scheme}://")
         with make_adapter(sandbox, platform) as adapter:
             adapter.prepare()  # Bluesky logs in here, on a connection of its own
             server.go_down(0.05)  # cuts every open connection
@@ -251,8 +243,6 @@ def test_a_connection_opened_ahead_carries_the_post_and_reaches_no_endpoint(
             assert server.open_connections() == opened
             assert len(sandbox.requests(platform, *CREATE[platform].split(" "))) == 1
         assert wait_until(lambda: not server.open_connections(), timeout=5)
-    finally:
-        server.stop()
 
 
 # -- local checks -----------------------------------------------------------------------------------------

@@ -40,9 +40,9 @@ from campaign.sandbox import RecordedPost, Sandbox
 from campaign.sandbox.engagement import utc_now
 from campaign.sandbox.proxy import FaultProxy
 from campaign.sandbox.runner import SandboxServer
-from campaign.sandbox.tls import server_context, write_self_signed_certificate
 from campaign.store import PostState, Store
 from campaign.store.models import AccountRow, Post, table_columns
+from tests.conftest import served_over_https
 from tests.plan_fixtures import write_campaign
 from tests.runner_fixtures import (
     CAMPAIGN,
@@ -112,18 +112,16 @@ def scene(tmp_path: Path, entries: int, spacing: float, grace: float, first_in: 
     """*entries* entries on the sandbox's four demo accounts, approved, falling due *first_in* seconds from now
     and then every *spacing* seconds, each with *grace* seconds of grace; served over HTTPS with *ssl_context*."""
     sandbox = live_sandbox(latency_ms=latency_ms)
-    server = SandboxServer(sandbox, ssl_context=ssl_context)
-    server.start()
-    accounts = demo_plan_accounts(sandbox)
-    store = Store.open(f"sqlite:///{tmp_path / 'campaign.db'}")
-    try:
-        schedule_and_approve(store, write_plan(tmp_path, sandbox, accounts, entries))
-        due = put_on_real_time(store, datetime.now(UTC) + timedelta(seconds=first_in),
-                               timedelta(seconds=spacing), timedelta(seconds=grace))
-        yield Scene(sandbox, server, store, accounts, due, timedelta(seconds=grace))
-    finally:
-        store.close()
-        server.stop()
+    with SandboxServer(sandbox, ssl_context=ssl_context) as server:
+        accounts = demo_plan_accounts(sandbox)
+        store = Store.open(f"sqlite:///{tmp_path / 'campaign.db'}")
+        try:
+            schedule_and_approve(store, write_plan(tmp_path, sandbox, accounts, entries))
+            due = put_on_real_time(store, datetime.now(UTC) + timedelta(seconds=first_in),
+                                   timedelta(seconds=spacing), timedelta(seconds=grace))
+            yield Scene(sandbox, server, store, accounts, due, timedelta(seconds=grace))
+        finally:
+            store.close()
 
 
 @contextmanager
@@ -197,12 +195,7 @@ def test_accounts_open_their_connections_just_before_the_instant_and_their_posts
     taken for dropped), each exactly once, and the openings reached no platform endpoint. Without it, only
     Bluesky's login (made when the alarm is set) has a connection open before the instant, and the other three
     accounts open theirs at the instant."""
-    context = None
-    if scheme == "https":
-        certificate, key = write_self_signed_certificate(tmp_path / "tls")
-        context = server_context(certificate, key)
-        for variable in ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"):  # the clients trust it as they would a platform
-            monkeypatch.setenv(variable, str(certificate))
+    context = served_over_https(tmp_path / "tls", monkeypatch) if scheme == "https" else None
     with scene(tmp_path, entries=1, spacing=0, grace=30, first_in=6.0, ssl_context=context) as s, \
             started(s.runner(connect_ahead=connect_ahead)):
         assert s.sandbox.base_url is not None and s.sandbox.base_url.startswith(f"{scheme}://")

@@ -111,9 +111,8 @@ class BlueskyAdapter(Adapter):
     def __init__(self, account: AccountConfig) -> None:
         super().__init__(account)
         self._handle = account.handle.lstrip("@")
-        self._client = Client(
-            base_url=account.api_base or DEFAULT_PDS, request=_Request(timeout=httpx.Timeout(account.timeout))
-        )
+        self._http = _Request(timeout=httpx.Timeout(account.timeout))
+        self._client = Client(base_url=account.api_base or DEFAULT_PDS, request=self._http)
         self._client.on_session_change(_remember_tokens)
         self._login_lock = threading.Lock()
         self._did: str | None = None
@@ -124,12 +123,10 @@ class BlueskyAdapter(Adapter):
 
     def connect_ahead(self, timeout: float) -> None:
         # The server the account's requests go to now: after login, the PDS its identity document names.
-        request = self._client.request
-        assert isinstance(request, _Request)
-        request.open_connection(server_root(self._client._base_url), timeout)
+        self._http.open_connection(server_root(self._client._base_url), timeout)
 
     def close(self) -> None:
-        self._client.request.close()
+        self._http.close()
 
     # -- hooks ----------------------------------------------------------------------------------------
 

@@ -379,10 +379,10 @@ class Runner:
             if number not in self._rings or self.stopping:
                 return
             when, ring = self._rings[number]
-            idle = {id(slot): slot for account in ring.values()
+            idle = {slot for account in ring.values()
                     if (slot := self._slots.get(account)) is not None and slot.adapter is not None and not slot.busy}
         give_up_at = when - timedelta(seconds=self.settings.connect_ahead / 2)
-        for slot in idle.values():
+        for slot in idle:
             try:
                 self._sending.submit(self._open_connection, slot, give_up_at)
             except RuntimeError:  # stopping

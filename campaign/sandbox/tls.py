@@ -59,6 +59,12 @@ def write_self_signed_certificate(folder: Path, address: str = "127.0.0.1") -> t
     return certificate_path, key_path
 
 
+def trusting(certificate: Path) -> dict[str, str]:
+    """The environment in which Python's TLS clients trust *certificate*: requests reads ``REQUESTS_CA_BUNDLE``
+    (when an adapter is made), the ssl module's default context and httpx read ``SSL_CERT_FILE``."""
+    return {"REQUESTS_CA_BUNDLE": str(certificate), "SSL_CERT_FILE": str(certificate)}
+
+
 def server_context(certificate: Path, key: Path) -> ssl.SSLContext:
     """The TLS context a server presenting *certificate* (with its *key*) serves with."""
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
