@@ -75,6 +75,20 @@ def test_each_post_plays_at_the_speed_and_a_quiet_stretch_takes_a_blink() -> Non
     assert clock.virtual(after_last) - instants[-1] == timedelta(seconds=DEFAULT_SPEED)
 
 
+def test_a_post_out_50_ms_after_its_instant_reads_as_minutes_late_not_hours() -> None:
+    """A post's own times (when it went out, when it was claimed) are put back into the plan's week by how long
+    after its due instant they came, at the speed each post plays at: 50 ms is 8.4 minutes at 10,080x. The clock
+    itself, hurrying through the quiet stretch after an instant, would put the same post hours on (before, the
+    demo's 09:00 posts read as out at noon), and a time before the instant stays at the instant."""
+    clock = skipping()
+    due = MONDAY + timedelta(hours=3)  # one post, then a night
+    real_due = clock.real(due)
+    out = real_due + timedelta(milliseconds=50)
+    assert clock.played(real_due, out) - due == timedelta(milliseconds=50) * DEFAULT_SPEED
+    assert clock.virtual(out) - due > timedelta(hours=3)  # what the clock alone would say
+    assert clock.played(real_due, real_due - timedelta(milliseconds=5)) == due
+
+
 def test_a_slower_speed_plays_the_week_more_slowly() -> None:
     """`--speed` still slows the week down for whoever wants to watch: a tenth of the speed, ten times the time."""
     assert skipping(DEFAULT_SPEED / 10).real_span == pytest.approx(skipping().real_span * 10, rel=1e-4)

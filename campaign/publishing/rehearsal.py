@@ -55,8 +55,10 @@ TIMEOUT = 5.0
 """Seconds for every request to the sandbox."""
 POLL = 0.1
 """Seconds between looks at how many posts are settled."""
-MOVED = ("due_at", "late_after", "published_at", "claimed_at")
-"""The post times :meth:`Rehearsal.to_plan_time` moves back onto the plan's week."""
+ON_THE_CLOCK = ("due_at", "late_after")
+"""The post times :meth:`Rehearsal.to_plan_time` moves back onto the plan's week by the clock."""
+PLAYED = ("published_at", "claimed_at")
+"""The post times it moves back by how long after the post's due instant they came (:meth:`CompressedClock.played`)."""
 SETTLED = (PostState.PUBLISHED, PostState.FAILED, PostState.MISSED, PostState.CANCELLED, PostState.REJECTED)
 P = table_columns(Post)
 ACC = table_columns(AccountRow)
@@ -131,6 +133,13 @@ class CompressedClock:
         share = min((elapsed - self._real[index]).total_seconds() * self.speed / ramp, 1.0)
         within = -ramp * math.log1p(-share) if share < 1 else math.inf
         return min(self._plan[index] + timedelta(seconds=min(within, 1e9)), self._plan[index + 1])
+
+    def played(self, due: datetime, real_time: datetime) -> datetime:
+        """Where *real_time*, which came after a post's real *due* instant, falls in the plan's week: as long after
+        its plan due time as it came after *due*, at the speed each post plays at. Not :meth:`virtual`: after an
+        instant the clock hurries through the quiet stretch that follows, so the tens of milliseconds a request
+        takes would put a post hours on, into a skipped night, and a 09:00 post would read as out at noon."""
+        return self.virtual(due) + max(as_utc(real_time) - as_utc(due), timedelta(0)) * self.speed
 
     def _within(self, index: int, plan_time: timedelta) -> float:
         """Real seconds from instant *index* to *plan_time* after it (before the next instant)."""
@@ -257,12 +266,16 @@ class Rehearsal:
         """
         virtual = self.clock.virtual
         posts = self.store.posts_in(list(PostState), self.campaign)  # read before the write transaction begins
-        moved = [{"pid": post.id, **{f"new_{name}": virtual(value) if (value := getattr(post, name)) else None
-                                     for name in MOVED}} for post in posts]
+        played = self.clock.played
+        moved = [{"pid": post.id,
+                  **{f"new_{name}": virtual(getattr(post, name)) for name in ON_THE_CLOCK},
+                  **{f"new_{name}": played(post.due_at, value) if (value := getattr(post, name)) else None
+                     for name in PLAYED}} for post in posts]
         with self.store.engine.begin() as connection:
             if moved:
                 connection.execute(update(Post).where(P.id == bindparam("pid"))
-                                   .values({name: bindparam(f"new_{name}") for name in MOVED}), moved)
+                                   .values({name: bindparam(f"new_{name}") for name in (*ON_THE_CLOCK, *PLAYED)}),
+                                   moved)
             snapshots = [{"sid": snapshot_id, "new_at": virtual(collected_at)} for snapshot_id, collected_at
                          in connection.execute(select(S.id, S.collected_at).join(Post, P.id == S.post_id)
                                                .where(P.campaign_id == self.campaign))]
