@@ -19,8 +19,10 @@ memory readings). Printed, side by side:
   published, how many it silently dropped as misfired, and its lateness. Also: the runner process's CPU per
   published post (goal ≤ 2 ms: the runner and the client library; in-process, the sandbox's too), and how many
   posts the sandbox received (never more than one per post). Goals: start p99 ÷ latency ≤ 1.5, end-to-end
-  p99 ÷ latency ≤ 2.0. Beside them, in the same run: the client library alone, one thread per account already
-  started and released at the due instant, nothing else (no store, no scheduler); and the client library's CPU
+  p99 ÷ latency ≤ 2.0. Beside them, in the same run, the floor: the client library alone, one thread per account
+  already started, its connection opened ahead as the runner's are, and released at the due instant, nothing
+  else (no store, no scheduler, nothing recorded): where the library alone stands against the same goals; and the
+  client library's CPU
   per request (its send and its answer) one after another on one thread. A process runs Python on one core at a
   time: `posts × that CPU` is the burst's client work, spent between the due instant and the last answer. It is
   not a bound on when the last request leaves: a burst's answers are handled while the platform takes its
@@ -422,7 +424,9 @@ def burst_ours_here(db: str, platform: str, accounts: int, latency: float, lead:
 
 def burst_bare(db: str, platform: str, accounts: int, latency: float, lead: float) -> dict[str, Any]:
     """The reference: the client library alone, one thread per account started and waiting, every account's adapter
-    built, each thread publishing its post at the due instant; no store, no scheduler (the sandbox apart)."""
+    built and its connection opened ahead (``Adapter.connect_ahead``, as the runner does by default), each thread
+    publishing its post at the due instant; no store, no scheduler (the sandbox apart). Its CPU is counted from
+    the opening on, as the runner's is from its start."""
     from campaign.platforms.base import Outgoing
     from campaign.store import PostState, Store
 
@@ -438,16 +442,18 @@ def burst_bare(db: str, platform: str, accounts: int, latency: float, lead: floa
         go = threading.Event()
 
         def publish(post: Any) -> None:
+            adapters[post.account].connect_ahead(timeout=lead / 3)
             go.wait()
             adapters[post.account].publish(Outgoing(text=post.text, idempotency_key=post.key))
             with lock:
                 heard.append((datetime.now(UTC) - due).total_seconds() * 1000)
 
         threads = [threading.Thread(target=publish, args=(post,)) for post in posts]
+        cpu = cpu_seconds()
         for thread in threads:
             thread.start()
-        cpu = cpu_seconds()
         wake_ups([due], [])
+        cpu_before = cpu_seconds() - cpu
         go.set()  # one wake-up for all: the threads have nothing else to do
         for thread in threads:
             thread.join()
@@ -464,7 +470,8 @@ def burst_bare(db: str, platform: str, accounts: int, latency: float, lead: floa
             adapter.close()
     store.close()
     return {"states": {"published": len(heard)}, "start_ms": [], "end_ms": heard, "finished": True, "dropped": 0,
-            "event_late_ms": [], "cpu_s": cpu, "received": received["received"], "twice": received["twice"],
+            "event_late_ms": [], "cpu_s": cpu, "cpu_before_s": cpu_before, "received": received["received"],
+            "twice": received["twice"],
             "reached_ms": [(at - due.timestamp()) * 1000 for at in received["arrivals"]], "serial_cpu_s": serial}
 
 
@@ -652,7 +659,7 @@ def print_burst(options: argparse.Namespace, ours_runs: list[dict[str, Any]], ap
     rows = ([("runner (ours)", run) for run in ours_runs]
             + [("runner, no connection opened ahead", run) for run in cold_runs]
             + [("runner, sandbox in-process", run) for run in here_runs]
-            + [(f"client library alone, {n} threads", run) for run in bare_runs]
+            + [("client library alone, opened ahead", run) for run in bare_runs]
             + [("APScheduler defaults (pool of 10)", run) for run in aps_runs])
     for label, run in rows:
         published = run["states"].get("published", 0)
@@ -697,10 +704,13 @@ def print_burst(options: argparse.Namespace, ours_runs: list[dict[str, Any]], ap
           f"end-to-end p99 ÷ latency {percentile(cold['end_ms'], 0.99) / latency:.2f})")
     bare = median_run(bare_runs)
     cpu_bare = bare["cpu_s"] / max(1, bare["states"]["published"]) * 1000
+    bare_before = bare["cpu_before_s"] / max(1, bare["states"]["published"]) * 1000
     serial = bare["serial_cpu_s"] * 1000
-    print(f"  the client library alone            : {cpu_bare:5.2f} ms CPU per post from {n} threads released at "
-          f"once (reached p99 ÷ latency {percentile(bare['reached_ms'], 0.99) / latency:.2f}); ours ÷ it: CPU "
-          f"{cpu / cpu_bare:.2f}×, end-to-end p99 {percentile(ours['end_ms'], 0.99) / percentile(bare['end_ms'], 0.99):.2f}×")
+    print(f"  the floor: the client library alone: {cpu_bare:5.2f} ms CPU per post ({bare_before:.2f} of it opening its "
+          f"connection ahead), from {n} threads released at once; reached p99 ÷ latency "
+          f"{percentile(bare['reached_ms'], 0.99) / latency:.2f}, end-to-end p99 ÷ latency "
+          f"{percentile(bare['end_ms'], 0.99) / latency:.2f}; ours ÷ it: CPU {cpu / cpu_bare:.2f}×, end-to-end p99 "
+          f"{percentile(ours['end_ms'], 0.99) / percentile(bare['end_ms'], 0.99):.2f}×")
     print(f"  the client library, serially        : {serial:5.2f} ms CPU per request (send and answer) one after "
           f"another on one thread; {n} of them are {serial * n:.0f} ms of the one core a Python process runs on "
           f"({serial * n / latency:.2f} latencies), spent between the due instant and the last answer; "
