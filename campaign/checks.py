@@ -89,6 +89,10 @@ class Checker:
             if known is None:
                 known = self._by_words[key] = self._platform_findings(draft) + self._text_findings(draft.text)
             findings = known
+        if draft.reply_to is not None and not PLATFORMS[draft.platform].threads:
+            label = PLATFORMS[draft.platform].label
+            findings = [*findings, (f"{label} has no threads, so this reply cannot go there",
+                                    f"leave the {label} account out of this post's `accounts:`", "error")]
         if not findings:
             return []
         where = where_of(draft.post_id, draft.handle, draft.platform)

@@ -8,6 +8,8 @@ one place that turns a rule's name into a count.
   (what Mastodon's ``StatusLengthValidator`` does).
 - ``graphemes``: grapheme clusters (Bluesky's 300).
 - ``characters``: Unicode code points (Facebook).
+- ``little-text``: Unicode code points of the words as LinkedIn's commentary, every reserved character escaped
+  (:mod:`campaign.platforms.little_text`): ``(free)`` counts 8.
 
 A platform may also limit the text's size in UTF-8 bytes (:attr:`PlatformSpec.max_bytes`; Bluesky's
 3,000): :func:`utf8_bytes` counts those.
@@ -18,7 +20,7 @@ from __future__ import annotations
 import regex
 
 from campaign import twitter_text
-from campaign.platforms import CountingRule, PlatformSpec
+from campaign.platforms import CountingRule, PlatformSpec, little_text
 
 MASTODON_URL_LENGTH = 23
 _MASTODON_REMOTE_MENTION = regex.compile(r"(?<![\w/])(@\w+)@[\w.\-]+\w", regex.UNICODE)
@@ -49,6 +51,8 @@ def count(rule: CountingRule, text: str) -> int:
         return len(text)
     if rule == "mastodon":
         return _mastodon_length(text)
+    if rule == "little-text":
+        return len(little_text.commentary(text))
     raise ValueError(f"unknown counting rule {rule!r}")
 
 

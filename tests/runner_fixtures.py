@@ -44,6 +44,7 @@ CREATE_PATHS = {
     "facebook": ("POST", "/v*/*/feed"),
     "mastodon": ("POST", "/api/v1/statuses"),
     "bluesky": ("POST", "/xrpc/com.atproto.repo.createRecord"),
+    "linkedin": ("POST", "/rest/posts"),
 }
 """The request that creates a post, per platform (method, path glob)."""
 
@@ -126,31 +127,35 @@ class PlanAccount:
 
 
 def demo_plan_accounts(sandbox: Sandbox) -> list[PlanAccount]:
-    """The sandbox's four demo accounts as plan accounts ``demo-x``, ``demo-facebook``, ..."""
+    """The sandbox's demo accounts (one per platform) as plan accounts ``demo-x``, ``demo-facebook``, ..."""
     return [PlanAccount(f"demo-{a.platform}", a, "SANDBOX") for a in sandbox.accounts()]
 
 
 def extra_accounts(sandbox: Sandbox, per_platform: int) -> list[PlanAccount]:
-    """*per_platform* fresh accounts on each of the four platforms, added to *sandbox*."""
+    """*per_platform* fresh accounts on each platform, added to *sandbox*."""
     made: list[PlanAccount] = []
     number = 0
-    for platform in ("x", "facebook", "mastodon", "bluesky"):
+    for platform in CREATE_PATHS:
         for _ in range(per_platform):
             number += 1
             token = secrets.token_hex(6)
             user_id = {"x": str(7000 + number), "facebook": f"1000{number:011d}", "mastodon": str(9000 + number),
-                       "bluesky": f"did:plc:runner{number:04d}"}[platform]
+                       "bluesky": f"did:plc:runner{number:04d}", "linkedin": str(2400000 + number)}[platform]
             credentials = {
                 "x": {"consumer_key": f"ck-{token}", "consumer_secret": f"cs-{token}",
                       "access_token": f"{user_id}-at-{token}", "access_token_secret": f"ats-{token}"},
                 "facebook": {"page_id": user_id, "page_access_token": f"EAA{token}"},
                 "mastodon": {"access_token": f"mastodon-{token}"},
                 "bluesky": {"app_password": f"{token[:4]}-{token[4:8]}-{token[8:]}aa-bbbb"},
+                "linkedin": {"organization_id": user_id, "access_token": f"AQ{token}"},
             }[platform]
             handle = {"x": f"@Force{number}", "facebook": f"ForcePage{number}",
-                      "mastodon": f"@force{number}@social.sandbox", "bluesky": f"force{number}.bsky.social"}[platform]
+                      "mastodon": f"@force{number}@social.sandbox", "bluesky": f"force{number}.bsky.social",
+                      "linkedin": f"force-{number}"}[platform]
             scopes = {"x": ("read-write",), "facebook": ("pages_manage_posts", "pages_read_engagement"),
-                      "mastodon": ("read", "write"), "bluesky": ("com.atproto.appPass",)}[platform]
+                      "mastodon": ("read", "write"), "bluesky": ("com.atproto.appPass",),
+                      "linkedin": ("w_organization_social", "r_organization_social", "rw_organization_admin")
+                      }[platform]
             account = sandbox.add_account(SandboxAccount(platform=platform, handle=handle, user_id=user_id,
                                                          display_name=f"Force {number}", credentials=credentials,
                                                          scopes=scopes))

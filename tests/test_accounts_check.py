@@ -12,7 +12,7 @@ from tests.plan_fixtures import write_campaign
 
 
 def sandbox_plan(tmp_path: Path, sandbox: Sandbox) -> Path:
-    """A plan whose four accounts are the sandbox's demo accounts, reached at its base URL."""
+    """A plan whose accounts are the sandbox's demo accounts (one per platform), reached at its base URL."""
     lines = ["campaign:", "  name: Check", "  timezone: Europe/London", "  starts: 2027-03-15",
              "  ends: 2027-03-21", "accounts:"]
     for account in sandbox.accounts():
@@ -37,9 +37,10 @@ def test_every_account_is_checked_against_its_platform(tmp_path: Path, sandbox: 
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[0].split() == ["ACCOUNT", "PLATFORM", "HANDLE", "IDENTITY", "TOKEN", "PERMISSIONS"]
-    assert [line.split()[0] for line in lines[1:5]] == ["demo-x", "demo-facebook", "demo-mastodon", "demo-bluesky"]
-    assert all(" ok " in line for line in lines[1:5])
-    assert lines[-1] == "4 of 4 accounts ready to post"
+    assert [line.split()[0] for line in lines[1:6]] == ["demo-x", "demo-facebook", "demo-mastodon", "demo-bluesky",
+                                                        "demo-linkedin"]
+    assert all(" ok " in line for line in lines[1:6])
+    assert lines[-1] == "5 of 5 accounts ready to post"
 
 
 def test_a_missing_variable_and_a_refused_token_are_explained_without_secrets(tmp_path: Path,
@@ -54,10 +55,10 @@ def test_a_missing_variable_and_a_refused_token_are_explained_without_secrets(tm
     assert ("demo-bluesky: the Bluesky credential 'app_password' is read from the environment variable "
             "SANDBOX_BLUESKY_APP_PASSWORD, which is not set") in result.output
     assert "demo-mastodon: " in result.output
-    assert result.output.splitlines()[-1] == "2 of 4 accounts ready to post"
-    # A Page's id is public (it is part of every post's id); every other credential is a secret.
+    assert result.output.splitlines()[-1] == "3 of 5 accounts ready to post"
+    # A Page's id and an organisation's are public (part of every post's id or address); the rest are secrets.
     for variable, secret in environment.items():
-        if not variable.endswith("_PAGE_ID"):
+        if not variable.endswith(("_PAGE_ID", "_ORGANIZATION_ID")):
             assert secret not in result.output
     assert "not-the-right-token-1234567" not in result.output
 

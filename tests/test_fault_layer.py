@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import pytest
 import requests
@@ -40,12 +40,13 @@ from campaign.sandbox.runner import SandboxServer
 from campaign.sandbox.tls import server_context, write_self_signed_certificate
 from tests.conftest import FakeClock
 
-PLATFORM_NAMES = ["x", "facebook", "mastodon", "bluesky"]
+PLATFORM_NAMES = ["x", "facebook", "mastodon", "bluesky", "linkedin"]
 CREATE = {
     "x": "POST /2/tweets",
     "facebook": "POST /v*/*/feed",
     "mastodon": "POST /api/v1/statuses",
     "bluesky": "POST /xrpc/com.atproto.repo.createRecord",
+    "linkedin": "POST /rest/posts",
 }
 SHORT_TIMEOUT = 0.5
 DOWN_SECONDS = 1.0
@@ -374,6 +375,19 @@ def reads(sandbox: Sandbox, platform: str, post_id: str) -> dict[str, bool]:
             "GET /{post}": single.status_code == 200,
             "GET /?ids=": many.status_code == 200,
         }
+    if platform == "linkedin":
+        headers = {"Authorization": f"Bearer {account.credentials['access_token']}", "LinkedIn-Version": "202610",
+                   "X-Restli-Protocol-Version": "2.0.0"}
+        urn = quote(post_id, safe="")
+        finder = requests.get(f"{base}/rest/posts?author={quote(f'urn:li:organization:{account.user_id}', safe='')}"
+                              "&q=author&count=10", headers=headers, timeout=5).json()
+        single = requests.get(f"{base}/rest/posts/{urn}", headers=headers, timeout=5)
+        batch = requests.get(f"{base}/rest/posts?ids=List({urn})", headers=headers, timeout=5).json()
+        return {
+            "GET /rest/posts?q=author": post_id in _ids(finder["elements"]),
+            "GET /rest/posts/{urn}": single.status_code == 200,
+            "GET /rest/posts?ids=List()": post_id in batch["results"],
+        }
     if platform == "mastodon":
         timeline = requests.get(f"{base}/api/v1/accounts/{account.user_id}/statuses", timeout=5).json()
         single = requests.get(f"{base}/api/v1/statuses/{post_id}", timeout=5)
@@ -427,7 +441,7 @@ def _read_lag_hides_then_shows(sandbox: Sandbox, platform: str, clock: FakeClock
             ]
 
 
-@pytest.mark.parametrize("platform", ["x", "facebook", "mastodon"])
+@pytest.mark.parametrize("platform", ["x", "facebook", "mastodon", "linkedin"])
 def test_read_lag_hides_a_new_post_from_every_read_until_its_seconds_pass(
     lagging: Sandbox, platform: str, clock: FakeClock
 ) -> None:
@@ -505,7 +519,7 @@ def test_the_proxy_forwards_every_request_and_answer_unchanged(
     assert reading.remote_id == receipt.remote_id
     assert texts(sandbox, platform) == [f"Through the proxy to {platform}"]
     create = proxy.requests(platform, "POST", CREATE[platform].split(" ")[1])
-    assert [(r.status, r.fault) for r in create] == [(200 if platform != "x" else 201, None)]
+    assert [(r.status, r.fault) for r in create] == [(201 if platform in ("x", "linkedin") else 200, None)]
     assert len(proxy.requests(platform)) == len(sandbox.requests(platform))
 
 

@@ -1,7 +1,7 @@
-"""One contract, four adapters: each test runs against X, Facebook, Mastodon and Bluesky.
+"""One contract, five adapters: each test runs against X, Facebook, Mastodon, Bluesky and LinkedIn.
 
 Every adapter is exercised through its real client library (tweepy, pyfacebook, Mastodon.py,
-atproto) over real HTTP to the in-process sandbox; nothing is mocked.
+atproto; LinkedIn's REST API through requests) over real HTTP to the in-process sandbox; nothing is mocked.
 """
 
 from __future__ import annotations
@@ -20,37 +20,41 @@ from typing import Any
 
 import pytest
 
-from campaign.platforms import PLATFORMS, adapter_class
+from campaign.platforms import PLATFORMS, adapter_class, little_text
 from campaign.platforms.base import MEASURES, AccountConfig, Adapter, ImageNotApproved, MediaItem, Outgoing
 from campaign.platforms.bluesky import record_key
 from campaign.platforms.errors import (
     AuthExpired,
     Duplicate,
     InvalidMedia,
+    Permanent,
     PlatformError,
     RateLimited,
     TooLong,
     Transient,
 )
+from campaign.platforms.linkedin import next_midnight
 from campaign.sandbox import Sandbox, SandboxAccount, running
 from campaign.sandbox.runner import SandboxServer
 from tests.conftest import FakeClock, served_over_https
 from tests.runner_fixtures import wait_until
 
-PLATFORM_NAMES = ["x", "facebook", "mastodon", "bluesky"]
+PLATFORM_NAMES = ["x", "facebook", "mastodon", "bluesky", "linkedin"]
 CREATE = {
     "x": "POST /2/tweets",
     "facebook": "POST /v*/*/feed",
     "mastodon": "POST /api/v1/statuses",
     "bluesky": "POST /xrpc/com.atproto.repo.createRecord",
+    "linkedin": "POST /rest/posts",
 }
 METRICS = {
     "x": ("GET", "/2/tweets"),
     "facebook": ("GET", "/v25.0"),
     "mastodon": ("GET", "/api/v1/statuses/*"),
     "bluesky": ("GET", "/xrpc/app.bsky.feed.getPosts"),
+    "linkedin": ("GET", "/rest/organizationalEntityShareStatistics"),
 }
-REPORTS_VIEWS = {"x": True, "facebook": True, "mastodon": False, "bluesky": False}
+REPORTS_VIEWS = {"x": True, "facebook": True, "mastodon": False, "bluesky": False, "linkedin": True}
 FAULTS = {
     "rate_limit": RateLimited,
     "error500": Transient,
@@ -110,6 +114,8 @@ def test_an_image_is_published_with_its_alt_text(
 def test_a_thread_reply_is_recorded_as_a_reply_to_the_first_post(
     sandbox: Sandbox, adapter: Adapter, platform: str
 ) -> None:
+    if not PLATFORMS[platform].threads:
+        pytest.skip(f"{platform} has no threads: test_linkedin_refuses_a_reply_before_any_request")
     first = adapter.publish(Outgoing("Thread 1/2: the signs of modern slavery"))
     second = adapter.publish(Outgoing("Thread 2/2: how to report it", reply_to=first.remote_id))
     reply = next(p for p in sandbox.posts(platform) if p.id == second.remote_id)
@@ -304,7 +310,9 @@ def test_each_fault_maps_to_its_error_kind(
     assert type(error) is FAULTS[kind]
     assert error.platform == platform
     assert sandbox.posts(platform) == []
-    if isinstance(error, RateLimited):
+    if isinstance(error, RateLimited) and platform == "linkedin":  # daily limits, reset at midnight UTC
+        assert error.retry_at == next_midnight(datetime.now(UTC))
+    elif isinstance(error, RateLimited):
         assert error.retry_at is not None
         assert datetime.now(UTC) < error.retry_at <= datetime.now(UTC) + timedelta(minutes=3)
     if isinstance(error, Transient):
@@ -391,6 +399,7 @@ SECRETS = {
     },
     "mastodon": {"access_token": "SECRET-mastodon-token-abcdef"},
     "bluesky": {"app_password": "SECRET-bsky-app-pass-0001"},
+    "linkedin": {"organization_id": "2414183", "access_token": "AQ-SECRET-linkedin-token-7e7e"},
 }
 SECRET_TEST_TIMEOUT = 0.2
 WRONG = {
@@ -398,6 +407,7 @@ WRONG = {
     "facebook": "page_access_token",
     "mastodon": "access_token",
     "bluesky": "app_password",
+    "linkedin": "access_token",
 }
 
 
@@ -463,7 +473,7 @@ def test_secrets_never_appear_in_errors_logs_or_sandbox_records(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    secrets = [v for k, v in SECRETS[platform].items() if k != "page_id"] + ["SECRET-wrong"]
+    secrets = [v for k, v in SECRETS[platform].items() if k not in ("page_id", "organization_id")] + ["SECRET-wrong"]
     with running(_secret_sandbox(clock)) as sandbox:
         shown = []
         for error in _error_paths(sandbox, platform, png):
@@ -610,4 +620,63 @@ def test_bluesky_an_image_that_cannot_be_read_is_refused_before_any_request(sand
     broken = MediaItem("guide.png", b"not a png at all", "Pocket guide", "image/png")
     with make_adapter(sandbox, "bluesky") as adapter, pytest.raises(InvalidMedia, match="cannot be read"):
         adapter.publish(Outgoing("With a broken image", images=(broken,)))
+    assert sandbox.requests() == []
+
+
+# -- LinkedIn ---------------------------------------------------------------------------------------------
+
+
+def test_linkedin_escapes_its_markup_so_the_page_shows_every_word(sandbox: Sandbox) -> None:
+    """LinkedIn's commentary is little text: an unescaped ( or _ is markup, and LinkedIn answers 201 and shows
+    the post cut there. The adapter sends every reserved character escaped and each hashtag as a hashtag
+    template, so the page (the sandbox shows posts as LinkedIn does) shows the words as written, hashtags as
+    hashtags; the same commentary unescaped would have shown only what came before the bracket."""
+    text = ("Worried about someone (at work or next door)? Call 101 or the helpline 08000 121 700 *any time* "
+            "#ModernSlavery https://www.gov.uk/government/collections/modern_slavery")
+    with make_adapter(sandbox, "linkedin") as linkedin:
+        linkedin.publish(Outgoing(text))
+    [posted] = sandbox.posts("linkedin")
+    assert posted.text == text
+    sent = posted.extra["commentary"]
+    assert "{hashtag|\\#|ModernSlavery}" in sent and "\\(at work" in sent and "modern\\_slavery" in sent
+    assert little_text.shown(text) == "Worried about someone "  # the same words, sent unescaped
+
+
+def test_linkedin_refuses_a_reply_before_any_request(sandbox: Sandbox) -> None:
+    """LinkedIn has no threads: a post that replies to another is refused with a reason, and nothing is sent."""
+    with make_adapter(sandbox, "linkedin") as linkedin, pytest.raises(Permanent, match="no threads"):
+        linkedin.publish(Outgoing("How to report it", reply_to="urn:li:share:7012345678901234567"))
+    assert sandbox.requests() == []
+
+
+def test_linkedin_posts_several_images_as_one_multi_image_post(sandbox: Sandbox, png: Path) -> None:
+    """Each image is registered, its bytes uploaded, and the post names them all with their alt texts."""
+    images = tuple(MediaItem.from_file(png, f"Card {n}", "image/png") for n in (1, 2, 3))
+    with make_adapter(sandbox, "linkedin") as linkedin:
+        receipt = linkedin.publish(Outgoing("Three cards for the week", images=images))
+    [posted] = sandbox.posts("linkedin")
+    assert posted.id == receipt.remote_id and posted.alt_texts == ["Card 1", "Card 2", "Card 3"]
+    assert len(sandbox.requests("linkedin", "PUT")) == 3
+
+
+def test_linkedin_metrics_read_a_quiet_post_as_zeros_and_leave_out_a_deleted_one(
+    sandbox: Sandbox, clock: FakeClock
+) -> None:
+    """LinkedIn's statistics leave out a share with no impressions and no actions: one that still exists reads
+    as zeros (it is there, nobody has seen it yet), one deleted is left out, as on every platform."""
+    with make_adapter(sandbox, "linkedin") as linkedin:
+        quiet = linkedin.publish(Outgoing("Just out")).remote_id
+        gone = linkedin.publish(Outgoing("Deleted at once")).remote_id
+        sandbox.delete_post("linkedin", gone)
+        [reading] = linkedin.metrics([quiet, gone])
+    assert reading.remote_id == quiet
+    assert reading.measures["views"] == 0 and reading.measures["likes"] == 0 and reading.measures["quotes"] is None
+
+
+def test_linkedin_words_longer_once_escaped_are_refused_before_any_request(sandbox: Sandbox) -> None:
+    """LinkedIn's length is counted on the commentary as sent: 2,990 characters with 20 brackets are 3,010."""
+    text = "a" * 2970 + "()" * 10
+    with make_adapter(sandbox, "linkedin") as linkedin, pytest.raises(TooLong) as raised:
+        linkedin.publish(Outgoing(text))
+    assert (raised.value.length, raised.value.limit) == (3010, 3000)
     assert sandbox.requests() == []

@@ -183,17 +183,17 @@ def others_unaffected(s: Scene) -> None:
 
 
 @pytest.mark.parametrize(("scheme", "connect_ahead", "open_before", "open_after"),
-                         [("https", 3.0, 5, 5), ("http", 3.0, 5, 5), ("http", 0.0, 1, 4)])
+                         [("https", 3.0, 6, 6), ("http", 3.0, 6, 6), ("http", 0.0, 1, 5)])
 def test_accounts_open_their_connections_just_before_the_instant_and_their_posts_go_out_on_them(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, scheme: str, connect_ahead: float, open_before: int,
     open_after: int
 ) -> None:
     """A post on each demo account, all due 6 s from now. With ``connect_ahead`` (the default 3 s), by a second
-    before the instant every account has its connection open (five: X one for posts and one for images, which
+    before the instant every account has its connection open (six: X one for posts and one for images, which
     the sandbox serves from one server, and one each for the others); the posts then go out on them, as the
     sandbox sees no new connection (over HTTPS too, where a connection that has carried no exchange would be
     taken for dropped), each exactly once, and the openings reached no platform endpoint. Without it, only
-    Bluesky's login (made when the alarm is set) has a connection open before the instant, and the other three
+    Bluesky's login (made when the alarm is set) has a connection open before the instant, and the other four
     accounts open theirs at the instant."""
     context = served_over_https(tmp_path / "tls", monkeypatch) if scheme == "https" else None
     with scene(tmp_path, entries=1, spacing=0, grace=30, first_in=6.0, ssl_context=context) as s, \
@@ -221,19 +221,19 @@ def test_openings_that_hang_are_given_up_before_the_instant_and_hold_no_post_up(
             FaultProxy(str(s.sandbox.base_url), ["*:HEAD /:hang"]) as proxy:
         with s.store.engine.begin() as connection:
             connection.execute(update(AccountRow).where(A.campaign_id == CAMPAIGN).values(api_base=proxy.base_url))
-        with started(s.runner(workers=4)):
+        with started(s.runner(workers=5)):
             assert wait_until(s.settled, timeout=20), states(s.store)
         hung = proxy.requests(method="HEAD", path="/")
-    assert len(hung) >= 4 and all(r.fault == "hang" for r in hung)  # every account's opening reached it, and hung
+    assert len(hung) >= 5 and all(r.fault == "hang" for r in hung)  # every account's opening reached it, and hung
     assert_published_exactly_once(s, s.keys())
     instant = min(s.due.values())
     reached = [(record.at - instant).total_seconds() for platform, (method, path) in CREATE_PATHS.items()
                for record in s.sandbox.requests(platform, method, path)]
-    assert len(reached) == 4 and all(0 <= late < 1.0 for late in reached), reached
+    assert len(reached) == 5 and all(0 <= late < 1.0 for late in reached), reached
 
 
 def test_posts_go_out_at_their_times_exactly_once_and_lateness_is_recorded(tmp_path: Path) -> None:
-    """40 posts on four accounts (X, Facebook, Mastodon, Bluesky) falling due every 0.3 s: each is published
+    """50 posts on five accounts (X, Facebook, Mastodon, Bluesky, LinkedIn) falling due every 0.3 s: each is published
     exactly once (the sandbox's own record, its create requests, the store's remote ids), never before its
     time and promptly after it, in due order per account; every post has one ``publish_attempt`` whose
     ``started_at − due_at`` is its first try's lateness and whose ``published_at − due_at`` is its lateness as
@@ -244,15 +244,15 @@ def test_posts_go_out_at_their_times_exactly_once_and_lateness_is_recorded(tmp_p
         finished = datetime.now(UTC)
 
     keys = s.keys()
-    assert len(keys) == 40
+    assert len(keys) == 50
     assert_published_exactly_once(s, keys)
-    assert sum(sandbox_counts(s.sandbox).values()) == 40
+    assert sum(sandbox_counts(s.sandbox).values()) == 50
     for platform in CREATE_PATHS:
         assert created_ok(s.sandbox, platform) == 10, platform
     assert unplanned_create_refusals(s.sandbox) == []
 
     published = {e.post: e for e in s.named("published") if isinstance(e, events.Published)}
-    assert sorted(published) == keys and len(s.named("published")) == 40
+    assert sorted(published) == keys and len(s.named("published")) == 50
     stored = posts(s.store)
     late_by: list[float] = []
     for key in keys:
@@ -604,7 +604,7 @@ def test_a_failing_listener_never_stops_publishing(tmp_path: Path, caplog: pytes
         with scene(tmp_path, entries=3, spacing=0.3, grace=30) as s, started(s.runner(listeners=[broken])):
             assert wait_until(s.settled, timeout=20), states(s.store)
         assert_published_exactly_once(s, s.keys())
-    assert calls.count("published") == 12
+    assert calls.count("published") == 15
     assert Counter(calls) == Counter(e.name for e in s.events)
     assert sum("listener failed" in r.getMessage() for r in caplog.records) >= len(calls)
 

@@ -74,6 +74,8 @@ _HANDLES = {
     "mastodon": (re.compile(r"@\w+@[\w.-]+\.\w+"), "a Mastodon address such as '@lancspolice@police.social'"),
     "bluesky": (re.compile(r"@?[a-z0-9.-]+\.[a-z]{2,}"), "a Bluesky handle such as 'lancspolice.bsky.social'"),
     "facebook": (re.compile(r"\S.*"), "the Page's name, such as 'Lancashire Police'"),
+    "linkedin": (re.compile(r"[a-z0-9][a-z0-9-]*", re.IGNORECASE),
+                 "the page's public name in its address (linkedin.com/company/NAME), such as 'lancashire-police'"),
 }
 
 TEXT = str

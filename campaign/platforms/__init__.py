@@ -18,7 +18,7 @@ from campaign.exceptions import UnknownPlatformError
 if TYPE_CHECKING:
     from campaign.platforms.base import Adapter
 
-CountingRule = Literal["twitter-text-v3", "mastodon", "graphemes", "characters"]
+CountingRule = Literal["twitter-text-v3", "mastodon", "graphemes", "characters", "little-text"]
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,7 @@ class PlatformSpec:
     """What a platform allows, and how it counts."""
 
     name: str
-    """The name used in plans: ``x``, ``facebook``, ``mastodon``, ``bluesky``."""
+    """The name used in plans: ``x``, ``facebook``, ``mastodon``, ``bluesky``, ``linkedin``."""
     label: str
     """The platform's name for people."""
     max_length: int
@@ -61,6 +61,8 @@ class PlatformSpec:
     """The longest an image's width or height may be, in pixels."""
     max_gif_pixels: int | None = None
     """The most pixels a GIF may have, where the platform limits GIFs further."""
+    threads: bool = True
+    """Whether a post can reply to another (``reply_to:``); LinkedIn has no threads."""
 
 
 PLATFORMS: dict[str, PlatformSpec] = {
@@ -146,6 +148,32 @@ PLATFORMS: dict[str, PlatformSpec] = {
             adapter="campaign.platforms.bluesky:BlueskyAdapter",
             colour="#29b6f6",
             terminal_colour="cyan",
+        ),
+        PlatformSpec(
+            name="linkedin",
+            label="LinkedIn",
+            # The Posts API documents only its FIELD_LENGTH_TOO_LONG error; LinkedIn's 3,000 characters are from
+            # its UGC Post API ("The maximum length of the text of a UGC Post is 3000 characters"). How it counts
+            # is not documented: counted here on the commentary as sent, its escapes included.
+            max_length=3000,
+            counting="little-text",
+            # A multiImage post takes 2 to 20 images, a single image goes as `content.media`; alt text "Maximum
+            # length is 4,086 characters"; "JPG, GIF, and PNG formats", "Images with less than 36,152,320
+            # pixels" (the Images API).
+            max_images=20,
+            max_alt_text=4086,
+            image_types=("image/png", "image/jpeg", "image/gif"),
+            max_image_pixels=36_152_319,
+            credentials=("organization_id", "access_token"),
+            # Not documented: a lookup that finds nothing is trusted as long after the request as on X and
+            # Facebook.
+            read_lag=20.0,
+            # Third-party clients ask for at most 20 shares' statistics at once; LinkedIn documents no limit.
+            metrics_batch=20,
+            threads=False,
+            adapter="campaign.platforms.linkedin:LinkedInAdapter",
+            colour="#0a66c2",
+            terminal_colour="bright_blue",
         ),
     )
 }

@@ -345,8 +345,11 @@ def _sandbox_accounts(rendered: RenderedPlan, sandbox: Sandbox) -> dict[str, str
             credentials["page_id"] = f"1000{number:011d}"
         if account.platform == "x":
             credentials["access_token"] = f"{7000 + number}-{credentials['access_token']}"
+        if account.platform == "linkedin":
+            credentials["organization_id"] = str(2400000 + number)
         user_id = {"x": str(7000 + number), "facebook": credentials.get("page_id", ""),
-                   "mastodon": str(9000 + number), "bluesky": f"did:plc:rehearsal{number:04d}"}[account.platform]
+                   "mastodon": str(9000 + number), "bluesky": f"did:plc:rehearsal{number:04d}",
+                   "linkedin": credentials.get("organization_id", "")}[account.platform]
         handle = account.handle if account.platform != "facebook" else account.handle.replace(" ", "")
         sandbox.add_account(SandboxAccount(platform=account.platform, handle=handle, user_id=user_id,
                                            display_name=account.handle, credentials=credentials,

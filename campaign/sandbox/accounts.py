@@ -19,9 +19,10 @@ class SandboxAccount:
     platform: str
     handle: str
     """As the plan writes it: ``@LancsPolice`` (X), ``LancashirePolice`` (Facebook page username),
-    ``@lancspolice@social.sandbox`` (Mastodon), ``lancspolice.bsky.social`` (Bluesky)."""
+    ``@lancspolice@social.sandbox`` (Mastodon), ``lancspolice.bsky.social`` (Bluesky), ``lancashire-police``
+    (LinkedIn: the page's name in its address)."""
     user_id: str
-    """X user id, Facebook page id, Mastodon account id, Bluesky DID."""
+    """X user id, Facebook page id, Mastodon account id, Bluesky DID, LinkedIn organisation id."""
     display_name: str
     credentials: dict[str, str] = field(repr=False)
     app_bearer_token: str | None = field(default=None, repr=False)
@@ -94,5 +95,13 @@ def demo_accounts() -> list[SandboxAccount]:
             display_name="Lancashire Police",
             credentials={"app_password": "sand-boxa-ppps-wrd2"},
             scopes=("com.atproto.appPass",),
+        ),
+        SandboxAccount(
+            platform="linkedin",
+            handle="lancashire-police",
+            user_id="2414183",
+            display_name="Lancashire Police",
+            credentials={"organization_id": "2414183", "access_token": "AQsandboxLinkedInAccessToken"},
+            scopes=("w_organization_social", "r_organization_social", "rw_organization_admin"),
         ),
     ]

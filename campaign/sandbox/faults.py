@@ -67,12 +67,12 @@ FAULT_KINDS = (
 TRANSPORT_FAULTS = ("lose_reply", "slow_reply", "down", "ignore_idempotency")
 ONLY_ON = {
     "bad_appsecret": ("facebook",),
-    "no_scope": ("x", "facebook", "mastodon"),
+    "no_scope": ("x", "facebook", "mastodon", "linkedin"),
     "bad_token": ("mastodon",),
 }
 """Faults that are one platform's own answer, and the platforms that give it."""
 """Faults of the connection rather than of the platform's answer: the same for every platform."""
-PLATFORM_NAMES = ("x", "facebook", "mastodon", "bluesky")
+PLATFORM_NAMES = ("x", "facebook", "mastodon", "bluesky", "linkedin")
 NO_DUPLICATE_ERROR = ("mastodon", "bluesky")
 FACEBOOK_RATE_LIMIT_CODES = (4, 17, 32, 613)
 

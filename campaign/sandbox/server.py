@@ -1,7 +1,8 @@
 """The sandbox's HTTP server: one aiohttp application that answers for all four platforms.
 
 The platforms' paths do not overlap (X ``/2/...``, Facebook ``/vNN.N/...``, Mastodon ``/api/...``,
-Bluesky ``/xrpc/...``), so one base URL serves them all. One middleware records each request, adds
+Bluesky ``/xrpc/...``, LinkedIn ``/rest/...`` and its uploads ``/dms-uploads/...``), so one base URL serves them
+all. One middleware records each request, adds
 the configured latency, and injects faults: a platform's error answer instead of its handler, or a
 transport fault around it (a lost or slow reply, a server that goes down, an ignored
 ``Idempotency-Key``), played by :func:`campaign.sandbox.transport.play`, the same code the fault proxy
@@ -19,7 +20,7 @@ from typing import cast
 
 from aiohttp import web
 
-from campaign.sandbox import bluesky, facebook, mastodon, transport, x
+from campaign.sandbox import bluesky, facebook, linkedin, mastodon, transport, x
 from campaign.sandbox.core import Sandbox
 from campaign.sandbox.faults import FaultRule
 from campaign.sandbox.http import SANDBOX_KEY, Handler, PlatformModule, Reply, json_response
@@ -30,7 +31,7 @@ __all__ = ["MODULES", "STOPPING_KEY", "AccessLogger", "build_app", "platform_of"
 log = logging.getLogger("campaign.sandbox")
 
 MODULES: dict[str, PlatformModule] = {
-    module.NAME: cast(PlatformModule, module) for module in (x, facebook, mastodon, bluesky)
+    module.NAME: cast(PlatformModule, module) for module in (x, facebook, mastodon, bluesky, linkedin)
 }
 _FACEBOOK_PATH = re.compile(r"^/v\d+\.\d+(/|$)")
 MAX_BODY = 20 * 1024 * 1024
@@ -46,6 +47,8 @@ def platform_of(path: str) -> str | None:
         return "mastodon"
     if path.startswith("/xrpc/"):
         return "bluesky"
+    if path.startswith(("/rest/", "/dms-uploads/")):
+        return "linkedin"
     return None
 
 

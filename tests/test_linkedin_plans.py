@@ -1,0 +1,69 @@
+"""LinkedIn pages in a plan: checked as LinkedIn takes posts, and published through the whole toolkit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from campaign.cli import main
+from tests.plan_fixtures import BASE_PLAN, line_of, write_campaign
+
+WITH_LINKEDIN = BASE_PLAN.replace("events:\n", """\
+  lancs-linkedin:
+    platform: linkedin
+    handle: lancashire-police
+    credentials: {organization_id: LINKEDIN_ORGANIZATION_ID, access_token: LINKEDIN_ACCESS_TOKEN}
+events:
+""", 1)
+
+POSTS = """\
+- id: launch
+  accounts: [lancs-linkedin, lancs-mastodon]
+  at: '2027-03-15 09:00'
+  text: 'Our week of action starts today (15-21 March). Worried about someone? Call {{ phones.police }}.'
+- id: launch-more
+  accounts: [lancs-linkedin, lancs-mastodon]
+  reply_to: launch
+  at: '2027-03-15 09:05'
+  text: 'More: {{ links.advice }}'
+"""
+
+
+def test_a_reply_addressed_to_a_linkedin_page_is_an_error_at_its_line(tmp_path: Path) -> None:
+    """LinkedIn has no threads: `validate` names the reply's line and says how to fix it, and nothing else is
+    wrong with the plan (the Mastodon reply is fine)."""
+    plan = write_campaign(tmp_path, POSTS, base=WITH_LINKEDIN)
+    result = CliRunner().invoke(main, ["validate", str(plan)], env={"NO_COLOR": "1"})
+    assert result.exit_code == 1, result.output
+    line = line_of(plan, "text: 'More:")
+    assert (f"{plan}:{line}: post 'launch-more' for lancashire-police (linkedin): LinkedIn has no threads, so this "
+            "reply cannot go there — leave the LinkedIn account out of this post's `accounts:`") in result.output
+    assert f"{plan}: not ready: 1 error, 0 warnings in 2 plan entries (4 posts to publish)" in result.output
+
+
+def test_linkedin_counts_a_post_with_its_escapes(tmp_path: Path) -> None:
+    """LinkedIn's 3,000 characters are counted on the words as sent, every ( ) _ * escaped: 2,990 characters with
+    ten pairs of brackets are 3,010, over the limit, at `validate` time rather than when the post is due."""
+    words = "a" * 2970 + "()" * 10
+    plan = write_campaign(tmp_path, f"""\
+        - id: long
+          accounts: [lancs-linkedin]
+          at: '2027-03-15 09:00'
+          hashtags: false
+          text: '{words}'
+        """, base=WITH_LINKEDIN)
+    result = CliRunner().invoke(main, ["validate", str(plan)], env={"NO_COLOR": "1"})
+    assert result.exit_code == 1, result.output
+    assert "it is 3010 characters as LinkedIn counts them, over its limit of 3000" in result.output
+
+
+def test_a_week_with_a_linkedin_page_is_rehearsed_through_the_runner(tmp_path: Path) -> None:
+    """`campaign rehearse` plays a plan with a LinkedIn page against the sandbox: its account is made with
+    fresh credentials, the runner publishes both posts there (and Mastodon's), and the summary counts them.
+    (That LinkedIn's page shows each post's words as written is the contract tests'.)"""
+    plan = write_campaign(tmp_path, POSTS.replace("  reply_to: launch\n", ""), base=WITH_LINKEDIN)
+    result = CliRunner().invoke(main, ["rehearse", str(plan), "--speed", "3600"])
+    assert result.exit_code == 0, result.output
+    rows = {line.split()[0]: line.split()[1:] for line in result.output.splitlines() if line.split()}
+    assert rows["linkedin"] == ["2", "0", "0"] and rows["total"] == ["4", "0", "0"]
