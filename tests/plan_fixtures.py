@@ -50,6 +50,15 @@ events:
     location: Preston Town Hall
 """
 
+WITH_LINKEDIN = BASE_PLAN.replace("events:\n", """\
+  lancs-linkedin:
+    platform: linkedin
+    handle: lancashire-police
+    credentials: {organization_id: LINKEDIN_ORGANIZATION_ID, access_token: LINKEDIN_ACCESS_TOKEN}
+events:
+""", 1)
+"""BASE_PLAN with a LinkedIn page, ``lancs-linkedin``, as well."""
+
 
 def tiny_png() -> bytes:
     """A valid 1×1 PNG."""

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from click.testing import CliRunner
 
 from campaign.cli import main
-from tests.plan_fixtures import BASE_PLAN, line_of, write_campaign
-
-WITH_LINKEDIN = BASE_PLAN.replace("events:\n", """\
-  lancs-linkedin:
-    platform: linkedin
-    handle: lancashire-police
-    credentials: {organization_id: LINKEDIN_ORGANIZATION_ID, access_token: LINKEDIN_ACCESS_TOKEN}
-events:
-""", 1)
+from campaign.engagement import Collector
+from campaign.export import ExportFilter, rows
+from campaign.publishing.rehearsal import rehearsal
+from tests.plan_fixtures import WITH_LINKEDIN, line_of, write_campaign
 
 POSTS = """\
 - id: launch
@@ -67,3 +64,26 @@ def test_a_week_with_a_linkedin_page_is_rehearsed_through_the_runner(tmp_path: P
     assert result.exit_code == 0, result.output
     rows = {line.split()[0]: line.split()[1:] for line in result.output.splitlines() if line.split()}
     assert rows["linkedin"] == ["2", "0", "0"] and rows["total"] == ["4", "0", "0"]
+
+
+def test_linkedin_engagement_reaches_the_export_and_the_report(tmp_path: Path) -> None:
+    """After a rehearsal and a collection, each LinkedIn post's row in the export carries LinkedIn's numbers
+    (impressions as views, unique impressions as reach, likes, comments as replies, shares as reposts, clicks
+    as link clicks), and what LinkedIn does not report (quotes) is empty, never 0; the report has a LinkedIn row
+    with an engagement rate."""
+    plan = write_campaign(tmp_path, POSTS.replace("  reply_to: launch\n", ""), base=WITH_LINKEDIN)
+    with rehearsal(plan, speed=200_000, start_in=0.5, workdir=tmp_path) as run:
+        assert run.run(timeout=60).totals == {"published": 4}
+        Collector(run.store, run.environ, clock=lambda: datetime.now(UTC) + timedelta(days=1)).collect_all()
+        linkedin = [row for row in rows(run.store, ExportFilter(latest=True)) if row["platform"] == "linkedin"]
+    assert len(linkedin) == 2
+    for row in linkedin:
+        assert all(isinstance(row[name], int) and row[name] > 0 for name in ("views", "reach", "likes"))
+        assert all(isinstance(row[name], int) for name in ("replies", "reposts", "link_clicks"))
+        assert row["quotes"] is None
+    page = tmp_path / "report.html"
+    result = CliRunner().invoke(main, ["report", "--db", str(tmp_path / "rehearsal.db"), "-o", str(page)])
+    assert result.exit_code == 0, result.output
+    by_platform = page.read_text(encoding="utf-8").split('id="by-platform"', 1)[1].split("</section>", 1)[0]
+    [row] = [row for row in by_platform.split("<tr>") if "<td>linkedin</td>" in row]
+    assert "not reported" not in row and re.search(r"\d+\.\d\d%</td>", row)

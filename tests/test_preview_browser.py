@@ -16,7 +16,7 @@ from campaign.cli import main
 from campaign.example import example_plan
 from campaign.render import render_plan
 from tests.browser_fixtures import on_a_phone
-from tests.plan_fixtures import write_campaign
+from tests.plan_fixtures import WITH_LINKEDIN, write_campaign
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = [
@@ -129,3 +129,32 @@ def test_the_preview_fits_a_phone_without_scrolling_sideways(tmp_path: Path) -> 
     assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in page.read_text(encoding="utf-8")
     scroll_width, viewport_width = on_a_phone(page, tmp_path / "phone.png")
     assert (scroll_width, viewport_width) == (390, 390)
+
+
+LINKEDIN_BLUE = (10, 102, 194)
+
+
+def test_a_linkedin_card_reads_as_the_page_will_and_is_drawn_in_linkedin_blue(tmp_path: Path) -> None:
+    """A LinkedIn page's post in the preview: its words as LinkedIn's page will show them (brackets, asterisks
+    and underscores as written, not escaped, not cut), its count by LinkedIn's rule, and chromium draws its card
+    in LinkedIn's blue (the avatar), as each platform's card is drawn in its own colours."""
+    from PIL import Image
+
+    words = "Training for *all* staff (free): https://www.gov.uk/modern_slavery"
+    plan = write_campaign(tmp_path, f"""\
+        - id: training
+          accounts: [lancs-linkedin]
+          at: '2027-03-15 09:00'
+          hashtags: false
+          text: '{words}'
+        """, base=WITH_LINKEDIN)
+    page = tmp_path / "preview.html"
+    result = CliRunner().invoke(main, ["preview", str(plan), "--html", str(page)])
+    assert result.exit_code == 0, result.output
+    dom = chromium(tmp_path, "--dump-dom", page.as_uri()).stdout
+    assert 'data-platform="linkedin"' in dom and "Training for *all* staff (free): " in dom and "\\(" not in dom
+    assert f">{len(words) + 5} / 3000<" in dom  # ( ) * * _ escaped: five more, as LinkedIn counts the words sent
+    screenshot = tmp_path / "preview.png"
+    chromium(tmp_path, f"--screenshot={screenshot}", "--window-size=1280,900", page.as_uri())
+    colours = Image.open(screenshot).convert("RGB").getcolors(maxcolors=1_000_000) or []
+    assert any(colour == LINKEDIN_BLUE and count >= 40 * 40 * 0.9 for count, colour in colours)  # the 40 px avatar
