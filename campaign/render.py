@@ -17,6 +17,7 @@ import hashlib
 import json
 import re
 import traceback
+import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -324,9 +325,9 @@ class Renderer:
 
     def _render_alt(self, alt: str, context: dict[str, Any]) -> str:
         if "{" not in alt:
-            return alt
+            return composed(alt)
         try:
-            return self._render(lambda: self._compiled(alt), context, None).strip()
+            return composed(self._render(lambda: self._compiled(alt), context, None).strip())
         except _RenderProblem as problem:
             raise _RenderProblem(1, f"in an image's alt text: {problem.message}", problem.fix) from None
 
@@ -512,8 +513,16 @@ def _explain(exc: TemplateError) -> str:
 
 
 def _tidy(text: str) -> str:
+    """*text* without trailing spaces or runs of blank lines, its characters composed (NFC): a Welsh ŵ typed as w
+    and a combining circumflex is one character, counted as one and sent as one, and found again by a lookup on
+    a platform that composes what it stores (X does)."""
     lines = [line.rstrip() for line in text.strip().splitlines()]
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines))
+    return composed(re.sub(r"\n{3,}", "\n\n", "\n".join(lines)))
+
+
+def composed(text: str) -> str:
+    """*text* in Unicode normal form C."""
+    return text if unicodedata.is_normalized("NFC", text) else unicodedata.normalize("NFC", text)
 
 
 def _with_problems(draft: Draft, problems: list[Problem]) -> Draft:

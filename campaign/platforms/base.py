@@ -23,6 +23,7 @@ import html
 import logging
 import re
 import threading
+import unicodedata
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -459,10 +460,11 @@ def never_connected(error: BaseException) -> bool:
 def comparable_text(text: str) -> str:
     """*text* in a form two renderings of the same post share, for finding a post again.
 
-    HTML entities are unescaped, runs of whitespace become one space, and links lose their scheme
-    and trailing slash (platforms add ``https://`` to a bare domain, or show a link without it).
+    Characters are composed (NFC: X composes what it stores), HTML entities are unescaped, runs of whitespace
+    become one space, and links lose their scheme and trailing slash (platforms add ``https://`` to a bare
+    domain, or show a link without it).
     """
-    text = html.unescape(text)
+    text = unicodedata.normalize("NFC", html.unescape(text))
     pieces: list[str] = []
     position = 0
     for url in twitter_text.extract_urls_with_indices(text):
