@@ -91,8 +91,8 @@ class Checker:
             findings = known
         if draft.reply_to is not None and not PLATFORMS[draft.platform].threads:
             label = PLATFORMS[draft.platform].label
-            findings = [*findings, (f"{label} has no threads, so this reply cannot go there",
-                                    f"leave the {label} account out of this post's `accounts:`", "error")]
+            fix = f"leave the {label} account out of this post's `accounts:` (name the others instead of `all`)"
+            findings = [*findings, (f"{label} has no threads, so this reply cannot go there", fix, "error")]
         if not findings:
             return []
         where = where_of(draft.post_id, draft.handle, draft.platform)
@@ -109,7 +109,9 @@ class Checker:
         spec = PLATFORMS[draft.platform]
         found: list[Finding] = []
         if draft.length > draft.limit:
-            found.append(((f"it is {draft.length} characters as {spec.label} counts them, over its limit of "
+            how = (" (the words as sent: each ( ) [ ] { } < > * _ ~ | @ \\ counts twice and each hashtag 12 more)"
+                   if spec.counting == "little-text" else "")
+            found.append(((f"it is {draft.length} characters as {spec.label} counts them{how}, over its limit of "
                           f"{draft.limit}"), (f"shorten it by {draft.length - draft.limit}, or give it a "
                           f"`variants: {{{draft.platform}: …}}` text"), "error"))
         if draft.byte_limit is not None and draft.byte_length > draft.byte_limit:

@@ -35,7 +35,8 @@ def test_a_reply_addressed_to_a_linkedin_page_is_an_error_at_its_line(tmp_path: 
     assert result.exit_code == 1, result.output
     line = line_of(plan, "text: 'More:")
     assert (f"{plan}:{line}: post 'launch-more' for lancashire-police (linkedin): LinkedIn has no threads, so this "
-            "reply cannot go there — leave the LinkedIn account out of this post's `accounts:`") in result.output
+            "reply cannot go there — leave the LinkedIn account out of this post's `accounts:` (name the others "
+            "instead of `all`)") in result.output
     assert f"{plan}: not ready: 1 error, 0 warnings in 2 plan entries (4 posts to publish)" in result.output
 
 
@@ -52,7 +53,8 @@ def test_linkedin_counts_a_post_with_its_escapes(tmp_path: Path) -> None:
         """, base=WITH_LINKEDIN)
     result = CliRunner().invoke(main, ["validate", str(plan)], env={"NO_COLOR": "1"})
     assert result.exit_code == 1, result.output
-    assert "it is 3010 characters as LinkedIn counts them, over its limit of 3000" in result.output
+    assert ("it is 3010 characters as LinkedIn counts them (the words as sent: each ( ) [ ] { } < > * _ ~ | @ \\ "
+            "counts twice and each hashtag 12 more), over its limit of 3000") in result.output
 
 
 def test_a_week_with_a_linkedin_page_is_rehearsed_through_the_runner(tmp_path: Path) -> None:
@@ -87,3 +89,16 @@ def test_linkedin_engagement_reaches_the_export_and_the_report(tmp_path: Path) -
     by_platform = page.read_text(encoding="utf-8").split('id="by-platform"', 1)[1].split("</section>", 1)[0]
     [row] = [row for row in by_platform.split("<tr>") if "<td>linkedin</td>" in row]
     assert "not reported" not in row and re.search(r"\d+\.\d\d%</td>", row)
+
+
+def test_a_linkedin_page_address_pasted_as_the_handle_is_an_error_that_names_the_page(tmp_path: Path) -> None:
+    """The handle is the page's name in its address: an address pasted whole is an error at its line whose fix
+    is that name, taken from the address (not an example's)."""
+    base = WITH_LINKEDIN.replace("    handle: lancashire-police\n",
+                                 "    handle: 'https://www.linkedin.com/company/merseyside-police/'\n")
+    plan = write_campaign(tmp_path, POSTS.replace("  reply_to: launch\n", ""), base=base)
+    result = CliRunner().invoke(main, ["validate", str(plan)], env={"NO_COLOR": "1"})
+    assert result.exit_code == 1, result.output
+    assert (f"{plan}:{line_of(plan, 'merseyside-police')}: accounts.lancs-linkedin.handle: "
+            "'https://www.linkedin.com/company/merseyside-police/' is not a LinkedIn page's name — write the name "
+            "in the address only: 'merseyside-police'") in result.output

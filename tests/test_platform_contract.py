@@ -6,6 +6,7 @@ atproto; LinkedIn's REST API through requests) over real HTTP to the in-process 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import logging
@@ -20,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from campaign.exceptions import CampaignError
 from campaign.platforms import PLATFORMS, adapter_class, little_text
 from campaign.platforms.base import MEASURES, AccountConfig, Adapter, ImageNotApproved, MediaItem, Outgoing
 from campaign.platforms.bluesky import record_key
@@ -680,3 +682,22 @@ def test_linkedin_words_longer_once_escaped_are_refused_before_any_request(sandb
         linkedin.publish(Outgoing(text))
     assert (raised.value.length, raised.value.limit) == (3010, 3000)
     assert sandbox.requests() == []
+
+
+def test_linkedin_takes_the_organisation_as_its_number_or_its_urn(sandbox: Sandbox) -> None:
+    """An organization_id written as LinkedIn's tools show it (urn:li:organization:NUMBER) is the same page; one
+    that is not a number is refused when the adapter is made, saying what to write; a number LinkedIn does not
+    know is reported by the check as that, not as a missing permission."""
+    config = sandbox.account_config("linkedin")
+    number = config.credentials["organization_id"]
+
+    def with_organization(value: str) -> AccountConfig:
+        return dataclasses.replace(config, credentials={**config.credentials, "organization_id": value})
+
+    with adapter_class("linkedin")(with_organization(f"urn:li:organization:{number}")) as linkedin:
+        assert linkedin.check().problem is None
+    with pytest.raises(CampaignError, match="the digits in its admin address"):
+        adapter_class("linkedin")(with_organization("lancashire-police"))
+    with adapter_class("linkedin")(with_organization("999")) as unknown:
+        problem = unknown.check().problem
+    assert problem is not None and problem.startswith("LinkedIn has no organisation 999")

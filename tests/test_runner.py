@@ -366,14 +366,21 @@ def x_rate_limited_longer_than_the_lease(s: Scene) -> None:
 
 
 def x_rate_limited_beyond_grace(s: Scene) -> None:
-    """429 whose reset is ten minutes away, beyond every post's grace: the X posts are given back, never sent
-    late, and become ``missed``; after the first 429 no other X request is made (the account is blocked)."""
+    """429 whose reset is ten minutes away, beyond every post's grace: the X posts are never sent late, and each
+    is ``missed`` as soon as it is known that it cannot go out in time (the first when its 429 comes back, the
+    others when their turn comes and the account is still blocked), not when its grace window closes: until
+    then `status` showed them as waiting to go. Each says why; after the first 429 no other X request is made."""
     x = s.keys("x")
     assert_never_sent(s, x)
     assert {states(s.store)[k] for k in x} == {PostState.MISSED}
     assert len(s.sandbox.requests("x", "POST", "/2/tweets")) == 1
-    (reason,) = [json.loads(e.details)["reason"] for e in audit_trail(s.store, x[0]) if e.action == "released"]
-    assert "rate limit" in reason and "after its grace window ends, so it is not sent late" in reason
+    reasons = []
+    for key in x:
+        (missed,) = [e for e in audit_trail(s.store, key) if e.action == "missed"]
+        assert aware(missed.at) < aware(posts(s.store)[key].late_after), key
+        reasons.append(json.loads(missed.details)["reason"])
+    assert "rate limit" in reasons[0] and "after its grace window ends, so it is not sent late" in reasons[0]
+    assert all("rate-limited until" in reason and "after its grace window ends" in reason for reason in reasons[1:])
     assert all("grace window" in (posts(s.store)[k].last_error or "") for k in x)
 
 

@@ -75,7 +75,7 @@ _HANDLES = {
     "bluesky": (re.compile(r"@?[a-z0-9.-]+\.[a-z]{2,}"), "a Bluesky handle such as 'lancspolice.bsky.social'"),
     "facebook": (re.compile(r"\S.*"), "the Page's name, such as 'Lancashire Police'"),
     "linkedin": (re.compile(r"[a-z0-9][a-z0-9-]*", re.IGNORECASE),
-                 "the page's public name in its address (linkedin.com/company/NAME), such as 'lancashire-police'"),
+                 "a LinkedIn page's name: the NAME in its address linkedin.com/company/NAME, such as 'lancashire-police'"),
 }
 
 TEXT = str
@@ -103,8 +103,8 @@ CAMPAIGN_HINTS = {
     "collect_after": "a list such as [1h, 6h, 24h, 72h, 7d]",
 }
 ACCOUNT_HINTS = {
-    "platform": "x, facebook, mastodon or bluesky",
-    "handle": "the account's handle, such as '@LancsPolice'",
+    "platform": ", ".join(sorted(PLATFORMS)),
+    "handle": "the account's handle as its platform writes it, such as '@LancsPolice' on X",
     "credentials": "the NAME of the environment variable that holds each credential, indented under it",
     "api_base": "the API's base address, such as 'http://127.0.0.1:8787'",
 }
@@ -469,9 +469,11 @@ class Loader:
             handle = self.text(section, "handle") or ""
             pattern, example = _HANDLES[platform]
             if handle and not pattern.fullmatch(handle):
+                address = re.search(r"linkedin\.com/company/([A-Za-z0-9-]+)", handle) if platform == "linkedin" else None
                 self.error(section.value_line("handle"), f"{where}.handle",
                            f"{shown(handle)} is not {example.split(' such as ')[0].split(':')[0]}",
-                           f"write {example}")
+                           f"write the name in the address only: {address.group(1)!r}" if address
+                           else f"write {example}")
             api_base = self.text(section, "api_base")
             if api_base is not None and not re.fullmatch(r"https?://[^\s/]+(/\S*)?", api_base):
                 self.error(section.value_line("api_base"), f"{where}.api_base", f"{shown(api_base)} is not a URL",

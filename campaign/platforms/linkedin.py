@@ -34,6 +34,7 @@ from urllib.parse import quote
 import requests
 
 from campaign import __version__
+from campaign.exceptions import CampaignError
 from campaign.platforms import PLATFORMS
 from campaign.platforms.base import (
     AccountConfig,
@@ -91,7 +92,7 @@ class LinkedInAdapter(Adapter):
 
     def __init__(self, account: AccountConfig) -> None:
         super().__init__(account)
-        self._organization = f"urn:li:organization:{account.credentials['organization_id']}"
+        self._organization = f"urn:li:organization:{organization_number(account.credentials['organization_id'])}"
         self._base = (account.api_base or API_URL).rstrip("/")
         self._session = requests.Session()
         self._session.headers.update({
@@ -185,7 +186,17 @@ class LinkedInAdapter(Adapter):
 
     def _check(self) -> AccountIdentity:
         organization_id = self._organization.rsplit(":", 1)[1]
-        page = self._request("GET", f"/rest/organizations/{organization_id}").json()
+        try:
+            page = self._request("GET", f"/rest/organizations/{organization_id}").json()
+        except LinkedInError as error:
+            if error.status != 404:
+                raise
+            return AccountIdentity(
+                platform=self.spec.name, handle=self.account.handle, remote_user_id=organization_id,
+                display_name="", token_ok=True, permissions=(),
+                problem=f"LinkedIn has no organisation {organization_id}: the variable the plan names for "
+                        "organization_id must hold the number in the page's admin address "
+                        "(linkedin.com/company/NUMBER/admin)")
         acls = self._request("GET", "/rest/organizationAcls?q=roleAssignee&state=APPROVED").json()
         roles = sorted({str(acl.get("role")) for acl in acls.get("elements") or []
                         if acl.get("organization") == self._organization})
@@ -254,6 +265,17 @@ class LinkedInAdapter(Adapter):
             api_version=self.api_version,
             raw=dict(statistics),
         )
+
+
+def organization_number(value: str) -> str:
+    """The organisation's number from what an ``organization_id`` credential holds: the number itself, or the
+    organisation's URN (``urn:li:organization:2414183``), which LinkedIn's tools show as often."""
+    number = value.strip().removeprefix("urn:li:organization:")
+    if not number.isdigit():
+        raise CampaignError("a LinkedIn organization_id is the page's number, the digits in its admin address "
+                            "(linkedin.com/company/NUMBER/admin) or in urn:li:organization:NUMBER, and this one "
+                            "is not: set the variable the plan names for it to those digits")
+    return number
 
 
 def rest_list(items: Iterable[str]) -> str:

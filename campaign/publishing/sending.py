@@ -87,7 +87,11 @@ class Sender:
         if slot.blocked_until is not None and slot.blocked_until > now:
             post = runner.post(post_id)
             if post is not None and post.state == PostState.APPROVED:
-                runner.alarm(post, slot.blocked_until)
+                if slot.blocked_until <= as_utc(post.late_after):
+                    runner.alarm(post, slot.blocked_until)
+                elif (claimed := self.store.claim_post(post_id, runner.name, now, runner.settings.lease)) is not None:
+                    self._miss(claimed, f"its account is rate-limited until {slot.blocked_until:%Y-%m-%d %H:%M:%S} "
+                                        "UTC, after its grace window ends, so it is not sent late")
             return
         post = self.store.claim_post(post_id, runner.name, now, runner.settings.lease)
         if post is not None:
@@ -279,18 +283,23 @@ class Sender:
     # -- outcomes ----------------------------------------------------------------------------------
 
     def _retry_from(self, post: Post, when: datetime, reason: str) -> None:
-        """The post is certainly not out: back to the queue, to be tried again from *when* (the grace window
-        still rules: past it, the post becomes missed, never late)."""
+        """The post is certainly not out: back to the queue, to be tried again from *when*; or, when *when* is
+        after its grace window, missed now (never sent late)."""
         runner = self.runner
         assert post.id is not None
-        in_time = when <= as_utc(post.late_after)
-        if not in_time:
-            reason += (f"; the next try ({when:%H:%M:%S} UTC) would be after its grace window ends, so it is not "
-                       "sent late: it becomes missed")
+        if when > as_utc(post.late_after):
+            self._miss(post, f"{reason.rstrip('.')}; the next try ({when:%Y-%m-%d %H:%M:%S} UTC) would be after its "
+                             "grace window ends, so it is not sent late")
+            return
         self.store.release(post.id, runner.name, reason, runner.clock(), not_before=when)
         runner.bus.emit(events.Retrying(post=post.key, campaign=post.campaign_id, reason=reason, retry_at=when))
-        if in_time:
-            runner.alarm(post, when)
+        runner.alarm(post, when)
+
+    def _miss(self, post: Post, reason: str) -> None:
+        """The claimed post *post* cannot go out within its grace window: missed now, for a person."""
+        assert post.id is not None
+        self.store.record_missed(post.id, self.runner.name, reason, self.runner.clock())
+        self.runner.bus.emit(events.Missed(post=post.key, campaign=post.campaign_id))
 
     def _release(self, post: Post, reason: str, held: bool = False) -> None:
         assert post.id is not None

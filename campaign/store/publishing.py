@@ -219,6 +219,11 @@ class PublishingTransitions:
         self._finish(post_id, runner, PostState.APPROVED, "released", {"reason": reason}, now, last_error=reason,
                      not_before=not_before)
 
+    def record_missed(self, post_id: int, runner: str, reason: str, now: datetime | None = None) -> None:
+        """A claimed post certainly not out, that cannot be tried again within its grace window (a rate limit
+        lasts beyond it): ``missed`` now, said with *reason*, rather than ``approved`` until the window closes."""
+        self._finish(post_id, runner, PostState.MISSED, "missed", {"reason": reason}, now, last_error=reason)
+
     def record_failed(self, post_id: int, runner: str, reason: str, now: datetime | None = None) -> None:
         """The platform refused the post for certain (or it could not be made: an image changed since approval).
         It waits for a person: ``campaign retry``."""
