@@ -701,7 +701,7 @@ def test_campaign_rehearse_plays_a_small_plan_in_seconds(tmp_path: Path, faults:
     """``campaign rehearse PLAN --speed 3600`` plays an hour of posts (9, on four platforms) in a few seconds
     and prints the summary table by day, by platform and in total; exit 0 when everything was published. A
     503 that goes away is retried (still all published); X refusing every post as a duplicate that is not
-    there leaves those three failed, shown in the table, with exit 1."""
+    there leaves those three failed, shown in the table and explained under it in X's words, with exit 1."""
     plan = write_campaign(tmp_path, REHEARSAL_POSTS)
     arguments = ["rehearse", str(plan), "--speed", "3600"] + [a for f in faults for a in ("--fault", f)]
     started_at = time.monotonic()
@@ -720,6 +720,9 @@ def test_campaign_rehearse_plays_a_small_plan_in_seconds(tmp_path: Path, faults:
     assert rows["x"] == [published_x, total[1], 0]
     assert rows["facebook"] == rows["mastodon"] == rows["bluesky"] == [2, 0, 0]
     assert "by day" in table and "by platform" in table
+    why = [line for line in lines if line.startswith(f"{total[1]} failed (")]
+    assert bool(why) is bool(total[1])  # every post not published is explained, with its platform's words
+    assert all("X" in line and "duplicate" in line for line in why), why
 
 
 def test_sigterm_stops_campaign_run_cleanly(tmp_path: Path) -> None:

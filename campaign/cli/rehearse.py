@@ -28,6 +28,19 @@ def summary_lines(summary: object) -> list[str]:
     return lines
 
 
+def why_lines(posts: list[tuple[str, str, str | None]]) -> list[str]:
+    """Why the posts that were not published were not: one line per state and reason, with how many posts and
+    which (the first three). *posts*: (key, state, last error) of each."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for key, state, reason in posts:
+        groups.setdefault((state, reason or "no reason was recorded"), []).append(key)
+    lines = []
+    for (state, reason), keys in sorted(groups.items(), key=lambda item: (-len(item[1]), item[0])):
+        named = ", ".join(sorted(keys)[:3]) + (f" and {len(keys) - 3} more" if len(keys) > 3 else "")
+        lines.append(f"{len(keys)} {state} ({named}): {reason}")
+    return lines
+
+
 @click.command()
 @click.argument("plan", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--speed", type=Number(min=1, max=1_000_000), default=10_080, show_default=True,
@@ -43,6 +56,7 @@ def rehearse(plan: Path | None, speed: float, faults: tuple[str, ...]) -> None:
     """
     from campaign.cli.errors import command_args, one_line_logging
     from campaign.publishing.rehearsal import rehearsal
+    from campaign.store import PostState
 
     with one_line_logging(command_args()), rehearsal(plan or example_plan(), speed=speed) as run:
         for fault in faults:
@@ -58,7 +72,10 @@ def rehearse(plan: Path | None, speed: float, faults: tuple[str, ...]) -> None:
                 done[0] = settled
 
             summary = run.run(progress=progress)
-    for line in summary_lines(summary):
+        left = [(post.key, str(post.state), post.last_error)
+                for post in run.store.posts_in([state for state in PostState if state != PostState.PUBLISHED],
+                                               run.campaign)]
+    for line in summary_lines(summary) + why_lines(left):
         click.echo(line)
     if not summary.all_published:
         raise SystemExit(1)

@@ -432,7 +432,8 @@ class PublishingTransitions:
             missed = list(connection.execute(
                 update(Post).where(P.state == PostState.APPROVED, P.late_after < now)
                 .values(state=PostState.MISSED, updated_at=now, not_before=None,
-                        last_error=func.coalesce(P.last_error + "; ", "") + "its time passed beyond the grace window")
+                        last_error=func.coalesce(func.rtrim(P.last_error, ".") + "; ", "")
+                        + "its time passed beyond the grace window")
                 .returning(P.key, P.campaign_id, P.due_at)
             ))
             for key, campaign_id, due_at in missed:
