@@ -521,8 +521,8 @@ def _tidy(text: str) -> str:
 
 
 def composed(text: str) -> str:
-    """*text* in Unicode normal form C."""
-    return text if unicodedata.is_normalized("NFC", text) else unicodedata.normalize("NFC", text)
+    """*text* in Unicode normal form C (ASCII always is)."""
+    return text if text.isascii() or unicodedata.is_normalized("NFC", text) else unicodedata.normalize("NFC", text)
 
 
 def _with_problems(draft: Draft, problems: list[Problem]) -> Draft:
