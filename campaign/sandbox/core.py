@@ -149,6 +149,7 @@ class Sandbox:
         self._idempotency: dict[tuple[str, str], str] = {}
         self._counter = itertools.count(1)
         self._nonces: set[str] = set()
+        self._platform_state: dict[str, dict[str, Any]] = {}
         for account in demo_accounts() if accounts is None else accounts:
             self.add_account(account)
 
@@ -208,6 +209,12 @@ class Sandbox:
         """An X or Mastodon style id: milliseconds since *epoch_ms* shifted, plus a sequence."""
         millis = int(self.now().timestamp() * 1000) - epoch_ms
         return str((millis << 22) | (self.next_number() & 0x3FFFFF))
+
+    def platform_state(self, platform: str) -> dict[str, Any]:
+        """What one platform's routes keep beyond posts and media (LinkedIn's images waiting for their bytes),
+        for as long as this sandbox lives."""
+        with self._lock:
+            return self._platform_state.setdefault(platform, {})
 
     def use_nonce(self, nonce: str) -> bool:
         """False when *nonce* was seen before (an OAuth replay)."""

@@ -21,8 +21,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-import threading
-import weakref
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -133,7 +131,7 @@ def fault_response(rule: FaultRule, request: web.Request, sandbox: Sandbox) -> w
     raise ValueError(f"no LinkedIn answer for the fault {rule.kind!r}")
 
 
-# -- what the sandbox core does not keep: images and their upload slots --------------------------------
+# -- images and their upload slots (kept in the sandbox's state) ------------------------------------------
 
 
 @dataclass
@@ -148,14 +146,10 @@ class Image:
     status: str = "WAITING_UPLOAD"
 
 
-_IMAGES: weakref.WeakKeyDictionary[Sandbox, dict[str, Image]] = weakref.WeakKeyDictionary()
-_IMAGES_LOCK = threading.Lock()
-
-
 def images_of(sandbox: Sandbox) -> dict[str, Image]:
     """The images initialised in *sandbox*, by URN."""
-    with _IMAGES_LOCK:
-        return _IMAGES.setdefault(sandbox, {})
+    images: dict[str, Image] = sandbox.platform_state(NAME).setdefault("images", {})
+    return images
 
 
 # -- the checks every /rest call goes through ----------------------------------------------------------
