@@ -30,7 +30,7 @@ from campaign import twitter_text
 from campaign.cards import Card, CardImage, ShownImage
 from campaign.plan.languages import describe_language
 from campaign.plan.paths import OutsideCampaign, UnusablePath, campaign_folder, inside
-from campaign.problems import shown
+from campaign.problems import Problem, shown
 from campaign.render import Draft, RenderedPlan
 
 NOT_SHOWN = ("data:image/svg+xml;base64," + base64.b64encode(
@@ -153,12 +153,21 @@ def html_preview(rendered: RenderedPlan, drafts: list[Draft]) -> str:
     days = [(day, list(items)) for day, items in groupby(cards, key=lambda c: c.when.local.date())]
     return env.get_template("preview.html.j2").render(
         rendered=rendered,
+        problems=shown_problems(rendered, drafts),
         plan=rendered.plan,
         days=days,
         drafts=drafts,
         images=images,
         image_source=images.shown,
     )
+
+
+def shown_problems(rendered: RenderedPlan, drafts: list[Draft]) -> list[Problem]:
+    """The problems of the plan itself and of the posts shown (a preview of one platform lists no other
+    platform's warnings), in the plan's order."""
+    of_drafts = {problem for draft in rendered.drafts for problem in draft.problems}
+    of_shown = {problem for draft in drafts for problem in draft.problems}
+    return [problem for problem in rendered.problems if problem not in of_drafts or problem in of_shown]
 
 
 class NotAPreview(ValueError):

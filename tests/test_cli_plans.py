@@ -306,3 +306,24 @@ def test_the_html_preview_marks_each_text_with_its_language(tmp_path: Path) -> N
     assert html.count('<div class="text" lang="cy">') == 2
     assert html.count('<div class="text" lang="en-GB">') == 1
     assert html.count('<span class="language">Welsh (cy)</span>') == 2
+
+
+def test_the_html_preview_of_one_platform_lists_only_its_posts_problems(tmp_path: Path) -> None:
+    """`preview --platform facebook --html` lists, above the cards, the problems of the posts it shows and of the
+    plan itself, and counts only those: not a warning about the same post's X version, which it does not show."""
+    plan = write_campaign(tmp_path, """\
+        - id: signs
+          accounts: [lancs-x, lancs-facebook]
+          at: '2027-03-15 09:00'
+          text: Spot the signs.
+          variants:
+            x: {text: 'Spot the signs #seeitshareit'}
+        """)
+    page = tmp_path / "facebook.html"
+    result = CliRunner().invoke(main, ["preview", str(plan), "--platform", "facebook", "--html", str(page)])
+    assert result.exit_code == 0, result.output
+    html = page.read_text(encoding="utf-8")
+    assert "0 errors" in html and "0 warnings" in html and "#seeitshareit" not in html
+    everything = tmp_path / "all.html"
+    assert CliRunner().invoke(main, ["preview", str(plan), "--html", str(everything)]).exit_code == 0
+    assert "1 warnings" in everything.read_text(encoding="utf-8")
