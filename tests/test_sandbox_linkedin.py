@@ -40,8 +40,11 @@ DISTRIBUTION = {"feedDistribution": "MAIN_FEED", "targetEntities": [], "thirdPar
 
 @pytest.fixture
 def li(clock: FakeClock) -> Iterator[Sandbox]:
-    """A sandbox with two LinkedIn pages, served on a free port, on the test's clock."""
-    with running(Sandbox(seed=7, clock=clock, accounts=[PAGE, OTHER])) as served:
+    """A sandbox with two LinkedIn pages, served on a free port, on the test's clock; it processes images at once
+    (test_an_image_is_processing_for_a_moment_and_cannot_be_posted_until_it_is_available shows the wait)."""
+    sandbox = Sandbox(seed=7, clock=clock, accounts=[PAGE, OTHER])
+    sandbox.platform_state("linkedin")["processing_seconds"] = 0.0
+    with running(sandbox) as served:
         yield served
 
 
@@ -392,3 +395,18 @@ def test_the_page_checks_an_adapter_makes(li: Sandbox) -> None:
         "vanityName": "lancashire-police",
     }
     assert get(li, "/rest/organizations/999").status_code == 404
+
+
+def test_an_image_is_processing_for_a_moment_and_cannot_be_posted_until_it_is_available(
+    li: Sandbox, tmp_path: Any
+) -> None:
+    """As LinkedIn processes an image after its upload, the sandbox answers PROCESSING for a while: a post
+    naming it then is refused (400), and once it is AVAILABLE the same post goes out."""
+    li.platform_state("linkedin")["processing_seconds"] = 0.5
+    image = upload(li, write_png(tmp_path / "card.png").read_bytes())
+    assert get(li, f"/rest/images/{enc(image)}").json()["status"] == "PROCESSING"
+    content = {"media": {"id": image, "altText": "A card"}}
+    assert create(li, "Too soon", content).status_code == 400
+    time.sleep(0.6)
+    assert get(li, f"/rest/images/{enc(image)}").json()["status"] == "AVAILABLE"
+    assert create(li, "In its time", content).status_code == 201

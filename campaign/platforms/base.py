@@ -12,8 +12,10 @@ in :mod:`campaign.platforms.errors`. A platform module writes only the hooks:
 - ``_check() -> AccountIdentity``.
 - ``_map_error(exc) -> PlatformError | None``: the platform's exceptions to the project's kinds.
 
-Adapters never retry and never sleep: the runner decides that from the error kind. Constructors make
-no network calls; clients log in lazily on first use and keep their session.
+Adapters never retry and never sleep: the runner decides that from the error kind. The one wait allowed
+is for a platform to finish processing uploaded media before the post request that names it (LinkedIn),
+bounded by the account's timeout. Constructors make no network calls; clients log in lazily on first use
+and keep their session.
 """
 
 from __future__ import annotations

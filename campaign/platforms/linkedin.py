@@ -10,8 +10,10 @@ at the first one.
 
 - A post is ``POST /rest/posts``; its URN comes back in the ``x-restli-id`` header of an empty 201 answer.
 - An image is registered (``POST /rest/images?action=initializeUpload``), its approved bytes are PUT to the
-  upload URL that returns, and the post names it by URN with its alt text (two or more: ``multiImage``). An image
-  LinkedIn has not finished processing is a :class:`Transient` before the post request: nothing was created.
+  upload URL that returns, and the post names it by URN with its alt text (two or more: ``multiImage``). LinkedIn
+  processes an image after its upload: the adapter looks again, waiting longer each time, until it is
+  ``AVAILABLE``, for at most the account's timeout; one still processing then is a :class:`Transient` before the
+  post request (nothing was created), and one LinkedIn could not process is :class:`InvalidMedia`.
 - LinkedIn has no threads: a reply is refused before any request.
 - A lookup reads the organisation's posts (the ``author`` finder), newest first, and compares what the page
   shows for each (:func:`~campaign.platforms.little_text.shown`) with the words.
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -51,6 +54,7 @@ from campaign.platforms.errors import (
     AccountProblem,
     AuthExpired,
     Duplicate,
+    InvalidMedia,
     Permanent,
     PlatformError,
     RateLimited,
@@ -61,6 +65,8 @@ from campaign.platforms.sessions import open_connection, read_environment_once, 
 
 API_URL = "https://api.linkedin.com"
 LINKEDIN_VERSION = "202610"
+PROCESSING_POLL = 0.1
+"""Seconds before the first look at an uploaded image's processing, doubling after each look."""
 RECENT_PAGE = 50
 RECENT_PAGES = 5
 POSTING_ROLES = ("ADMINISTRATOR", "DIRECT_SPONSORED_CONTENT_POSTER", "CONTENT_ADMIN", "CONTENT_ADMINISTRATOR")
@@ -143,16 +149,27 @@ class LinkedInAdapter(Adapter):
         return Receipt(urn, self.post_url(urn))
 
     def _upload(self, image: MediaItem) -> str:
-        """Register *image*, upload its bytes, and return its URN once LinkedIn has it ready."""
+        """Register *image*, upload its bytes, and return its URN once LinkedIn has processed it (processing is
+        asynchronous: a post naming an image still ``PROCESSING`` is refused). The wait is the one place this
+        adapter sleeps, before the post request and never longer than the account's timeout: given up, the post
+        was not sent, and the runner tries it again later."""
         started = self._request("POST", "/rest/images?action=initializeUpload",
                                 json={"initializeUploadRequest": {"owner": self._organization}}).json()["value"]
         urn, url = str(started["image"]), str(started["uploadUrl"])
         self._request("PUT", url, data=image.data, headers={"Content-Type": "application/octet-stream"})
-        status = self._request("GET", f"/rest/images/{quote(urn, safe='')}").json().get("status")
-        if status != "AVAILABLE":
-            raise Transient(self.spec.name, f"LinkedIn is still processing image {image.name} (status {status}); "
-                            "the post was not sent")
-        return urn
+        waited, pause = 0.0, PROCESSING_POLL
+        while True:
+            status = self._request("GET", f"/rest/images/{quote(urn, safe='')}").json().get("status")
+            if status == "AVAILABLE":
+                return urn
+            if status == "PROCESSING_FAILED":
+                raise InvalidMedia(self.spec.name, f"LinkedIn could not process image {image.name} (PROCESSING_FAILED: "
+                                   "too large, not a JPG, GIF or PNG, or LinkedIn failed); the post was not sent")
+            if waited + pause > self.account.timeout:
+                raise Transient(self.spec.name, f"LinkedIn was still processing image {image.name} after "
+                                f"{waited:.1f} s (status {status}); the post was not sent")
+            time.sleep(pause)
+            waited, pause = waited + pause, pause * 2
 
     def _recent_posts(self, since: datetime) -> Iterable[RecentPost]:
         for start in range(0, RECENT_PAGE * RECENT_PAGES, RECENT_PAGE):

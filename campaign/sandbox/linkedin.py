@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -45,6 +46,9 @@ MAX_STATISTICS_URNS = 20
 MULTI_IMAGE = (2, 20)
 DUPLICATE_WINDOW = timedelta(minutes=10)
 UPLOAD_URL_LIFETIME = timedelta(hours=1)
+PROCESSING_SECONDS = 0.2
+"""Real seconds an uploaded image stays ``PROCESSING`` ("Processing is asynchronous", LinkedIn's Images API):
+an adapter that posts it at once is refused."""
 MAGIC = ((b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpeg"), (b"GIF8", "image/gif"))
 VISIBILITIES = ("PUBLIC", "CONNECTIONS", "LOGGED_IN", "CONTAINER")
 _VERSION = re.compile(r"^(\d{4})(\d{2})(?:\.(\d{2}))?$")
@@ -143,7 +147,24 @@ class Image:
     owner: str
     account: str
     upload: str
-    status: str = "WAITING_UPLOAD"
+    uploaded: float | None = None
+    """When its bytes arrived (monotonic seconds); it is processed :data:`PROCESSING_SECONDS` later."""
+    readable: bool = False
+
+    def status(self, processing: float) -> str:
+        """LinkedIn processes an image after its upload: ``PROCESSING`` for *processing* seconds, then
+        ``AVAILABLE`` (or ``PROCESSING_FAILED`` for bytes that are no image)."""
+        if self.uploaded is None:
+            return "WAITING_UPLOAD"
+        if time.monotonic() - self.uploaded < processing:
+            return "PROCESSING"
+        return "AVAILABLE" if self.readable else "PROCESSING_FAILED"
+
+
+def processing_seconds(sandbox: Sandbox) -> float:
+    """How long this sandbox takes to process an image: :data:`PROCESSING_SECONDS` unless a test set
+    ``sandbox.platform_state("linkedin")["processing_seconds"]``."""
+    return float(sandbox.platform_state(NAME).get("processing_seconds", PROCESSING_SECONDS))
 
 
 def images_of(sandbox: Sandbox) -> dict[str, Image]:
@@ -338,7 +359,7 @@ async def upload_image(request: web.Request) -> web.Response:
         return invalid_token()
     content = await request.read()
     mime = next((kind for magic, kind in MAGIC if content.startswith(magic)), None)  # JPEG, GIF or PNG
-    image.status = "AVAILABLE" if mime else "PROCESSING_FAILED"
+    image.uploaded, image.readable = time.monotonic(), mime is not None
     digest = hashlib.sha256(content).hexdigest()
     mime = mime or "application/octet-stream"
     sandbox.record_media(RecordedMedia(NAME, account.handle, image.urn, mime, len(content), digest))
@@ -353,7 +374,8 @@ async def get_image(request: web.Request) -> web.Response:
         return error(404, "NOT_FOUND", f"Image {urn} does not exist")
     if image.owner != org_of(account):
         return denied(request, "images.GET")
-    return json_response({"id": image.urn, "owner": image.owner, "status": image.status})
+    status = image.status(processing_seconds(sandbox_of(request)))
+    return json_response({"id": image.urn, "owner": image.owner, "status": status})
 
 
 # -- posts ----------------------------------------------------------------------------------------------
@@ -374,7 +396,8 @@ def check_image(sandbox: Sandbox, item: Any, path: str, owner: str) -> RecordedM
     if urn is None:
         raise input_error(f"{path}/id", "MISSING_FIELD", MISSING)
     image, media = images_of(sandbox).get(str(urn)), sandbox.get_media(NAME, str(urn))
-    if image is None or image.owner != owner or image.status != "AVAILABLE" or media is None:
+    if image is None or image.owner != owner or image.status(processing_seconds(sandbox)) != "AVAILABLE" \
+            or media is None:
         raise invalid(f"{path}/id", f"{urn} is not an AVAILABLE image of {owner}")
     alt = item.get("altText", "")
     if not isinstance(alt, str) or len(alt) > MAX_ALT_TEXT:
