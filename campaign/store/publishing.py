@@ -47,7 +47,16 @@ from sqlmodel import Session
 
 from campaign.exceptions import StoreError
 from campaign.store.models import Post, PostState
-from campaign.store.sql import ATTEMPT_TABLE, AUDIT_TABLE, P, audit_insert, audit_row, held, utcnow
+from campaign.store.sql import (
+    ATTEMPT_TABLE,
+    AUDIT_TABLE,
+    P,
+    audit_insert,
+    audit_row,
+    held,
+    paused_in_its_window,
+    utcnow,
+)
 from campaign.times import as_utc, iso_utc
 
 DEFAULT_LEASE = timedelta(seconds=12)
@@ -433,7 +442,9 @@ class PublishingTransitions:
                 update(Post).where(P.state == PostState.APPROVED, P.late_after < now)
                 .values(state=PostState.MISSED, updated_at=now, not_before=None,
                         last_error=func.coalesce(func.rtrim(P.last_error, ".") + "; ", "")
-                        + "its time passed beyond the grace window")
+                        + case((paused_in_its_window(),
+                                "its time passed beyond the grace window, during which it was paused"),
+                               else_="its time passed beyond the grace window"))
                 .returning(P.key, P.campaign_id, P.due_at)
             ))
             for key, campaign_id, due_at in missed:

@@ -47,6 +47,18 @@ def held(now: datetime) -> Any:
     )
 
 
+def paused_in_its_window() -> Any:
+    """True for a post that a pause covered at some time between its due time and the end of its grace window
+    (lifted since, or not): what kept it from going out."""
+    return exists().where(
+        H.created_at <= P.late_after,
+        or_(H.released_at.is_(None), H.released_at > P.due_at),
+        or_(H.until.is_(None), H.until > P.due_at),
+        or_(H.campaign_id.is_(None), H.campaign_id == P.campaign_id),
+        or_(H.account.is_(None), H.account == P.account),
+    )
+
+
 def audit(session: Session, at: datetime, actor: str, action: str, campaign_id: str | None, post_key: str | None,
           details: Mapping[str, Any]) -> None:
     session.add(AuditEntry(at=at, actor=actor, action=action, campaign_id=campaign_id, post_key=post_key,
