@@ -718,3 +718,18 @@ def test_linkedin_waits_for_an_image_to_be_processed_within_its_timeout(sandbox:
         linkedin.publish(Outgoing("Still processing", images=(image,)))
     assert not raised.value.outcome_unknown and "still processing" in str(raised.value)
     assert len(sandbox.requests("linkedin", "POST", "/rest/posts")) == 1
+
+
+def test_linkedin_finds_a_post_listed_behind_an_older_one_edited_since(sandbox: Sandbox, clock: FakeClock) -> None:
+    """LinkedIn's finder lists posts by their last change, so an old post edited after ours comes first. The
+    lookup reads on past it (it stops only at a post not changed since it was sent) and finds ours: stopping at
+    the first post made before, it said 'not there' and the post would have been sent again."""
+    with make_adapter(sandbox, "linkedin") as linkedin:
+        old = linkedin.publish(Outgoing("Last week's appeal for information"))
+        clock.advance(hours=2)
+        ours = linkedin.publish(Outgoing("Training in Preston today"))
+        edited = next(post for post in sandbox.posts("linkedin") if post.id == old.remote_id)
+        changed = int((clock.now + timedelta(minutes=1)).timestamp() * 1000)
+        sandbox.record_post(dataclasses.replace(edited, extra={**edited.extra, "last_modified_ms": changed}))
+        found = linkedin.find(Outgoing("Training in Preston today"), clock.now - timedelta(minutes=5))
+    assert [post.remote_id for post in found] == [ours.remote_id]

@@ -177,8 +177,11 @@ class LinkedInAdapter(Adapter):
                                         f"&count={RECENT_PAGE}&start={start}&sortBy=LAST_MODIFIED").json()
             elements = page.get("elements") or []
             for element in elements:
+                # Newest change first: an old post edited today comes before the posts made since, so the
+                # lookup stops at the first post not changed since *since* (a post made since was changed since).
                 created = datetime.fromtimestamp(int(element["createdAt"]) / 1000, UTC)
-                if created < since:
+                changed = datetime.fromtimestamp(int(element.get("lastModifiedAt") or element["createdAt"]) / 1000, UTC)
+                if changed < since:
                     return
                 yield RecentPost(str(element["id"]), shown(str(element.get("commentary", ""))), created)
             if len(elements) < RECENT_PAGE:

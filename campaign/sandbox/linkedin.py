@@ -278,17 +278,27 @@ def read_commentary(commentary: str) -> str:
     return _HASHTAG.sub(one, commentary)
 
 
+def created_ms(post: RecordedPost) -> int:
+    """When *post* was made, in epoch milliseconds: the top bits of its id."""
+    return int(post.id.rsplit(":", 1)[1]) >> 22
+
+
+def last_modified_ms(post: RecordedPost) -> int:
+    """When *post* was last changed (``extra["last_modified_ms"]`` for one a test edited), in epoch ms."""
+    return int(post.extra.get("last_modified_ms", created_ms(post)))
+
+
 def render_post(post: RecordedPost) -> dict[str, Any]:
-    created = int(post.id.rsplit(":", 1)[1]) >> 22
+    created = created_ms(post)
     data: dict[str, Any] = {
         "id": post.id,
         "author": post.extra["author"],
         "commentary": read_commentary(post.extra["commentary"]),
         "createdAt": created,
         "publishedAt": created,
-        "lastModifiedAt": created,
+        "lastModifiedAt": last_modified_ms(post),
         "lifecycleState": "PUBLISHED",
-        "lifecycleStateInfo": {"isEditedByAuthor": False},
+        "lifecycleStateInfo": {"isEditedByAuthor": last_modified_ms(post) != created},
         "visibility": post.extra["visibility"],
         "distribution": post.extra["distribution"],
         "isReshareDisabledByAuthor": post.extra["isReshareDisabledByAuthor"],
@@ -505,7 +515,9 @@ async def find_posts(request: web.Request) -> web.Response:
         raise illegal("sortBy is LAST_MODIFIED or CREATED")
     start, count = number(params, "start", 0, 10**6), number(params, "count", 10, MAX_FINDER_COUNT)
     posts = [p for p in sandbox.posts(NAME) if p.extra.get("author") == org and sandbox.visible(p)]
-    posts.sort(key=lambda p: (p.created_at, int(p.id.rsplit(":", 1)[1])), reverse=True)
+    # LinkedIn's default order and LAST_MODIFIED put a post edited today before the posts made since it was.
+    by = created_ms if sort == "CREATED" else last_modified_ms
+    posts.sort(key=lambda p: (by(p), created_ms(p)), reverse=True)
     links = []
     if len(posts) > start + count and count:
         href = f"/rest/posts?author={quote(author, safe='')}&count={count}&q=author"
