@@ -708,12 +708,12 @@ def test_linkedin_waits_for_an_image_to_be_processed_within_its_timeout(sandbox:
     looks again until it is AVAILABLE (the sandbox takes 0.3 s here), then posts. An image still processing when
     the account's timeout is spent is a Transient that sent nothing (the runner tries again later)."""
     image = MediaItem.from_file(png, "A card", "image/png")
-    sandbox.platform_state("linkedin")["processing_seconds"] = 0.3
+    sandbox.media_processing = 0.3
     with make_adapter(sandbox, "linkedin") as linkedin:
         linkedin.publish(Outgoing("Processed in its time", images=(image,)))
     assert len(sandbox.posts("linkedin")) == 1
     assert len(sandbox.requests("linkedin", "GET", "/rest/images/*")) >= 2
-    sandbox.platform_state("linkedin")["processing_seconds"] = 60.0
+    sandbox.media_processing = 60.0
     with make_adapter(sandbox, "linkedin", timeout=1.0) as linkedin, pytest.raises(Transient) as raised:
         linkedin.publish(Outgoing("Still processing", images=(image,)))
     assert not raised.value.outcome_unknown and "still processing" in str(raised.value)

@@ -42,9 +42,7 @@ DISTRIBUTION = {"feedDistribution": "MAIN_FEED", "targetEntities": [], "thirdPar
 def li(clock: FakeClock) -> Iterator[Sandbox]:
     """A sandbox with two LinkedIn pages, served on a free port, on the test's clock; it processes images at once
     (test_an_image_is_processing_for_a_moment_and_cannot_be_posted_until_it_is_available shows the wait)."""
-    sandbox = Sandbox(seed=7, clock=clock, accounts=[PAGE, OTHER])
-    sandbox.platform_state("linkedin")["processing_seconds"] = 0.0
-    with running(sandbox) as served:
+    with running(Sandbox(seed=7, clock=clock, accounts=[PAGE, OTHER], media_processing=0.0)) as served:
         yield served
 
 
@@ -69,7 +67,10 @@ def get(sandbox: Sandbox, path: str, **kwargs: Any) -> requests.Response:
     return requests.get(f"{sandbox.base_url}{path}", headers=headers(), timeout=5, **kwargs)
 
 
-def create(sandbox: Sandbox, commentary: str, content: dict[str, Any] | None = None) -> requests.Response:
+def create(sandbox: Sandbox, commentary: str | None, content: dict[str, Any] | None = None,
+           **fields: Any) -> requests.Response:
+    """POST /rest/posts with an organisation post's body; *fields* replace its fields, and a field given as
+    None (the commentary too) is left out."""
     body: dict[str, Any] = {
         "author": ORG,
         "commentary": commentary,
@@ -77,10 +78,11 @@ def create(sandbox: Sandbox, commentary: str, content: dict[str, Any] | None = N
         "distribution": DISTRIBUTION,
         "lifecycleState": "PUBLISHED",
         "isReshareDisabledByAuthor": False,
+        "content": content,
+        **fields,
     }
-    if content is not None:
-        body["content"] = content
-    return requests.post(f"{sandbox.base_url}/rest/posts", json=body, headers=headers(), timeout=5)
+    sent = {name: value for name, value in body.items() if value is not None}
+    return requests.post(f"{sandbox.base_url}/rest/posts", json=sent, headers=headers(), timeout=5)
 
 
 def created(sandbox: Sandbox, commentary: str, content: dict[str, Any] | None = None) -> str:
@@ -312,17 +314,7 @@ def test_the_finder_pages_newest_first_with_a_next_link(li: Sandbox, clock: Fake
 def test_posts_are_checked_as_linkedin_checks_them(li: Sandbox, tmp_path: Any) -> None:
     """A missing field, an over-long commentary, another organisation as author, a single-image multiImage and
     an image whose bytes are not an image are refused, each with LinkedIn's answer."""
-    missing = requests.post(
-        f"{li.base_url}/rest/posts",
-        json={
-            "author": ORG,
-            "visibility": "PUBLIC",
-            "distribution": DISTRIBUTION,
-            "lifecycleState": "PUBLISHED",
-        },
-        headers=headers(),
-        timeout=5,
-    )
+    missing = create(li, None)
     assert missing.status_code == 400
     [problem] = missing.json()["errorDetails"]["inputErrors"]
     assert (problem["code"], problem["input"]) == (
@@ -341,18 +333,7 @@ def test_posts_are_checked_as_linkedin_checks_them(li: Sandbox, tmp_path: Any) -
     refused = create(li, "Broken image", {"media": {"id": broken}})
     assert refused.status_code == 400
     assert refused.json()["errorDetails"]["inputErrors"][0]["code"] == "INVALID_VALUE_FOR_FIELD"
-    as_other = requests.post(
-        f"{li.base_url}/rest/posts",
-        json={
-            "author": "urn:li:organization:5515715",
-            "commentary": "Hi",
-            "visibility": "PUBLIC",
-            "distribution": DISTRIBUTION,
-            "lifecycleState": "PUBLISHED",
-        },
-        headers=headers(),
-        timeout=5,
-    )
+    as_other = create(li, "Hi", author="urn:li:organization:5515715")
     assert as_other.status_code == 403
     assert as_other.json()["code"] == "ACCESS_DENIED"
     assert (
@@ -402,7 +383,7 @@ def test_an_image_is_processing_for_a_moment_and_cannot_be_posted_until_it_is_av
 ) -> None:
     """As LinkedIn processes an image after its upload, the sandbox answers PROCESSING for a while: a post
     naming it then is refused (400), and once it is AVAILABLE the same post goes out."""
-    li.platform_state("linkedin")["processing_seconds"] = 0.5
+    li.media_processing = 0.5
     image = upload(li, write_png(tmp_path / "card.png").read_bytes())
     assert get(li, f"/rest/images/{enc(image)}").json()["status"] == "PROCESSING"
     content = {"media": {"id": image, "altText": "A card"}}

@@ -7,8 +7,6 @@ import unicodedata
 from datetime import timedelta
 from pathlib import Path
 
-import pytest
-
 from campaign.platforms import adapter_class
 from campaign.platforms.base import Outgoing, comparable_text
 from campaign.render import render_plan
@@ -55,8 +53,3 @@ def test_a_lookup_finds_a_welsh_post_whichever_way_its_accents_were_stored(sandb
         found = mastodon.find(Outgoing(COMPOSED), clock.now - timedelta(minutes=5))
     assert [post.remote_id for post in found] == [receipt.remote_id]
 
-
-@pytest.mark.parametrize("letter", ["ŵ", "ŷ", "â", "ê", "î", "ô", "û", "ï", "ë", "á", "à"])
-def test_each_welsh_letter_is_one_character_composed(letter: str) -> None:
-    """Every accented letter Welsh uses has a composed form: one code point, as the platforms count it."""
-    assert len(unicodedata.normalize("NFC", unicodedata.normalize("NFD", letter))) == 1

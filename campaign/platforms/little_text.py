@@ -24,9 +24,12 @@ from campaign import twitter_text
 RESERVED = frozenset("\\|{}@[]()<>#*_~")
 """The characters that are markup in little text."""
 _ESCAPE = re.compile(r"([\\|{}@\[\]()<>#*_~])")
-_HASHTAG_TEMPLATE = re.compile(r"\{hashtag\|(?:\\#|#|＃)\|((?:\\.|[^\\|{}@\[\]()<>#*~])+)\}")
+_TEMPLATE = r"\{hashtag\|(?:\\#|#|＃)\|((?:\\.|[^\\|{}@\[\]()<>#*~])+)\}"
+"""A hashtag template, its tag as group 1 (the sign may be written #, \\# or the full-width ＃)."""
+_HASHTAG_TEMPLATE = re.compile(_TEMPLATE)
 _MENTION = re.compile(r"@\[((?:\\.|[^\\\]])+)\]\s?\((urn:li:(?:person|organization):[^)\s]+)\)")
 _BARE_HASHTAG = re.compile(r"#(\w+)")
+_HASHTAGS_OR_ESCAPES = re.compile(rf"(\\.)|{_TEMPLATE}|#(\w+)")
 
 
 def escape(text: str) -> str:
@@ -71,6 +74,16 @@ def shown(commentary_text: str) -> str:
             break  # a reserved character that starts nothing: LinkedIn shows the post cut here
         position = found.end()
     return "".join(out)
+
+
+def as_stored(commentary_text: str) -> str:
+    """*commentary_text* as LinkedIn gives it back when it is read: every hashtag, bare or templated, in the
+    template form with an escaped sign (``{hashtag|\\#|Tag}``), everything else as sent."""
+
+    def one(match: re.Match[str]) -> str:
+        return match[1] or "{hashtag|\\#|" + (match[2] or match[3]) + "}"
+
+    return _HASHTAGS_OR_ESCAPES.sub(one, commentary_text)
 
 
 def _unescaped(text: str) -> str:

@@ -320,10 +320,9 @@ def rehearsal(plan: Path | RenderedPlan, speed: float = DEFAULT_SPEED, seed: int
         store.approve(Selection(campaign=rendered.plan.campaign.id, everything=True), actor)
         due = [d.when.utc for d in rendered.drafts]
         clock = CompressedClock(min(due), datetime.now(UTC) + timedelta(seconds=start_in), speed, due, quiet)
-        sandbox = Sandbox(seed=seed, clock=clock, accounts=[])
-        # As with latency (none here), LinkedIn's processing of an image takes no time in a rehearsal: in real
-        # seconds on a compressed clock, its fraction of a second would make each image post half an hour late.
-        sandbox.platform_state("linkedin")["processing_seconds"] = 0.0
+        # As with latency (none here), processing an uploaded image takes no time in a rehearsal: in real seconds
+        # on a compressed clock, its fraction of a second would make each image post half an hour late.
+        sandbox = Sandbox(seed=seed, clock=clock, accounts=[], media_processing=0.0)
         environ = _sandbox_accounts(rendered, sandbox)
         stack.enter_context(running(sandbox))
         campaign = rendered.plan.campaign.id

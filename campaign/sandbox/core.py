@@ -107,6 +107,11 @@ class RequestLog:
             self._records.clear()
 
 
+MEDIA_PROCESSING = 0.2
+"""How long :attr:`Sandbox.media_processing` is unless set: enough that an adapter posting an image at once is
+refused."""
+
+
 class Sandbox:
     """A fake of the four platforms' APIs; serve it with :func:`campaign.sandbox.runner.running`.
 
@@ -128,11 +133,15 @@ class Sandbox:
         jwt_key: str | None = None,
         access_token_lifetime: int = 7200,
         read_lag: float = 0,
+        media_processing: float = MEDIA_PROCESSING,
     ) -> None:
         if read_lag < 0:
             raise ValueError(f"read_lag must be 0 or more seconds, not {read_lag}")
         self.seed = seed
         self.read_lag = read_lag
+        self.media_processing = media_processing
+        """Real seconds an uploaded image takes to be processed where a platform processes it after the upload
+        (LinkedIn: "processing is asynchronous"; a post naming it before then is refused)."""
         self.clock = clock
         self.latency_ms = latency_ms
         self.faults = FaultPlan(faults, seed=seed)

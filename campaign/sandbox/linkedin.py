@@ -46,14 +46,10 @@ MAX_STATISTICS_URNS = 20
 MULTI_IMAGE = (2, 20)
 DUPLICATE_WINDOW = timedelta(minutes=10)
 UPLOAD_URL_LIFETIME = timedelta(hours=1)
-PROCESSING_SECONDS = 0.2
-"""Real seconds an uploaded image stays ``PROCESSING`` ("Processing is asynchronous", LinkedIn's Images API):
-an adapter that posts it at once is refused."""
 MAGIC = ((b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpeg"), (b"GIF8", "image/gif"))
 VISIBILITIES = ("PUBLIC", "CONNECTIONS", "LOGGED_IN", "CONTAINER")
 _VERSION = re.compile(r"^(\d{4})(\d{2})(?:\.(\d{2}))?$")
 _AUTHOR = re.compile(r"^urn:li:(?:organization|person):\S+$")
-_HASHTAG = re.compile(r"(\\.)|\{hashtag\|(?:\\#|#|＃)\|((?:\\.|[^\\|{}@\[\]()<>#*~])+)\}|#(\w+)")
 CODES = {401: "INVALID_ACCESS_TOKEN", 403: "ACCESS_DENIED", 404: "NOT_FOUND", 429: "TOO_MANY_REQUESTS"}
 CODES |= {500: "INTERNAL_SERVER_ERROR", 503: "SERVICE_UNAVAILABLE", 504: "GATEWAY_TIMEOUT"}
 DUPLICATE_EXCEPTION = "com.linkedin.content.common.exception.BadRequestResponseException"
@@ -148,7 +144,7 @@ class Image:
     account: str
     upload: str
     uploaded: float | None = None
-    """When its bytes arrived (monotonic seconds); it is processed :data:`PROCESSING_SECONDS` later."""
+    """When its bytes arrived (monotonic seconds); it is processed ``Sandbox.media_processing`` later."""
     readable: bool = False
 
     def status(self, processing: float) -> str:
@@ -159,12 +155,6 @@ class Image:
         if time.monotonic() - self.uploaded < processing:
             return "PROCESSING"
         return "AVAILABLE" if self.readable else "PROCESSING_FAILED"
-
-
-def processing_seconds(sandbox: Sandbox) -> float:
-    """How long this sandbox takes to process an image: :data:`PROCESSING_SECONDS` unless a test set
-    ``sandbox.platform_state("linkedin")["processing_seconds"]``."""
-    return float(sandbox.platform_state(NAME).get("processing_seconds", PROCESSING_SECONDS))
 
 
 def images_of(sandbox: Sandbox) -> dict[str, Image]:
@@ -269,15 +259,6 @@ def millis(moment: datetime) -> int:
 # -- rendering ------------------------------------------------------------------------------------------
 
 
-def read_commentary(commentary: str) -> str:
-    """The commentary as LinkedIn gives it back: hashtags in the template form ``{hashtag|\\#|Tag}``."""
-
-    def one(match: re.Match[str]) -> str:
-        return match[1] or "{hashtag|\\#|" + (match[2] or match[3]) + "}"
-
-    return _HASHTAG.sub(one, commentary)
-
-
 def created_ms(post: RecordedPost) -> int:
     """When *post* was made, in epoch milliseconds: the top bits of its id."""
     return int(post.id.rsplit(":", 1)[1]) >> 22
@@ -293,7 +274,7 @@ def render_post(post: RecordedPost) -> dict[str, Any]:
     data: dict[str, Any] = {
         "id": post.id,
         "author": post.extra["author"],
-        "commentary": read_commentary(post.extra["commentary"]),
+        "commentary": little_text.as_stored(post.extra["commentary"]),
         "createdAt": created,
         "publishedAt": created,
         "lastModifiedAt": last_modified_ms(post),
@@ -384,7 +365,7 @@ async def get_image(request: web.Request) -> web.Response:
         return error(404, "NOT_FOUND", f"Image {urn} does not exist")
     if image.owner != org_of(account):
         return denied(request, "images.GET")
-    status = image.status(processing_seconds(sandbox_of(request)))
+    status = image.status(sandbox_of(request).media_processing)
     return json_response({"id": image.urn, "owner": image.owner, "status": status})
 
 
@@ -406,8 +387,7 @@ def check_image(sandbox: Sandbox, item: Any, path: str, owner: str) -> RecordedM
     if urn is None:
         raise input_error(f"{path}/id", "MISSING_FIELD", MISSING)
     image, media = images_of(sandbox).get(str(urn)), sandbox.get_media(NAME, str(urn))
-    if image is None or image.owner != owner or image.status(processing_seconds(sandbox)) != "AVAILABLE" \
-            or media is None:
+    if image is None or image.owner != owner or image.status(sandbox.media_processing) != "AVAILABLE" or media is None:
         raise invalid(f"{path}/id", f"{urn} is not an AVAILABLE image of {owner}")
     alt = item.get("altText", "")
     if not isinstance(alt, str) or len(alt) > MAX_ALT_TEXT:
