@@ -10,12 +10,13 @@ an image reaches the page is the caller's choice (:class:`ShownImage`).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from campaign import counting, twitter_text
+from campaign.plan.languages import tags_of
 from campaign.platforms import PLATFORMS
 from campaign.problems import Problem, Severity
 from campaign.times import ScheduledTime, as_utc
@@ -76,6 +77,7 @@ class Card:
     """The local time, its zone's abbreviation and the UTC instant."""
     text: str
     language: str
+    """The words' language (``cy,en`` for a post in Welsh then English)."""
     images: tuple[CardImage, ...]
     reply_to: str | None
     """The key of the post this one replies to."""
@@ -140,6 +142,11 @@ class Card:
         return replace(self, images=images) if images != self.images else self
 
     @property
+    def lang(self) -> str:
+        """The words' language as HTML's `lang` takes it: the first, for a post in several."""
+        return tags_of(self.language)[0]
+
+    @property
     def label(self) -> str:
         """The platform's name for people."""
         return PLATFORMS[self.platform].label
@@ -172,3 +179,15 @@ class Card:
 
 def _problem(problem: Problem) -> CardProblem:
     return CardProblem(problem.severity, problem.message, problem.fix)
+
+
+T = TypeVar("T")
+
+def side_by_side(items: Sequence[T], pairing: Sequence[tuple[str, str | None]]) -> list[list[T]]:
+    """*items* in groups, in order: a post published as a pair beside its partner in the plan's first language
+    (where both are shown), that one first; every other item alone. *pairing* gives each item's post key and
+    the key of the post it follows (``Draft.follows``, ``Post.follows``)."""
+    shown = {key for key, _ in pairing}
+    followers = {follows: item for item, (_, follows) in zip(items, pairing, strict=True) if follows in shown}
+    return [[item, followers[key]] if key in followers else [item]
+            for item, (key, follows) in zip(items, pairing, strict=True) if follows not in shown]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import re
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -23,6 +23,7 @@ import idna
 import regex
 
 from campaign import twitter_text
+from campaign.plan.languages import SEPARATOR, describe_language, tags_of
 from campaign.platforms import PLATFORMS, PlatformSpec
 from campaign.platforms.base import comparable_text
 from campaign.problems import Problem, Severity
@@ -72,6 +73,8 @@ class Checker:
     def __init__(self, plan: Plan) -> None:
         self.plan = plan
         self.phones = _Phones(plan)
+        self._link_of = {version: link.url for link in plan.links.values() for version in link.versions}
+        """Each URL of a plan's link (its version in a language too) -> the link: one fact, in every language."""
         self._by_text: dict[str, list[Finding]] = {}
         self._by_words: dict[tuple[str, str], list[Finding]] = {}
 
@@ -80,14 +83,15 @@ class Checker:
         if draft.images:
             findings = self._platform_findings(draft)
             findings += image_findings(draft)
-            findings += self._text_findings(draft.text)
+            findings += self._text_findings(draft.text, draft.language)
             alt_texts = "\n".join(image.alt for image in draft.images)
             findings += [(m, f, "error") for m, f in self.phones.problems(_mask_links(alt_texts))]
         else:  # what is wrong with words alone is the same wherever they go on one platform (counted, limited)
             key = (draft.platform, draft.text)
             known = self._by_words.get(key)
             if known is None:
-                known = self._by_words[key] = self._platform_findings(draft) + self._text_findings(draft.text)
+                known = self._by_words[key] = (self._platform_findings(draft)
+                                               + self._text_findings(draft.text, draft.language))
             findings = known
         if draft.reply_to is not None and not PLATFORMS[draft.platform].threads:
             label = PLATFORMS[draft.platform].label
@@ -98,27 +102,53 @@ class Checker:
         where = where_of(draft.post_id, draft.handle, draft.platform)
         return [Problem(draft.file, draft.line, where, message, fix, severity) for message, fix, severity in findings]
 
-    def _text_findings(self, text: str) -> list[Finding]:
-        cached = self._by_text.get(text)
+    def same_facts(self, texts: Mapping[str, str]) -> list[tuple[str, str]]:
+        """What the words of one post in several languages (*texts*: language -> words) do not all say: each
+        verified number and each link given in one language and not in another. A Welsh reader must be given
+        the same helpline as an English one."""
+        facts = {tag: self._facts(text) for tag, text in texts.items()}
+        problems = []
+        for fact in dict.fromkeys(f for found in facts.values() for f in found):
+            lacking = [tag for tag, found in facts.items() if fact not in found]
+            if lacking:
+                having = [tag for tag in facts if tag not in lacking]
+                problems.append((f"the {_names(having)} words give {fact}, the {_names(lacking)} do not",
+                                 ("give the same numbers and links in every language (write them as "
+                                  "{{ phones.… }} and {{ links.… }} in each)")))
+        return problems
+
+    def _facts(self, text: str) -> set[str]:
+        """The verified numbers and the links *text* gives, as they are named in a message."""
+        found = {f"{phone.number} ({phone.label})" for phone in self.phones.longest_first
+                 if phone.number.strip() and _verified_pattern(phone.number).search(text)}
+        found.update(self._link_of.get(url.text, url.text) for url in twitter_text.extract_urls_with_indices(text))
+        return found
+
+    def _text_findings(self, text: str, language: str) -> list[Finding]:
+        languages = language.count(SEPARATOR) + 1  # a bilingual post has each language's hashtags
+        cached = self._by_text.get(text) if languages == 1 else None
         if cached is None:
-            cached = self._by_text[text] = _text_findings(text, self.plan, self.phones)
+            cached = _text_findings(text, self.plan, self.phones, languages)
+            if languages == 1:
+                self._by_text[text] = cached
         return cached
 
-    @staticmethod
-    def _platform_findings(draft: Draft) -> list[Finding]:
+    def _platform_findings(self, draft: Draft) -> list[Finding]:
         spec = PLATFORMS[draft.platform]
         found: list[Finding] = []
         if draft.length > draft.limit:
             how = (" (the words as sent: each ( ) [ ] { } < > * _ ~ | @ \\ counts twice and each hashtag 12 more)"
                    if spec.counting == "little-text" else "")
+            if SEPARATOR in draft.language:
+                how += f", {describe_language(draft.language)} together in one post"
             found.append(((f"it is {draft.length} characters as {spec.label} counts them{how}, over its limit of "
                           f"{draft.limit}"), (f"shorten it by {draft.length - draft.limit}, or give it a "
-                          f"`variants: {{{draft.platform}: …}}` text"), "error"))
+                          f"{self._variant(draft)} text"), "error"))
         if draft.byte_limit is not None and draft.byte_length > draft.byte_limit:
             over = draft.byte_length - draft.byte_limit
             found.append(((f"it is {draft.byte_length} bytes in UTF-8, over {spec.label}'s limit of "
                           f"{draft.byte_limit} bytes"), (f"shorten it by {over} bytes (emoji take 4 bytes each, "
-                          f"flags 8, accented letters 2), or give it a `variants: {{{draft.platform}: …}}` text"),
+                          f"flags 8, accented letters 2), or give it a {self._variant(draft)} text"),
                           "error"))
         if len(draft.images) > spec.max_images:
             found.append((f"it has {len(draft.images)} images; {spec.label} takes at most {spec.max_images}",
@@ -134,8 +164,15 @@ class Checker:
                               f"shorten it by {len(image.alt) - spec.max_alt_text:,}", "error"))
         return found
 
+    def _variant(self, draft: Draft) -> str:
+        """How the plan gives *draft*'s platform words of its own: per language in a plan with languages."""
+        if not self.plan.campaign.bilingual:
+            return f"`variants: {{{draft.platform}: …}}`"
+        languages = ", ".join(f"{tag}: …" for tag in tags_of(draft.language))
+        return f"`variants: {{{draft.platform}: {{{languages}}}}}`"
 
-def _text_findings(text: str, plan: Plan, phones: _Phones) -> list[Finding]:
+
+def _text_findings(text: str, plan: Plan, phones: _Phones, languages: int = 1) -> list[Finding]:
     found: list[Finding] = []
     if not text.strip():
         found.append(("the post is empty", "give it some words", "error"))
@@ -145,12 +182,16 @@ def _text_findings(text: str, plan: Plan, phones: _Phones) -> list[Finding]:
                       "error"))
     found += [(m, f, "error") for m, f in phones.problems(_mask_links(text))]
     found += [(m, f, "error") for m, f in _link_problems(text)]
-    found += [(m, f, "warning") for m, f in _hashtag_warnings(text, plan)]
+    found += [(m, f, "warning") for m, f in _hashtag_warnings(text, plan, languages)]
     emoji = _emoji_count(text)
     if emoji > MAX_EMOJI:
         found.append((f"it has {emoji} emoji; screen readers read out every one",
                       f"keep at most {MAX_EMOJI}, and none in the middle of a sentence", "warning"))
     return found
+
+
+def _names(tags: Sequence[str]) -> str:
+    return " and ".join(describe_language(tag).split(",")[0] for tag in tags)
 
 
 def _mask_links(text: str) -> str:
@@ -259,9 +300,11 @@ def _link_problem(link: str) -> tuple[str, str] | None:
     return None
 
 
-def _hashtag_warnings(text: str, plan: Plan) -> list[tuple[str, str]]:
+def _hashtag_warnings(text: str, plan: Plan, languages: int = 1) -> list[tuple[str, str]]:
+    """Hashtags not in their accessible form, and too many of them (*languages*: how many languages the text is
+    in, each with its own)."""
     tags = twitter_text.extract_hashtags(text)
-    known = {tag.lower(): tag for tag in plan.campaign.hashtags}
+    known = {tag.lower(): tag for tag in plan.campaign.all_hashtags}
     warnings = []
     for tag in dict.fromkeys(tags):
         display = known.get(tag.lower())
@@ -271,8 +314,9 @@ def _hashtag_warnings(text: str, plan: Plan) -> list[tuple[str, str]]:
         elif display is None and not _camel_case(tag):
             warnings.append((f"#{tag} is not in CamelCase, so screen readers cannot tell its words apart",
                              "capitalise the first letter of each word in it, as in #SeeItShareIt"))
-    if len(tags) > MAX_HASHTAGS:
-        warnings.append((f"it has {len(tags)} hashtags; more than {MAX_HASHTAGS} make a post harder to read",
+    if len(tags) > MAX_HASHTAGS * languages:
+        most = MAX_HASHTAGS * languages
+        warnings.append((f"it has {len(tags)} hashtags; more than {most} make a post harder to read",
                          "keep the ones that matter, e.g. the campaign's " +
                          " ".join(f"#{t}" for t in plan.campaign.hashtags)))
     return warnings

@@ -30,14 +30,14 @@ P = table_columns(Post)
 S = table_columns(EngagementSnapshot)
 FORMATS = ("csv", "jsonl", "json")
 COLUMNS = (
-    "post", "campaign", "day", "platform", "account", "handle",
+    "post", "campaign", "day", "platform", "account", "handle", "language",
     "scheduled_local", "scheduled_utc", "published_local", "published_utc",
     "text", "hashtags", "url", "collected_at", *MEASURES, "engagements", "engagement_rate", "api_version",
 )
 INTERACTIONS = ("likes", "reposts", "replies", "quotes")
 """What counts as an engagement in ``engagement_rate`` (engagements ÷ views)."""
-POST_FIELDS = ("id", "key", "campaign_id", "local_time", "platform", "account", "handle", "zone", "due_at",
-               "published_at", "text", "remote_url")
+POST_FIELDS = ("id", "key", "campaign_id", "local_time", "platform", "account", "handle", "language", "zone",
+               "due_at", "published_at", "text", "remote_url")
 """The post columns an export reads."""
 SNAPSHOT_FIELDS = ("collected_at", *MEASURES, "api_version")
 """The snapshot columns an export reads, in the order :func:`_records` unpacks them."""
@@ -159,6 +159,7 @@ def _post_columns(connection: Connection, conditions: list[Any],
             "platform": record["platform"],
             "account": record["account"],
             "handle": record["handle"],
+            "language": record["language"],
             "scheduled_local": record["local_time"].replace(tzinfo=zone).isoformat(),
             "scheduled_utc": iso_utc(scheduled_utc),
             "published_local": published.astimezone(zone).isoformat() if published else None,

@@ -80,6 +80,7 @@ def draft_record(draft: Draft) -> dict[str, Any]:
         "hashtags": list(draft.hashtags),
         "images": [{"file": str(i.path), "alt": i.alt, "mime_type": i.mime_type} for i in draft.images],
         "reply_to": draft.reply_to,
+        "follows": draft.follows,
         "event": draft.event,
         "template": draft.template,
         "content_hash": draft.content_hash,
@@ -109,7 +110,7 @@ def json_preview(rendered: RenderedPlan, drafts: list[Draft]) -> str:
             "timezone": campaign.zone,
             "starts": campaign.starts.isoformat(),
             "ends": campaign.ends.isoformat(),
-            "hashtags": [f"#{t}" for t in campaign.hashtags],
+            "hashtags": [f"#{t}" for t in campaign.all_hashtags],
         },
         "posts": [draft_record(d) for d in drafts],
         "problems": [problem_record(p) for p in rendered.problems],
@@ -123,7 +124,7 @@ def text_preview(rendered: RenderedPlan, drafts: list[Draft]) -> Iterator[str]:
     if plan is not None:
         campaign = plan.campaign
         yield click.style(f"{campaign.name}", bold=True) + f" · {rendered.path} · {campaign.zone}"
-        hashtags = " ".join(f"#{t}" for t in campaign.hashtags)
+        hashtags = " ".join(f"#{t}" for t in campaign.all_hashtags)
         yield f"{campaign.starts:%a %d %b %Y} – {campaign.ends:%a %d %b %Y} · {hashtags}"
     for day, day_drafts in groupby(drafts, key=lambda d: d.when.local.date()):
         yield ""
@@ -149,10 +150,14 @@ def _draft_lines(draft: Draft) -> Iterator[str]:
            f"content {draft.content_hash[:12]}")
     if draft.reply_to:
         yield f"  ↳ replies to {draft.reply_to}"
+    if draft.follows:
+        yield f"  ⇄ published with its pair {draft.follows}, never before it"
     for line in draft.text.splitlines() or [""]:
         yield f"  │ {line}"
     for image in draft.images:
-        yield f"  │ [image {image.path.name}] alt: {image.alt}"
+        first, *more = image.alt.splitlines() or [""]
+        yield f"  │ [image {image.path.name}] alt: {first}"
+        yield from (f"  │ {line}" for line in more)
     for problem in draft.problems:
         colour = "red" if problem.is_error else "yellow"
         label = "error" if problem.is_error else "warning"

@@ -27,7 +27,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup, escape
 
 from campaign import twitter_text
-from campaign.cards import Card, CardImage, ShownImage
+from campaign.cards import Card, CardImage, ShownImage, side_by_side
 from campaign.plan.languages import describe_language
 from campaign.plan.paths import OutsideCampaign, UnusablePath, campaign_folder, inside
 from campaign.problems import Problem, shown
@@ -150,7 +150,8 @@ def html_preview(rendered: RenderedPlan, drafts: list[Draft]) -> str:
     images = PageImages(campaign_folder(rendered.path))
     by_key = {draft.key: draft for draft in rendered.drafts}
     cards = [images.sized(Card.from_draft(draft, by_key.get(draft.reply_to or ""))) for draft in drafts]
-    days = [(day, list(items)) for day, items in groupby(cards, key=lambda c: c.when.local.date())]
+    groups = side_by_side(cards, [(draft.key, draft.follows) for draft in drafts])
+    days = [(day, list(items)) for day, items in groupby(groups, key=lambda group: group[0].when.local.date())]
     return env.get_template("preview.html.j2").render(
         rendered=rendered,
         problems=shown_problems(rendered, drafts),

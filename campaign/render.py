@@ -31,7 +31,7 @@ from jinja2.exceptions import SecurityError
 from campaign import counting, twitter_text
 from campaign.checks import Checker, repeated_texts, where_of
 from campaign.plan import Account, Content, Occurrence, Plan, PostEntry, load_plan
-from campaign.plan.languages import DEFAULT_LANGUAGE
+from campaign.plan.languages import DEFAULT_LANGUAGE, SEPARATOR
 from campaign.plan.paths import OutsideCampaign, UnusablePath, campaign_folder, inside
 from campaign.plan.posts import has_own_words
 from campaign.platforms import PLATFORMS, PlatformSpec
@@ -94,18 +94,23 @@ class Draft:
     limit: int
     hashtags: tuple[str, ...]
     language: str
-    """The language of the words: a standard BCP 47 tag (``en-GB``, ``cy``)."""
+    """The language of the words: a standard BCP 47 tag (``en-GB``, ``cy``); for a post in several languages
+    (a bilingual account's), their tags in order, comma-separated (``cy,en``)."""
     byte_length: int
     """The text's size in UTF-8 bytes."""
     byte_limit: int | None
     """The platform's limit in UTF-8 bytes, where it has one (Bluesky: 3,000)."""
     problems: tuple[Problem, ...] = field(default=())
+    follows: str | None = None
+    """Key of the draft in the plan's first language that this one is paired with and never goes before (the
+    same post on the partner account; :mod:`campaign.plan.bilingual`)."""
 
     @property
     def content_hash(self) -> str:
-        """What an approval is bound to: the text, the images and their alt text, the thread parent and the
-        language (see :func:`content_hash`)."""
-        return content_hash(self.text, [(i.sha256, i.alt) for i in self.images], self.reply_to, self.language)
+        """What an approval is bound to: the text, the images and their alt text, the thread parent, the
+        language and the post it follows (see :func:`content_hash`)."""
+        return content_hash(self.text, [(i.sha256, i.alt) for i in self.images], self.reply_to, self.language,
+                            self.follows)
 
     @property
     def ok(self) -> bool:
@@ -113,7 +118,7 @@ class Draft:
 
 
 def content_hash(text: str, images: list[tuple[str, str]], reply_to: str | None,
-                 language: str = DEFAULT_LANGUAGE) -> str:
+                 language: str = DEFAULT_LANGUAGE, follows: str | None = None) -> str:
     """The hash an approval is bound to.
 
     The language is part of it: a screen reader speaks a post with the voice and pronunciation of its
@@ -121,10 +126,15 @@ def content_hash(text: str, images: list[tuple[str, str]], reply_to: str | None,
     change someone must approve. It is left out of the hashed data when it is the default, ``en-GB``:
     every post was en-GB before plans could say otherwise, so approvals given then stay bound to the same
     hash, while any other language gives a different one.
+
+    So is the post in the plan's first language that a paired post follows (*follows*), where it has one: an
+    English post approved to go with its Welsh partner is not approved to go alone.
     """
     data: dict[str, object] = {"text": text, "images": images, "reply_to": reply_to}
     if language != DEFAULT_LANGUAGE:
         data["language"] = language
+    if follows is not None:
+        data["follows"] = follows
     payload = json.dumps(data, ensure_ascii=False)
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
@@ -160,10 +170,11 @@ class Renderer:
         # What is the same for many drafts is worked out once per plan: a post goes to several accounts, and
         # most accounts take the same words.
         self._templates: dict[str, Template] = {}
-        self._contents: dict[tuple[str, str | None], Content] = {}
+        self._contents: dict[tuple[str, str | None, str | None], Content] = {}
         self._variables: dict[int, tuple[Content, dict[str, Any] | _RenderProblem]] = {}
-        self._post_records: dict[str, Record] = {}
-        self._finished: dict[tuple[str, bool], tuple[str, str | None]] = {}
+        self._post_records: dict[tuple[str, str | None], Record] = {}
+        self._language_links: dict[str, Record] = {}
+        self._finished: dict[tuple[str, bool, str | None], tuple[str, str | None]] = {}
         self._measures: dict[tuple[str, str], tuple[int, tuple[str, ...], int]] = {}
         self._image_sums: dict[Path, str | _RenderProblem] = {}
         self._rendered: dict[tuple[int, str, str], str] = {}
@@ -181,10 +192,7 @@ class Renderer:
                             shows="number")
                 for key, phone in plan.phones.items()
             }, "phones"),
-            links=Record("links", {
-                key: Record(f"links.{key}", {"label": link.label, "url": link.url}, "link's fields", shows="url")
-                for key, link in plan.links.items()
-            }, "links"),
+            links=_links_record(plan, None),
             events=Record("events", self.events, "events"),
         )
 
@@ -197,10 +205,13 @@ class Renderer:
             for account_id in post.accounts
             if (draft := self.render(post, occurrence, self.plan.accounts[account_id])) is not None
         ]
-        drafts.sort(key=lambda d: (d.when.utc, d.post_id, d.account))
+        # A paired post after the post it follows (its partner in the plan's first language).
+        drafts.sort(key=lambda d: (d.when.utc, d.post_id, d.follows is not None, d.account))
         return iter(drafts)
 
     def render(self, post: PostEntry, occurrence: Occurrence, account: Account) -> Draft | None:
+        if post.words:
+            return self._render_in_languages(post, occurrence, account)
         content = self._content(post, account.platform)
         # The words of a post (or its variant) at one time are the same for every account it goes to, unless
         # its template reads `platform` or `account`: rendered once, for the first.
@@ -212,22 +223,87 @@ class Renderer:
                 rendered = self._render_text(content, context)
                 if self._same_for_every_account(content):
                     self._rendered[shared] = rendered
-            # Alt text may quote facts too ({{ phones.helpline }}), so it is rendered like the words.
-            images = tuple(
-                DraftImage(image.file, self._render_alt(image.alt, context), image.mime_type,
-                           self._image_sha256(image.file))
-                for image in content.images or ()
-            )
+            images = self._images(content, context)
         except _RenderProblem as problem:
             return self._failed(post, occurrence, account, content, problem)
         tidied, text = self._finish(rendered, content)
         if text is None:
             # Checked before the hashtags are added: they go with the words, never in place of them.
             return self._failed(post, occurrence, account, content, _no_words(content, tidied))
+        draft = self._draft(post, occurrence, account, content, text, images, post.language)
+        return _with_problems(draft, self.checker.check(draft))
+
+    def _render_in_languages(self, post: PostEntry, occurrence: Occurrence, account: Account) -> Draft:
+        """A post of a plan with languages, for one account: the account's languages the post is written in, one
+        after the other, each with its own hashtags; the images of each, once each, an image shown in several
+        languages described in each. A post on the partner of an account in the plan's first language follows
+        that account's post."""
+        tags = [tag for tag in account.languages if tag in post.words]
+        blocks: list[str] = []
+        texts: dict[str, str] = {}
+        alts: dict[Path, list[str]] = {}
+        images: list[DraftImage] = []
+        for tag in tags:
+            content = self._content(post, account.platform, tag)
+            try:
+                context = self._context(post, occurrence, account, content, tag)
+                rendered = self._render_text(content, context)
+                for image in self._images(content, context):
+                    if image.path not in alts:
+                        alts[image.path] = []
+                        images.append(image)
+                    alts[image.path].append(image.alt)
+            except _RenderProblem as problem:
+                return self._failed(post, occurrence, account, content, problem)
+            tidied, text = self._finish(rendered, content, tag)
+            if text is None:
+                return self._failed(post, occurrence, account, content, _no_words(content, tidied))
+            blocks.append(text)
+            texts[tag] = tidied
+        first = self._content(post, account.platform, tags[0])
+        images = [replace(image, alt="\n\n".join(alts[image.path])) if len(alts[image.path]) > 1 else image
+                  for image in images]
+        partner = self.plan.accounts.get(account.pair) if account.pair else None
+        follows = None
+        languages = self.plan.campaign.languages
+        if partner is not None and partner.id in post.accounts and languages.index(partner.languages[0]) < \
+                languages.index(account.languages[0]):
+            follows = f"{post.id}{occurrence.suffix}/{partner.id}"
+        draft = self._draft(post, occurrence, account, first, "\n\n".join(blocks), tuple(images),
+                            SEPARATOR.join(tags), follows)
+        problems = self.checker.check(draft)
+        if follows is None:  # the words are compared once, on the draft in the first language the post has
+            where = where_of(post.id, account.handle, account.platform)
+            problems += [Problem(draft.file, draft.line, where, message, fix)
+                         for message, fix in self.checker.same_facts(self._words_of(post, occurrence, account))]
+        return _with_problems(draft, problems)
+
+    def _words_of(self, post: PostEntry, occurrence: Occurrence, account: Account) -> dict[str, str]:
+        """The words of *post* in each language it is written in, as rendered for *account*'s platform (a
+        language that fails to render is reported with its own draft, and left out here)."""
+        words: dict[str, str] = {}
+        for tag in post.words:
+            content = self._content(post, account.platform, tag)
+            try:
+                words[tag] = _tidy(self._render_text(content, self._context(post, occurrence, account, content, tag)))
+            except _RenderProblem:
+                continue
+        return words
+
+    def _images(self, content: Content, context: dict[str, Any]) -> tuple[DraftImage, ...]:
+        # Alt text may quote facts too ({{ phones.helpline }}), so it is rendered like the words.
+        return tuple(
+            DraftImage(image.file, self._render_alt(image.alt, context), image.mime_type,
+                       self._image_sha256(image.file))
+            for image in content.images or ()
+        )
+
+    def _draft(self, post: PostEntry, occurrence: Occurrence, account: Account, content: Content, text: str,
+               images: tuple[DraftImage, ...], language: str, follows: str | None = None) -> Draft:
         spec = PLATFORMS[account.platform]
         length, hashtags, byte_length = self._measure(spec, text)
         reply_to = f"{post.reply_to}/{account.id}" if post.reply_to else None
-        # Draft(...) as its fields, at once: a frozen dataclass sets each of its 23 fields through
+        # Draft(...) as its fields, at once: a frozen dataclass sets each of its 24 fields through
         # object.__setattr__, four times the cost, and a plan has 10,000 drafts (tests/test_plan_shared_work.py
         # holds every draft to what Draft(...) makes).
         draft: Draft = object.__new__(Draft)
@@ -250,27 +326,39 @@ class Renderer:
             length=length,
             limit=spec.max_length,
             hashtags=hashtags,
-            language=post.language,
+            language=language,
             byte_length=byte_length,
             byte_limit=spec.max_bytes,
             problems=(),
+            follows=follows,
         )
-        return _with_problems(draft, self.checker.check(draft))
+        return draft
 
-    def _content(self, post: PostEntry, platform: str) -> Content:
-        """What *post* says on *platform*, its variant merged in: once per post and variant."""
-        key = (post.id, platform if platform in post.variants else None)
+    def _content(self, post: PostEntry, platform: str, language: str | None = None) -> Content:
+        """What *post* says on *platform* (in *language*, in a plan with languages), its variant merged in: once
+        per post, variant and language."""
+        if language is not None:
+            key: tuple[str, str | None, str | None] = (post.id, platform, language)
+            content = self._contents.get(key)
+            if content is None:
+                content = self._contents[key] = post.words[language].merged(
+                    post.language_variants.get((platform, language)))
+            return content
+        key = (post.id, platform if platform in post.variants else None, None)
         content = self._contents.get(key)
         if content is None:
             content = self._contents[key] = post.content.merged(post.variants.get(platform))
         return content
 
-    def _context(self, post: PostEntry, occurrence: Occurrence, account: Account, content: Content) -> dict[str, Any]:
+    def _context(self, post: PostEntry, occurrence: Occurrence, account: Account, content: Content,
+                 language: str | None = None) -> dict[str, Any]:
+        """What a template sees for *post* on *account* (its words in *language*, in a plan with languages)."""
         variables = self._variables_of(content)
-        record = self._post_records.get(post.id)
+        record = self._post_records.get((post.id, language))
         if record is None:
-            record = self._post_records[post.id] = Record("post", {"id": post.id}, "post's fields",
-                                                          title=f"the post {post.id!r}")
+            record = self._post_records[(post.id, language)] = Record(
+                "post", {"id": post.id, "language": language or post.language}, "post's fields",
+                title=f"the post {post.id!r}")
         context: dict[str, Any] = {
             "post": record,
             "when": occurrence.when.local,
@@ -279,8 +367,18 @@ class Renderer:
         }
         if post.event is not None and post.event in self.events:
             context["event"] = self.events[post.event]
+        if language is not None:
+            context["links"] = self._links_in(language)
         context.update(variables)
         return context
+
+    def _links_in(self, language: str) -> Record:
+        """The plan's links as the words in *language* print them: each link's version in that language, where
+        the plan gives one (`facts.links.advice.cy`)."""
+        record = self._language_links.get(language)
+        if record is None:
+            record = self._language_links[language] = _links_record(self.plan, language)
+        return record
 
     def _variables_of(self, content: Content) -> dict[str, Any]:
         """*content*'s vars as templates see them (:func:`_variables`): once per post and variant."""
@@ -297,14 +395,16 @@ class Renderer:
             raise variables.again()
         return variables
 
-    def _finish(self, rendered: str, content: Content) -> tuple[str, str | None]:
-        """The rendered text tidied, and the post's text: tidied, with the campaign's hashtags (None if it has
-        no words of its own). Once per distinct text."""
-        key = (rendered, content.hashtags is False)
+    def _finish(self, rendered: str, content: Content, language: str | None = None) -> tuple[str, str | None]:
+        """The rendered text tidied, and the post's text: tidied, with the campaign's hashtags (*language*'s, in
+        a plan with languages; None if it has no words of its own). Once per distinct text."""
+        key = (rendered, content.hashtags is False, language)
         finished = self._finished.get(key)
         if finished is None:
             tidied = _tidy(rendered)
-            text = self._with_hashtags(tidied, content) if has_own_words(tidied) else None
+            campaign = self.plan.campaign
+            tags = campaign.language_hashtags[language] if language is not None else campaign.hashtags
+            text = self._with_hashtags(tidied, content, tags) if has_own_words(tidied) else None
             finished = self._finished[key] = (tidied, text)
         return finished
 
@@ -398,11 +498,12 @@ class Renderer:
             return _RenderProblem(1, f"the image {path.name!r} cannot be read: {exc.strerror or exc}",
                                   "check that the file is there and readable", in_plan=True)
 
-    def _with_hashtags(self, text: str, content: Content) -> str:
+    @staticmethod
+    def _with_hashtags(text: str, content: Content, campaign_tags: tuple[str, ...]) -> str:
         if content.hashtags is False:
             return text
         present = {tag.lower() for tag in twitter_text.extract_hashtags(text)}
-        missing_tags = [f"#{tag}" for tag in self.plan.campaign.hashtags if tag.lower() not in present]
+        missing_tags = [f"#{tag}" for tag in campaign_tags if tag.lower() not in present]
         if not missing_tags:
             return text
         return f"{text}\n\n{' '.join(missing_tags)}" if text else " ".join(missing_tags)
@@ -428,8 +529,17 @@ class Renderer:
             text="", images=(), reply_to=None, event=post.event, template=content.template,
             author=post.author, file=str(self.plan.path), line=content.line, length=0, limit=spec.max_length,
             hashtags=(), language=post.language, byte_length=0, byte_limit=spec.max_bytes,
-            problems=(failure,),
+            problems=(failure,), follows=None,
         )
+
+
+def _links_record(plan: Plan, language: str | None) -> Record:
+    """The plan's links as templates see them (each prints as its URL: its version in *language*, if any)."""
+    return Record("links", {
+        key: Record(f"links.{key}", {"label": link.label, "url": link.in_language(language)}, "link's fields",
+                    shows="url")
+        for key, link in plan.links.items()
+    }, "links")
 
 
 class _RenderProblem(Exception):

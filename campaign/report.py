@@ -14,6 +14,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from campaign.export import ExportFilter, rows
+from campaign.plan.languages import describe_language
 from campaign.platforms import PLATFORMS
 from campaign.store import Store
 
@@ -53,9 +54,18 @@ class Report:
     """Platform -> (time, total engagements of its posts by then), from every snapshot."""
 
 
+DIMENSIONS = ("day", "platform", "account", "language", "hashtag")
+
+
+def dimensions(report: Report) -> tuple[str, ...]:
+    """The breakdowns worth showing: by language only where the campaign's posts are in more than one (Welsh
+    and English side by side)."""
+    return tuple(d for d in DIMENSIONS if d != "language" or len(report.by["language"]) > 1)
+
+
 def build(store: Store, campaign: str, top: int = 10) -> Report:
     report = Report(campaign, store.campaign_row(campaign).name)
-    for dimension in ("day", "platform", "account", "hashtag"):
+    for dimension in DIMENSIONS:
         report.by[dimension] = defaultdict(Tally)
     latest = list(rows(store, ExportFilter(campaign=campaign, latest=True)))
     for row in latest:
@@ -63,6 +73,7 @@ def build(store: Store, campaign: str, top: int = 10) -> Report:
         report.by["day"][row["day"]].add(row)
         report.by["platform"][row["platform"]].add(row)
         report.by["account"][f"{row['account']} ({row['handle']})"].add(row)
+        report.by["language"][f"{describe_language(row['language'])} ({row['language']})"].add(row)
         for tag in row["hashtags"].split():
             report.by["hashtag"][tag].add(row)
     report.top = sorted(latest, key=lambda r: r["engagements"] or 0, reverse=True)[:top]
@@ -86,7 +97,7 @@ def summary_lines(report: Report) -> list[str]:
     total = report.total
     lines = [f"{report.campaign}: {total.posts} posts published, {_count(total.views)} views, "
              f"{total.engagements:,} engagements, engagement rate {_percent(total.rate)}"]
-    for dimension in ("platform", "day"):
+    for dimension in [d for d in ("platform", "day", "language") if d in dimensions(report)]:
         lines.append(f"by {dimension}:")
         for key, tally in sorted(report.by[dimension].items()):
             lines.append(f"  {key:<12} {tally.posts:>4} posts {_count(tally.views):>10} views "
@@ -176,4 +187,4 @@ def html(report: Report) -> str:
     env.filters["reported"] = _reported_count
     env.globals["reported_rate"] = _reported_rate
     return env.get_template("report.html.j2").render(report=report, charts=charts(report),
-                                                      dimensions=("day", "platform", "account", "hashtag"))
+                                                      dimensions=dimensions(report))

@@ -30,11 +30,13 @@ import time
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sized
 from datetime import date, datetime, timedelta
 from datetime import time as clock_time
-from functools import partial, update_wrapper
+from functools import lru_cache, partial, update_wrapper
 from pathlib import Path
 from typing import Any, NoReturn, cast
 
-from jinja2 import BaseLoader, StrictUndefined, Template, TemplateNotFound, Undefined, nodes
+from babel import Locale, UnknownLocaleError
+from babel import dates as babel_dates
+from jinja2 import BaseLoader, StrictUndefined, Template, TemplateNotFound, Undefined, nodes, pass_context
 from jinja2.compiler import CodeGenerator, Frame
 from jinja2.environment import TemplateModule
 from jinja2.exceptions import SecurityError, TemplateRuntimeError, UndefinedError
@@ -43,6 +45,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import Cycler, Namespace, missing
 
 from campaign.plan import Event
+from campaign.plan.languages import tags_of
 from campaign.plan.paths import OutsideCampaign, UnusablePath, inside
 from campaign.times import ScheduledTime
 
@@ -79,17 +82,25 @@ NONE_FIX = ("print only values that are set: test a field the plan may leave out
 
 
 
-def format_day(value: date | datetime | ScheduledTime) -> str:
-    """``Tuesday 16 March``."""
+def format_day(value: date | datetime | ScheduledTime, language: str = "en") -> str:
+    """``Tuesday 16 March``; in another language, its own words and order, from CLDR's data through Babel
+    (Welsh: ``Dydd Mawrth 16 Mawrth``)."""
     if isinstance(value, ScheduledTime):
         value = value.local
+    locale = _babel_locale(language)
+    if locale is not None:
+        return str(babel_dates.format_date(value, "EEEE d MMMM", locale=locale))
     return f"{value:%A} {value.day} {value:%B}"
 
 
-def format_clock(value: datetime | ScheduledTime) -> str:
-    """``6pm``, ``10.30am``: the house style for times in posts."""
+def format_clock(value: datetime | ScheduledTime, language: str = "en") -> str:
+    """``6pm``, ``10.30am``: the house style for times in posts; in another language, its usual short form from
+    CLDR's data through Babel (Welsh: ``18:00``)."""
     if isinstance(value, ScheduledTime):
         value = value.local
+    locale = _babel_locale(language)
+    if locale is not None:
+        return str(babel_dates.format_time(value, "short", locale=locale))
     hour = value.hour % 12 or 12
     suffix = "am" if value.hour < 12 else "pm"
     if value.hour == 12 and value.minute == 0:
@@ -97,6 +108,38 @@ def format_clock(value: datetime | ScheduledTime) -> str:
     return f"{hour}{suffix}" if value.minute == 0 else f"{hour}.{value.minute:02d}{suffix}"
 
 
+
+
+@lru_cache(maxsize=64)
+def _babel_locale(language: str) -> Locale | None:
+    """Babel's locale for the language tag *language*; None for English (the house style) and for a language
+    CLDR does not know (then English, as before a plan could name another)."""
+    first = tags_of(language)[0]
+    if first.split("-")[0].lower() == "en":
+        return None
+    try:
+        return Locale.parse(first, sep="-")
+    except (UnknownLocaleError, ValueError):
+        return None
+
+
+@pass_context
+def _day_filter(context: Context, value: date | datetime | ScheduledTime) -> str:
+    """`| day`, in the language of the words being rendered (the post's, or in a plan with languages, each
+    language's own)."""
+    return format_day(value, _language_of(context))
+
+
+@pass_context
+def _clock_filter(context: Context, value: datetime | ScheduledTime) -> str:
+    """`| clock`, in the language of the words being rendered."""
+    return format_clock(value, _language_of(context))
+
+
+def _language_of(context: Context) -> str:
+    post = context.get("post")
+    language = post.get("language") if isinstance(post, Mapping) else None
+    return language if isinstance(language, str) else "en"
 
 
 # -- what templates see: plain, read-only data ---------------------------------------------------------------
@@ -494,8 +537,8 @@ class TemplateSandbox(ImmutableSandboxedEnvironment):
         super().__init__(loader=loader, undefined=PlanUndefined, autoescape=False, trim_blocks=True,
                          lstrip_blocks=True, finalize=self._printed)
         self.budget = _Budget()
-        self.filters["day"] = format_day
-        self.filters["clock"] = format_clock
+        self.filters["day"] = _day_filter
+        self.filters["clock"] = _clock_filter
         for name, function in list(self.filters.items()):
             self.filters[name] = self._bounded_filter(name, function)
         self.filters[STEPS_FILTER] = self._counted

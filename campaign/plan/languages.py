@@ -58,9 +58,21 @@ def standard_language(value: str) -> str | LanguageProblem:
     return tag
 
 
+SEPARATOR = ","
+"""Between the tags of a post written in several languages, in order: ``cy,en`` (a bilingual account's post)."""
+
+
+def tags_of(language: str) -> list[str]:
+    """The tags of a post's language: one, or several for a post in several languages (``cy,en``)."""
+    return language.split(SEPARATOR)
+
+
 @functools.lru_cache(maxsize=256)
 def describe_language(tag: str) -> str:
-    """The language's name in English, for people: ``Welsh``, ``English, United Kingdom``."""
+    """The language's name in English, for people: ``Welsh``, ``English, United Kingdom``; ``Welsh and
+    English`` for a post in both (``cy,en``)."""
+    if SEPARATOR in tag:
+        return " and ".join(describe_language(one) for one in tags_of(tag))
     try:
         language = langcodes.Language.get(tag)
         names = [language.language_name()]

@@ -16,6 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from campaign.exceptions import PlanError
+from campaign.plan import bilingual
 from campaign.plan.languages import DEFAULT_LANGUAGE, LanguageProblem, standard_language
 from campaign.plan.model import (
     CAMPAIGN_DAYS_MAX,
@@ -101,12 +102,16 @@ CAMPAIGN_HINTS = {
     "templates": "the folder of the .j2 templates, relative to the plan, such as ../posts",
     "approval": "`approver_must_differ: true` or `false`, indented under it",
     "collect_after": "a list such as [1h, 6h, 24h, 72h, 7d]",
+    "languages": "the languages every post is written in, the first first, such as [cy, en]",
 }
 ACCOUNT_HINTS = {
     "platform": ", ".join(sorted(PLATFORMS)),
     "handle": "the account's handle as its platform writes it, such as '@LancsPolice' on X",
     "credentials": "the NAME of the environment variable that holds each credential, indented under it",
     "api_base": "the API's base address, such as 'http://127.0.0.1:8787'",
+    "language": "the one language the account posts in, such as cy",
+    "languages": "the languages each post gives, in order, such as [cy, en]",
+    "pair": "the id of the account that posts in the other language",
 }
 EVENT_HINTS = {
     "start": "a date and time such as '2027-03-16 10:00'",
@@ -152,6 +157,10 @@ def _looks_secret(name: str) -> bool:
             or any(len(p) > 20 or (len(p) > 12 and any(c.isdigit() for c in p)) for p in parts))
 
 
+_HTTPS = re.compile(r"https://[^\s/]+\.[^\s/]+(/\S*)?")
+"""A link a plan may give: https, a host with a dot, a path."""
+
+
 class Loader:
     """Reads one plan file, collecting its problems in ``report``."""
 
@@ -195,8 +204,8 @@ class Loader:
         campaign = self._campaign(top)
         if campaign is None:
             return None
-        phones, links = self._facts(top.get("facts"))
-        accounts = self._accounts(top.get("accounts"))
+        phones, links = self._facts(top.get("facts"), campaign.languages)
+        accounts = self._accounts(top.get("accounts"), campaign)
         events = self._events(top.get("events"), campaign.tz)
         self.accounts_known = isinstance(top.get("accounts"), YamlMap)
         self.events_known = not top.written("events") or isinstance(top.get("events"), YamlMap)
@@ -214,9 +223,9 @@ class Loader:
             "campaign",
             self.report,
             {
-                "id": TEXT, "name": TEXT, "timezone": TEXT, "starts": TIME, "ends": TIME, "hashtags": LIST,
+                "id": TEXT, "name": TEXT, "timezone": TEXT, "starts": TIME, "ends": TIME, "hashtags": (LIST, MAP),
                 "objective": TEXT, "audience": TEXT, "grace": TEXT, "templates": TEXT, "author": TEXT,
-                "approval": MAP, "collect_after": LIST, "language": TEXT,
+                "approval": MAP, "collect_after": LIST, "language": TEXT, "languages": LIST,
             },
             required=("name", "timezone", "starts", "ends"),
             hints=CAMPAIGN_HINTS,
@@ -251,13 +260,23 @@ class Loader:
         if "approval" in section and section.get("approval") is not None:
             approval = Section(section.get("approval"), "campaign.approval", self.report,
                                {"approver_must_differ": bool}, hints={"approver_must_differ": "true or false"})
+        languages = bilingual.campaign_languages(self, section)
+        written_tags = section.get("hashtags")
+        by_language = bilingual.language_hashtags(self, written_tags, section.value_line("hashtags"), languages,
+                                                  self.hashtag_list)
+        if languages:
+            hashtags = by_language[languages[0]]
+        elif isinstance(written_tags, YamlList):
+            hashtags = self.hashtag_list(written_tags, "campaign.hashtags")
+        else:
+            hashtags = ()
         return Campaign(
             id=campaign_id,
             name=self.text(section, "name") or self.path.stem,
             zone=zone.key,
             starts=starts or EARLIEST,
             ends=ends or LATEST,
-            hashtags=self._hashtags(section),
+            hashtags=hashtags,
             objective=section.get("objective"),
             audience=section.get("audience"),
             grace=self._grace(section),
@@ -265,7 +284,9 @@ class Loader:
             templates=self._templates(section),
             author=self.text(section, "author"),
             approver_must_differ=bool(approval.get("approver_must_differ", False)) if approval else False,
-            language=self.language(section) or DEFAULT_LANGUAGE,
+            language=languages[0] if languages else self.language(section) or DEFAULT_LANGUAGE,
+            languages=languages,
+            language_hashtags=by_language,
         )
 
     def _length(self, section: Section, starts: date, ends: date) -> None:
@@ -333,10 +354,11 @@ class Loader:
             self.error(section.value_line(key), section.sub(key), problem.message, problem.fix)
             return None
 
-    def _hashtags(self, section: Section) -> tuple[str, ...]:
+    def hashtag_list(self, value: YamlList, where_list: str) -> tuple[str, ...]:
+        """The hashtags of one list, each checked (*where_list*: where the list is, for messages)."""
         tags: list[str] = []
-        for index, item, line in seq_items(section.get("hashtags", YamlList())):
-            where = f"campaign.hashtags[{index + 1}]"
+        for index, item, line in seq_items(value):
+            where = f"{where_list}[{index + 1}]"
             if is_blank(item):
                 self.error(line, where, "this hashtag is blank", "write the hashtag, e.g. SeeItShareIt, or remove "
                            "the item")
@@ -389,7 +411,7 @@ class Loader:
 
     # -- facts ------------------------------------------------------------------------------------------
 
-    def _facts(self, value: Any) -> tuple[dict[str, Phone], dict[str, Link]]:
+    def _facts(self, value: Any, languages: tuple[str, ...]) -> tuple[dict[str, Phone], dict[str, Link]]:
         if value is None:  # not given (or blank, or not a mapping: reported)
             return {}, {}
         section = Section(value, "facts", self.report, {"phones": MAP, "links": MAP},
@@ -420,24 +442,31 @@ class Loader:
         links: dict[str, Link] = {}
         for key, item, item_line in _entries(section, "links"):
             where = f"facts.links.{brief(key)}"
+            by_language: dict[str, str] = {}
             if isinstance(item, str) and not is_blank(item):
                 url, label = item, key
             else:
-                link = Section.of(item, where, item_line, self.report, {"url": TEXT, "label": TEXT}, ("url",),
-                                  hints={"url": "the https:// address", "label": "what the link is"})
+                # In a plan with languages, a link may give its version in a language: `cy: https://…`.
+                link = Section.of(item, where, item_line, self.report,
+                                  {"url": TEXT, "label": TEXT, **dict.fromkeys(languages, TEXT)}, ("url",),
+                                  hints={"url": "the https:// address", "label": "what the link is",
+                                         **{tag: f"the address of its {bilingual.name(tag)} version"
+                                            for tag in languages}})
                 if link is None or link.get("url") is None:
                     continue
                 url, label = link.get("url"), link.get("label", key)
-            if not re.fullmatch(r"https://[^\s/]+\.[^\s/]+(/\S*)?", url):
-                self.error(item_line, where, f"{shown(url)} is not an https:// link",
+                by_language = {tag: link.get(tag) for tag in languages if link.get(tag) is not None}
+            wrong = [written for written in (url, *by_language.values()) if not _HTTPS.fullmatch(written)]
+            if wrong:
+                self.error(item_line, where, f"{shown(wrong[0])} is not an https:// link",
                            "write the full address starting with https://")
                 continue
-            links[key] = Link(key, url, label)
+            links[key] = Link(key, url, label, by_language)
         return phones, links
 
     # -- accounts ---------------------------------------------------------------------------------------
 
-    def _accounts(self, value: Any) -> dict[str, Account]:
+    def _accounts(self, value: Any, campaign: Campaign) -> dict[str, Account]:
         accounts: dict[str, Account] = {}
         if not isinstance(value, YamlMap):  # not given (or blank, or not a mapping: reported)
             return accounts
@@ -479,7 +508,14 @@ class Loader:
                 self.error(section.value_line("api_base"), f"{where}.api_base", f"{shown(api_base)} is not a URL",
                            "write the API's base address, e.g. 'http://127.0.0.1:8787'")
             credentials = self._credentials(section, platform, where)
-            accounts[account_id] = Account(account_id, platform, handle, credentials, api_base, line)
+            languages, pair = bilingual.account_languages(self, section, campaign, where, line)
+            accounts[account_id] = Account(account_id, platform, handle, credentials, api_base, line, languages, pair)
+        if campaign.bilingual:
+            checked = bilingual.check_pairs(self, accounts, campaign)
+            for left_out in accounts.keys() - checked.keys():  # reported: posts naming it skip it silently
+                self.failed_accounts[left_out] = accounts[left_out].platform
+            accounts = {key: account for key, account in accounts.items() if key in checked}
+            accounts.update(checked)
         return accounts
 
     def _credentials(self, section: Section, platform: str, where: str) -> dict[str, str]:
@@ -582,6 +618,8 @@ class Loader:
 
 ACCOUNT_KEYS: dict[str, type | tuple[type, ...]] = {
     "platform": TEXT, "handle": TEXT, "credentials": MAP, "api_base": TEXT,
+    # In a plan with languages (campaign/plan/bilingual.py):
+    "language": TEXT, "languages": LIST, "pair": TEXT,
 }
 
 

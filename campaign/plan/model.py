@@ -76,9 +76,20 @@ class Link:
     key: str
     url: str
     label: str
+    by_language: Mapping[str, str] = field(default_factory=dict)
+    """In a plan with languages: the link's version in a language, where it has one (a Welsh page)."""
 
     def __str__(self) -> str:
         return self.url
+
+    def in_language(self, language: str | None) -> str:
+        """The URL words in *language* give: its version in that language, else the link itself."""
+        return self.by_language.get(language, self.url) if language is not None else self.url
+
+    @property
+    def versions(self) -> tuple[str, ...]:
+        """Every URL of the link: itself, and its version in each language."""
+        return (self.url, *self.by_language.values())
 
 
 @dataclass(frozen=True)
@@ -99,7 +110,25 @@ class Campaign:
     author: str | None
     approver_must_differ: bool
     language: str
-    """The posts' language unless a post says otherwise: a standard BCP 47 tag (default ``en-GB``)."""
+    """The posts' language unless a post says otherwise: a standard BCP 47 tag (default ``en-GB``). In a plan
+    with `languages:`, the first of them."""
+    languages: tuple[str, ...] = ()
+    """The languages every post is written in (`languages: [cy, en]`), the first first; empty in a plan in one
+    language. See :mod:`campaign.plan.bilingual`."""
+    language_hashtags: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """Each language's campaign hashtags, in a plan with languages (``hashtags`` is then the first's)."""
+
+    @property
+    def all_hashtags(self) -> tuple[str, ...]:
+        """The campaign's hashtags in every language, each once (its ``hashtags`` in a plan in one language)."""
+        if not self.languages:
+            return self.hashtags
+        return tuple(dict.fromkeys(tag for tags in self.language_hashtags.values() for tag in tags))
+
+    @property
+    def bilingual(self) -> bool:
+        """Whether the plan declares its languages: its posts then give their words per language."""
+        return bool(self.languages)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -115,6 +144,11 @@ class Account:
     """Credential name -> the name of the environment variable that holds it. Never a secret."""
     api_base: str | None
     line: int
+    languages: tuple[str, ...] = ()
+    """In a plan with languages: those this account posts in, in order. Two or more: each post goes out once,
+    its languages one after the other; one: the account posts in that language only (see ``pair``)."""
+    pair: str | None = None
+    """The account that posts the same posts in the other language (`pair:`, written on either account)."""
 
 
 @dataclass(frozen=True)
@@ -191,7 +225,15 @@ class PostEntry:
     reply_to: str | None
     author: str | None
     language: str
-    """The language its words are in (BCP 47, standard form): its own `language:`, else the campaign's."""
+    """The language its words are in (BCP 47, standard form): its own `language:`, else the campaign's. In a
+    plan with languages, the first language it has words in."""
+    words: Mapping[str, Content] = field(default_factory=dict)
+    """In a plan with languages: what the post says in each language it is written in (the post's own shared
+    keys merged in), in the campaign's order of languages."""
+    language_variants: Mapping[tuple[str, str], Content] = field(default_factory=dict)
+    """In a plan with languages: per-platform changes, by (platform, language)."""
+    without: Mapping[str, str] = field(default_factory=dict)
+    """In a plan with languages: each language the post is not written in, with the reason the plan gives."""
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from campaign.plan import bilingual
 from campaign.plan.model import (
     CAMPAIGN_DAYS_MAX,
     IMAGE_TYPES,
@@ -119,6 +120,9 @@ class PostReader:
         self._good_targets: set[tuple[str, ...]] = set()
         """Lists of accounts read without a problem (each a loaded account, named once): the same list in
         another post needs no second reading."""
+        self.keys = {**POST_KEYS, **bilingual.post_keys(campaign.languages)} if campaign.bilingual else POST_KEYS
+        """The keys a post may have: in a plan with languages, one per language and `without:` too."""
+        self.hints = {**POST_HINTS, **bilingual.post_hints(campaign.languages)} if campaign.bilingual else POST_HINTS
 
     def read(self, value: Any) -> tuple[PostEntry, ...]:
         if not isinstance(value, YamlList):
@@ -129,7 +133,7 @@ class PostReader:
             post_id = item.get("id") if isinstance(item, YamlMap) else None
             named = post_id if isinstance(post_id, str) and not is_blank(post_id) else None
             where = f"posts[{index + 1}] ({brief(named)})" if named else f"posts[{index + 1}]"
-            section = Section.of(item, where, line, self.report, POST_KEYS, required=("id",), hints=POST_HINTS,
+            section = Section.of(item, where, line, self.report, self.keys, required=("id",), hints=self.hints,
                                  own_blank=("language",))
             if section is None or not isinstance(section.get("id"), str) or not isinstance(post_id, str):
                 continue
@@ -150,6 +154,8 @@ class PostReader:
         return tuple(posts.values())
 
     def _post(self, section: Section, post_id: str, line: int) -> PostEntry | None:
+        if self.campaign.bilingual:
+            return self._post_in_languages(section, post_id, line)
         accounts = self._targets(section)
         content = self._content(section, required=True)
         variants = self._variants(section, accounts)
@@ -162,6 +168,102 @@ class PostReader:
         self._passed(section, occurrences)
         return PostEntry(post_id, line, accounts, content, variants, occurrences, section.get("event"),
                          section.get("reply_to"), author, language or self.campaign.language)
+
+    def _post_in_languages(self, section: Section, post_id: str, line: int) -> PostEntry | None:
+        """A post of a plan with languages: its words per language, and the accounts it goes to with their
+        partners (:mod:`campaign.plan.bilingual`)."""
+        languages = self.campaign.languages
+        misplaced = [key for key in ("text", "template", "images", "language") if section.written(key)]
+        if misplaced:
+            key = misplaced[0]
+            self.report.error(section.key_line(key), section.sub(key), f"in a plan with languages, a post's "
+                              f"{'language is given by where its words are' if key == 'language' else key} "
+                              "goes under each language", f"{'remove it' if key == 'language' else 'move it'}"
+                              f"{'' if key == 'language' else ' under ' + ' and '.join(f'`{t}:`' for t in languages)}"
+                              ", each language with its own words, images and alt text")
+            return None
+        accounts = self._targets(section)
+        shared = self._content(section, required=False)
+        written = {tag: section.data[tag] for tag in languages if section.written(tag)}
+        words: dict[str, Content] = {}
+        for tag, value in written.items():
+            if tag not in section:
+                continue  # blank: reported (and the post is left out, as its words are missing)
+            own = Section.of(value, section.sub(tag), section.key_line(tag), self.report, CONTENT_KEYS,
+                             hints=POST_HINTS)
+            content = self._content(own, required=True) if own is not None else None
+            if content is not None and shared is not None:
+                words[tag] = shared.merged(content)
+        without = bilingual.without_reasons(self.loader, section, languages, written)
+        variants = self._language_variants(section, tuple(written))
+        occurrences = self._occurrences(section)
+        author = self.loader.text(section, "author")
+        if without is None or len(words) < len(written) or variants is None or not accounts or not occurrences:
+            return None
+        images = bilingual.images_problem(words)
+        if images is not None:
+            self.report.error(section.line, section.where, *images)
+            return None
+        accounts = self._with_partners(section, accounts, words)
+        if not accounts:
+            return None
+        self._passed(section, occurrences)
+        first = next(iter(words))
+        return PostEntry(post_id, line, accounts, words[first], {}, occurrences, section.get("event"),
+                         section.get("reply_to"), author, first, words, variants, without)
+
+    def _with_partners(self, section: Section, accounts: tuple[str, ...], words: dict[str, Content]
+                       ) -> tuple[str, ...]:
+        """*accounts* with each one's partner, and without the accounts whose languages the post has no words
+        in: a partner or an account chosen by `all` or `platforms:` is left out (the post's `without:` says
+        why); an account named in `accounts:` is a mistake (reported)."""
+        written = section.get("accounts") if section.written("accounts") else None
+        named = {written} if isinstance(written, str) else set(written or ())
+        chosen: list[str] = []
+        for account_id in accounts:
+            account = self.accounts[account_id]
+            for candidate in (account_id, account.pair):
+                if candidate is None or candidate in chosen:
+                    continue
+                if any(tag in words for tag in self.accounts[candidate].languages):
+                    chosen.append(candidate)
+                elif candidate in named:
+                    languages = " or ".join(bilingual.name(t) for t in self.accounts[candidate].languages)
+                    self.report.error(section.value_line("accounts"), section.sub("accounts"),
+                                      f"it goes to {candidate!r}, which posts in {languages}, and has no "
+                                      f"{languages} words", f"remove {candidate!r} from the post's accounts, or "
+                                      f"give the post its {languages} words")
+                    return ()
+        return tuple(chosen)
+
+    def _language_variants(self, section: Section, languages: tuple[str, ...]
+                           ) -> dict[tuple[str, str], Content] | None:
+        """Per-platform changes in a plan with languages: `variants: {x: {cy: {template: …}, en: {…}}}`, with
+        `vars:` and `hashtags:` for every language beside them. None if one is wrong (reported)."""
+        value = section.get("variants")
+        if not isinstance(value, YamlMap):
+            return {}
+        allowed: dict[str, type | tuple[type, ...]] = {"vars": MAP, "hashtags": bool,
+                                                       **dict.fromkeys(self.campaign.languages, MAP)}
+        top = Section(value, section.sub("variants"), self.report, {name: MAP for name in PLATFORMS}, blanks=False)
+        variants: dict[tuple[str, str], Content] = {}
+        for platform, item, line in top.items():
+            variant = Section.of(item, top.sub(platform), line, self.report, allowed, hints=POST_HINTS)
+            if platform not in PLATFORMS or variant is None:
+                continue
+            shared = self._content(variant, required=False)
+            if shared is None:
+                return None
+            for tag in languages:
+                own = None
+                if tag in variant:
+                    own_section = Section.of(variant.data[tag], variant.sub(tag), variant.key_line(tag), self.report,
+                                             CONTENT_KEYS, hints=POST_HINTS)
+                    own = self._content(own_section, required=False) if own_section is not None else None
+                    if own is None:
+                        return None
+                variants[(platform, tag)] = shared.merged(own)
+        return variants
 
     # -- where --------------------------------------------------------------------------------------
 

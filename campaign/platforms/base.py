@@ -103,7 +103,8 @@ class Outgoing:
     """Stable per post and content; Mastodon sends it as ``Idempotency-Key`` (a second line of defence only:
     servers may ignore it)."""
     language: str | None = None
-    """The post's language (BCP 47, e.g. ``en-GB``, ``cy``), sent where the platform takes one."""
+    """The post's language (BCP 47, e.g. ``en-GB``, ``cy``; ``cy,en`` for a post in both, in that order), sent
+    where the platform takes one."""
     first_attempt_at: datetime | None = None
     """When the first request that may have created this post went out (aware UTC). Bluesky fixes the post's
     record key from it and :attr:`idempotency_key`, so that a second create of the same post is refused."""

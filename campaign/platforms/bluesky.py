@@ -37,6 +37,7 @@ from atproto import AtUri, Client, Request, Session, SessionEvent, client_utils,
 from atproto import exceptions as atproto_errors
 from PIL import Image, UnidentifiedImageError
 
+from campaign.plan.languages import tags_of
 from campaign.platforms import PLATFORMS
 from campaign.platforms.base import (
     AccountConfig,
@@ -61,6 +62,9 @@ from campaign.platforms.errors import (
     Transient,
 )
 from campaign.platforms.sessions import server_root
+
+MAX_LANGS = 3
+"""The languages a post's record may name (app.bsky.feed.post: `langs`, "maxLength": 3)."""
 
 DEFAULT_PDS = "https://bsky.social"
 POST_COLLECTION = "app.bsky.feed.post"
@@ -161,7 +165,7 @@ class BlueskyAdapter(Adapter):
             text=post.text,
             reply=reply,
             embed=embed,
-            langs=[post.language] if post.language else None,
+            langs=tags_of(post.language)[:MAX_LANGS] if post.language else None,
             facets=facets or None,
         )
         self._sending()

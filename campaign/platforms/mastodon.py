@@ -53,6 +53,7 @@ from mastodon import (
 
 from campaign import __version__
 from campaign.exceptions import CampaignError
+from campaign.plan.languages import tags_of
 from campaign.platforms import PLATFORMS
 from campaign.platforms.base import (
     AccountConfig,
@@ -143,7 +144,8 @@ class MastodonAdapter(Adapter):
             media_ids=media_ids or None,
             visibility="public",
             # Mastodon keeps a language as its ISO 639 code (its own list has "cy" and "en", not "en-GB").
-            language=post.language.split("-")[0].lower() if post.language else None,
+            # A post in several languages is given its first (Mastodon takes one).
+            language=tags_of(post.language)[0].split("-")[0].lower() if post.language else None,
             idempotency_key=post.idempotency_key,
         )
         return Receipt(

@@ -66,6 +66,9 @@ ALARMS_LOG = logging.getLogger("campaign.publishing.alarms")
 """APScheduler's own logger for this runner: its internals (a job skipped, a run missed) are not the user's
 business, and only errors reach the terminal."""
 ALARMS_LOG.setLevel(logging.ERROR)
+WAITING_FOR_ANOTHER = timedelta(milliseconds=250)
+"""How soon a post that waits for another (a reply for its parent, a paired post for its partner in the plan's
+first language) is tried again: a paired English post goes this long at most after its Welsh one."""
 Clock = Callable[[], datetime]
 AdapterFactory = Callable[[AccountRow], Adapter]
 Account = tuple[str, str]
@@ -465,14 +468,17 @@ class Runner:
             turn = functools.partial(self.sender.handle, post_id, slot)
 
     def retry_claim_later(self, post_id: int) -> None:
-        """A reply whose thread parent is not out yet is tried again shortly, while it is still in time."""
+        """A reply whose thread parent is not out yet, or a paired post whose partner in the plan's first language
+        is not, is tried again shortly, while it is still in time."""
         post = self.post(post_id)
-        if post is None or post.state != PostState.APPROVED or post.reply_to is None or self.stopping:
+        if post is None or post.state != PostState.APPROVED or self.stopping:
+            return
+        if post.reply_to is None and post.follows is None:
             return
         now = self.clock()
         if now < as_utc(post.late_after):
             # Not alarm(): the post is still queued (this is its turn), and alarm() leaves queued posts alone.
-            self._set_alarm(post_id, (post.campaign_id, post.account), now + timedelta(seconds=1))
+            self._set_alarm(post_id, (post.campaign_id, post.account), now + WAITING_FOR_ANOTHER)
 
     # -- helpers -----------------------------------------------------------------------------------
 

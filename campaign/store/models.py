@@ -102,9 +102,13 @@ class Post(SQLModel, table=True):
     content_hash: str = Field(max_length=64)
     reply_to: str | None = Field(default=None, max_length=300)
     """Key of the post this one replies to."""
+    follows: str | None = Field(default=None, max_length=300)
+    """Key of the post in the plan's first language this one is paired with: it is claimed only once that one is
+    published, and the two are approved, rejected and retried together (campaign/plan/bilingual.py)."""
     event: str | None = Field(default=None, max_length=100)
     language: str = Field(default="en-GB", max_length=35)
-    """The post's language (BCP 47), sent where the platform takes one (Bluesky ``langs``, Mastodon ``language``)."""
+    """The post's language (BCP 47), sent where the platform takes one (Bluesky ``langs``, Mastodon ``language``);
+    for a post in several languages (a bilingual account's), their tags in order, comma-separated: ``cy,en``."""
     state: str = Field(default=PostState.DRAFT, max_length=20)
     author: str | None = Field(default=None, max_length=200)
     approved_by: str | None = Field(default=None, max_length=200)

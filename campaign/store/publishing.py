@@ -444,6 +444,8 @@ class PublishingTransitions:
                         last_error=func.coalesce(func.rtrim(P.last_error, ".") + "; ", "")
                         + case((paused_in_its_window(),
                                 "its time passed beyond the grace window, during which it was paused"),
+                               (_lead_not_out(), "its time passed beyond the grace window while it waited for "
+                                + P.follows + ", its pair in the plan's first language, which was not published"),
                                else_="its time passed beyond the grace window"))
                 .returning(P.key, P.campaign_id, P.due_at)
             ))
@@ -499,6 +501,13 @@ def _lookup_free(now: datetime) -> Any:
     return or_(P.claimed_by.is_(None), P.lease_until < now)
 
 
+def _lead_not_out() -> Any:
+    """True for a paired post whose partner in the plan's first language is not published."""
+    lead = P.id.table.alias("lead")
+    return and_(P.follows.is_not(None), ~exists().where(lead.c.campaign_id == P.campaign_id, lead.c.key == P.follows,
+                                                       lead.c.state == PostState.PUBLISHED))
+
+
 def _claimable(now: datetime) -> tuple[Any, ...]:
     """The conditions under which a post may be claimed, evaluated inside the claim statement itself."""
     parent = P.id.table.alias("parent")
@@ -512,6 +521,7 @@ def _claimable(now: datetime) -> tuple[Any, ...]:
         or_(P.not_before.is_(None), P.not_before <= now),
         ~held(now),
         or_(P.reply_to.is_(None), parent_out),
+        ~_lead_not_out(),
     )
 
 

@@ -16,7 +16,7 @@ import json
 import os
 import re
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -42,6 +42,7 @@ from campaign.store.models import (
     Post,
     PostState,
 )
+from campaign.store.pairs import Pairs
 from campaign.store.people import People
 from campaign.store.publishing import PublishingTransitions
 from campaign.store.sql import ACC, CAMP, A, H, P, active_hold, audit, held, utcnow
@@ -100,7 +101,7 @@ class Status:
     renewing its claim, or unknown with nobody looking them up. Usually: no `campaign run` is running."""
 
 
-class Store(People, PublishingTransitions):
+class Store(People, PublishingTransitions, Pairs):
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.reader = engine.execution_options(**{READ_ONLY: True})
@@ -339,7 +340,9 @@ class Store(People, PublishingTransitions):
                 raise StoreError(f"nothing to approve: {first.key} is {first.state}{why} — {way_forward(first)}")
             states = ", ".join(sorted({f"{p.key} is {p.state}" for p in posts})[:3]) or "no posts matched"
             raise StoreError(f"nothing to approve: {states}")
-        self._check_previewed(approvable, previewed)
+        partners = self._partners_to_approve(approvable)
+        approvable += partners
+        self._check_previewed(approvable, previewed, {p.key for p in partners})
         campaign = self.campaign_row(approvable[0].campaign_id)
         entered_by = self.entered_by(actor)
         approver = self._names_of_person(actor) if campaign.approver_must_differ else set()
@@ -380,6 +383,8 @@ class Store(People, PublishingTransitions):
         if at is not None and at < now - timedelta(minutes=1):
             raise StoreError(f"--at {_local(at, self._zone_of(selection))} is in the past; give a time to come")
         posts = self.select_posts(selection)
+        # A pair goes out together: its partner, failed or missed too, is retried with it.
+        posts += [p for p in self.partners(posts) if p.state in (PostState.FAILED, PostState.MISSED)]
         for post in posts:
             if post.state == PostState.UNKNOWN:
                 raise StoreError(f"{post.key}'s fate is unknown: it must be looked up on the platform before it is "
@@ -415,11 +420,18 @@ class Store(People, PublishingTransitions):
                 self._set_state(session, current, PostState.APPROVED, actor, now, "retried", details)
         return self.select_posts(Selection(campaign=campaign.id, posts=tuple(p.key for p in posts)))
 
-    def _check_previewed(self, posts: Sequence[Post], previewed: Mapping[str, str] | None) -> None:
+    def _check_previewed(self, posts: Sequence[Post], previewed: Mapping[str, str] | None,
+                         partners: Collection[str] = ()) -> None:
+        """Refuse unless every one of *posts* was previewed as it is now (*partners*: those approved only as the
+        pair of another)."""
         if previewed is None:
             return
         for post in posts:
             seen = previewed.get(post.key) or (previewed.get("*") if len(posts) == 1 else None)
+            if seen is None and post.key in partners:
+                raise StoreError(f"{post.key} goes out as a pair with a post you are approving, so it is approved "
+                                 "with it, and it was not in the preview you approved from; preview both, then "
+                                 "approve — nothing was approved")
             if seen is None:
                 raise StoreError(f"{post.key} was not in the preview you approved from; preview it, then approve")
             if not post.content_hash.startswith(seen.lower()) or len(seen) < 8:
@@ -436,8 +448,10 @@ class Store(People, PublishingTransitions):
         reason = plain_reason(reason)
         post = self.post(key, campaign)
         entered_by = self.entered_by(actor)
-        actor = self.acting(actor, Action.REJECT, post.campaign_id, [post.account])
-        if post.state not in (PostState.DRAFT, PostState.APPROVED, PostState.MISSED, PostState.FAILED):
+        # A pair is signed off together: its partner, not yet out, is rejected with it.
+        partners = [p for p in self.partners([post]) if p.state in REJECTABLE]
+        actor = self.acting(actor, Action.REJECT, post.campaign_id, [post.account, *(p.account for p in partners)])
+        if post.state not in REJECTABLE:
             raise StoreError(f"{post.key} is {post.state}; only draft, approved, missed or failed posts can be rejected")
         if previewed_hash is not None:
             self._check_previewed([post], {post.key: previewed_hash})
@@ -446,11 +460,16 @@ class Store(People, PublishingTransitions):
             assert current is not None
             if current.state != post.state or current.content_hash != post.content_hash:
                 raise StoreError(f"{post.key} changed while it was being rejected; look at it again")
-            voided = current.approved_by
-            _void_approval(current)
-            current.last_error = f"rejected by {actor}: {reason}"
-            self._set_state(session, current, PostState.REJECTED, actor, now, "rejected",
-                            {"reason": reason, "approval_voided_of": voided, **entered_by})
+            with_pair = f"{reason} (rejected with its pair, {post.key})"
+            rejections = [(current, reason)] + [(session.get(Post, p.id), with_pair) for p in partners]
+            for rejected, why in rejections:
+                if rejected is None or rejected.state not in REJECTABLE:
+                    continue  # the partner went out, or was settled, since it was read
+                voided = rejected.approved_by
+                _void_approval(rejected)
+                rejected.last_error = f"rejected by {actor}: {why}"
+                self._set_state(session, rejected, PostState.REJECTED, actor, now, "rejected",
+                                {"reason": why, "approval_voided_of": voided, **entered_by})
         return current
 
     def post(self, key: str, campaign: str | None = None) -> Post:
@@ -484,21 +503,26 @@ class Store(People, PublishingTransitions):
         reason = plain_reason(reason, "say why: --reason is recorded in the audit log")
         if until is not None and until <= now:
             raise StoreError("--until is in the past; give a later time, or leave it out to pause until resumed")
+        # An account's partner (its posts in the other language) is paused with it: a pair goes together.
+        accounts: list[str | None] = [account]
         if account is not None:
             self._check_account(campaign_id, account)
+            accounts += self.paired_accounts(campaign_id, account)
         with self.session() as session, session.begin():
             if self.engine.dialect.name == "postgresql":
                 # Wait for claims in flight to commit, and make later claims wait for this hold: the claim
                 # statement then sees it. (SQLite serialises writers already.)
                 session.execute(text("LOCK TABLE post IN SHARE ROW EXCLUSIVE MODE"))
-            hold = Hold(campaign_id=campaign_id, account=account, reason=reason, created_by=actor, created_at=now,
-                        until=until)
-            session.add(hold)
+            holds = [Hold(campaign_id=campaign_id, account=held_account, reason=reason, created_by=actor,
+                          created_at=now, until=until) for held_account in accounts]
+            session.add_all(holds)
             session.flush()
-            audit(session, now, actor, "paused", campaign_id, None,
-                   {"hold": hold.id, "account": account, "reason": reason,
-                    "until": iso_utc(until, "seconds") if until else None, **entered_by})
-        return hold
+            for hold in holds:
+                details = {"paired_with": account} if hold.account != account else {}
+                audit(session, now, actor, "paused", campaign_id, None,
+                      {"hold": hold.id, "account": hold.account, "reason": reason,
+                       "until": iso_utc(until, "seconds") if until else None, **details, **entered_by})
+        return holds[0]
 
     def wait_for_sending(self, campaign: str, account: str | None = None, timeout: float = 30.0) -> list[Post]:
         """After a pause: wait until no covered post is on its way to a platform (checked before the pause, sent
@@ -524,8 +548,8 @@ class Store(People, PublishingTransitions):
         actor = self.acting(actor, Action.RESUME, campaign_id, None if account is None else [account])
         with self.session() as session, session.begin():
             query = select(Hold).where(H.campaign_id == campaign_id, *active_hold(now))
-            if account is not None:
-                query = query.where(H.account == account)
+            if account is not None:  # with its partner's, paused with it
+                query = query.where(H.account.in_([account, *self.paired_accounts(campaign_id, account)]))
             holds = list(session.scalars(query))
             if not holds:
                 what = f"account {account!r} of " if account else ""
@@ -653,6 +677,9 @@ CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0b-\x1f\x7f]")
 """What a reason may not hold: NUL, escapes and other controls (PostgreSQL refuses NUL; a terminal obeys escapes)."""
 
 
+REJECTABLE = (PostState.DRAFT, PostState.APPROVED, PostState.MISSED, PostState.FAILED)
+
+
 def plain_reason(reason: str, blank: str = "say why: the reason is for the author and the record") -> str:
     """*reason*, stripped, if it is plain text that says something; refused otherwise."""
     if not reason.strip():
@@ -677,6 +704,7 @@ def _post_fields(draft: Draft) -> dict[str, Any]:
                              for i in draft.images]),
         "content_hash": draft.content_hash,
         "reply_to": draft.reply_to,
+        "follows": draft.follows,
         "event": draft.event,
         "language": draft.language,
     }

@@ -103,11 +103,21 @@ def _one_post(request: Request, form: FormData, person: Person,
 def approve(request: Request, form: PostedForm, person: SignedIn) -> Response:
     desk, campaign, key, post, seen = _one_post(request, form, person, Action.APPROVE)
     changes = what_changed(post, seen, _text(form, "state"))
+    # Its pair is approved with it (a pair is one sign-off): the page showed the partner, and it must be unchanged.
+    partners_seen = _seen_posts(form)
+    partners = desk.store.partners([post])
+    for partner in partners:
+        if partner.key not in partners_seen:
+            changes.append(f"{post.key} is paired with {partner.key}, which the page did not show")
+        else:
+            changes += what_changed(partner, partners_seen[partner.key][1], partners_seen[partner.key][0])
     if changes:
-        return post_page(desk, request, person, campaign, key, 409, "Not approved: the post changed since you loaded "
+        what = "the post or its pair" if partners else "the post"
+        return post_page(desk, request, person, campaign, key, 409, f"Not approved: {what} changed since you loaded "
                          "the page. Look at it again below, and approve what you see now.", changes)
+    previewed = {post.key: seen, **{k: content_hash for k, (_, content_hash) in partners_seen.items()}}
     try:
-        desk.store.approve(Selection(campaign=campaign.id, posts=(post.key,)), person, previewed={post.key: seen})
+        desk.store.approve(Selection(campaign=campaign.id, posts=(post.key,)), person, previewed=previewed)
     except NotAllowed:
         raise
     except StoreError as refusal:
@@ -115,7 +125,8 @@ def approve(request: Request, form: PostedForm, person: SignedIn) -> Response:
     reverses = " (the rejection is reversed, on the record)" if post.state == PostState.REJECTED else ""
     past = (" Its time and grace window have passed: it will be missed, not sent — give it a time to come in the "
             "plan." if as_utc(post.late_after) < utcnow() else "")
-    flash(request, f"Approved {post.key}, content {seen[:12]}{reverses}.{past}")
+    pair = f" with its pair, {', '.join(partners_seen)}," if partners_seen else ""
+    flash(request, f"Approved {post.key}{pair} content {seen[:12]}{reverses}.{past}")
     return _back_to(f"/posts/{post.key}", campaign.id)
 
 

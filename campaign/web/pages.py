@@ -19,6 +19,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
 from sqlalchemy import or_, select
 
+from campaign.cards import side_by_side
 from campaign.exceptions import StoreError
 from campaign.people import Action, Person
 from campaign.platforms import PLATFORMS
@@ -90,15 +91,21 @@ def post_page(desk: Desk, request: Request, person: Person, campaign: CampaignRo
               problem: str | None = None, changes: list[str] | None = None) -> HTMLResponse:
     """The page of one post; after a refused action, with what refused it (*problem*, *changes*)."""
     post = shown_post(desk, request, person, key, campaign)
-    shown = cards(desk.store, campaign, [post], desk.problems, desk.sizes)[0]
+    # A post published as a pair (the same post in the other language, on the partner account) is shown with its
+    # partner, the plan's first language first, and signed off with it.
+    pair = sorted([post, *in_scope(person, desk.store.partners([post]))], key=lambda p: p.follows is not None)
+    shown_pair = cards(desk.store, campaign, pair, desk.problems, desk.sizes)
+    shown = next(item for item in shown_pair if item.post.key == post.key)
     history = [e for e in desk.store.audit(campaign.id, post=post.key) if e.post_key == post.key]
-    may_approve = person.may(Action.APPROVE, campaign.id, [post.account])
+    accounts = [p.account for p in pair]
+    may_approve = person.may(Action.APPROVE, campaign.id, accounts)
     return desk.page(
         request, "post.html.j2", status=status, campaign=campaign, shown=shown, post=post,
+        pair=shown_pair if len(pair) > 1 else [], partners_seen=[seen_value(p) for p in pair if p.key != post.key],
         history=[_entry(e) for e in reversed(history)], problem=problem, changes=changes or [],
         way_forward=what_to_do(post, may_approve, on_its_page=True) if post.state in NEEDS_A_PERSON else None,
         may_approve=may_approve and post.state in (PostState.DRAFT, PostState.REJECTED),
-        may_reject=person.may(Action.REJECT, campaign.id, [post.account])
+        may_reject=person.may(Action.REJECT, campaign.id, accounts)
         and post.state in (PostState.DRAFT, PostState.APPROVED, PostState.MISSED, PostState.FAILED),
     )
 
@@ -120,9 +127,10 @@ def day_page(desk: Desk, request: Request, person: Person, campaign: CampaignRow
              problem: str | None = None, changes: list[str] | None = None) -> HTMLResponse:
     posts = day_posts(desk, person, campaign, day)
     drafts = [p for p in posts if p.state == PostState.DRAFT]
+    shown = cards(desk.store, campaign, posts, desk.problems, desk.sizes)
     return desk.page(
-        request, "day.html.j2", status=status, campaign=campaign, day=day, shown=cards(desk.store, campaign, posts,
-                                                                                        desk.problems, desk.sizes),
+        request, "day.html.j2", status=status, campaign=campaign, day=day, shown=shown,
+        groups=side_by_side(shown, [(p.key, p.follows) for p in posts]),
         drafts=drafts, seen=[seen_value(p) for p in posts], problem=problem, changes=changes or [],
         may_approve=bool(drafts) and person.may(Action.APPROVE, campaign.id, {p.account for p in drafts}),
         previous=day - timedelta(days=1), following=day + timedelta(days=1),
