@@ -457,3 +457,46 @@ def test_days_and_times_are_written_in_the_language_of_the_words(tmp_path: Path)
     drafts = drafts_by_key(bilingual(tmp_path, post))
     assert "o Dydd Mawrth 16 Mawrth am 18:30." in drafts["helpline/heddlu-x"].text
     assert "from Tuesday 16 March at 6.30pm." in drafts["helpline/police-x"].text
+
+
+def test_a_bilingual_week_reaches_the_platforms_the_export_and_the_report_with_its_languages(tmp_path: Path) -> None:
+    """Rehearsed through the runner and collected: Bluesky's record of the bilingual post names both languages
+    (`langs: [cy, en]`, so a reader filtering for English sees it too), Mastodon's the first; the export's
+    language column says each post's language (`cy`, `en`, `cy,en`); the report compares Welsh, English and the
+    bilingual posts by language."""
+    from campaign.engagement import Collector
+    from campaign.export import ExportFilter, rows
+    from campaign.publishing.rehearsal import rehearsal
+
+    base = BILINGUAL_BASE + """\
+  police-bluesky:
+    platform: bluesky
+    handle: heddluenghraifft.bsky.social
+    credentials: {app_password: BLUESKY_APP_PASSWORD}
+    languages: [cy, en]
+  police-mastodon:
+    platform: mastodon
+    handle: '@heddlu@police.social'
+    credentials: {access_token: MASTODON_TOKEN}
+    languages: [cy, en]
+"""
+    plan = bilingual(tmp_path, HELPLINE.replace("[heddlu-x, police-facebook]",
+                                                "[heddlu-x, police-facebook, police-bluesky, police-mastodon]"),
+                     base=base)
+    with rehearsal(plan, speed=200_000, start_in=0.5, workdir=tmp_path) as run:
+        assert run.run(timeout=60).totals == {"published": 5}
+        [bluesky] = run.sandbox.posts("bluesky")
+        [mastodon] = run.sandbox.posts("mastodon")
+        Collector(run.store, run.environ, clock=lambda: datetime.now(UTC) + timedelta(days=1)).collect_all()
+        exported = {row["post"]: row["language"] for row in rows(run.store, ExportFilter(latest=True))}
+    assert bluesky.extra["langs"] == ["cy", "en"]
+    assert mastodon.extra["language"] == "cy"
+    assert exported == {"helpline/heddlu-x": "cy", "helpline/police-x": "en", "helpline/police-facebook": "cy,en",
+                        "helpline/police-bluesky": "cy,en", "helpline/police-mastodon": "cy,en"}
+    page = tmp_path / "report.html"
+    result = CliRunner().invoke(main, ["report", "--db", str(tmp_path / "rehearsal.db"), "-o", str(page)])
+    assert result.exit_code == 0, result.output
+    by_language = page.read_text(encoding="utf-8").split('id="by-language"', 1)[1].split("</section>", 1)[0]
+    for name in ("Welsh (cy)", "English (en)", "Welsh and English (cy,en)"):
+        assert f"<td>{name}</td>" in by_language, name
+    assert "by language:" in result.output, result.output
