@@ -5,7 +5,7 @@ pausing and publishing — the Welsh post never later than the English one, and 
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -500,3 +500,25 @@ def test_a_bilingual_week_reaches_the_platforms_the_export_and_the_report_with_i
     for name in ("Welsh (cy)", "English (en)", "Welsh and English (cy,en)"):
         assert f"<td>{name}</td>" in by_language, name
     assert "by language:" in result.output, result.output
+
+
+def test_campaign_pause_of_one_account_of_a_pair_says_its_partner_is_paused_too(
+        tmp_path: Path, login_as: Callable[[str], None]) -> None:
+    """`campaign pause --account police-x` holds both accounts of the pair and says so; `campaign status`
+    shows both paused; `campaign resume --account heddlu-x` releases both."""
+    login_as("alice")
+    env = {"CAMPAIGN_DB": str(tmp_path / "store.db")}
+
+    def cli(*args: str) -> str:
+        result = CliRunner().invoke(main, list(args), env=env)
+        assert result.exit_code == 0 and "Traceback" not in result.output, result.output
+        return result.output
+
+    cli("schedule", str(bilingual(tmp_path, HELPLINE)))
+    said = cli("pause", "--account", "police-x", "--reason", "the English account's token leaked")
+    assert said.startswith("Paused account police-x and its pair, heddlu-x (a pair is paused together) of "
+                           "test-week until `campaign resume`. Nothing more will be published from police-x, "
+                           "heddlu-x until then."), said
+    status = cli("status")
+    assert "heddlu-x" in status and "police-x" in status
+    assert "released 2 pauses" in cli("resume", "--account", "heddlu-x")

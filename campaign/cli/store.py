@@ -276,15 +276,18 @@ def pause(account: str | None, reason: str, until: str | None, db: str | None, c
     campaign_id = store.campaign_id(campaign)
     row = store.status(campaign_id).campaign
     hold = store.pause(reason, store.command_line_person(actor), campaign_id, account, _until(until, row.zone))
-    still_sending = store.wait_for_sending(campaign_id, account)
+    pairs = store.paired_accounts(campaign_id, account) if account else []
+    still_sending = [post for held in [account, *pairs] for post in store.wait_for_sending(campaign_id, held)]
     for post in still_sending:
         click.secho(f"{post.key} was already on its way to {post.platform} and may still appear; check it with "
                     f"`campaign status`", fg="yellow")
     scope = f"account {account}" if account else "every account"
+    if pairs:
+        scope += f" and its pair, {', '.join(pairs)} (a pair is paused together)"
     ends = f" until {hold.until.astimezone(ZoneInfo(row.zone)):%Y-%m-%d %H:%M %Z}" if hold.until else \
         " until `campaign resume`"
-    click.echo(f"Paused {scope} of {campaign_id}{ends}. Nothing more will be published "
-               f"{'from ' + account if account else 'by this campaign'} until then.")
+    source = f"from {', '.join([account, *pairs])}" if account else "by this campaign"
+    click.echo(f"Paused {scope} of {campaign_id}{ends}. Nothing more will be published {source} until then.")
 
 
 @click.command()

@@ -503,7 +503,8 @@ class Store(People, PublishingTransitions, Pairs):
         reason = plain_reason(reason, "say why: --reason is recorded in the audit log")
         if until is not None and until <= now:
             raise StoreError("--until is in the past; give a later time, or leave it out to pause until resumed")
-        # An account's partner (its posts in the other language) is paused with it: a pair goes together.
+        # An account's partner (its posts in the other language) is paused with it: a pair goes together. Whoever
+        # may pause the account pauses its partner too (stopping is never refused for want of scope).
         accounts: list[str | None] = [account]
         if account is not None:
             self._check_account(campaign_id, account)

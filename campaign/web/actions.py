@@ -221,12 +221,17 @@ def pause(request: Request, form: PostedForm, person: SignedIn) -> Response:
         raise
     except StoreError as refusal:
         return status_page(desk, request, person, campaign, 409, f"Not paused: {refusal}")
-    still = in_scope(person, desk.store.wait_for_sending(campaign.id, account, timeout=10))
+    pairs = desk.store.paired_accounts(campaign.id, account) if account else []
+    still = in_scope(person, [post for held in [account, *pairs]
+                              for post in desk.store.wait_for_sending(campaign.id, held, timeout=10)])
     scope = f"account {account}" if account else "every account"
+    if pairs:
+        scope += f" and its pair, {sentence(pairs)} (a pair is paused together)"
     sending = (f" {sentence([p.key for p in still])} {'was' if len(still) == 1 else 'were'} already on the way to "
                "the platform and may still appear: check the status." if still else "")
-    flash(request, f"Paused {scope} of {campaign.id}: nothing more will be published "
-                   f"{'from ' + account if account else 'by this campaign'} until it is resumed.{sending}")
+    source = f"from {sentence([account, *pairs])}" if account else "by this campaign"
+    flash(request, f"Paused {scope} of {campaign.id}: nothing more will be published {source} until it is "
+                   f"resumed.{sending}")
     return _back_to("/status", campaign.id)
 
 
