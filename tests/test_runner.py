@@ -583,8 +583,10 @@ def test_pause_during_a_run_stops_publishing_and_late_posts_become_missed(tmp_pa
     for key in missed_now:
         (marked,) = [e for e in audit_trail(s.store, key) if e.action == "missed"]
         assert aware(marked.at) > s.due[key] + s.grace, key
-        # A person reading it learns why: the pause, not a runner that was late.
-        assert (stored[key].last_error or "").endswith("beyond the grace window, during which it was paused")
+        # A person reading it learns why: the pause, not a runner that was late (a post whose grace ended before
+        # the pause, on a machine too busy to send it in time, was missed for that).
+        if s.due[key] + s.grace >= paused_at:
+            assert (stored[key].last_error or "").endswith("beyond the grace window, during which it was paused")
     published = [k for k, p in stored.items() if p.state == PostState.PUBLISHED]
     assert_published_exactly_once(s, published)
     assert set(published) | set(missed_now) == set(s.due)
