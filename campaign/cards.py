@@ -94,6 +94,8 @@ class Card:
     """What an approval is bound to (:func:`campaign.render.content_hash`)."""
     state: str | None = None
     """Where the post is in the store (``draft``, ``approved``…); None for a draft not yet scheduled."""
+    without: tuple[tuple[str, str], ...] = ()
+    """Each language the post is not written in, with the plan's reason."""
     approved_by: str | None = None
 
     @classmethod
@@ -108,7 +110,7 @@ class Card:
             reply_text=parent.text if parent is not None else None,
             length=draft.length, limit=draft.limit, byte_length=draft.byte_length, byte_limit=draft.byte_limit,
             hashtags=draft.hashtags, problems=tuple(_problem(p) for p in draft.problems),
-            content_hash=draft.content_hash,
+            content_hash=draft.content_hash, without=draft.without,
         )
 
     @classmethod
@@ -133,6 +135,7 @@ class Card:
             byte_length=counting.utf8_bytes(post.text), byte_limit=spec.max_bytes,
             hashtags=tuple(twitter_text.extract_hashtags(post.text)), problems=tuple(_problem(p) for p in problems),
             content_hash=post.content_hash, state=str(post.state), approved_by=post.approved_by,
+            without=tuple(json.loads(post.without).items()) if post.without else (),
         )
 
     def with_image_sizes(self, sizes: Mapping[str, tuple[int, int]]) -> Card:

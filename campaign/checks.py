@@ -159,8 +159,10 @@ class Checker:
                 found.append((f"the image {image.path.name!r} has no alt text",
                               "add `alt:` describing what it shows", "error"))
             elif len(image.alt) > spec.max_alt_text:
-                found.append(((f"the alt text of {image.path.name!r} is {len(image.alt):,} characters; {spec.label} "
-                              f"takes at most {spec.max_alt_text:,}"),
+                both = (f" ({describe_language(draft.language)} together, as one post carries them)"
+                        if SEPARATOR in draft.language else "")
+                found.append(((f"the alt text of {image.path.name!r} is {len(image.alt):,} characters{both}; "
+                              f"{spec.label} takes at most {spec.max_alt_text:,}"),
                               f"shorten it by {len(image.alt) - spec.max_alt_text:,}", "error"))
         return found
 
@@ -238,7 +240,9 @@ class _Phones:
             else:
                 problems.append((
                     f"the number {written!r} is not one of the plan's verified numbers",
-                    "check it against its source and add it under facts.phones; verified numbers: " + self.known,
+                    "check it against its source: if it is one of the verified numbers, write it as "
+                    "{{ phones.… }}; if it is a new one, checked, add it under facts.phones. Verified numbers: "
+                    + self.known,
                 ))
         return problems
 

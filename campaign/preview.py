@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from campaign.plan.languages import describe_language
+from campaign.plan.languages import describe_language, tags_of
 from campaign.platforms import PLATFORMS
 from campaign.problems import Problem
 from campaign.render import Draft, RenderedPlan
@@ -81,6 +81,8 @@ def draft_record(draft: Draft) -> dict[str, Any]:
         "images": [{"file": str(i.path), "alt": i.alt, "mime_type": i.mime_type} for i in draft.images],
         "reply_to": draft.reply_to,
         "follows": draft.follows,
+        "languages": tags_of(draft.language),
+        "without": dict(draft.without),
         "event": draft.event,
         "template": draft.template,
         "content_hash": draft.content_hash,
@@ -111,6 +113,7 @@ def json_preview(rendered: RenderedPlan, drafts: list[Draft]) -> str:
             "starts": campaign.starts.isoformat(),
             "ends": campaign.ends.isoformat(),
             "hashtags": [f"#{t}" for t in campaign.all_hashtags],
+            "languages": list(campaign.languages) or [campaign.language],
         },
         "posts": [draft_record(d) for d in drafts],
         "problems": [problem_record(p) for p in rendered.problems],
@@ -152,6 +155,8 @@ def _draft_lines(draft: Draft) -> Iterator[str]:
         yield f"  ↳ replies to {draft.reply_to}"
     if draft.follows:
         yield f"  ⇄ published with its pair {draft.follows}, never before it"
+    for language, reason in draft.without:
+        yield f"  ⊘ not in {describe_language(language)}: {reason}"
     for line in draft.text.splitlines() or [""]:
         yield f"  │ {line}"
     for image in draft.images:

@@ -18,7 +18,7 @@ import json
 import re
 import traceback
 import unicodedata
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import cache
@@ -104,13 +104,15 @@ class Draft:
     follows: str | None = None
     """Key of the draft in the plan's first language that this one is paired with and never goes before (the
     same post on the partner account; :mod:`campaign.plan.bilingual`)."""
+    without: tuple[tuple[str, str], ...] = ()
+    """In a plan with languages: each language the post is not written in, with the plan's reason (`without:`)."""
 
     @property
     def content_hash(self) -> str:
         """What an approval is bound to: the text, the images and their alt text, the thread parent, the
-        language and the post it follows (see :func:`content_hash`)."""
+        language, the post it follows and the reasons for any language left out (see :func:`content_hash`)."""
         return content_hash(self.text, [(i.sha256, i.alt) for i in self.images], self.reply_to, self.language,
-                            self.follows)
+                            self.follows, self.without)
 
     @property
     def ok(self) -> bool:
@@ -118,7 +120,8 @@ class Draft:
 
 
 def content_hash(text: str, images: list[tuple[str, str]], reply_to: str | None,
-                 language: str = DEFAULT_LANGUAGE, follows: str | None = None) -> str:
+                 language: str = DEFAULT_LANGUAGE, follows: str | None = None,
+                 without: Sequence[tuple[str, str]] = ()) -> str:
     """The hash an approval is bound to.
 
     The language is part of it: a screen reader speaks a post with the voice and pronunciation of its
@@ -128,13 +131,16 @@ def content_hash(text: str, images: list[tuple[str, str]], reply_to: str | None,
     hash, while any other language gives a different one.
 
     So is the post in the plan's first language that a paired post follows (*follows*), where it has one: an
-    English post approved to go with its Welsh partner is not approved to go alone.
+    English post approved to go with its Welsh partner is not approved to go alone; and so are the reasons a
+    post gives for a language it is not written in (*without*): the approver signs off the reason too.
     """
     data: dict[str, object] = {"text": text, "images": images, "reply_to": reply_to}
     if language != DEFAULT_LANGUAGE:
         data["language"] = language
     if follows is not None:
         data["follows"] = follows
+    if without:
+        data["without"] = [list(pair) for pair in without]
     payload = json.dumps(data, ensure_ascii=False)
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
@@ -331,6 +337,7 @@ class Renderer:
             byte_limit=spec.max_bytes,
             problems=(),
             follows=follows,
+            without=tuple(post.without.items()),
         )
         return draft
 
@@ -529,7 +536,7 @@ class Renderer:
             text="", images=(), reply_to=None, event=post.event, template=content.template,
             author=post.author, file=str(self.plan.path), line=content.line, length=0, limit=spec.max_length,
             hashtags=(), language=post.language, byte_length=0, byte_limit=spec.max_bytes,
-            problems=(failure,), follows=None,
+            problems=(failure,), follows=None, without=(),
         )
 
 

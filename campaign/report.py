@@ -1,5 +1,5 @@
-"""The engagement report: totals and engagement rate by day, platform, account and hashtag, the top posts,
-and engagement over the campaign as charts — one self-contained HTML page, and a terminal summary."""
+"""The engagement report: totals and engagement rate by day, platform, account, language and hashtag, the top
+posts, and engagement over the campaign as charts — one self-contained HTML page, and a terminal summary."""
 
 from __future__ import annotations
 

@@ -594,8 +594,9 @@ class Section:
             self.report.error(line, self.where, "unknown key (not shown: it may be a secret)",
                               "the keys allowed here are: " + ", ".join(self.allowed))
             return
-        close = (difflib.get_close_matches(str(key), list(self.allowed), n=1, cutoff=KEY_CUTOFF)
-                 if len(str(key)) <= 100 else [])
+        same_letters = [name for name in self.allowed if name.casefold() == str(key).casefold()]
+        close = same_letters or (difflib.get_close_matches(str(key), list(self.allowed), n=1, cutoff=KEY_CUTOFF)
+                                 if len(str(key)) <= 100 else [])
         if close:
             fix = f"did you mean {close[0]!r}?"
         else:

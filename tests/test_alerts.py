@@ -39,7 +39,7 @@ from campaign.render import render_plan
 from campaign.sandbox import running
 from campaign.store import PostState, Selection, Store
 from campaign.store.models import Post
-from campaign.store.store import way_forward
+from campaign.store.next_steps import way_forward
 from tests.runner_fixtures import (
     CAMPAIGN,
     P,

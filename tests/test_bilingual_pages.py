@@ -105,3 +105,21 @@ def test_the_preview_draws_a_pair_side_by_side_welsh_on_the_left(tmp_path: Path)
             assert both.get_attribute("lang") == "cy"
         finally:
             browser.close()
+
+
+def test_a_pair_rejected_on_the_desk_is_approved_again_from_its_page_with_one_button(pair_desk: DeskRun) -> None:
+    """Rejecting the Welsh post rejects its pair; the English post's page then offers "Approve the pair again",
+    and pressing it approves both, each on the record as reversing its rejection."""
+    approver = pair_desk.signed_in("jo")
+    page = approver.get(f"/posts/{WELSH}", params={"campaign": CAMPAIGN}).text
+    fields = forms_of(page)["reject-form"]["fields"] + [("reason", "the Welsh needs the translator's check")]
+    assert approver.http.post("/reject", data=as_form(fields)).status_code == 303
+    assert {pair_desk.store.post(k, CAMPAIGN).state for k in (WELSH, ENGLISH)} == {PostState.REJECTED}
+    page = approver.get(f"/posts/{ENGLISH}", params={"campaign": CAMPAIGN}).text
+    assert "Approve the pair again (reverses the rejection)" in page
+    answer = approver.http.post("/approve", data=as_form(forms_of(page)["approve-form"]["fields"]))
+    assert answer.status_code == 303, answer.text
+    for key in (WELSH, ENGLISH):
+        assert pair_desk.store.post(key, CAMPAIGN).state == PostState.APPROVED, key
+        [entry] = [e for e in pair_desk.store.audit(CAMPAIGN, post=key) if e.action == "approved"]
+        assert "reverses_rejection" in entry.details

@@ -195,7 +195,7 @@ def test_a_bilingual_post_is_counted_as_one_post_against_the_limit(tmp_path: Pat
                  id="account-without-language"),
     pytest.param(("    language: cy\n    pair: police-x\n", "    language: cy\n"), "  police-x:",
                  "posts in English only, with no Welsh partner", id="english-account-without-welsh-partner"),
-    pytest.param(("    pair: police-x\n", "    pair: police-facebook\n"), "  heddlu-x:",
+    pytest.param(("    pair: police-x\n", "    pair: police-facebook\n"), "pair: police-facebook",
                  "a facebook account, but is on x", id="pair-across-platforms"),
     pytest.param(("languages: [cy, en]\n  hashtags", "languages: [cy, Welsh]\n  hashtags"), "languages: [cy, Welsh]",
                  "is not a language tag", id="not-a-tag"),
@@ -219,8 +219,10 @@ def test_a_wrong_language_setting_is_one_error_at_its_line_with_its_fix(tmp_path
 
 
 @pytest.mark.parametrize(("post", "says"), [
-    pytest.param(HELPLINE.replace("  cy:\n", "  text: Hello\n  cy:\n"), "goes under each language", id="text-at-top"),
-    pytest.param(HELPLINE.replace("  accounts:", "  language: cy\n  accounts:"), "remove it", id="language-on-post"),
+    pytest.param(HELPLINE.replace("  cy:\n", "  text: Hello\n  cy:\n"), "words go under each language",
+                 id="text-at-top"),
+    pytest.param(HELPLINE.replace("  accounts:", "  language: cy\n  accounts:"), "remove `language:`",
+                 id="language-on-post"),
     pytest.param(HELPLINE + "  without: {cy: ''}\n", "the post is written in Welsh, and says it is not",
                  id="without-a-language-it-has"),
     pytest.param(HELPLINE.replace("  en:\n", "  fr:\n"), "unknown key 'fr'", id="undeclared-language-key"),
@@ -522,3 +524,92 @@ def test_campaign_pause_of_one_account_of_a_pair_says_its_partner_is_paused_too(
     status = cli("status")
     assert "heddlu-x" in status and "police-x" in status
     assert "released 2 pauses" in cli("resume", "--account", "heddlu-x")
+
+
+def test_changing_the_welsh_after_sign_off_voids_the_english_approval_too(store: Store, tmp_path: Path) -> None:
+    """A pair is one sign-off: when the Welsh words change after both were approved, the Welsh post goes back to
+    draft for its change and the English one with it (on the record as its pair's change), so neither goes out
+    until both are approved again."""
+    scheduled(store, tmp_path)
+    store.approve(Selection(campaign="test-week", everything=True), "approver@example")
+    report = store.schedule(render_plan(bilingual(tmp_path, HELPLINE.replace("ddydd a nos.", "bob dydd.")),
+                                        now=datetime(2027, 1, 1, tzinfo=UTC)), "author@example",
+                            now=datetime(2027, 3, 2, tzinfo=UTC))
+    assert set(report.changed) == {"helpline/heddlu-x", "helpline/police-facebook"}
+    assert report.with_pair == ["helpline/police-x"]
+    assert states_of(store) == {"helpline/heddlu-x": "draft", "helpline/police-x": "draft",
+                                "helpline/police-facebook": "draft"}
+    [voided] = [e for e in store.audit("test-week", post="helpline/police-x") if e.action == "content_changed"]
+    assert '"pair_changed": "helpline/heddlu-x"' in voided.details
+
+
+def test_a_rejected_pair_is_approved_again_from_the_desk_pair_page_or_by_both_keys(store: Store,
+                                                                                   tmp_path: Path) -> None:
+    """After a pair is rejected, approving one key alone is refused with the command that works (both keys), and
+    `campaign status` gives that command too; approving by both keys reverses both rejections."""
+    scheduled(store, tmp_path)
+    store.reject("helpline/heddlu-x", "approver@example", "wording")
+    with pytest.raises(StoreError, match="`campaign approve helpline/heddlu-x helpline/police-x`"):
+        store.approve(Selection(campaign="test-week", posts=("helpline/heddlu-x",)), "approver@example")
+    status = store.status("test-week")
+    assert status.pairs == {"helpline/heddlu-x": ["helpline/police-x"], "helpline/police-x": ["helpline/heddlu-x"]}
+    store.approve(Selection(campaign="test-week", posts=("helpline/heddlu-x", "helpline/police-x")),
+                  "approver@example")
+    assert states_of(store)["helpline/police-x"] == "approved"
+
+
+def test_both_accounts_of_a_pair_cannot_be_one_account(tmp_path: Path) -> None:
+    """Two plan accounts with the same handle, paired, would post the Welsh and the English to one account: an
+    error at the `pair:` line."""
+    base = BILINGUAL_BASE.replace("'@ExamplePolice'", "'@HeddluEnghraiff'")
+    plan = bilingual(tmp_path, HELPLINE, base=base)
+    problems = validate(plan)
+    assert any(p.startswith(f"{plan}:{line_of(plan, 'pair: police-x')}: ") and "the same account" in p
+               for p in problems), problems
+
+
+def test_a_regional_language_may_be_written_by_its_language_alone(tmp_path: Path) -> None:
+    """With `languages: [cy, en-GB]`, a post's `en:` and an account's `language: en` are English (en-GB), as
+    BCP 47's lookup reads them: not an error on every post."""
+    base = BILINGUAL_BASE.replace("languages: [cy, en]", "languages: [cy, en-GB]")
+    drafts = drafts_by_key(bilingual(tmp_path, HELPLINE, base=base))
+    assert drafts["helpline/police-x"].language == "en-GB"
+    assert drafts["helpline/police-facebook"].language == "cy,en-GB"
+
+
+def test_welsh_after_english_in_the_campaign_is_a_warning(tmp_path: Path) -> None:
+    """`languages: [en, cy]` is allowed (a force may have its reasons) but warned about, at its line: the Standards
+    ask that Welsh is not treated less favourably."""
+    base = BILINGUAL_BASE.replace("languages: [cy, en]", "languages: [en, cy]").replace(
+        "languages: [cy, en]\n", "languages: [en, cy]\n")
+    plan = bilingual(tmp_path, HELPLINE, base=base)
+    problems = validate(plan)
+    assert any(p.startswith(f"{plan}:{line_of(plan, 'languages: [en, cy]')}: campaign.languages: warning: Welsh "
+                            "comes after English") for p in problems), problems
+
+
+def test_the_reason_a_post_has_no_welsh_is_approved_shown_and_kept(store: Store, tmp_path: Path) -> None:
+    """`without: {cy: reason}` is part of what is approved (a changed reason voids the approval), the preview shows
+    it, and the store keeps it for the record (the FOI bundle's manifest names it)."""
+    from campaign.store.records import write_bundle
+
+    english_only = """\
+    - id: business-morning
+      at: '2027-03-17 09:00'
+      accounts: [police-x]
+      en: {text: "Businesses: join our morning on spotting modern slavery in supply chains."}
+      without: {cy: "the partner's event is held in English only"}
+    """
+    plan = bilingual(tmp_path, english_only)
+    shown = CliRunner().invoke(main, ["preview", str(plan)]).output
+    assert "⊘ not in Welsh: the partner's event is held in English only" in shown
+    rendered = render_plan(plan, now=datetime(2027, 1, 1, tzinfo=UTC))
+    store.schedule(rendered, "author@example", now=datetime(2027, 3, 1, tzinfo=UTC))
+    store.approve(Selection(campaign="test-week", everything=True), "approver@example")
+    manifest = write_bundle(store, "business-morning/police-x", tmp_path / "bundle", "test-week")
+    assert '"cy": "the partner\'s event is held in English only"' in manifest.read_text(encoding="utf-8")
+    changed = render_plan(bilingual(tmp_path, english_only.replace("English only", "English")),
+                          now=datetime(2027, 1, 1, tzinfo=UTC))
+    report = store.schedule(changed, "author@example", now=datetime(2027, 3, 2, tzinfo=UTC))
+    assert report.changed == ["business-morning/police-x"]
+    assert states_of(store) == {"business-morning/police-x": "draft"}

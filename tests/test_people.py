@@ -422,7 +422,7 @@ def test_status_during_a_pause_lists_the_posts_whose_window_has_passed(desk: Des
     status = store.status("test-week", now=datetime(2027, 3, 15, 10, 0, tzinfo=UTC))
     assert sorted(p.key for p in status.needs_a_person) == ["launch/lancs-facebook", "launch/lancs-x"]
     assert all(p.key.startswith(("signs", "helpline")) for p in status.next_due)
-    from campaign.store.store import way_forward
+    from campaign.store.next_steps import way_forward
 
     assert "it will not go out by itself" in way_forward(status.needs_a_person[0])
 
@@ -434,7 +434,7 @@ def test_a_draft_whose_window_passed_without_sign_off_is_said_to_have_not_gone_o
     status = store.status("test-week", now=datetime(2027, 3, 15, 10, 0, tzinfo=UTC))
     late = sorted(p.key for p in status.needs_a_person)
     assert late == ["launch/lancs-facebook", "launch/lancs-x"]
-    from campaign.store.store import way_forward
+    from campaign.store.next_steps import way_forward
 
     moment = datetime(2027, 3, 15, 10, 0, tzinfo=UTC)
     assert "passed without sign-off: it did not go out" in way_forward(status.needs_a_person[0], moment)

@@ -110,8 +110,9 @@ def export(output_format: str, output: Path | None, latest: bool, platform: str 
 @db_option
 @campaign_option
 def report(output: Path, db: str | None, campaign: str | None) -> None:
-    """A self-contained HTML report with charts, and a summary here: totals and engagement rate by day,
-    platform, account and hashtag, and the top posts."""
+    """A self-contained HTML report with charts (totals and engagement rate by day, platform, account, language
+    where there are several, and hashtag, and the top posts), and a summary here (by platform, day and
+    language)."""
     from campaign.people import Action
     from campaign.report import build, html, summary_lines
 

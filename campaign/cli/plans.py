@@ -139,4 +139,8 @@ def init(directory: Path) -> None:
             shutil.copytree(source / part, building / part, ignore=shutil.ignore_patterns("__pycache__"))
     plan = directory / "schedules" / example_plan().name
     click.echo(f"Created {plan} and its templates in {directory / 'posts'}.")
+    bilingual = sorted(p.name for p in (directory / "schedules").glob("*.yaml") if p.name != plan.name)
+    if bilingual:
+        click.echo(f"Also there: {', '.join(bilingual)}, a week in Welsh and English, to start from for a force in "
+                   "Wales.")
     click.echo(f"Next: edit the plan, then run `campaign validate {plan}` and `campaign preview {plan}`.")

@@ -42,7 +42,7 @@ def _settlement_line(settlement: object) -> str:
         return f"still unknown {key}: {settlement.reason}"
     line = f"not found {key}: now {settlement.state} — {settlement.reason}"
     if settlement.state in (PostState.MISSED, PostState.FAILED):
-        from campaign.store.store import way_forward
+        from campaign.store.next_steps import way_forward
 
         line += f"; {way_forward(settlement.post.model_copy(update={'state': settlement.state}))}"
     return line

@@ -99,7 +99,9 @@ def schedule(plan: Path | None, db: str | None, actor: str | None) -> None:
     click.echo(f"{report.campaign}: {len(report.added)} added, {len(report.changed)} changed (back to draft, "
                f"approval voided), {len(report.rescheduled)} rescheduled, {len(report.cancelled)} cancelled, "
                f"{len(report.restored)} restored, {report.unchanged} unchanged")
-    for label, keys in (("changed", report.changed), ("cancelled", report.cancelled),
+    for label, keys in (("changed", report.changed),
+                        ("back to draft with its pair, which changed", report.with_pair),
+                        ("cancelled", report.cancelled),
                         ("left alone (published or in flight)", report.left_alone)):
         for key in keys:
             click.echo(f"  {label}: {key}")
@@ -199,8 +201,10 @@ def approve(posts: tuple[str, ...], day: str | None, platform: str | None, accou
                         fg="yellow")
     for post in store.select_posts(selection):
         if post.state == PostState.REJECTED:
-            click.secho(f"left rejected: {post.key} ({one_line(post.last_error or '')}) — only its own key approves it again "
-                        f"(`campaign approve {post.key}`)", fg="yellow")
+            pair = " ".join(store.pair_keys(post))
+            again = f"`campaign approve {post.key} {pair}`, with its pair" if pair else f"`campaign approve {post.key}`"
+            click.secho(f"left rejected: {post.key} ({one_line(post.last_error or '')}) — only its own key approves it "
+                        f"again ({again})", fg="yellow")
 
 
 @click.command()

@@ -10,7 +10,7 @@ import click
 
 from campaign.problems import one_line
 from campaign.store import PostState, Status
-from campaign.store.store import way_forward
+from campaign.store.next_steps import way_forward
 
 STATE_ORDER = [state.value for state in PostState]
 
@@ -57,6 +57,6 @@ def status_lines(status: Status) -> Iterator[str]:
         for post in status.needs_a_person:
             reason = f"  — {one_line(post.last_error)}" if post.last_error else ""
             yield f"  {post.state:<8} {post.key}{reason}"
-            yield f"           {way_forward(post)}"
+            yield f"           {way_forward(post, pair=status.pairs.get(post.key, ()))}"
     else:
         yield "Needs a person: nothing"

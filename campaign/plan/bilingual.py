@@ -42,30 +42,38 @@ def name(tag: str) -> str:
 
 
 def campaign_languages(loader: Loader, section: Section) -> tuple[str, ...]:
-    """The languages the campaign declares (`languages:`), standardised, each once; () if none or wrong
-    (reported)."""
+    """The languages the campaign declares (`languages:`), standardised, each once; () if none.
+
+    A mistake here is reported once, and the rest of the plan is still read as in the languages meant (a tag
+    written as a language's name, as the tag suggested; those written right), so that the one mistake does not
+    come back as an error on every post and account that gives its words per language."""
     value = section.get("languages")
     if value is None:
         return ()
     where = section.sub("languages")
-    if len(value) < 2:
-        loader.error(section.value_line("languages"), where, "a plan with languages names at least two",
-                     f"write them all, such as {LANGUAGE_EXAMPLE}, or remove `languages:` for a plan in one "
-                     "language (then `language:` names it)")
-        return ()
     if "language" in section:
         loader.error(section.key_line("language"), section.sub("language"), "both 'language' and 'languages' "
-                     "are given", "keep `languages:`: its first language is the one posts come in first")
-        return ()
+                     "are given", "remove `language:`: the first of `languages:` is the one posts come in first")
     tags: list[str] = []
     for index, item, line in seq_items(value):
         tag = _tag(loader, item, line, f"{where}[{index + 1}]")
         if tag is None:
-            return ()
+            continue
         if tag in tags:
             loader.error(line, where, f"{name(tag)} ({tag}) is listed twice", "list each language once")
-            return ()
+            continue
         tags.append(tag)
+    if len(value) < 2:
+        loader.error(section.value_line("languages"), where, "a plan with languages names at least two",
+                     f"write them all, such as {LANGUAGE_EXAMPLE}, or remove `languages:` for a plan in one "
+                     "language (then `language:` names it)")
+    welsh = next((tag for tag in tags if tag.split("-")[0] == "cy"), None)
+    if welsh is not None and tags[0] != welsh:
+        welsh_first = ", ".join([welsh, *(tag for tag in tags if tag != welsh)])
+        loader.report.warn(section.value_line("languages"), where, f"Welsh comes after {name(tags[0])}: the Welsh "
+                           "Language Standards ask that Welsh is not treated less favourably, and posts come in the "
+                           "first language first", f"write `languages: [{welsh_first}]`, unless your Welsh language "
+                           "scheme says otherwise")
     return tuple(tags)
 
 
@@ -100,10 +108,12 @@ def language_hashtags(loader: Loader, value: YamlList | YamlMap | None, line: in
 
 def account_languages(loader: Loader, section: Section, campaign: Campaign, where: str, line: int
                       ) -> tuple[tuple[str, ...], str | None]:
-    """The languages an account posts in and the account it is paired with, as written (the pair is checked
-    once every account is read: :func:`check_pairs`)."""
+    """The languages an account posts in, and the account it is paired with as written (checked once every
+    account is read: :func:`check_pairs`; kept even when the languages are wrong, so that its partner is not
+    reported again as having none)."""
     languages = campaign.languages
     written = [key for key in ("language", "languages", "pair") if section.written(key)]
+    pair = section.get("pair")
     if not languages:
         if written:
             loader.error(section.key_line(written[0]), f"{where}.{written[0]}", f"{written[0]!r} is for plans in "
@@ -113,98 +123,117 @@ def account_languages(loader: Loader, section: Section, campaign: Campaign, wher
     if section.written("language") and section.written("languages"):
         loader.error(section.key_line("languages"), where, "both 'language' and 'languages' are given",
                      "keep `language:` for an account that posts in one language, `languages:` for one post in each")
-        return (), None
+        return (), pair
     if "language" in section:
         tag = _tag(loader, section.get("language"), section.value_line("language"), f"{where}.language")
-        if tag is None or not _declared(loader, tag, languages, section.value_line("language"), f"{where}.language"):
-            return (), None
-        chosen: tuple[str, ...] = (tag,)
-    elif "languages" in section:
+        tag = _declared(loader, tag, languages, section.value_line("language"), f"{where}.language")
+        if tag is None:
+            return (), pair
+        return (tag,), pair
+    if "languages" in section:
         chosen = _account_list(loader, section, languages, where)
-        if not chosen:
-            return (), None
-        in_order = tuple(tag for tag in languages if tag in chosen)
-        if chosen != in_order:
-            loader.report.warn(section.value_line("languages"), f"{where}.languages", f"the account posts "
-                               f"{name(chosen[0])} first, and the campaign puts {name(in_order[0])} first",
-                               f"write `languages: [{', '.join(in_order)}]` (the Welsh Language Standards ask "
-                               "that Welsh comes first), or change the campaign's `languages:`")
+        if chosen:
+            in_order = tuple(tag for tag in languages if tag in chosen)
+            if chosen != in_order:
+                loader.report.warn(section.value_line("languages"), f"{where}.languages", f"the account posts "
+                                   f"{name(chosen[0])} first, and the campaign puts {name(in_order[0])} first",
+                                   f"write `languages: [{', '.join(in_order)}]`, in the campaign's order")
         if section.written("pair"):
             loader.error(section.key_line("pair"), f"{where}.pair", "an account that posts in several languages "
                          "has no pair", "remove `pair:`, or give the account one `language:`")
-            return chosen, None
-    else:
-        listed = ", ".join(languages)
-        loader.error(line, where, "the campaign is in several languages, and the account does not say "
-                     "which it posts in", f"add `languages: [{listed}]` for one post in each, or `language: "
-                     f"{languages[0]}` with `pair:` naming the account for the others")
-        return (), None
-    pair = section.get("pair")
-    return chosen, pair
+        return chosen, None
+    listed = ", ".join(languages)
+    loader.error(line, where, "the campaign is in several languages, and the account does not say which it posts "
+                 "in", f"add `languages: [{listed}]` for one post in each, or `language: {languages[0]}` with "
+                 "`pair:` naming the account for the others")
+    return (), pair
 
 
 def check_pairs(loader: Loader, accounts: dict[str, Account], campaign: Campaign) -> dict[str, Account]:
-    """Check the accounts' pairs, made symmetric: each names an account in another language on the same
-    platform, paired with no other; an account in a language other than the first has a partner in the first
-    (otherwise the posts it publishes would go without it). A wrong pair takes both accounts out (reported)."""
+    """Check the accounts' pairs, made symmetric: each names another account, on the same platform, in another
+    language, paired with no other; an account in a language other than the first has a partner in the first
+    (otherwise the posts it publishes would go without it). A wrong pair is reported once, at its `pair:`, and
+    takes the account out; its partner is not reported again for having none."""
     first = campaign.languages[0]
     partners: dict[str, str] = {}
+    named = {account.pair for account in accounts.values() if account.pair}  # by some `pair:`, rightly or not
     for account in accounts.values():
-        if account.pair is None:
-            continue
-        where = f"accounts.{account.id}.pair"
+        if account.pair is None or not account.languages:
+            continue  # no pair, or its languages are wrong (reported where they were read)
         other = accounts.get(account.pair)
-        problem = None
-        if account.pair == account.id:
-            problem = ("the account is paired with itself", "name the account that posts in the other language")
-        elif other is None:
-            known = [a for a in accounts if a != account.id]
-            problem = (f"there is no account {shown(account.pair)}",
-                       did_you_mean(account.pair, known, "the accounts are") if known else "add it under `accounts:`")
-        elif not other.languages:
-            continue  # its languages are wrong or missing, reported there: the pair is left out with it
-        elif other.platform != account.platform:
-            problem = (f"it is paired with {other.id!r}, a {other.platform} account, but is on {account.platform}",
-                       "pair accounts on the same platform")
-        elif len(other.languages) != 1:
-            problem = (f"it is paired with {other.id!r}, which does not post in one language",
-                       f"give {other.id!r} one `language:`")
-        elif other.languages == account.languages:
-            problem = (f"it is paired with {other.id!r}, which posts in {name(other.languages[0])} too",
-                       "pair it with the account that posts in the other language")
-        elif other.pair not in (None, account.id) or partners.get(other.id, account.id) != account.id:
-            problem = (f"{other.id!r} is paired with another account already",
-                       "pair each account with one other")
+        problem = _pair_problem(account, other, accounts, partners)
         if problem is not None:
-            loader.error(account.line, where, *problem)
-            continue
-        assert other is not None
-        partners[account.id], partners[other.id] = other.id, account.id
+            loader.error(account.pair_line or account.line, f"accounts.{account.id}.pair", *problem)
+        elif other is not None and other.languages:
+            partners[account.id], partners[other.id] = other.id, account.id
     checked: dict[str, Account] = {}
     for account in accounts.values():
         partner = partners.get(account.id)
-        if account.pair is not None and partner is None:
-            continue  # reported above
+        if not account.languages or (account.pair is not None and partner is None):
+            continue  # reported where its languages were read, or above
         if len(account.languages) == 1 and account.languages[0] != first and partner is None:
-            loader.error(account.line, f"accounts.{account.id}", f"the account posts in "
-                         f"{name(account.languages[0])} only, with no {name(first)} partner: its posts would go "
-                         f"without their {name(first)}", f"add `pair:` naming the account that posts in "
-                         f"{name(first)}, or post both with `languages: [{', '.join(campaign.languages)}]`")
+            if account.id not in named:
+                loader.error(account.line, f"accounts.{account.id}", f"the account posts in "
+                             f"{name(account.languages[0])} only, with no {name(first)} partner: its posts would go "
+                             f"without their {name(first)}", f"add `pair:` naming the account that posts in "
+                             f"{name(first)}, or post both with `languages: [{', '.join(campaign.languages)}]`")
             continue
-        if not account.languages:
-            continue  # reported where it was read
         checked[account.id] = account if account.pair == partner else _with_pair(account, partner)
     return checked
 
 
+def _pair_problem(account: Account, other: Account | None, accounts: Mapping[str, Account],
+                  partners: Mapping[str, str]) -> tuple[str, str] | None:
+    """What is wrong with *account*'s `pair:` (naming *other*), if anything; None too where *other*'s own
+    languages are wrong (reported there)."""
+    if account.pair == account.id:
+        return "the account is paired with itself", "name the account that posts in the other language"
+    if other is None:
+        known = [a for a in accounts if a != account.id]
+        return (f"there is no account {shown(account.pair)}",
+                did_you_mean(str(account.pair), known, "the accounts are") if known else "add it under `accounts:`")
+    if not other.languages:
+        return None
+    if other.platform != account.platform:
+        return (f"it is paired with {other.id!r}, a {other.platform} account, but is on {account.platform}",
+                "pair accounts on the same platform")
+    if other.handle.casefold() == account.handle.casefold():
+        return (f"it is paired with {other.id!r}, which is the same account ({account.handle})",
+                "pair it with the account that posts in the other language: each language has its own account")
+    if len(other.languages) != 1:
+        return (f"it is paired with {other.id!r}, which does not post in one language",
+                f"give {other.id!r} one `language:`")
+    if other.languages == account.languages:
+        return (f"it is paired with {other.id!r}, which posts in {name(other.languages[0])} too",
+                "pair it with the account that posts in the other language")
+    if other.pair not in (None, account.id) or partners.get(other.id, account.id) != account.id:
+        return f"{other.id!r} is paired with another account already", "pair each account with one other"
+    return None
+
+
 def _with_pair(account: Account, partner: str | None) -> Account:
     return Account(account.id, account.platform, account.handle, account.credentials, account.api_base,
-                   account.line, account.languages, partner)
+                   account.line, account.languages, partner, account.pair_line)
 
 
 def post_keys(languages: tuple[str, ...]) -> dict[str, type]:
-    """The keys a post may have besides its own in a plan with *languages*: one per language, and `without:`."""
-    return {**dict.fromkeys(languages, YamlMap), "without": YamlMap}
+    """The keys a post may have besides its own in a plan with *languages*: one per language (or its alias,
+    :func:`aliases`), and `without:`."""
+    return {**dict.fromkeys(languages, YamlMap), **dict.fromkeys(aliases(languages), YamlMap), "without": YamlMap}
+
+
+def aliases(languages: tuple[str, ...]) -> dict[str, str]:
+    """Keys that name a declared language by its language alone (`en` for a declared `en-GB`), where no other
+    declared language shares it: BCP 47's lookup, so that `en:` under `languages: [cy, en-GB]` is read as meant."""
+    primary = [tag.split("-")[0] for tag in languages]
+    return {short: tag for short, tag in zip(primary, languages, strict=True)
+            if short != tag and primary.count(short) == 1 and short not in languages}
+
+
+def language_sections(data: Mapping[str, Any], languages: tuple[str, ...]) -> dict[str, tuple[str, Any]]:
+    """The language sections written in a post (or variant) *data*: declared tag -> (the key written, its value)."""
+    keys = {**{tag: tag for tag in languages}, **aliases(languages)}
+    return {keys[key]: (key, value) for key, value in data.items() if key in keys}
 
 
 def post_hints(languages: tuple[str, ...]) -> dict[str, str]:
@@ -255,10 +284,10 @@ def images_problem(words: Mapping[str, Any]) -> tuple[str, str] | None:
     lacking = [tag for tag in words if tag not in showing]
     if not showing or not lacking:
         return None
-    return (f"the {' and '.join(name(t) for t in showing)} words show images and the "
-            f"{' and '.join(name(t) for t in lacking)} do not",
-            f"give the {' and '.join(name(t) for t in lacking)} words their images too (the same file with alt "
-            "text in that language, or a card of their own), or show none in either")
+    having, missing = " and ".join(name(t) for t in showing), " and ".join(name(t) for t in lacking)
+    return (f"the {having} words show images and the {missing} do not",
+            (f"give the {missing} words their images too (the same file with alt text in that language, or a card "
+             "of their own), or show none in either"))
 
 
 def _by_language(loader: Loader, value: YamlMap, where: str, languages: tuple[str, ...]
@@ -268,13 +297,16 @@ def _by_language(loader: Loader, value: YamlMap, where: str, languages: tuple[st
     found: dict[str, tuple[Any, int]] = {}
     for key, item in value.items():
         line = value.key_lines.get(key, value.line)
-        tag = _tag(loader, key, line, where)
-        if tag is not None and _declared(loader, tag, languages, line, where):
+        tag = _declared(loader, _tag(loader, key, line, where), languages, line, where)
+        if tag is not None:
             found[tag] = (item, line)
     return found
 
 
 def _tag(loader: Loader, value: Any, line: int, where: str) -> str | None:
+    """*value* as a standard tag. A wrong one is reported, and read as the tag it suggests where there is one
+    (`Welsh` as `cy`): the plan cannot be scheduled with the error, and what hangs on the language is still
+    checked as meant, instead of failing again for the same mistake."""
     if not isinstance(value, str):
         loader.error(line, where, f"expected a language tag, found {describe(value)}",
                      "write a BCP 47 tag such as cy or en-GB")
@@ -282,17 +314,22 @@ def _tag(loader: Loader, value: Any, line: int, where: str) -> str | None:
     result = standard_language(value)
     if isinstance(result, LanguageProblem):
         loader.error(line, where, result.message, result.fix)
-        return None
+        return result.suggestion
     return result
 
 
-def _declared(loader: Loader, tag: str, languages: tuple[str, ...], line: int, where: str) -> bool:
+def _declared(loader: Loader, tag: str | None, languages: tuple[str, ...], line: int, where: str) -> str | None:
+    """The declared language *tag* names (itself, or by its alias: `en` for a declared `en-GB`); None if it
+    names none (reported) or is None (reported already)."""
+    if tag is None:
+        return None
+    tag = aliases(languages).get(tag, tag)
     if tag in languages:
-        return True
+        return tag
     loader.error(line, where, f"{name(tag)} ({tag}) is not one of the campaign's languages "
                  f"({', '.join(languages)})", f"write one of {', '.join(languages)}, or add {tag} to the "
                  "campaign's `languages:`")
-    return False
+    return None
 
 
 def _account_list(loader: Loader, section: Section, languages: tuple[str, ...], where: str) -> tuple[str, ...]:
@@ -301,8 +338,9 @@ def _account_list(loader: Loader, section: Section, languages: tuple[str, ...], 
         return ()
     tags: list[str] = []
     for index, item, line in seq_items(value):
-        tag = _tag(loader, item, line, f"{where}.languages[{index + 1}]")
-        if tag is None or not _declared(loader, tag, languages, line, f"{where}.languages[{index + 1}]"):
+        tag = _declared(loader, _tag(loader, item, line, f"{where}.languages[{index + 1}]"), languages, line,
+                        f"{where}.languages[{index + 1}]")
+        if tag is None:
             return ()
         if tag in tags:
             loader.error(line, f"{where}.languages", f"{name(tag)} is listed twice", "list each language once")

@@ -30,6 +30,8 @@ before langcodes reads it, which takes seconds on 100,000 characters."""
 class LanguageProblem:
     message: str
     fix: str
+    suggestion: str | None = None
+    """The tag that was probably meant (``cy`` for ``Welsh``), where one can be told."""
 
 
 def standard_language(value: str) -> str | LanguageProblem:
@@ -46,7 +48,7 @@ def standard_language(value: str) -> str | LanguageProblem:
         suggestion = _suggestion(written)
         fix = (f"did you mean {suggestion!r} ({describe_language(suggestion)})?" if suggestion
                else f"write a BCP 47 language tag such as {EXAMPLES}")
-        return LanguageProblem(f"{shown(written)} is not a language tag", fix)
+        return LanguageProblem(f"{shown(written)} is not a language tag", fix, suggestion)
     tag = langcodes.standardize_tag(written)
     language = langcodes.Language.get(tag)
     if language.language in (None, "und") or tag.lower().startswith(("x-", "i-")):

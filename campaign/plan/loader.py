@@ -509,7 +509,8 @@ class Loader:
                            "write the API's base address, e.g. 'http://127.0.0.1:8787'")
             credentials = self._credentials(section, platform, where)
             languages, pair = bilingual.account_languages(self, section, campaign, where, line)
-            accounts[account_id] = Account(account_id, platform, handle, credentials, api_base, line, languages, pair)
+            accounts[account_id] = Account(account_id, platform, handle, credentials, api_base, line, languages, pair,
+                                           section.value_line("pair") if pair else 0)
         if campaign.bilingual:
             checked = bilingual.check_pairs(self, accounts, campaign)
             for left_out in accounts.keys() - checked.keys():  # reported: posts naming it skip it silently

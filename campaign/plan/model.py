@@ -149,6 +149,8 @@ class Account:
     its languages one after the other; one: the account posts in that language only (see ``pair``)."""
     pair: str | None = None
     """The account that posts the same posts in the other language (`pair:`, written on either account)."""
+    pair_line: int = 0
+    """The line of its `pair:`, where one is written."""
 
 
 @dataclass(frozen=True)

@@ -174,22 +174,28 @@ class PostReader:
         partners (:mod:`campaign.plan.bilingual`)."""
         languages = self.campaign.languages
         misplaced = [key for key in ("text", "template", "images", "language") if section.written(key)]
+        sections = " and ".join(f"`{tag}:`" for tag in languages)
+        for key in misplaced:
+            if key == "language":
+                message, fix = ("in a plan with languages, a post's language is where its words are",
+                                f"remove `language:`, and write the words under {sections}")
+            elif key == "images":
+                message, fix = ("in a plan with languages, a post's images go under each language",
+                                f"move `images:` under {sections}, each image with alt text in that language")
+            else:
+                message, fix = ("in a plan with languages, a post's words go under each language",
+                                f"move `{key}:` under {sections}, each language with its own words")
+            self.report.error(section.key_line(key), section.sub(key), message, fix)
         if misplaced:
-            key = misplaced[0]
-            self.report.error(section.key_line(key), section.sub(key), f"in a plan with languages, a post's "
-                              f"{'language is given by where its words are' if key == 'language' else key} "
-                              "goes under each language", f"{'remove it' if key == 'language' else 'move it'}"
-                              f"{'' if key == 'language' else ' under ' + ' and '.join(f'`{t}:`' for t in languages)}"
-                              ", each language with its own words, images and alt text")
             return None
         accounts = self._targets(section)
         shared = self._content(section, required=False)
-        written = {tag: section.data[tag] for tag in languages if section.written(tag)}
+        written = bilingual.language_sections(section.data, languages)
         words: dict[str, Content] = {}
-        for tag, value in written.items():
-            if tag not in section:
+        for tag, (key, value) in written.items():
+            if key not in section:
                 continue  # blank: reported (and the post is left out, as its words are missing)
-            own = Section.of(value, section.sub(tag), section.key_line(tag), self.report, CONTENT_KEYS,
+            own = Section.of(value, section.sub(key), section.key_line(key), self.report, CONTENT_KEYS,
                              hints=POST_HINTS)
             content = self._content(own, required=True) if own is not None else None
             if content is not None and shared is not None:
@@ -244,7 +250,8 @@ class PostReader:
         if not isinstance(value, YamlMap):
             return {}
         allowed: dict[str, type | tuple[type, ...]] = {"vars": MAP, "hashtags": bool,
-                                                       **dict.fromkeys(self.campaign.languages, MAP)}
+                                                       **bilingual.post_keys(self.campaign.languages)}
+        del allowed["without"]
         top = Section(value, section.sub("variants"), self.report, {name: MAP for name in PLATFORMS}, blanks=False)
         variants: dict[tuple[str, str], Content] = {}
         for platform, item, line in top.items():
@@ -254,10 +261,12 @@ class PostReader:
             shared = self._content(variant, required=False)
             if shared is None:
                 return None
+            sections = bilingual.language_sections(variant.data, self.campaign.languages)
             for tag in languages:
                 own = None
-                if tag in variant:
-                    own_section = Section.of(variant.data[tag], variant.sub(tag), variant.key_line(tag), self.report,
+                key = sections[tag][0] if tag in sections else None
+                if key is not None and key in variant:
+                    own_section = Section.of(variant.data[key], variant.sub(key), variant.key_line(key), self.report,
                                              CONTENT_KEYS, hints=POST_HINTS)
                     own = self._content(own_section, required=False) if own_section is not None else None
                     if own is None:

@@ -35,8 +35,8 @@ from sqlalchemy import select
 from campaign.publishing import events
 from campaign.store import PostState, Store
 from campaign.store.models import Post
+from campaign.store.next_steps import way_forward
 from campaign.store.sql import P
-from campaign.store.store import way_forward
 from campaign.times import as_utc
 
 log = logging.getLogger(__name__)

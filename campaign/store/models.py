@@ -105,6 +105,9 @@ class Post(SQLModel, table=True):
     follows: str | None = Field(default=None, max_length=300)
     """Key of the post in the plan's first language this one is paired with: it is claimed only once that one is
     published, and the two are approved, rejected and retried together (campaign/plan/bilingual.py)."""
+    without: str | None = Field(default=None, sa_column=Column(Text))
+    """JSON {language: reason} of each language the post is not written in, as the plan says (`without:`): part of
+    what is approved, and of the record."""
     event: str | None = Field(default=None, max_length=100)
     language: str = Field(default="en-GB", max_length=35)
     """The post's language (BCP 47), sent where the platform takes one (Bluesky ``langs``, Mastodon ``language``);

@@ -35,6 +35,10 @@ class Pairs:
                 or_(P.key.in_(leads), P.follows.in_(keys)) if leads else P.follows.in_(keys)))
             return [p for p in found if p.key not in keys]
 
+    def pair_keys(self, post: Post) -> list[str]:
+        """The keys of the posts *post* is paired with, the plan's first language first."""
+        return [p.key for p in sorted(self.partners([post]), key=lambda p: p.follows is not None)]
+
     def _partners_to_approve(self, posts: Sequence[Post]) -> list[Post]:
         """The drafts paired with *posts*, approved with them: a pair is one sign-off. A partner that was
         rejected is never approved by being paired: the approval is refused, saying so."""
@@ -44,8 +48,8 @@ class Pairs:
                 paired = next(p.key for p in posts if partner.key == p.follows or partner.follows == p.key)
                 raise StoreError(f"{paired} is paired with {partner.key}, which was rejected"
                                  f"{f' ({one_line(partner.last_error)})' if partner.last_error else ''}; a pair is "
-                                 f"approved together: approve both by their own keys, or neither — nothing was "
-                                 "approved")
+                                 f"approved together: approve both by their own keys (`campaign approve {paired} "
+                                 f"{partner.key}`, or on the desk, the pair's page), or neither — nothing was approved")
         return [p for p in partners if p.state == PostState.DRAFT]
 
     def paired_accounts(self, campaign_id: str, account: str) -> list[str]:

@@ -42,6 +42,7 @@ from campaign.store.models import (
     Post,
     PostState,
 )
+from campaign.store.next_steps import way_forward
 from campaign.store.pairs import Pairs
 from campaign.store.people import People
 from campaign.store.publishing import PublishingTransitions
@@ -62,6 +63,9 @@ class SyncReport:
     restored: list[str] = field(default_factory=list)
     left_alone: list[str] = field(default_factory=list)
     """Published or in flight, and different in the plan now: never touched."""
+    with_pair: list[str] = field(default_factory=list)
+    """Unchanged, but paired with a post whose content changed: back to draft with it, its approval voided (a pair
+    is one sign-off)."""
     past: list[str] = field(default_factory=list)
     """Added or changed by this schedule, and already beyond their grace window: they will be missed."""
     unchanged: int = 0
@@ -99,6 +103,8 @@ class Status:
     stalled: list[Post]
     """Posts nothing is moving although something should: due and not sent, held by a runner that stopped
     renewing its claim, or unknown with nobody looking them up. Usually: no `campaign run` is running."""
+    pairs: dict[str, list[str]] = field(default_factory=dict)
+    """For each rejected post of ``needs_a_person`` that is paired: the keys of its pair (approved with it)."""
 
 
 class Store(People, PublishingTransitions, Pairs):
@@ -187,6 +193,7 @@ class Store(People, PublishingTransitions, Pairs):
             existing = {p.key: p for p in session.scalars(select(Post).where(P.campaign_id == campaign.id))}
             for draft in rendered.drafts:
                 self._sync_post(session, existing.pop(draft.key, None), draft, campaign.grace, actor, now, report)
+            self._void_pairs_of_changed(session, rendered, actor, now, report)
             for post in existing.values():
                 if post.state in (PostState.PUBLISHED, PostState.CANCELLED):
                     continue
@@ -276,6 +283,28 @@ class Store(People, PublishingTransitions, Pairs):
             return
         report.unchanged += 1
 
+    def _void_pairs_of_changed(self, session: Session, rendered: RenderedPlan, actor: str, now: datetime,
+                               report: SyncReport) -> None:
+        """Void the approval of each approved post paired with a post whose content changed: the two were approved
+        as one, and one of them is not what was approved any more."""
+        changed = set(report.changed)
+        leads = {d.follows for d in rendered.drafts if d.key in changed and d.follows} - changed
+        if not changed:
+            return
+        partners = session.scalars(select(Post).where(
+            P.campaign_id == rendered.drafts[0].campaign, P.state == PostState.APPROVED,
+            or_(P.follows.in_(changed), P.key.in_(leads))))
+        for post in partners:
+            if post.key in changed:
+                continue
+            pair = post.follows if post.follows in changed else next(
+                d.key for d in rendered.drafts if d.key in changed and d.follows == post.key)
+            voided = post.approved_by
+            _void_approval(post)
+            self._set_state(session, post, PostState.DRAFT, actor, now, "content_changed",
+                            {"was": PostState.APPROVED, "pair_changed": pair, "approval_voided_of": voided})
+            report.with_pair.append(post.key)
+
     def _set_state(self, session: Session, post: Post, state: PostState, actor: str, now: datetime, action: str,
                    details: Mapping[str, Any]) -> None:
         post.state = state
@@ -337,7 +366,8 @@ class Store(People, PublishingTransitions, Pairs):
             if waiting:
                 first = waiting[0]
                 why = f" ({one_line(first.last_error)})" if first.state == PostState.REJECTED and first.last_error else ""
-                raise StoreError(f"nothing to approve: {first.key} is {first.state}{why} — {way_forward(first)}")
+                raise StoreError(f"nothing to approve: {first.key} is {first.state}{why} — "
+                                 f"{way_forward(first, now, self.pair_keys(first))}")
             states = ", ".join(sorted({f"{p.key} is {p.state}" for p in posts})[:3]) or "no posts matched"
             raise StoreError(f"nothing to approve: {states}")
         partners = self._partners_to_approve(approvable)
@@ -633,7 +663,8 @@ class Store(People, PublishingTransitions, Pairs):
             stalled = list(session.scalars(
                 select(Post).where(P.campaign_id == campaign_id, _stalled(now)).order_by(P.due_at)
             ))
-        return Status(row, counts, next_due, self.active_holds(campaign_id, now), needs, stalled)
+        pairs = {p.key: keys for p in needs if p.state == PostState.REJECTED and (keys := self.pair_keys(p))}
+        return Status(row, counts, next_due, self.active_holds(campaign_id, now), needs, stalled, pairs)
 
     def drafts_due(self, until: datetime, now: datetime, campaign: str | None = None) -> list[Post]:
         """Drafts that fall due by *until* and may still go out if approved now (their grace window lasts),
@@ -706,6 +737,7 @@ def _post_fields(draft: Draft) -> dict[str, Any]:
         "content_hash": draft.content_hash,
         "reply_to": draft.reply_to,
         "follows": draft.follows,
+        "without": json.dumps(dict(draft.without), ensure_ascii=False) if draft.without else None,
         "event": draft.event,
         "language": draft.language,
     }
@@ -754,34 +786,6 @@ def _approval_voided() -> Any:
 def _local(moment: datetime, zone: str) -> str:
     """*moment* as the campaign's people read it: ``Mon 15 Mar 2027 09:00 GMT``."""
     return f"{as_utc(moment).astimezone(ZoneInfo(zone)):%a %d %b %Y %H:%M %Z}"
-
-
-def way_forward(post: Post, now: datetime | None = None) -> str:
-    """What a person can do about a post that waits for one (at *now*), as a sentence with the command to use."""
-    key = post.key
-    if post.state == PostState.MISSED:
-        return (f"its time has passed; give it a new time with `campaign retry {key} --at 'YYYY-MM-DD HH:MM'` "
-                "(or move it in the plan and schedule again)")
-    if post.state == PostState.FAILED:
-        return (f"fix the cause, then put it back in the queue with `campaign retry {key}` (add --at TIME once its "
-                "time has passed)")
-    if post.state == PostState.UNKNOWN:
-        return (f"it may be out: `campaign reconcile {key}` looks for it on the platform now, and `campaign retry "
-                f"{key}` sends it again only if it is not there")
-    if post.state == PostState.REJECTED:
-        return (f"if the rejection no longer stands, approve it by its own key (`campaign approve {key}`): the record "
-                "will say the approval reverses the rejection")
-    if post.state == PostState.APPROVED:
-        return (f"its time and grace window have passed (while paused, or with no `campaign run` running): it will not "
-                f"go out by itself; once it is marked missed, give it a new time with `campaign retry {key} --at "
-                "'YYYY-MM-DD HH:MM'`")
-    if post.state == PostState.DRAFT and as_utc(post.late_after) < (now or utcnow()):
-        return ("its time and grace window passed without sign-off: it did not go out; give it a time to come in the "
-                "plan and schedule again, then approve it")
-    if post.state == PostState.DRAFT:
-        return (f"it changed after it was approved, so the approval was voided: preview it and approve it again "
-                f"(`campaign approve {key}`)")
-    return "nothing to do"
 
 
 def _per_post(selection: Selection) -> bool:

@@ -117,7 +117,10 @@ def approve(request: Request, form: PostedForm, person: SignedIn) -> Response:
                          "the page. Look at it again below, and approve what you see now.", changes)
     previewed = {post.key: seen, **{k: content_hash for k, (_, content_hash) in partners_seen.items()}}
     try:
-        desk.store.approve(Selection(campaign=campaign.id, posts=(post.key,)), person, previewed=previewed)
+        # The pair's keys are named too: the page showed each, so a pair rejected together is approved again
+        # together, as each post's own key would (a rejection is lifted only by its post's own key).
+        desk.store.approve(Selection(campaign=campaign.id, posts=(post.key, *partners_seen)), person,
+                           previewed=previewed)
     except NotAllowed:
         raise
     except StoreError as refusal:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from campaign.store import PostState
 from campaign.store.models import Post
-from campaign.store.store import way_forward
+from campaign.store.next_steps import way_forward
 
 
 def what_to_do(post: Post, may_approve: bool, on_its_page: bool) -> str:
