@@ -19,6 +19,8 @@ def sandbox_plan(tmp_path: Path, sandbox: Sandbox) -> Path:
         lines += [f"  demo-{account.platform}:", f"    platform: {account.platform}",
                   f"    handle: '{account.handle}'", f"    api_base: {sandbox.base_url}", "    credentials:"]
         lines += [f"      {name}: {variable}" for name, variable in env_names(account.platform).items()]
+        if account.platform == "instagram":
+            lines += [f"    media_host: {{base_url: '{sandbox.base_url}/_sandbox/media/'}}"]
     return write_campaign(tmp_path, "- {id: hello, accounts: all, text: Hello, at: '2027-03-15 09:00'}\n",
                           base="\n".join(lines) + "\n")
 
@@ -31,16 +33,18 @@ def demo_environment(sandbox: Sandbox) -> dict[str, str]:
 
 
 def test_every_account_is_checked_against_its_platform(tmp_path: Path, sandbox: Sandbox) -> None:
-    """With the right variables set, each account reports its identity and permissions, and the exit is 0."""
+    """With the right variables set, each account reports its identity and permissions, and the exit is 0; Instagram's
+    says how many of its 50 posts in a moving 24 hours are left."""
     plan = sandbox_plan(tmp_path, sandbox)
     result = CliRunner().invoke(main, ["accounts", "check", str(plan)], env=demo_environment(sandbox))
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[0].split() == ["ACCOUNT", "PLATFORM", "HANDLE", "IDENTITY", "TOKEN", "PERMISSIONS"]
-    assert [line.split()[0] for line in lines[1:6]] == ["demo-x", "demo-facebook", "demo-mastodon", "demo-bluesky",
-                                                        "demo-linkedin"]
-    assert all(" ok " in line for line in lines[1:6])
-    assert lines[-1] == "5 of 5 accounts ready to post"
+    assert [line.split()[0] for line in lines[1:7]] == ["demo-x", "demo-facebook", "demo-mastodon", "demo-bluesky",
+                                                        "demo-linkedin", "demo-instagram"]
+    assert all(" ok " in line for line in lines[1:7])
+    assert "demo-instagram: 50 of 50 posts left in the moving 24 hours" in lines
+    assert lines[-1] == "6 of 6 accounts ready to post"
 
 
 def test_a_missing_variable_and_a_refused_token_are_explained_without_secrets(tmp_path: Path,
@@ -55,10 +59,11 @@ def test_a_missing_variable_and_a_refused_token_are_explained_without_secrets(tm
     assert ("demo-bluesky: the Bluesky credential 'app_password' is read from the environment variable "
             "SANDBOX_BLUESKY_APP_PASSWORD, which is not set") in result.output
     assert "demo-mastodon: " in result.output
-    assert result.output.splitlines()[-1] == "3 of 5 accounts ready to post"
-    # A Page's id and an organisation's are public (part of every post's id or address); the rest are secrets.
+    assert result.output.splitlines()[-1] == "4 of 6 accounts ready to post"
+    # A Page's id, an organisation's and an Instagram user's are public (part of every post's id or address, or of
+    # every request's path); the rest are secrets.
     for variable, secret in environment.items():
-        if not variable.endswith(("_PAGE_ID", "_ORGANIZATION_ID")):
+        if not variable.endswith(("_PAGE_ID", "_ORGANIZATION_ID", "_IG_USER_ID")):
             assert secret not in result.output
     assert "not-the-right-token-1234567" not in result.output
 

@@ -22,6 +22,7 @@ This module reads what is particular to such plans; :mod:`campaign.plan.loader` 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -198,8 +199,7 @@ def check_pairs(loader: Loader, accounts: dict[str, Account], campaign: Campaign
 
 
 def _with_pair(account: Account, partner: str | None) -> Account:
-    return Account(account.id, account.platform, account.handle, account.credentials, account.api_base,
-                   account.line, account.languages, partner)
+    return dataclasses.replace(account, pair=partner)  # every other field kept (an Instagram account's media_host)
 
 
 def post_keys(languages: tuple[str, ...]) -> dict[str, type]:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from campaign.platforms.media_host import MediaHostSettings
 from campaign.problems import shown
 from campaign.times import ScheduledTime
 
@@ -149,6 +150,8 @@ class Account:
     its languages one after the other; one: the account posts in that language only (see ``pair``)."""
     pair: str | None = None
     """The account that posts the same posts in the other language (`pair:`, written on either account)."""
+    media_host: MediaHostSettings | None = None
+    """Where the platform fetches the account's images (Instagram); see :mod:`campaign.plan.hosts`."""
 
 
 @dataclass(frozen=True)
