@@ -15,11 +15,11 @@ Publishing is Instagram's container flow, with the token in an ``Authorization: 
   could not be fetched or is no image) is :class:`InvalidMedia`.
 - ``POST /{ig-user-id}/media_publish`` with ``creation_id`` publishes it; the answer's ``id`` is the media's.
 
-A container is published at most once: a second ``media_publish`` of it is refused. The adapter keeps each post's
-container (by its idempotency key) for as long as it lives, so a post sent again after an unknown outcome (and the
-lookup the runner makes first) reuses it: a container already ``PUBLISHED``, or a publish refused because it is,
-is "already published", and its media is found by the lookup (:meth:`InstagramAdapter._recent_posts`) instead of
-being sent again.
+A container is published at most once: a second ``media_publish`` of it is refused (code 9007). The adapter keeps
+each post's container (by its idempotency key) for as long as it lives, so a post sent again after an unknown
+outcome (and the lookup the runner makes first) goes out as the same container: a publish refused while the
+container's documented ``status_code`` says ``PUBLISHED`` is "already published", and the media is found by the
+lookup (:meth:`InstagramAdapter._recent_posts`) instead of being published a second time.
 
 A lookup reads the account's media (``GET /{ig-user-id}/media?fields=id,caption,timestamp``), newest first.
 Engagement is each media's insights (``reach``, ``views``, ``likes``, ``comments``, ``saved``, ``shares``;
@@ -95,6 +95,9 @@ NOT_READY_CODE = 9007
 """Graph's code for a media_publish of a container that cannot be published (not ready, or already published)."""
 PUBLISH_LIMIT_WAIT = timedelta(hours=1)
 """The publishing window moves (one post leaves it at a time) and the refusal says not when: look again in an hour."""
+CLOCK_MARGIN = timedelta(minutes=1)
+"""How much earlier than the container's request its media may seem to have been made: Instagram's timestamps are
+whole seconds, and its clock is not ours."""
 MISSING_OBJECT = 33
 """Graph's subcode (with code 100) for an object that does not exist (a deleted media)."""
 
@@ -175,8 +178,6 @@ class InstagramAdapter(Adapter):
             if key:
                 with self._lock:
                     self._containers[key] = container
-        if status == "PUBLISHED":
-            return self._already_published(container, post)
         self._sending()
         try:
             answer = self._request("POST", f"/{self._user}/media_publish", data={"creation_id": container.id}).json()
@@ -232,7 +233,7 @@ class InstagramAdapter(Adapter):
 
     def _already_published(self, container: Container, post: Outgoing) -> Receipt:
         """The receipt of a post whose container Instagram says is published: its media, found by the lookup."""
-        found = self._find(post, container.made_at)
+        found = self._find(post, container.made_at - CLOCK_MARGIN)
         if len(found) != 1:
             raise Transient(self.spec.name, f"Instagram says container {container.id} is published, and the "
                             f"account's media lists {len(found)} posts with these words since", outcome_unknown=True)

@@ -18,7 +18,8 @@ by :func:`campaign.sandbox.facebook.fb_error`.
   moving 24 hours is refused with code 9, subcode 2207042.
 - ``GET /{ig-user-id}/media`` lists the account's media newest first (cursor paging); ``GET /{media-id}`` and
   ``GET /{media-id}/insights?metric=…`` (``reach``, ``views``, ``likes``, ``comments``, ``saved``, ``shares``; the
-  retired ``impressions`` fails the call with code 100); ``GET /{ig-user-id}`` and its
+  retired ``impressions`` fails the call with code 100; a media nobody has seen yet has no insights, and gets
+  "an empty data set instead of 0", as Instagram's reference says); ``GET /{ig-user-id}`` and its
   ``content_publishing_limit``.
 """
 
@@ -251,6 +252,8 @@ def insights(sandbox: Sandbox, post: RecordedPost, params: dict[str, Any]) -> we
         raise invalid(f"(#100) metric[0] must be one of the following values: {', '.join(INSIGHTS)}"
                       + (f" ({unknown[0]} is not)" if unknown else ""))
     counts = sandbox.counts(post)
+    if not counts["views"]:  # "returns an empty data set instead of 0" while insights are not available yet
+        return json_response({"data": []})
     data = [{"name": m, "period": "lifetime", "values": [{"value": counts[INSIGHTS[m]]}], "title": m.title(),
              "id": f"{post.id}/insights/{m}/lifetime"} for m in asked]
     return json_response({"data": data})
