@@ -279,7 +279,7 @@ async def handle(request: web.Request) -> web.Response:
             config = {"quota_total": PUBLISH_LIMIT, "quota_duration": int(PUBLISH_WINDOW.total_seconds())}
             return json_response({"data": [{"config": config, "quota_usage": used}]})
         if request.method == "GET" and edge is None:
-            return json_response({"id": user, "username": account.handle, "name": account.display_name})
+            return json_response({"id": user, "username": account.username, "name": account.display_name})
         return no_object(node, request.method.lower())
     container = containers_of(sandbox).get(node)
     if container is not None and container.account == account.handle and request.method == "GET" and edge is None:
