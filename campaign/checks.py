@@ -507,6 +507,13 @@ def _pixel_findings(spec: PlatformSpec, name: str, facts: ImageFacts) -> list[Fi
         what = "GIFs of" if limit == spec.max_gif_pixels else "images of"
         return [((f"the image {name!r} is {facts.width}×{facts.height} ({pixels:,} pixels); {spec.label} takes "
                  f"{what} at most {limit:,} pixels"), fix, "error")]
+    if spec.aspect_ratios is not None and facts.height:
+        narrowest, widest = spec.aspect_ratios
+        if not narrowest <= facts.width / facts.height <= widest:
+            return [((f"the image {name!r} is {facts.width}×{facts.height} pixels ({facts.width / facts.height:.2f} "
+                     f"times as wide as tall); {spec.label} takes images from {narrowest:g} to {widest:g} times as "
+                     "wide as tall"), "crop it (a square or 4:5 portrait always fits), or give the post a "
+                     f"`variants: {{{spec.name}: {{images: …}}}}` with another", "error")]
     return []
 
 

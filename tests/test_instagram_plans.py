@@ -100,6 +100,23 @@ def test_instagram_takes_jpeg_only_at_most_30_hashtags_and_10_images(tmp_path: P
     assert "it has 11 images; Instagram takes at most 10" in output
 
 
+def test_a_picture_instagram_would_refuse_for_its_shape_is_an_error_at_validate(tmp_path: Path) -> None:
+    """Instagram takes pictures from 4:5 to 1.91:1; a 9:16 poster is an error at validate that says how to fix it,
+    rather than a container Instagram fails when the post is due."""
+    plan = instagram_campaign(tmp_path, """\
+        - id: tall
+          accounts: [lancs-instagram]
+          at: '2027-03-15 09:00'
+          text: 'A tall poster'
+          images: [{file: images/tall.jpg, alt: A tall poster}]
+        """)
+    Image.new("RGB", (90, 160), (0, 0, 0)).save(plan.parent / "images" / "tall.jpg", format="JPEG")
+    code, output = validate(plan)
+    assert code == 1, output
+    assert ("the image 'tall.jpg' is 90×160 pixels (0.56 times as wide as tall); Instagram takes images from 0.8 to "
+            "1.91 times as wide as tall — crop it (a square or 4:5 portrait always fits)") in output
+
+
 @pytest.mark.parametrize(("media_host", "message"), [
     (None, "accounts.lancs-instagram: Instagram fetches every image from a public address, and the account names "
            "no media_host — add `media_host:` with `bucket:`"),

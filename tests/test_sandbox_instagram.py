@@ -90,15 +90,19 @@ def test_several_images_are_a_carousel_of_item_containers_published_once(sandbox
 
 def test_instagram_fetches_the_image_itself_and_fails_a_container_it_cannot_fetch(sandbox: Sandbox,
                                                                                   s3_server: S3Server) -> None:
-    """A presigned URL for a key the bucket does not have (a wrong URL), and bytes that are no JPEG, make the
-    container ERROR with Instagram's words, and media_publish of it is refused with code 9007."""
+    """A presigned URL for a key the bucket does not have (a wrong URL), bytes that are no JPEG, and a 9:16 picture
+    make the container ERROR with Instagram's words, and media_publish of it is refused with code 9007."""
     client = s3_server.client()
     client.put_object(Bucket=s3_server.settings.bucket, Key="not-a-jpeg.png", Body=b"\x89PNG\r\n\x1a\nnot a jpeg")
     wrong = client.generate_presigned_url("get_object", Params={"Bucket": s3_server.settings.bucket,
                                                                "Key": "instagram/never-uploaded.jpg"}, ExpiresIn=60)
     png = client.generate_presigned_url("get_object", Params={"Bucket": s3_server.settings.bucket,
                                                              "Key": "not-a-jpeg.png"}, ExpiresIn=60)
-    for url, words in ((wrong, "Media download has failed"), (png, "Only photo or video")):
+    client.put_object(Bucket=s3_server.settings.bucket, Key="tall.jpg", Body=jpeg_bytes(90, 160))
+    tall = client.generate_presigned_url("get_object", Params={"Bucket": s3_server.settings.bucket,
+                                                              "Key": "tall.jpg"}, ExpiresIn=60)
+    for url, words in ((wrong, "Media download has failed"), (png, "Only photo or video"),
+                       (tall, "The aspect ratio is not supported")):
         container = graph(sandbox, "POST", f"/{user(sandbox)}/media", image_url=url, caption="Broken").json()["id"]
         status = finished(sandbox, container)
         assert status["status_code"] == "ERROR" and words in status["status"]

@@ -61,6 +61,8 @@ class PlatformSpec:
     """The longest an image's width or height may be, in pixels."""
     max_gif_pixels: int | None = None
     """The most pixels a GIF may have, where the platform limits GIFs further."""
+    aspect_ratios: tuple[float, float] | None = None
+    """The narrowest and widest an image may be, as width ÷ height, where the platform refuses others."""
     threads: bool = True
     """Whether a post can reply to another (``reply_to:``); LinkedIn has no threads."""
     min_images: int = 0
@@ -194,14 +196,15 @@ PLATFORMS: dict[str, PlatformSpec] = {
             # such as MPO and JPS are not supported", the Content Publishing guide,
             # https://developers.facebook.com/docs/instagram-api/guides/content-publishing), or a carousel of up to
             # 10. Images "Maximum file size: 8MB", "Must be within a 4:5 to 1.91:1 aspect ratio range" (the same
-            # guide; 8 MB taken as 8,000,000 bytes, the stricter reading; the aspect ratio is not checked here:
-            # Meta crops an image outside it). Alt text (`alt_text`, image posts since March 2025) has no
-            # documented limit: Facebook's 1,000 is taken.
+            # guide; 8 MB taken as 8,000,000 bytes, the stricter reading; Instagram refuses others: "Instagram only
+            # accepts media with aspect ratios between 0.800 and 1.910", as mgp25/Instagram-API#1643 quotes it).
+            # Alt text (`alt_text`, image posts since March 2025) has no documented limit: Facebook's 1,000.
             min_images=1,
             max_images=10,
             max_alt_text=1000,
             image_types=("image/jpeg",),
             max_image_bytes=8_000_000,
+            aspect_ratios=(0.8, 1.91),
             media_host=True,
             credentials=("ig_user_id", "access_token"),
             # Not documented: a lookup that finds nothing is trusted as long after the request as on Facebook.

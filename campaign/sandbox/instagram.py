@@ -7,8 +7,8 @@ by :func:`campaign.sandbox.facebook.fb_error`.
 
 - ``POST /{ig-user-id}/media`` makes a container: an image (``image_url``, ``caption``, ``alt_text``), a carousel
   item (``is_carousel_item=true``) or a carousel (``media_type=CAROUSEL`` with ``children``). As Instagram does, the
-  sandbox GETs ``image_url`` itself: a URL it cannot fetch, or bytes that are not a JPEG, make the container
-  ``ERROR`` (its ``status`` says why). A container is ``IN_PROGRESS`` for ``Sandbox.media_processing`` seconds,
+  sandbox GETs ``image_url`` itself: a URL it cannot fetch, bytes that are not a JPEG, or a picture narrower than
+  4:5 or wider than 1.91:1, make the container ``ERROR`` (its ``status`` says why). A container is ``IN_PROGRESS`` for ``Sandbox.media_processing`` seconds,
   then ``FINISHED`` (or ``ERROR``); ``EXPIRED`` 24 hours after it was made unpublished; ``PUBLISHED`` once published.
 - ``GET /{container-id}?fields=status_code,status``.
 - ``POST /{ig-user-id}/media_publish`` with ``creation_id``: a container not ``FINISHED`` is refused with code 9007
@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 import json
 import math
 import time
@@ -36,6 +37,7 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+from PIL import Image
 
 from campaign.sandbox.core import RecordedMedia, RecordedPost, Sandbox
 from campaign.sandbox.facebook import (
@@ -59,6 +61,7 @@ PUBLISH_WINDOW = timedelta(hours=24)
 CONTAINER_LIFETIME = timedelta(hours=24)
 FETCH_TIMEOUT = 10.0
 MEDIA_BASE = 17_900_000_000_000_000
+ASPECT_RATIOS = (0.8, 1.91)
 INSIGHTS = {"reach": "reach", "views": "views", "likes": "likes", "comments": "replies", "saved": "bookmarks",
             "shares": "reposts"}
 DOWNLOAD_FAILED = "Media download has failed. The media URI doesn't meet our requirements."
@@ -145,6 +148,14 @@ async def fetch_image(url: str) -> tuple[bytes | None, str | None]:
         return None, f"{DOWNLOAD_FAILED} ({type(error).__name__})"
     if not data.startswith(b"\xff\xd8\xff"):
         return None, "Only photo or video can be accepted as media type. (The image is not a JPEG.)"
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            width, height = image.size
+    except (OSError, SyntaxError, ValueError):
+        return None, "Only photo or video can be accepted as media type. (The JPEG cannot be read.)"
+    if not ASPECT_RATIOS[0] <= width / height <= ASPECT_RATIOS[1]:
+        return None, (f"The aspect ratio is not supported. ({width}×{height}: Instagram only accepts media with aspect "
+                      f"ratios between {ASPECT_RATIOS[0]:.3f} and {ASPECT_RATIOS[1]:.3f}.)")
     return data, None
 
 
