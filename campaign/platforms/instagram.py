@@ -171,10 +171,9 @@ class InstagramAdapter(Adapter):
         key = post.idempotency_key
         with self._lock:
             container = self._containers.get(key) if key else None
-        status = self._wait(container) if container else None
-        if container is None or status == "EXPIRED":
+        if container is None or self._wait(container) == "EXPIRED":
             container = self._container(post)
-            status = self._wait(container)
+            self._wait(container)
             if key:
                 with self._lock:
                     self._containers[key] = container
@@ -182,10 +181,15 @@ class InstagramAdapter(Adapter):
         try:
             answer = self._request("POST", f"/{self._user}/media_publish", data={"creation_id": container.id}).json()
         except GraphError as error:
-            if error.code == NOT_READY_CODE and self._status(container) == "PUBLISHED":
-                return self._already_published(container, post)
-            raise
-        return Receipt(str(answer["id"]), self._permalink(str(answer["id"])))
+            if error.code != NOT_READY_CODE or self._status(container) != "PUBLISHED":
+                raise
+            receipt = self._already_published(container, post)
+        else:
+            receipt = Receipt(str(answer["id"]), self._permalink(str(answer["id"])))
+        if key:  # out, and known to be: the post will not be sent again
+            with self._lock:
+                self._containers.pop(key, None)
+        return receipt
 
     def _container(self, post: Outgoing) -> Container:
         """The post's container, made once each image's container (a carousel's) is ``FINISHED``."""
