@@ -162,8 +162,8 @@ def test_a_linkedin_card_reads_as_the_page_will_and_is_drawn_in_linkedin_blue(tm
 
 
 def test_an_instagram_card_shows_its_picture_square_as_the_feed_does(tmp_path: Path) -> None:
-    """An Instagram post with a picture twice as wide as tall: chromium draws it on the card square (cropped as
-    Instagram's grid crops it), above the caption, with the card's count by Instagram's 2,200."""
+    """An Instagram post with a landscape picture (1.9:1, within what Instagram takes): chromium draws it on the card
+    square (cropped as Instagram's grid crops it), with the card's count by Instagram's 2,200."""
     from PIL import Image
 
     plan = write_campaign(tmp_path, """\
@@ -172,9 +172,9 @@ def test_an_instagram_card_shows_its_picture_square_as_the_feed_does(tmp_path: P
           at: '2027-03-15 09:00'
           text: The week of action starts today.
           images:
-            - {file: images/magenta.jpg, alt: A magenta card twice as wide as it is tall}
+            - {file: images/magenta.jpg, alt: A wide magenta card}
         """, base=WITH_INSTAGRAM)
-    Image.new("RGB", (300, 150), MAGENTA).save(plan.parent / "images" / "magenta.jpg", quality=100, subsampling=0)
+    Image.new("RGB", (380, 200), MAGENTA).save(plan.parent / "images" / "magenta.jpg", quality=100, subsampling=0)
     page = tmp_path / "preview.html"
     result = CliRunner().invoke(main, ["preview", str(plan), "--html", str(page)])
     assert result.exit_code == 0, result.output
