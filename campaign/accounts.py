@@ -83,6 +83,11 @@ def check_account(account: Account, environ: Mapping[str, str] = os.environ) -> 
     finally:
         adapter.close()
     problem = identity.problem
+    if problem is None and config.media_host is not None:
+        try:
+            config.media_host.check(account.platform, config.timeout)
+        except CampaignError as exc:
+            problem = f"the media host does not work: {exc}"
     if problem is None and _normal(identity.handle) != _normal(account.handle):
         problem = (f"the credentials belong to {identity.handle}, not {account.handle}: check the variables "
                    "the plan names for this account")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from click.testing import CliRunner
 
 from campaign.cli import main
 from campaign.sandbox import Sandbox, env_names
+from tests.instagram_fixtures import S3Server
 from tests.plan_fixtures import write_campaign
 
 
@@ -75,3 +77,26 @@ def test_credentials_of_another_account_are_caught(tmp_path: Path, sandbox: Sand
     result = CliRunner().invoke(main, ["accounts", "check", str(plan)], env=demo_environment(sandbox))
     assert result.exit_code == 1
     assert "demo-x: the credentials belong to @LancsPolice, not @SomeoneElse" in result.output
+
+
+def test_an_instagram_accounts_bucket_is_checked_by_doing_what_a_post_does(tmp_path: Path, sandbox: Sandbox,
+                                                                           s3_server: S3Server) -> None:
+    """With an S3 media host, `accounts check` puts a few bytes of its own in the bucket, presigns and reads them back
+    (what each picture goes through): a bucket that works is ready; a bucket that does not exist is the account's
+    problem, named, and the exit is 1."""
+    settings = s3_server.settings
+    host = (f"    media_host: {{bucket: {settings.bucket}, region: {settings.region}, endpoint: '{settings.endpoint}', "
+            "credentials: {access_key_id: LANCS_MEDIA_KEY_ID, secret_access_key: LANCS_MEDIA_SECRET}}")
+    plan = sandbox_plan(tmp_path, sandbox)
+    plan.write_text(re.sub(r"    media_host: \{base_url: [^\n]*", lambda _: host, plan.read_text()))
+    environment = demo_environment(sandbox) | s3_server.environ
+    result = CliRunner().invoke(main, ["accounts", "check", str(plan)], env=environment)
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[-1] == "6 of 6 accounts ready to post"
+
+    plan.write_text(plan.read_text().replace(f"bucket: {settings.bucket}", "bucket: no-such-bucket"))
+    result = CliRunner().invoke(main, ["accounts", "check", str(plan)], env=environment)
+    assert result.exit_code == 1
+    assert ("demo-instagram: the media host does not work: Instagram: the media host refused to store "
+            "s3://no-such-bucket/") in result.output
+    assert "NoSuchBucket" in result.output and s3_server.environ["LANCS_MEDIA_SECRET"] not in result.output

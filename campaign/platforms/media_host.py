@@ -45,6 +45,9 @@ EXPIRES_RANGE = (300, 7 * 24 * 3600)
 """Five minutes to seven days (the longest a SigV4 presigned URL may live)."""
 S3_CREDENTIALS = ("access_key_id", "secret_access_key")
 S3_OPTIONAL_CREDENTIALS = ("session_token",)
+PROBE = b"campaign accounts check: this object may be deleted\n"
+"""What ``accounts check`` puts in a bucket (under its SHA-256, beside the pictures) to prove the keys and the
+presigned reads work."""
 EXTENSIONS = {"image/jpeg": ".jpg", "image/png": ".png", "image/gif": ".gif", "image/webp": ".webp"}
 
 
@@ -82,6 +85,10 @@ class MediaHost(ABC):
     def url_for(self, image: MediaItem, platform: str, timeout: float) -> str:
         """A URL that serves exactly *image*'s bytes, or a :class:`PlatformError` saying why there is none."""
 
+    def check(self, platform: str, timeout: float) -> None:
+        """Raise a :class:`PlatformError` if the host cannot work now (``accounts check``). A base URL has nothing
+        to check until a post names a picture: each is checked when its post goes out."""
+
 
 class S3MediaHost(MediaHost):
     """Uploads the approved bytes to an S3-compatible bucket and hands out a presigned GET URL."""
@@ -110,6 +117,12 @@ class S3MediaHost(MediaHost):
                                   retries={"max_attempts": 1}),
                 )
             return self._clients[timeout]
+
+    def check(self, platform: str, timeout: float) -> None:
+        """Do what a post does, with a few bytes of its own: put them in the bucket, presign, read them back."""
+        from campaign.platforms.base import MediaItem
+
+        self.url_for(MediaItem("campaign-check", PROBE, "", "text/plain"), platform, timeout)
 
     def url_for(self, image: MediaItem, platform: str, timeout: float) -> str:
         from botocore.exceptions import BotoCoreError, ClientError
