@@ -246,3 +246,23 @@ def test_the_check_names_an_account_whose_credentials_are_for_another(sandbox: S
         identity = adapter.check()
     assert identity.token_ok and identity.problem == (
         f"Instagram account {user(sandbox)} is 'lancspolice', not 'someoneelse'")
+
+
+def test_a_token_without_the_permission_to_publish_is_an_account_problem(sandbox: Sandbox, s3_server: S3Server) -> None:
+    """Graph's (#10) for a token without instagram_content_publish stops the account (AccountProblem), before any
+    post is made; reading its media still works, and the check (which reads the publishing limit, as only a token
+    that may publish can) says the token may not post."""
+    account = sandbox.account("instagram")
+    sandbox.add_account(dataclasses.replace(account, handle="readonly", scopes=("instagram_basic",),
+                                            credentials={"ig_user_id": "17841400000054321",
+                                                         "access_token": "EAAsandboxReadOnlyToken"}))
+    config = dataclasses.replace(instagram_config(sandbox, s3_server), handle="readonly",
+                                 credentials={"ig_user_id": "17841400000054321",
+                                              "access_token": "EAAsandboxReadOnlyToken"})
+    with adapter_class("instagram")(config) as adapter:
+        with pytest.raises(AccountProblem, match=r"lacks a permission \(403 code 10"):
+            adapter.publish(Outgoing("Not allowed", images=(jpeg(),)))
+        assert adapter.find(Outgoing("Not allowed"), datetime.now(UTC) - timedelta(minutes=1)) == []
+        identity = adapter.check()
+    assert not identity.token_ok and identity.problem and "lacks a permission" in identity.problem
+    assert sandbox.posts("instagram") == []

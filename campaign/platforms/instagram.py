@@ -181,7 +181,7 @@ class InstagramAdapter(Adapter):
         try:
             answer = self._request("POST", f"/{self._user}/media_publish", data={"creation_id": container.id}).json()
         except GraphError as error:
-            if error.code != NOT_READY_CODE or self._status(container) != "PUBLISHED":
+            if error.code != NOT_READY_CODE or self._status(container)[0] != "PUBLISHED":
                 raise
             receipt = self._already_published(container, post)
         else:
@@ -212,23 +212,23 @@ class InstagramAdapter(Adapter):
     def _make(self, fields: Mapping[str, str]) -> str:
         return str(self._request("POST", f"/{self._user}/media", data=dict(fields)).json()["id"])
 
-    def _status(self, container: Container) -> str:
+    def _status(self, container: Container) -> tuple[str, str]:
+        """The container's ``status_code``, and Instagram's words about it."""
         answer = self._request("GET", f"/{container.id}", params={"fields": "status_code,status"}).json()
-        return str(answer.get("status_code"))
+        return str(answer.get("status_code")), str(answer.get("status") or "")
 
     def _wait(self, container: Container) -> str:
         """The container's status once Instagram has processed it (waiting at most the account's timeout): the one
         place this adapter sleeps, before the publish request; given up, nothing was published."""
         waited, pause = 0.0, PROCESSING_POLL
         while True:
-            answer = self._request("GET", f"/{container.id}", params={"fields": "status_code,status"}).json()
-            status = str(answer.get("status_code"))
+            status, words = self._status(container)
             if status in ("FINISHED", "PUBLISHED", "EXPIRED"):
                 return status
             if status == "ERROR":
                 raise InvalidMedia(self.spec.name, f"Instagram could not make container {container.id} "
-                                   f"({answer.get('status') or 'ERROR'}): it could not fetch an image from the media "
-                                   "host, or what it fetched is no JPEG it takes; the post was not sent")
+                                   f"({words or 'ERROR'}): it could not fetch an image from the media host, or what "
+                                   "it fetched is no picture it takes; the post was not sent")
             if waited + pause > self.account.timeout:
                 raise Transient(self.spec.name, f"Instagram was still processing container {container.id} after "
                                 f"{waited:.1f} s (status {status}); the post was not sent")

@@ -39,6 +39,7 @@ import aiohttp
 from aiohttp import web
 from PIL import Image
 
+from campaign.sandbox.accounts import SandboxAccount
 from campaign.sandbox.core import RecordedMedia, RecordedPost, Sandbox
 from campaign.sandbox.facebook import (
     RATE_LIMIT_MESSAGES,
@@ -162,7 +163,7 @@ async def fetch_image(url: str) -> tuple[bytes | None, str | None]:
 # -- the account ------------------------------------------------------------------------------------------
 
 
-async def authenticate(request: web.Request) -> tuple[Any, dict[str, Any]]:
+async def authenticate(request: web.Request) -> tuple[SandboxAccount, dict[str, Any]]:
     """The Instagram account of the request's token, and its parameters."""
     params = await params_of(request)
     token = graph_token(request, params)
@@ -179,7 +180,8 @@ def new_id(sandbox: Sandbox) -> str:
     return str(MEDIA_BASE + sandbox.next_number() * 7919)
 
 
-async def make_container(request: web.Request, sandbox: Sandbox, account: Any, params: dict[str, Any]) -> web.Response:
+async def make_container(request: web.Request, sandbox: Sandbox, account: SandboxAccount,
+                         params: dict[str, Any]) -> web.Response:
     caption = str(params.get("caption") or "")
     if len(caption) > MAX_CAPTION:
         raise invalid(f"(#100) The caption is {len(caption)} characters; at most {MAX_CAPTION} are allowed")
@@ -210,7 +212,8 @@ async def make_container(request: web.Request, sandbox: Sandbox, account: Any, p
     return json_response({"id": container.id})
 
 
-async def publish(request: web.Request, sandbox: Sandbox, account: Any, params: dict[str, Any]) -> web.Response:
+async def publish(request: web.Request, sandbox: Sandbox, account: SandboxAccount,
+                  params: dict[str, Any]) -> web.Response:
     containers = containers_of(sandbox)
     container = containers.get(str(params.get("creation_id") or ""))
     if container is None or container.account != account.handle or container.carousel_item:
@@ -244,7 +247,7 @@ def render_media(post: RecordedPost, fields: list[str]) -> dict[str, Any]:
     return {name: values[name] for name in fields if name in values}
 
 
-def list_media(sandbox: Sandbox, account: Any, params: dict[str, Any]) -> web.Response:
+def list_media(sandbox: Sandbox, account: SandboxAccount, params: dict[str, Any]) -> web.Response:
     posts = sorted((p for p in sandbox.posts(NAME, account.handle) if sandbox.visible(p)),
                    key=lambda p: p.created_at, reverse=True)
     limit = min(int(params.get("limit") or 25), 100)
@@ -277,6 +280,10 @@ async def handle(request: web.Request) -> web.Response:
     parts = request.path.strip("/").split("/")[1:]
     node, edge = parts[0], (parts[1] if len(parts) > 1 else None)
     user = account.credentials["ig_user_id"]
+    needs = "instagram_manage_insights" if edge == "insights" else "instagram_content_publish" \
+        if request.method == "POST" or edge == "content_publishing_limit" else "instagram_basic"
+    if needs not in account.scopes:
+        return fb_error("(#10) Application does not have permission for this action", 10, status=403)
     if node == user:
         if request.method == "POST" and edge == "media":
             return await make_container(request, sandbox, account, params)
