@@ -12,6 +12,7 @@ import hashlib
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
@@ -20,10 +21,10 @@ from campaign.platforms import adapter_class
 from campaign.platforms.base import Adapter, MediaItem, Outgoing
 from campaign.platforms.errors import AccountProblem, InvalidMedia, Permanent, RateLimited, Transient
 from campaign.platforms.instagram import GRAPH_VERSION
-from campaign.platforms.media_host import ServedMediaHost
+from campaign.platforms.media_host import S3MediaHost, ServedMediaHost
 from campaign.sandbox import RecordedPost, Sandbox
 from tests.conftest import FakeClock
-from tests.instagram_fixtures import S3Server, instagram_config, jpeg, jpeg_bytes
+from tests.instagram_fixtures import KEYS, S3Server, instagram_config, jpeg, jpeg_bytes
 
 
 def make(sandbox: Sandbox, s3: S3Server, timeout: float = 5.0) -> Adapter:
@@ -266,3 +267,16 @@ def test_a_token_without_the_permission_to_publish_is_an_account_problem(sandbox
         identity = adapter.check()
     assert not identity.token_ok and identity.problem and "lacks a permission" in identity.problem
     assert sandbox.posts("instagram") == []
+
+
+def test_instagram_is_given_a_presigned_address_that_expires_when_the_plan_says(s3_server: S3Server) -> None:
+    """The image_url is a SigV4 presigned GET of the picture's own key (its SHA-256 under the plan's prefix), valid
+    for the plan's `expires`: an hour unless the plan says otherwise."""
+    image = jpeg()
+    key = f"/{s3_server.settings.bucket}/instagram/{hashlib.sha256(image.data).hexdigest()}.jpg"
+    for host, seconds in ((s3_server.host(), "3600"),
+                          (S3MediaHost(dataclasses.replace(s3_server.settings, expires=600), KEYS), "600")):
+        url = urlsplit(host.url_for(image, "instagram", 5.0))
+        query = parse_qs(url.query)
+        assert url.path == key
+        assert query["X-Amz-Algorithm"] == ["AWS4-HMAC-SHA256"] and query["X-Amz-Expires"] == [seconds]
