@@ -11,6 +11,7 @@ from campaign.plan import Account
 from campaign.platforms import PLATFORMS, adapter_class
 from campaign.platforms.base import AccountConfig, AccountIdentity
 from campaign.platforms.credentials import resolve_credentials
+from campaign.platforms.media_host import media_host
 
 DEFAULT_TIMEOUT = 10.0
 UNVERIFIED = {
@@ -36,8 +37,9 @@ def account_config(account: Account, environ: Mapping[str, str] = os.environ,
                    timeout: float = DEFAULT_TIMEOUT) -> AccountConfig:
     """The adapter configuration for a plan account, its secrets read from the variables the plan names."""
     credentials = resolve_credentials(PLATFORMS[account.platform], account.credentials, environ)
+    host = media_host(account.media_host, environ) if account.media_host else None
     return AccountConfig(platform=account.platform, handle=account.handle, credentials=credentials,
-                         api_base=account.api_base, timeout=timeout)
+                         api_base=account.api_base, timeout=timeout, media_host=host)
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,11 @@ def check_account(account: Account, environ: Mapping[str, str] = os.environ) -> 
     finally:
         adapter.close()
     problem = identity.problem
+    if problem is None and config.media_host is not None:
+        try:
+            config.media_host.check(account.platform, config.timeout)
+        except CampaignError as exc:
+            problem = f"the media host does not work: {exc}"
     if problem is None and _normal(identity.handle) != _normal(account.handle):
         problem = (f"the credentials belong to {identity.handle}, not {account.handle}: check the variables "
                    "the plan names for this account")

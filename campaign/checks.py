@@ -150,6 +150,16 @@ class Checker:
                           f"{draft.byte_limit} bytes"), (f"shorten it by {over} bytes (emoji take 4 bytes each, "
                           f"flags 8, accented letters 2), or give it a {self._variant(draft)} text"),
                           "error"))
+        if len(draft.images) < spec.min_images:
+            found.append((f"it has no image, and every {spec.label} post is an image (or up to {spec.max_images})",
+                          (f"add `images:` with at least one {' or '.join(_TYPE_NAMES.get(t, t) for t in spec.image_types)}"
+                           f" and its alt text, or leave the {spec.label} account out of this post's `accounts:`"),
+                          "error"))
+        tags = len(twitter_text.extract_hashtags(draft.text))
+        if spec.max_hashtags is not None and tags > spec.max_hashtags:
+            found.append((f"it has {tags} hashtags; {spec.label} takes at most {spec.max_hashtags}",
+                          f"remove {tags - spec.max_hashtags}, or give it a `variants: {{{draft.platform}: …}}` text",
+                          "error"))
         if len(draft.images) > spec.max_images:
             found.append((f"it has {len(draft.images)} images; {spec.label} takes at most {spec.max_images}",
                           (f"remove {len(draft.images) - spec.max_images}, or give it a {draft.platform} variant "
@@ -501,6 +511,13 @@ def _pixel_findings(spec: PlatformSpec, name: str, facts: ImageFacts) -> list[Fi
         what = "GIFs of" if limit == spec.max_gif_pixels else "images of"
         return [((f"the image {name!r} is {facts.width}×{facts.height} ({pixels:,} pixels); {spec.label} takes "
                  f"{what} at most {limit:,} pixels"), fix, "error")]
+    if spec.aspect_ratios is not None and facts.height:
+        narrowest, widest = spec.aspect_ratios
+        if not narrowest <= facts.width / facts.height <= widest:
+            return [((f"the image {name!r} is {facts.width}×{facts.height} pixels ({facts.width / facts.height:.2f} "
+                     f"times as wide as tall); {spec.label} takes images from {narrowest:g} to {widest:g} times as "
+                     "wide as tall"), "crop it (a square or 4:5 portrait always fits), or give the post a "
+                     f"`variants: {{{spec.name}: {{images: …}}}}` with another", "error")]
     return []
 
 

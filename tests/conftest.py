@@ -22,6 +22,7 @@ from argon2 import PasswordHasher
 from campaign.sandbox import Sandbox, running
 from campaign.sandbox.tls import server_context, trusting, write_self_signed_certificate
 from campaign.store import people as people_store
+from tests.instagram_fixtures import s3_server  # noqa: F401 - one S3 server per test process, for every module
 
 
 def pytest_configure(config: pytest.Config) -> None:

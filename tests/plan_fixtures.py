@@ -58,6 +58,18 @@ WITH_LINKEDIN = BASE_PLAN.replace("events:\n", """\
 events:
 """, 1)
 """BASE_PLAN with a LinkedIn page, ``lancs-linkedin``, as well."""
+WITH_INSTAGRAM = BASE_PLAN.replace("events:\n", """\
+  lancs-instagram:
+    platform: instagram
+    handle: lancspolice
+    credentials: {ig_user_id: INSTAGRAM_USER_ID, access_token: INSTAGRAM_ACCESS_TOKEN}
+    media_host:
+      bucket: lancs-campaign-media
+      region: eu-west-2
+      credentials: {access_key_id: LANCS_MEDIA_KEY_ID, secret_access_key: LANCS_MEDIA_SECRET}
+events:
+""", 1)
+"""BASE_PLAN with an Instagram account, ``lancs-instagram``, whose images go out from an S3 bucket, as well."""
 
 
 def tiny_png() -> bytes:

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
+import functools
 import json
 import os
 import secrets
 import sys
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -22,6 +24,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +37,7 @@ from campaign.sandbox.engagement import utc_now
 from campaign.sandbox.server import build_app, platform_of
 from campaign.store import PostState, Selection, Store
 from campaign.store.models import AuditEntry, Post, PublishAttempt, table_columns
+from tests.instagram_fixtures import jpeg_bytes
 from tests.plan_fixtures import write_campaign
 
 CAMPAIGN = "runner-proof"
@@ -45,8 +49,11 @@ CREATE_PATHS = {
     "mastodon": ("POST", "/api/v1/statuses"),
     "bluesky": ("POST", "/xrpc/com.atproto.repo.createRecord"),
     "linkedin": ("POST", "/rest/posts"),
+    "instagram": ("POST", "/v*/*/media_publish"),
 }
 """The request that creates a post, per platform (method, path glob)."""
+PICTURE = "guide.jpg"
+"""The picture every Instagram post of a runner plan carries (Instagram's posts are pictures)."""
 
 
 def live_sandbox(seed: int = 1234, accounts: Iterable[SandboxAccount] | None = None,
@@ -140,7 +147,8 @@ def extra_accounts(sandbox: Sandbox, per_platform: int) -> list[PlanAccount]:
             number += 1
             token = secrets.token_hex(6)
             user_id = {"x": str(7000 + number), "facebook": f"1000{number:011d}", "mastodon": str(9000 + number),
-                       "bluesky": f"did:plc:runner{number:04d}", "linkedin": str(2400000 + number)}[platform]
+                       "bluesky": f"did:plc:runner{number:04d}", "linkedin": str(2400000 + number),
+                       "instagram": f"178414{number:011d}"}[platform]
             credentials = {
                 "x": {"consumer_key": f"ck-{token}", "consumer_secret": f"cs-{token}",
                       "access_token": f"{user_id}-at-{token}", "access_token_secret": f"ats-{token}"},
@@ -148,13 +156,15 @@ def extra_accounts(sandbox: Sandbox, per_platform: int) -> list[PlanAccount]:
                 "mastodon": {"access_token": f"mastodon-{token}"},
                 "bluesky": {"app_password": f"{token[:4]}-{token[4:8]}-{token[8:]}aa-bbbb"},
                 "linkedin": {"organization_id": user_id, "access_token": f"AQ{token}"},
+                "instagram": {"ig_user_id": user_id, "access_token": f"EAAig{token}"},
             }[platform]
             handle = {"x": f"@Force{number}", "facebook": f"ForcePage{number}",
                       "mastodon": f"@force{number}@social.sandbox", "bluesky": f"force{number}.bsky.social",
-                      "linkedin": f"force-{number}"}[platform]
+                      "linkedin": f"force-{number}", "instagram": f"force{number}"}[platform]
             scopes = {"x": ("read-write",), "facebook": ("pages_manage_posts", "pages_read_engagement"),
                       "mastodon": ("read", "write"), "bluesky": ("com.atproto.appPass",),
-                      "linkedin": ("w_organization_social", "r_organization_social", "rw_organization_admin")
+                      "linkedin": ("w_organization_social", "r_organization_social", "rw_organization_admin"),
+                      "instagram": ("instagram_basic", "instagram_content_publish", "instagram_manage_insights"),
                       }[platform]
             account = sandbox.add_account(SandboxAccount(platform=platform, handle=handle, user_id=user_id,
                                                          display_name=f"Force {number}", credentials=credentials,
@@ -179,7 +189,8 @@ def post_text(entry: int) -> str:
 def write_plan(root: Path, sandbox: Sandbox, accounts: Sequence[PlanAccount], entries: int,
                grace: str = "10m", images: bool = False) -> Path:
     """A plan of *entries* entries, each posted on every one of *accounts* (``entries × len(accounts)`` posts),
-    each with the pocket guide's picture when *images*.
+    each with the pocket guide's picture when *images*. Instagram's posts always carry :data:`PICTURE` (a
+    variant), which :func:`media_server` serves as their accounts' media host.
 
     Entry ``n`` is at 09:00 + n minutes on 2027-03-15; :func:`put_on_real_time` keeps that order and spacing.
     """
@@ -191,14 +202,37 @@ def write_plan(root: Path, sandbox: Sandbox, accounts: Sequence[PlanAccount], en
         lines += [f"  {account.key}:", f"    platform: {account.platform}", f"    handle: '{account.sandbox.handle}'",
                   f"    api_base: {sandbox.base_url}", "    credentials:"]
         lines += [f"      {name}: {variable}" for name, variable in account.variables().items()]
+        if account.platform == "instagram":
+            lines += [f"    media_host: {{base_url: '{media_server()}'}}"]
     keys = ", ".join(a.key for a in accounts)
     image = ", images: [{file: images/guide.png, alt: The cover of the pocket guide}]" if images else ""
+    if any(account.platform == "instagram" for account in accounts):
+        image += f", variants: {{instagram: {{images: [{{file: images/{PICTURE}, alt: The pocket guide}}]}}}}"
     posts = "".join(
         f"- {{id: e{n:03d}, accounts: [{keys}], at: '2027-03-15 {9 + n // 60:02d}:{n % 60:02d}', "
         f"text: '{post_text(n)}'{image}}}\n"
         for n in range(entries)
     )
-    return write_campaign(root, posts, base="\n".join(lines) + "\n")
+    plan = write_campaign(root, posts, base="\n".join(lines) + "\n")
+    (plan.parent / "images" / PICTURE).write_bytes(jpeg_bytes())
+    return plan
+
+
+@functools.cache
+def media_server() -> str:
+    """The base URL of a plain web server, on a free port of this test process, serving :data:`PICTURE`: the media
+    host of runner plans' Instagram accounts, as a force's own site would be. Not the sandbox: the runner tests
+    count the sandbox's connections, and a force's site is another server anyway."""
+    folder = Path(tempfile.mkdtemp(prefix="campaign-media-"))
+    (folder / PICTURE).write_bytes(jpeg_bytes())
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the standard library's name
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(folder)))
+    threading.Thread(target=server.serve_forever, name="media-server", daemon=True).start()
+    return f"http://127.0.0.1:{server.server_address[1]}/"
 
 
 def schedule_and_approve(store: Store, plan: Path) -> RenderedPlan:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from click.testing import CliRunner
 
 from campaign.cli import main
 from campaign.sandbox import Sandbox, env_names
+from tests.instagram_fixtures import S3Server
 from tests.plan_fixtures import write_campaign
 
 
@@ -19,6 +21,8 @@ def sandbox_plan(tmp_path: Path, sandbox: Sandbox) -> Path:
         lines += [f"  demo-{account.platform}:", f"    platform: {account.platform}",
                   f"    handle: '{account.handle}'", f"    api_base: {sandbox.base_url}", "    credentials:"]
         lines += [f"      {name}: {variable}" for name, variable in env_names(account.platform).items()]
+        if account.platform == "instagram":
+            lines += [f"    media_host: {{base_url: '{sandbox.base_url}/_sandbox/media/'}}"]
     return write_campaign(tmp_path, "- {id: hello, accounts: all, text: Hello, at: '2027-03-15 09:00'}\n",
                           base="\n".join(lines) + "\n")
 
@@ -31,16 +35,18 @@ def demo_environment(sandbox: Sandbox) -> dict[str, str]:
 
 
 def test_every_account_is_checked_against_its_platform(tmp_path: Path, sandbox: Sandbox) -> None:
-    """With the right variables set, each account reports its identity and permissions, and the exit is 0."""
+    """With the right variables set, each account reports its identity and permissions, and the exit is 0; Instagram's
+    says how many of its 50 posts in a moving 24 hours are left."""
     plan = sandbox_plan(tmp_path, sandbox)
     result = CliRunner().invoke(main, ["accounts", "check", str(plan)], env=demo_environment(sandbox))
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[0].split() == ["ACCOUNT", "PLATFORM", "HANDLE", "IDENTITY", "TOKEN", "PERMISSIONS"]
-    assert [line.split()[0] for line in lines[1:6]] == ["demo-x", "demo-facebook", "demo-mastodon", "demo-bluesky",
-                                                        "demo-linkedin"]
-    assert all(" ok " in line for line in lines[1:6])
-    assert lines[-1] == "5 of 5 accounts ready to post"
+    assert [line.split()[0] for line in lines[1:7]] == ["demo-x", "demo-facebook", "demo-mastodon", "demo-bluesky",
+                                                        "demo-linkedin", "demo-instagram"]
+    assert all(" ok " in line for line in lines[1:7])
+    assert "demo-instagram: 50 of 50 posts left in the moving 24 hours" in lines
+    assert lines[-1] == "6 of 6 accounts ready to post"
 
 
 def test_a_missing_variable_and_a_refused_token_are_explained_without_secrets(tmp_path: Path,
@@ -55,10 +61,11 @@ def test_a_missing_variable_and_a_refused_token_are_explained_without_secrets(tm
     assert ("demo-bluesky: the Bluesky credential 'app_password' is read from the environment variable "
             "SANDBOX_BLUESKY_APP_PASSWORD, which is not set") in result.output
     assert "demo-mastodon: " in result.output
-    assert result.output.splitlines()[-1] == "3 of 5 accounts ready to post"
-    # A Page's id and an organisation's are public (part of every post's id or address); the rest are secrets.
+    assert result.output.splitlines()[-1] == "4 of 6 accounts ready to post"
+    # A Page's id, an organisation's and an Instagram user's are public (part of every post's id or address, or of
+    # every request's path); the rest are secrets.
     for variable, secret in environment.items():
-        if not variable.endswith(("_PAGE_ID", "_ORGANIZATION_ID")):
+        if not variable.endswith(("_PAGE_ID", "_ORGANIZATION_ID", "_IG_USER_ID")):
             assert secret not in result.output
     assert "not-the-right-token-1234567" not in result.output
 
@@ -70,3 +77,26 @@ def test_credentials_of_another_account_are_caught(tmp_path: Path, sandbox: Sand
     result = CliRunner().invoke(main, ["accounts", "check", str(plan)], env=demo_environment(sandbox))
     assert result.exit_code == 1
     assert "demo-x: the credentials belong to @LancsPolice, not @SomeoneElse" in result.output
+
+
+def test_an_instagram_accounts_bucket_is_checked_by_doing_what_a_post_does(tmp_path: Path, sandbox: Sandbox,
+                                                                           s3_server: S3Server) -> None:
+    """With an S3 media host, `accounts check` puts a few bytes of its own in the bucket, presigns and reads them back
+    (what each picture goes through): a bucket that works is ready; a bucket that does not exist is the account's
+    problem, named, and the exit is 1."""
+    settings = s3_server.settings
+    host = (f"    media_host: {{bucket: {settings.bucket}, region: {settings.region}, endpoint: '{settings.endpoint}', "
+            "credentials: {access_key_id: LANCS_MEDIA_KEY_ID, secret_access_key: LANCS_MEDIA_SECRET}}")
+    plan = sandbox_plan(tmp_path, sandbox)
+    plan.write_text(re.sub(r"    media_host: \{base_url: [^\n]*", lambda _: host, plan.read_text()))
+    environment = demo_environment(sandbox) | s3_server.environ
+    result = CliRunner().invoke(main, ["accounts", "check", str(plan)], env=environment)
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[-1] == "6 of 6 accounts ready to post"
+
+    plan.write_text(plan.read_text().replace(f"bucket: {settings.bucket}", "bucket: no-such-bucket"))
+    result = CliRunner().invoke(main, ["accounts", "check", str(plan)], env=environment)
+    assert result.exit_code == 1
+    assert ("demo-instagram: the media host does not work: Instagram: the media host refused to store "
+            "s3://no-such-bucket/") in result.output
+    assert "NoSuchBucket" in result.output and s3_server.environ["LANCS_MEDIA_SECRET"] not in result.output

@@ -60,6 +60,7 @@ CREATE = {
     "mastodon": "mastodon:POST /api/v1/statuses",
     "bluesky": "bluesky:POST /xrpc/com.atproto.repo.createRecord",
     "linkedin": "linkedin:POST /rest/posts",
+    "instagram": "instagram:POST /v*/*/media_publish",
 }
 CHAOS = [
     *(f"{create}:lose_reply:probability=0.15,down=2" for create in CREATE.values()),
@@ -180,7 +181,7 @@ def unsettled(store: Store) -> dict[str, list[str]]:
 
 @pytest.mark.slow
 def test_chaos_no_post_twice_none_lost_every_state_true_and_takeover_within_20_seconds(tmp_path: Path) -> None:
-    """70 posts (14 entries × X, Facebook, Mastodon, Bluesky, LinkedIn, due over ~17 s, 3 minutes' grace) under
+    """84 posts (14 entries × X, Facebook, Mastodon, Bluesky, LinkedIn, Instagram, due over ~17 s, 3 minutes' grace) under
     :data:`CHAOS`, a 1 s read lag and 150 ms answers, published by two runner processes at a time that are
     SIGKILLed every few seconds (two kills in three aimed at a runner holding a post) and replaced, with the
     production lease (12 s)

@@ -307,8 +307,8 @@ def test_db_upgrade_creates_then_reports_up_to_date(tmp_path: Path) -> None:
     """`campaign db upgrade` creates an empty store, and a second run says it is up to date."""
     db = tmp_path / "fresh.db"
     first = cli({}, "db", "upgrade", "--db", str(db))
-    assert first == f"sqlite:///{db}: schema empty → 0004.\n"
-    assert cli({}, "db", "upgrade", "--db", str(db)) == f"sqlite:///{db} is up to date (schema 0004).\n"
+    assert first == f"sqlite:///{db}: schema empty → 0005.\n"
+    assert cli({}, "db", "upgrade", "--db", str(db)) == f"sqlite:///{db} is up to date (schema 0005).\n"
 
 
 def test_a_store_from_a_newer_version_is_refused(tmp_path: Path, env: dict[str, str]) -> None:

@@ -204,7 +204,7 @@ def test_accounts_check_names_a_wrong_facebook_app_secret(tmp_path: Path, sandbo
     assert result.exit_code == 1
     assert "demo-facebook: Facebook: Facebook refused the app secret proof" in result.output
     assert "Invalid appsecret_proof provided in the API argument" in result.output
-    assert result.output.splitlines()[-1] == "4 of 5 accounts ready to post"
+    assert result.output.splitlines()[-1] == "5 of 6 accounts ready to post"
 
 
 # -- X --------------------------------------------------------------------------------------------------
@@ -342,7 +342,7 @@ def test_accounts_check_says_plainly_when_mastodon_does_not_report_scopes(tmp_pa
             "(scopes) the token has, so we could not check that it is allowed to post.") in result.output
     assert "'write'" in result.output
     assert result.output.splitlines()[-1] == (
-        "4 of 5 accounts ready to post; 1 more works but could not be checked for permission to post (see above)")
+        "5 of 6 accounts ready to post; 1 more works but could not be checked for permission to post (see above)")
 
 
 def test_a_mastodon_token_reported_without_write_is_a_problem(tmp_path: Path, sandbox: Sandbox) -> None:

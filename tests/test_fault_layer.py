@@ -39,14 +39,16 @@ from campaign.sandbox.proxy import FaultProxy
 from campaign.sandbox.runner import SandboxServer
 from campaign.sandbox.tls import server_context, write_self_signed_certificate
 from tests.conftest import FakeClock
+from tests.instagram_fixtures import S3Server, instagram_config, post_for
 
-PLATFORM_NAMES = ["x", "facebook", "mastodon", "bluesky", "linkedin"]
+PLATFORM_NAMES = ["x", "facebook", "mastodon", "bluesky", "linkedin", "instagram"]
 CREATE = {
     "x": "POST /2/tweets",
     "facebook": "POST /v*/*/feed",
     "mastodon": "POST /api/v1/statuses",
     "bluesky": "POST /xrpc/com.atproto.repo.createRecord",
     "linkedin": "POST /rest/posts",
+    "instagram": "POST /v*/*/media_publish",
 }
 SHORT_TIMEOUT = 0.5
 DOWN_SECONDS = 1.0
@@ -63,9 +65,14 @@ def fault(platform: str, kind: str, options: str = "") -> str:
     return f"{platform}:{CREATE[platform]}:{kind}" + (f":{options}" if options else "")
 
 
-def make_adapter(sandbox: Sandbox, platform: str, *, timeout: float = 5.0, via: str | None = None) -> Adapter:
-    """An adapter for *sandbox*'s account on *platform*, talking to *via* (a proxy) when given."""
+def make_adapter(sandbox: Sandbox, platform: str, *, timeout: float = 5.0, via: str | None = None,
+                 s3: S3Server | None = None) -> Adapter:
+    """An adapter for *sandbox*'s account on *platform*, talking to *via* (a proxy) when given (Instagram's with
+    *s3* as its media host)."""
     config = sandbox.account_config(platform, timeout=timeout)
+    if platform == "instagram":
+        assert s3 is not None, "Instagram needs a media host: pass the s3_server fixture"
+        config = instagram_config(sandbox, s3, timeout)
     if via is not None:
         config = dataclasses.replace(config, api_base=via)
     return adapter_class(platform)(config)
@@ -150,13 +157,13 @@ def test_lose_reply_creates_the_post_and_the_client_sees_the_connection_drop(san
 
 
 def test_lose_reply_leaves_each_adapter_not_knowing_while_the_post_exists(
-    sandbox: Sandbox, platform: str
+    sandbox: Sandbox, platform: str, s3_server: S3Server
 ) -> None:
     """Through each adapter's real client library, a lost reply is an unknown outcome (Transient with
     outcome_unknown) while the platform has the post: the case the runner must reconcile, not re-send."""
     sandbox.set_faults(fault(platform, "lose_reply", "times=1"))
-    with make_adapter(sandbox, platform) as adapter, pytest.raises(Transient) as caught:
-        adapter.publish(Outgoing("Published, but nobody heard"))
+    with make_adapter(sandbox, platform, s3=s3_server) as adapter, pytest.raises(Transient) as caught:
+        adapter.publish(post_for(platform, "Published, but nobody heard"))
     assert caught.value.outcome_unknown
     assert texts(sandbox, platform) == ["Published, but nobody heard"]
 
@@ -186,12 +193,14 @@ def test_slow_reply_answers_after_its_seconds(sandbox: Sandbox) -> None:
     assert response.json()["data"]["id"] == sandbox.posts("x")[0].id
 
 
-def test_slow_reply_times_each_adapter_out_while_the_post_exists(sandbox: Sandbox, platform: str) -> None:
+def test_slow_reply_times_each_adapter_out_while_the_post_exists(
+    sandbox: Sandbox, platform: str, s3_server: S3Server
+) -> None:
     """Through each adapter (timeout 0.5 s) a slow reply is an unknown outcome, and the post is out."""
     sandbox.set_faults(fault(platform, "slow_reply", "times=1,seconds=2"))
-    with make_adapter(sandbox, platform, timeout=SHORT_TIMEOUT) as adapter:
+    with make_adapter(sandbox, platform, timeout=SHORT_TIMEOUT, s3=s3_server) as adapter:
         with pytest.raises(Transient) as caught:
-            adapter.publish(Outgoing("Out, but the answer is late"))
+            adapter.publish(post_for(platform, "Out, but the answer is late"))
     assert caught.value.outcome_unknown
     assert texts(sandbox, platform) == ["Out, but the answer is late"]
 
@@ -273,19 +282,19 @@ def test_down_option_after_an_answer_sends_the_answer_first(sandbox: Sandbox) ->
     assert x_post(sandbox, "Refused, then gone").status_code == 201
 
 
-def test_down_takes_each_adapter_off_the_air(sandbox: Sandbox, platform: str) -> None:
+def test_down_takes_each_adapter_off_the_air(sandbox: Sandbox, platform: str, s3_server: S3Server) -> None:
     """Through each adapter: while the server is down the publish fails as Transient and nothing is posted;
     when it is back, the same adapter (its client and pooled connections) publishes again."""
-    with make_adapter(sandbox, platform) as adapter:
-        adapter.publish(Outgoing("Before the outage"))
+    with make_adapter(sandbox, platform, s3=s3_server) as adapter:
+        adapter.publish(post_for(platform, "Before the outage"))
         sandbox.set_faults(f"*:*:down:times=1,seconds={DOWN_SECONDS}")
         with pytest.raises(Transient):
-            adapter.publish(Outgoing("During the outage"))
+            adapter.publish(post_for(platform, "During the outage"))
         assert refuses_connections(str(sandbox.base_url))
         with pytest.raises(Transient):
-            adapter.publish(Outgoing("During the outage"))
+            adapter.publish(post_for(platform, "During the outage"))
         wait_until_serving(str(sandbox.base_url))
-        adapter.publish(Outgoing("After the outage"))
+        adapter.publish(post_for(platform, "After the outage"))
     assert texts(sandbox, platform) == ["Before the outage", "After the outage"]
 
 
@@ -388,6 +397,12 @@ def reads(sandbox: Sandbox, platform: str, post_id: str) -> dict[str, bool]:
             "GET /rest/posts/{urn}": single.status_code == 200,
             "GET /rest/posts?ids=List()": post_id in batch["results"],
         }
+    if platform == "instagram":
+        bearer = {"Authorization": f"Bearer {account.credentials['access_token']}"}
+        media = requests.get(f"{base}/v25.0/{account.user_id}/media", params={"fields": "id"}, headers=bearer,
+                             timeout=5).json()
+        single = requests.get(f"{base}/v25.0/{post_id}", params={"fields": "id,caption"}, headers=bearer, timeout=5)
+        return {"GET /{ig-user}/media": post_id in _ids(media["data"]), "GET /{media}": single.status_code == 200}
     if platform == "mastodon":
         timeline = requests.get(f"{base}/api/v1/accounts/{account.user_id}/statuses", timeout=5).json()
         single = requests.get(f"{base}/api/v1/statuses/{post_id}", timeout=5)
@@ -420,10 +435,11 @@ def lagging(clock: FakeClock) -> Iterator[Sandbox]:
         yield served
 
 
-def _read_lag_hides_then_shows(sandbox: Sandbox, platform: str, clock: FakeClock, *, find: bool) -> None:
-    with make_adapter(sandbox, platform) as adapter:
+def _read_lag_hides_then_shows(sandbox: Sandbox, platform: str, clock: FakeClock, *, find: bool,
+                               s3: S3Server | None = None) -> None:
+    with make_adapter(sandbox, platform, s3=s3) as adapter:
         sent = time.monotonic()
-        post = Outgoing(f"Eventually consistent on {platform}")
+        post = post_for(platform, f"Eventually consistent on {platform}")
         receipt = adapter.publish(post)
         answered = time.monotonic()  # the post was written between `sent` and `answered`
         clock.advance(days=1)  # the compressed clock does not hurry the read view: real seconds do
@@ -441,14 +457,14 @@ def _read_lag_hides_then_shows(sandbox: Sandbox, platform: str, clock: FakeClock
             ]
 
 
-@pytest.mark.parametrize("platform", ["x", "facebook", "mastodon", "linkedin"])
+@pytest.mark.parametrize("platform", ["x", "facebook", "mastodon", "linkedin", "instagram"])
 def test_read_lag_hides_a_new_post_from_every_read_until_its_seconds_pass(
-    lagging: Sandbox, platform: str, clock: FakeClock
+    lagging: Sandbox, platform: str, clock: FakeClock, s3_server: S3Server
 ) -> None:
     """Sandbox(read_lag=S): for S seconds of real time (not the sandbox's clock, moved a day on) a new post
     is missing from every timeline and lookup of its platform, and the adapter's lookup (find) finds nothing;
     then every read shows it and find finds it."""
-    _read_lag_hides_then_shows(lagging, platform, clock, find=True)
+    _read_lag_hides_then_shows(lagging, platform, clock, find=True, s3=s3_server)
 
 
 def test_read_lag_hides_a_new_bluesky_post_from_the_appview_reads(lagging: Sandbox, clock: FakeClock) -> None:
@@ -507,14 +523,14 @@ def proxy(sandbox: Sandbox) -> Iterator[FaultProxy]:
 
 
 def test_the_proxy_forwards_every_request_and_answer_unchanged(
-    sandbox: Sandbox, proxy: FaultProxy, platform: str
+    sandbox: Sandbox, proxy: FaultProxy, platform: str, s3_server: S3Server
 ) -> None:
     """Without faults, each adapter publishes and reads metrics through the proxy exactly as it does
     directly (OAuth 1.0a signatures, Graph query tokens, bearer tokens, JSON and form bodies all survive), and
     the proxy records each request with the upstream's status."""
     assert proxy.base_url != sandbox.base_url
-    with make_adapter(sandbox, platform, via=proxy.base_url) as adapter:
-        receipt = adapter.publish(Outgoing(f"Through the proxy to {platform}"))
+    with make_adapter(sandbox, platform, via=proxy.base_url, s3=s3_server) as adapter:
+        receipt = adapter.publish(post_for(platform, f"Through the proxy to {platform}"))
         [reading] = adapter.metrics([receipt.remote_id])
     assert reading.remote_id == receipt.remote_id
     assert texts(sandbox, platform) == [f"Through the proxy to {platform}"]

@@ -352,5 +352,5 @@ def test_the_platform_limits_are_data() -> None:
             for name, spec in PLATFORMS.items()} == {
         "x": (5_242_880, 8192, None), "facebook": (4_000_000, None, None),
         "mastodon": (16_777_216, None, 33_177_600), "bluesky": (2_000_000, None, None),
-        "linkedin": (None, None, 36_152_319),
+        "linkedin": (None, None, 36_152_319), "instagram": (8_000_000, None, None),
     }

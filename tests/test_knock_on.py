@@ -73,7 +73,7 @@ def test_a_broken_account_is_one_error_and_its_posts_still_go_to_their_other_acc
     code, problems, summary = validate(plan)
     assert code == 1
     assert problems == [f"{plan}:{line_of(plan, 'platform: twitter')}: accounts.lancs-x.platform: there is no "
-                        "platform 'twitter' — the platforms are: bluesky, facebook, linkedin, mastodon, x"]
+                        "platform 'twitter' — the platforms are: bluesky, facebook, instagram, linkedin, mastodon, x"]
     assert "not ready: 1 error, 0 warnings in 36 plan entries" in summary  # every post still there
     rendered = render_plan(plan)
     assert rendered.drafts and not {d.account for d in rendered.drafts} & {"lancs-x"}

@@ -1,7 +1,9 @@
-"""One contract, five adapters: each test runs against X, Facebook, Mastodon, Bluesky and LinkedIn.
+"""One contract, six adapters: each test runs against X, Facebook, Mastodon, Bluesky, LinkedIn and Instagram.
 
 Every adapter is exercised through its real client library (tweepy, pyfacebook, Mastodon.py,
-atproto; LinkedIn's REST API through requests) over real HTTP to the in-process sandbox; nothing is mocked.
+atproto; LinkedIn's REST API and Instagram's Graph API through requests) over real HTTP to the in-process sandbox;
+nothing is mocked. Instagram's posts carry an image (every Instagram post is one), put in moto's S3 server (its
+media host) and fetched from there by the sandbox, as Instagram fetches it.
 """
 
 from __future__ import annotations
@@ -37,17 +39,20 @@ from campaign.platforms.errors import (
 )
 from campaign.platforms.linkedin import next_midnight
 from campaign.sandbox import Sandbox, SandboxAccount, running
+from campaign.sandbox.faults import NO_DUPLICATE_ERROR
 from campaign.sandbox.runner import SandboxServer
 from tests.conftest import FakeClock, served_over_https
 from tests.runner_fixtures import wait_until
+from tests.instagram_fixtures import S3Server, instagram_config, jpeg, post_for
 
-PLATFORM_NAMES = ["x", "facebook", "mastodon", "bluesky", "linkedin"]
+PLATFORM_NAMES = ["x", "facebook", "mastodon", "bluesky", "linkedin", "instagram"]
 CREATE = {
     "x": "POST /2/tweets",
     "facebook": "POST /v*/*/feed",
     "mastodon": "POST /api/v1/statuses",
     "bluesky": "POST /xrpc/com.atproto.repo.createRecord",
     "linkedin": "POST /rest/posts",
+    "instagram": "POST /v*/*/media_publish",
 }
 METRICS = {
     "x": ("GET", "/2/tweets"),
@@ -55,8 +60,10 @@ METRICS = {
     "mastodon": ("GET", "/api/v1/statuses/*"),
     "bluesky": ("GET", "/xrpc/app.bsky.feed.getPosts"),
     "linkedin": ("GET", "/rest/organizationalEntityShareStatistics"),
+    "instagram": ("GET", "/v25.0/*/insights"),
 }
-REPORTS_VIEWS = {"x": True, "facebook": True, "mastodon": False, "bluesky": False, "linkedin": True}
+REPORTS_VIEWS = {"x": True, "facebook": True, "mastodon": False, "bluesky": False, "linkedin": True,
+                 "instagram": True}
 FAULTS = {
     "rate_limit": RateLimited,
     "error500": Transient,
@@ -72,13 +79,17 @@ def platform(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-def make_adapter(sandbox: Sandbox, platform: str, timeout: float = 5.0) -> Adapter:
+def make_adapter(sandbox: Sandbox, platform: str, timeout: float = 5.0, s3: S3Server | None = None) -> Adapter:
+    """The adapter of the sandbox's account on *platform* (Instagram's with *s3* as its media host)."""
+    if platform == "instagram":
+        assert s3 is not None, "Instagram needs a media host: pass the s3_server fixture"
+        return adapter_class(platform)(instagram_config(sandbox, s3, timeout))
     return adapter_class(platform)(sandbox.account_config(platform, timeout=timeout))
 
 
 @pytest.fixture
-def adapter(sandbox: Sandbox, platform: str) -> Iterator[Adapter]:
-    with make_adapter(sandbox, platform) as made:
+def adapter(sandbox: Sandbox, platform: str, s3_server: S3Server) -> Iterator[Adapter]:
+    with make_adapter(sandbox, platform, s3=s3_server) as made:
         yield made
 
 
@@ -94,7 +105,7 @@ def test_a_text_post_is_published_with_exactly_that_text(
     sandbox: Sandbox, adapter: Adapter, platform: str
 ) -> None:
     text = "Modern slavery is closer than you think. Call 08000 121 700 #SeeItShareIt https://www.gov.uk/modern-slavery"
-    receipt = adapter.publish(Outgoing(text))
+    receipt = adapter.publish(post_for(platform, text))
     [posted] = sandbox.posts(platform)
     assert posted.id == receipt.remote_id
     assert posted.text == text
@@ -105,12 +116,15 @@ def test_an_image_is_published_with_its_alt_text(
     sandbox: Sandbox, adapter: Adapter, platform: str, png: Path
 ) -> None:
     alt = "The cover of the pocket guide: a hand holding a phone showing the helpline number"
-    receipt = adapter.publish(Outgoing("Our pocket guide", images=(MediaItem.from_file(png, alt, "image/png"),)))
+    image = jpeg(alt=alt) if "image/png" not in PLATFORMS[platform].image_types else MediaItem.from_file(png, alt,
+                                                                                                         "image/png")
+    receipt = adapter.publish(Outgoing("Our pocket guide", images=(image,)))
     [posted] = sandbox.posts(platform)
     assert posted.id == receipt.remote_id
     assert posted.alt_texts == [alt]
-    assert posted.media[0].mime_type == "image/png"
-    assert posted.media[0].size == png.stat().st_size
+    assert posted.media[0].mime_type == image.mime_type
+    assert posted.media[0].size == len(image.data)
+    assert posted.media[0].sha256 == hashlib.sha256(image.data).hexdigest()
 
 
 def test_a_thread_reply_is_recorded_as_a_reply_to_the_first_post(
@@ -141,7 +155,8 @@ def test_metrics_for_a_batch_use_one_request_per_platform_batch(
     batch = PLATFORMS[platform].metrics_batch
     count = batch + 1 if batch > 1 else 3
     ids = [
-        adapter.publish(Outgoing(f"Post {number} of the week of action")).remote_id for number in range(count)
+        adapter.publish(post_for(platform, f"Post {number} of the week of action")).remote_id
+        for number in range(count)
     ]
     clock.advance(hours=12)
     sandbox.clear_requests()
@@ -160,8 +175,8 @@ def test_metrics_for_a_batch_use_one_request_per_platform_batch(
         assert reading.api_version == adapter.api_version
 
 
-def test_metrics_grow_as_time_passes(sandbox: Sandbox, adapter: Adapter, clock: FakeClock) -> None:
-    post_id = adapter.publish(Outgoing("Engagement grows")).remote_id
+def test_metrics_grow_as_time_passes(sandbox: Sandbox, adapter: Adapter, platform: str, clock: FakeClock) -> None:
+    post_id = adapter.publish(post_for(platform, "Engagement grows")).remote_id
     clock.advance(hours=1)
     early = adapter.metrics([post_id])[0].measures["likes"]
     clock.advance(hours=24)
@@ -170,8 +185,8 @@ def test_metrics_grow_as_time_passes(sandbox: Sandbox, adapter: Adapter, clock: 
 
 
 def test_metrics_leave_out_deleted_posts(sandbox: Sandbox, adapter: Adapter, platform: str) -> None:
-    kept = adapter.publish(Outgoing("Still here")).remote_id
-    gone = adapter.publish(Outgoing("Deleted later")).remote_id
+    kept = adapter.publish(post_for(platform, "Still here")).remote_id
+    gone = adapter.publish(post_for(platform, "Deleted later")).remote_id
     sandbox.delete_post(platform, gone)
     assert [r.remote_id for r in adapter.metrics([kept, gone])] == [kept]
 
@@ -180,13 +195,13 @@ def test_metrics_leave_out_deleted_posts(sandbox: Sandbox, adapter: Adapter, pla
 
 
 def test_find_finds_a_post_by_its_text_and_nothing_else(
-    sandbox: Sandbox, adapter: Adapter, clock: FakeClock
+    sandbox: Sandbox, adapter: Adapter, platform: str, clock: FakeClock
 ) -> None:
     """A lookup returns this account's posts with the same text (as the platform shows it: HTML-escaped, links
     shortened) created since the given time; an empty list means the platform has none."""
     text = "Training in Preston today & tomorrow: lancashire.police.uk/training #ModernSlavery"
-    adapter.publish(Outgoing("An earlier post"))
-    receipt = adapter.publish(Outgoing(text))
+    adapter.publish(post_for(platform, "An earlier post"))
+    receipt = adapter.publish(post_for(platform, text))
     since = clock.now - timedelta(minutes=5)
     assert [found.remote_id for found in adapter.find(Outgoing(text), since)] == [receipt.remote_id]
     assert adapter.find(Outgoing("A post that was never published"), since) == []
@@ -218,14 +233,14 @@ def test_check_reports_a_refused_token_instead_of_raising(
     assert identity.problem and PLATFORMS[platform].label in identity.problem
 
 
-def test_constructing_an_adapter_makes_no_request(sandbox: Sandbox, platform: str) -> None:
-    make_adapter(sandbox, platform).close()
+def test_constructing_an_adapter_makes_no_request(sandbox: Sandbox, platform: str, s3_server: S3Server) -> None:
+    make_adapter(sandbox, platform, s3=s3_server).close()
     assert sandbox.requests() == []
 
 
 @pytest.mark.parametrize("scheme", ["http", "https"])
 def test_a_connection_opened_ahead_carries_the_post_and_reaches_no_endpoint(
-    platform: str, scheme: str, clock: FakeClock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    platform: str, scheme: str, clock: FakeClock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, s3_server: S3Server
 ) -> None:
     """After the server closed its idle connections (as servers do), connecting ahead opens one, and the post's
     request goes out on it: the server never sees a second connection, over HTTPS (TLS 1.3, whose session
@@ -235,7 +250,7 @@ def test_a_connection_opened_ahead_carries_the_post_and_reaches_no_endpoint(
     sandbox = Sandbox(seed=1234, clock=clock)
     with SandboxServer(sandbox, ssl_context=context) as server:
         assert server.base_url.startswith(f"{scheme}://")
-        with make_adapter(sandbox, platform) as adapter:
+        with make_adapter(sandbox, platform, s3=s3_server) as adapter:
             adapter.prepare()  # Bluesky logs in here, on a connection of its own
             server.go_down(0.05)  # cuts every open connection
             assert wait_until(lambda: not server.is_down and not server.open_connections(), timeout=5)
@@ -247,7 +262,7 @@ def test_a_connection_opened_ahead_carries_the_post_and_reaches_no_endpoint(
             opened = server.open_connections()
             assert len(sandbox.requests()) == recorded
 
-            adapter.publish(Outgoing("Open before nine, sent at nine #ModernSlavery"))
+            adapter.publish(post_for(platform, "Open before nine, sent at nine #ModernSlavery"))
             assert server.open_connections() == opened
             assert len(sandbox.requests(platform, *CREATE[platform].split(" "))) == 1
         assert wait_until(lambda: not server.open_connections(), timeout=5)
@@ -303,11 +318,11 @@ def test_an_image_changed_since_approval_is_refused_before_it_reaches_an_adapter
 def test_each_fault_maps_to_its_error_kind(
     sandbox: Sandbox, adapter: Adapter, platform: str, kind: str
 ) -> None:
-    if kind == "duplicate" and platform in ("mastodon", "bluesky"):
+    if kind == "duplicate" and platform in NO_DUPLICATE_ERROR:
         pytest.skip(f"{platform} accepts identical posts: it has no duplicate error")
     sandbox.set_faults(fault(platform, kind, "reset=120" if kind == "rate_limit" else ""))
     with pytest.raises(PlatformError) as raised:
-        adapter.publish(Outgoing(f"Hit by {kind}"))
+        adapter.publish(post_for(platform, f"Hit by {kind}"))
     error = raised.value
     assert type(error) is FAULTS[kind]
     assert error.platform == platform
@@ -321,12 +336,12 @@ def test_each_fault_maps_to_its_error_kind(
         assert error.outcome_unknown  # the post request itself failed: it may have been made
 
 
-def test_a_hung_connection_is_transient_after_the_timeout(sandbox: Sandbox, platform: str) -> None:
+def test_a_hung_connection_is_transient_after_the_timeout(sandbox: Sandbox, platform: str, s3_server: S3Server) -> None:
     sandbox.set_faults(fault(platform, "hang"))
-    with make_adapter(sandbox, platform, timeout=HANG_TIMEOUT) as adapter:
+    with make_adapter(sandbox, platform, timeout=HANG_TIMEOUT, s3=s3_server) as adapter:
         started = time.monotonic()
         with pytest.raises(Transient) as raised:
-            adapter.publish(Outgoing("Nobody answers"))
+            adapter.publish(post_for(platform, "Nobody answers"))
         elapsed = time.monotonic() - started
     assert HANG_TIMEOUT * 0.9 <= elapsed < HANG_TIMEOUT + 2.0
     assert raised.value.outcome_unknown
@@ -342,7 +357,7 @@ def test_a_failure_before_the_post_request_leaves_no_doubt(sandbox: Sandbox, png
 
 
 def test_a_rate_limit_on_metrics_is_rate_limited(sandbox: Sandbox, adapter: Adapter, platform: str) -> None:
-    post_id = adapter.publish(Outgoing("Counted later")).remote_id
+    post_id = adapter.publish(post_for(platform, "Counted later")).remote_id
     method, path = METRICS[platform]
     sandbox.set_faults(f"{platform}:{method} {path}:rate_limit")
     with pytest.raises(RateLimited):
@@ -402,6 +417,7 @@ SECRETS = {
     "mastodon": {"access_token": "SECRET-mastodon-token-abcdef"},
     "bluesky": {"app_password": "SECRET-bsky-app-pass-0001"},
     "linkedin": {"organization_id": "2414183", "access_token": "AQ-SECRET-linkedin-token-7e7e"},
+    "instagram": {"ig_user_id": "17841400000012345", "access_token": "EAA-SECRET-instagram-token-5151"},
 }
 SECRET_TEST_TIMEOUT = 0.2
 WRONG = {
@@ -410,6 +426,7 @@ WRONG = {
     "mastodon": "access_token",
     "bluesky": "app_password",
     "linkedin": "access_token",
+    "instagram": "access_token",
 }
 
 
@@ -431,11 +448,14 @@ def _secret_sandbox(clock: FakeClock) -> Sandbox:
     return Sandbox(seed=5, clock=clock, accounts=accounts)
 
 
-def _error_paths(sandbox: Sandbox, platform: str, png: Path) -> Iterator[BaseException]:
+def _error_paths(sandbox: Sandbox, platform: str, png: Path, s3: S3Server) -> Iterator[BaseException]:
     """Every way publishing, metrics, reconciliation and check can fail, each error raised."""
     config = sandbox.account_config(platform, timeout=SECRET_TEST_TIMEOUT)
-    kinds = [k for k in (*FAULTS, "hang") if not (k == "duplicate" and platform in ("mastodon", "bluesky"))]
-    post = Outgoing("Secret test", images=(MediaItem.from_file(png, "alt", "image/png"),))
+    if platform == "instagram":
+        config = instagram_config(sandbox, s3, SECRET_TEST_TIMEOUT)
+    kinds = [k for k in (*FAULTS, "hang") if not (k == "duplicate" and platform in NO_DUPLICATE_ERROR)]
+    image = jpeg() if platform == "instagram" else MediaItem.from_file(png, "alt", "image/png")
+    post = Outgoing("Secret test", images=(image,))
     for kind in kinds:
         sandbox.set_faults(f"{platform}:*:{kind}")
         with adapter_class(platform)(config) as adapter:
@@ -456,9 +476,10 @@ def _error_paths(sandbox: Sandbox, platform: str, png: Path) -> Iterator[BaseExc
         WRONG[platform]: config.credentials[WRONG[platform]] + "-SECRET-wrong"
     }
     closed = AccountConfig(
-        platform, config.handle, dict(config.credentials), "http://127.0.0.1:9", config.timeout
+        platform, config.handle, dict(config.credentials), "http://127.0.0.1:9", config.timeout, config.media_host
     )
-    for broken in (AccountConfig(platform, config.handle, wrong, config.api_base, config.timeout), closed):
+    for broken in (AccountConfig(platform, config.handle, wrong, config.api_base, config.timeout, config.media_host),
+                   closed):
         with adapter_class(platform)(broken) as adapter:
             yield RuntimeError(repr(adapter) + repr(broken) + str(broken))
             for call in (lambda: adapter.publish(post), lambda: adapter.metrics(["1_2"]), adapter.check):
@@ -473,12 +494,14 @@ def test_secrets_never_appear_in_errors_logs_or_sandbox_records(
     clock: FakeClock,
     png: Path,
     caplog: pytest.LogCaptureFixture,
+    s3_server: S3Server,
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    secrets = [v for k, v in SECRETS[platform].items() if k not in ("page_id", "organization_id")] + ["SECRET-wrong"]
+    public = ("page_id", "organization_id", "ig_user_id")
+    secrets = [v for k, v in SECRETS[platform].items() if k not in public] + ["SECRET-wrong"]
     with running(_secret_sandbox(clock)) as sandbox:
         shown = []
-        for error in _error_paths(sandbox, platform, png):
+        for error in _error_paths(sandbox, platform, png, s3_server):
             shown += [str(error), repr(error), "".join(traceback.format_exception(error))]
         recorded = repr(sandbox.posts(include_deleted=True)) + repr(sandbox.requests())
     assert any(isinstance(e, str) and "Error" in e for e in shown)

@@ -16,7 +16,7 @@ from campaign.cli import main
 from campaign.example import example_plan
 from campaign.render import render_plan
 from tests.browser_fixtures import on_a_phone
-from tests.plan_fixtures import WITH_LINKEDIN, write_campaign
+from tests.plan_fixtures import WITH_INSTAGRAM, WITH_LINKEDIN, write_campaign
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = [
@@ -75,13 +75,14 @@ def magenta_plan(root: Path) -> Path:
     return plan
 
 
-def magenta_boxes(screenshot: Path) -> list[tuple[int, int]]:
-    """The (width, height) of each magenta rectangle in *screenshot*: rows of them, found band by band."""
+def magenta_boxes(screenshot: Path, tolerance: int = 0) -> list[tuple[int, int]]:
+    """The (width, height) of each magenta rectangle in *screenshot*: rows of them, found band by band (within
+    *tolerance* of magenta in each channel, for a JPEG's)."""
     import numpy as np
     from PIL import Image
 
-    pixels = np.asarray(Image.open(screenshot).convert("RGB"))
-    mask = np.all(pixels == MAGENTA, axis=2)
+    pixels = np.asarray(Image.open(screenshot).convert("RGB")).astype(np.int16)
+    mask = np.all(np.abs(pixels - np.array(MAGENTA)) <= tolerance, axis=2)
 
     def runs(line: np.ndarray) -> list[tuple[int, int]]:
         edges = np.flatnonzero(np.diff(np.concatenate(([0], line.astype(np.int8), [0]))))
@@ -158,3 +159,28 @@ def test_a_linkedin_card_reads_as_the_page_will_and_is_drawn_in_linkedin_blue(tm
     chromium(tmp_path, f"--screenshot={screenshot}", "--window-size=1280,900", page.as_uri())
     colours = Image.open(screenshot).convert("RGB").getcolors(maxcolors=1_000_000) or []
     assert any(colour == LINKEDIN_BLUE and count >= 40 * 40 * 0.9 for count, colour in colours)  # the 40 px avatar
+
+
+def test_an_instagram_card_shows_its_picture_square_as_the_feed_does(tmp_path: Path) -> None:
+    """An Instagram post with a landscape picture (1.9:1, within what Instagram takes): chromium draws it on the card
+    square (cropped as Instagram's grid crops it), with the card's count by Instagram's 2,200."""
+    from PIL import Image
+
+    plan = write_campaign(tmp_path, """\
+        - id: launch
+          accounts: [lancs-instagram]
+          at: '2027-03-15 09:00'
+          text: The week of action starts today.
+          images:
+            - {file: images/magenta.jpg, alt: A wide magenta card}
+        """, base=WITH_INSTAGRAM)
+    Image.new("RGB", (380, 200), MAGENTA).save(plan.parent / "images" / "magenta.jpg", quality=100, subsampling=0)
+    page = tmp_path / "preview.html"
+    result = CliRunner().invoke(main, ["preview", str(plan), "--html", str(page)])
+    assert result.exit_code == 0, result.output
+    dom = chromium(tmp_path, "--dump-dom", page.as_uri()).stdout
+    assert 'data-platform="instagram"' in dom and re.search(r">\d+ / 2200<", dom)
+    screenshot = tmp_path / "preview.png"
+    chromium(tmp_path, f"--screenshot={screenshot}", "--window-size=1280,900", page.as_uri())
+    [(width, height)] = magenta_boxes(screenshot, tolerance=8)
+    assert width >= 250 and abs(width / height - 1) < 0.03

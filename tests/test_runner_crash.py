@@ -130,7 +130,7 @@ def assert_each_published_exactly_once(sandbox: Sandbox, store: Store, accounts:
 
 @pytest.mark.slow
 def test_runners_killed_at_random_moments_publish_every_post_exactly_once(tmp_path: Path) -> None:
-    """80 posts (16 entries × X, Facebook, Mastodon, Bluesky, LinkedIn) falling due over ~19 s, published by runner
+    """96 posts (16 entries × X, Facebook, Mastodon, Bluesky, LinkedIn, Instagram) falling due over ~19 s, published by runner
     processes on one SQLite file that are SIGKILLed 14 times and restarted each time: half the kills at a
     random moment after starting, half just after a post was armed for sending (the platform records the post
     and answers 0.4 s later, so the kill lands between "sent" and "recorded"). Then one last runner finishes.
@@ -229,8 +229,8 @@ def test_runners_killed_at_random_moments_publish_every_post_exactly_once(tmp_pa
 
 @pytest.mark.slow
 @pytest.mark.postgres
-def test_three_runners_on_postgresql_publish_375_posts_once_each(tmp_path: Path) -> None:
-    """Three runner processes share one PostgreSQL store and race for the same 375 posts (25 entries × 15
+def test_three_runners_on_postgresql_publish_450_posts_once_each(tmp_path: Path) -> None:
+    """Three runner processes share one PostgreSQL store and race for the same 450 posts (25 entries × 18
     accounts, three on each platform, falling due over 5 s): each post is claimed once (one ``claimed`` audit entry,
     one ``publish_attempt``), published once by the sandbox's own record, and all three runners won some."""
     with fresh_postgres_database() as url, running(live_sandbox(accounts=[])) as sandbox:
@@ -238,7 +238,7 @@ def test_three_runners_on_postgresql_publish_375_posts_once_each(tmp_path: Path)
         store = Store.open(url)
         try:
             schedule_and_approve(store, write_plan(tmp_path, sandbox, accounts, entries=25))
-            assert len(states(store)) == 375
+            assert len(states(store)) == 450
             with runner_processes(tmp_path, url, accounts, lease=30.0) as runners:
                 started = [runners.start(f"pg-runner-{n}") for n in range(3)]
                 for runner in started:
@@ -254,11 +254,11 @@ def test_three_runners_on_postgresql_publish_375_posts_once_each(tmp_path: Path)
 
             assert_each_published_exactly_once(sandbox, store, accounts)
             claims = Counter(e.post_key for e in audit_trail(store) if e.action == "claimed")
-            assert set(claims.values()) == {1} and len(claims) == 375
+            assert set(claims.values()) == {1} and len(claims) == 450
             tries = attempts(store)
             assert all(len(tries[k]) == 1 and tries[k][0].outcome == "published" for k in tries)
             winners = Counter(p.claimed_by for p in posts(store).values())
             assert set(winners) == {"pg-runner-0", "pg-runner-1", "pg-runner-2"}, winners
-            print(f"\n375 posts published by three runners in {took:.1f} s: {dict(winners)}")
+            print(f"\n450 posts published by three runners in {took:.1f} s: {dict(winners)}")
         finally:
             store.close()

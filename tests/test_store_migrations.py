@@ -89,7 +89,7 @@ def test_migrations_ship_inside_the_package() -> None:
     migrations = Path(campaign.__file__).parent / "migrations"
     assert (migrations / "env.py").is_file()
     assert any(migrations.glob("versions/0001_*.py"))
-    assert database.head_revision() == "0004"
+    assert database.head_revision() == "0005"
 
 
 def test_first_use_creates_exactly_the_models_schema(store_url: str) -> None:

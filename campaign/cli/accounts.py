@@ -49,6 +49,9 @@ def check(plan: Path | None) -> None:
         click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
     failing = [s for s in statuses if not s.ok]
     unverified = [s for s in statuses if s.ok and not s.ready]
+    for status in statuses:
+        for note in status.identity.notes if status.identity else ():
+            click.echo(f"{status.account.id}: {note}")
     for status in failing:
         click.secho(f"{status.account.id}: {status.problem}", fg="red")
     for status in unverified:

@@ -11,7 +11,7 @@ from campaign.cli.types import Number
 from campaign.exceptions import CampaignError
 
 FAULT_HELP = """Fail some requests on purpose (repeatable). Grammar:
-PLATFORM:[METHOD ]PATH:KIND[:OPTION,...] where PLATFORM is x, facebook, mastodon, bluesky, linkedin or *;
+PLATFORM:[METHOD ]PATH:KIND[:OPTION,...] where PLATFORM is x, facebook, mastodon, bluesky, linkedin, instagram or *;
 PATH is a glob over the request path. KIND is a platform's answer: rate_limit, error500, error503,
 expired_token, duplicate, bad_appsecret, no_scope, bad_token; or a transport fault: hang (never
 answer), lose_reply (handle the request, e.g. create the post, then drop the connection without an

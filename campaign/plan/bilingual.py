@@ -22,6 +22,7 @@ This module reads what is particular to such plans; :mod:`campaign.plan.loader` 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -212,8 +213,7 @@ def _pair_problem(account: Account, other: Account | None, accounts: Mapping[str
 
 
 def _with_pair(account: Account, partner: str | None) -> Account:
-    return Account(account.id, account.platform, account.handle, account.credentials, account.api_base,
-                   account.line, account.languages, partner, account.pair_line)
+    return dataclasses.replace(account, pair=partner)  # every other field kept (an Instagram account's media_host)
 
 
 def post_keys(languages: tuple[str, ...]) -> dict[str, type]:

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from campaign.exceptions import PlanError
 from campaign.plan import bilingual
+from campaign.plan.hosts import read_media_host
 from campaign.plan.languages import DEFAULT_LANGUAGE, LanguageProblem, standard_language
 from campaign.plan.model import (
     CAMPAIGN_DAYS_MAX,
@@ -77,6 +78,8 @@ _HANDLES = {
     "facebook": (re.compile(r"\S.*"), "the Page's name, such as 'Lancashire Police'"),
     "linkedin": (re.compile(r"[a-z0-9][a-z0-9-]*", re.IGNORECASE),
                  "a LinkedIn page's name: the NAME in its address linkedin.com/company/NAME, such as 'lancashire-police'"),
+    "instagram": (re.compile(r"@?[a-z0-9._]{1,30}", re.IGNORECASE),
+                  "an Instagram username: at most 30 letters, digits, '.' or '_', such as 'lancspolice'"),
 }
 
 TEXT = str
@@ -112,6 +115,7 @@ ACCOUNT_HINTS = {
     "language": "the one language the account posts in, such as cy",
     "languages": "the languages each post gives, in order, such as [cy, en]",
     "pair": "the id of the account that posts in the other language",
+    "media_host": "`bucket:` (with its `credentials:`) or `base_url:`, indented under it",
 }
 EVENT_HINTS = {
     "start": "a date and time such as '2027-03-16 10:00'",
@@ -509,8 +513,9 @@ class Loader:
                            "write the API's base address, e.g. 'http://127.0.0.1:8787'")
             credentials = self._credentials(section, platform, where)
             languages, pair = bilingual.account_languages(self, section, campaign, where, line)
+            media_host = read_media_host(self, section, platform, where)
             accounts[account_id] = Account(account_id, platform, handle, credentials, api_base, line, languages, pair,
-                                           section.value_line("pair") if pair else 0)
+                                           section.value_line("pair") if pair else 0, media_host)
         if campaign.bilingual:
             checked = bilingual.check_pairs(self, accounts, campaign)
             for left_out in accounts.keys() - checked.keys():  # reported: posts naming it skip it silently
@@ -618,7 +623,7 @@ class Loader:
 
 
 ACCOUNT_KEYS: dict[str, type | tuple[type, ...]] = {
-    "platform": TEXT, "handle": TEXT, "credentials": MAP, "api_base": TEXT,
+    "platform": TEXT, "handle": TEXT, "credentials": MAP, "api_base": TEXT, "media_host": MAP,
     # In a plan with languages (campaign/plan/bilingual.py):
     "language": TEXT, "languages": LIST, "pair": TEXT,
 }

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from campaign.platforms.media_host import MediaHostSettings
 from campaign.problems import shown
 from campaign.times import ScheduledTime
 
@@ -151,6 +152,8 @@ class Account:
     """The account that posts the same posts in the other language (`pair:`, written on either account)."""
     pair_line: int = 0
     """The line of its `pair:`, where one is written."""
+    media_host: MediaHostSettings | None = None
+    """Where the platform fetches the account's images (Instagram); see :mod:`campaign.plan.hosts`."""
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ class PlatformSpec:
     """What a platform allows, and how it counts."""
 
     name: str
-    """The name used in plans: ``x``, ``facebook``, ``mastodon``, ``bluesky``, ``linkedin``."""
+    """The name used in plans: ``x``, ``facebook``, ``mastodon``, ``bluesky``, ``linkedin``, ``instagram``."""
     label: str
     """The platform's name for people."""
     max_length: int
@@ -61,8 +61,16 @@ class PlatformSpec:
     """The longest an image's width or height may be, in pixels."""
     max_gif_pixels: int | None = None
     """The most pixels a GIF may have, where the platform limits GIFs further."""
+    aspect_ratios: tuple[float, float] | None = None
+    """The narrowest and widest an image may be, as width ÷ height, where the platform refuses others."""
     threads: bool = True
     """Whether a post can reply to another (``reply_to:``); LinkedIn has no threads."""
+    min_images: int = 0
+    """The fewest images a post may have (Instagram: every post is an image or a carousel)."""
+    max_hashtags: int | None = None
+    """The most hashtags a post may have, where the platform refuses more (Instagram: 30)."""
+    media_host: bool = False
+    """Whether the platform fetches images itself from a public URL, so its accounts name a media host."""
 
 
 PLATFORMS: dict[str, PlatformSpec] = {
@@ -174,6 +182,40 @@ PLATFORMS: dict[str, PlatformSpec] = {
             adapter="campaign.platforms.linkedin:LinkedInAdapter",
             colour="#0a66c2",
             terminal_colour="bright_blue",
+        ),
+        PlatformSpec(
+            name="instagram",
+            label="Instagram",
+            # "2,200 characters maximum" for a caption, "30 hashtags maximum" (the IG User Media reference,
+            # https://developers.facebook.com/docs/instagram-platform/instagram-graph-api/reference/ig-user/media);
+            # counted in characters, as Meta's other limits are.
+            max_length=2200,
+            counting="characters",
+            max_hashtags=30,
+            # Every post is an image (JPEG only: "JPEG is the only image format supported. Extended JPEG formats
+            # such as MPO and JPS are not supported", the Content Publishing guide,
+            # https://developers.facebook.com/docs/instagram-api/guides/content-publishing), or a carousel of up to
+            # 10. Images "Maximum file size: 8MB", "Must be within a 4:5 to 1.91:1 aspect ratio range" (the same
+            # guide; 8 MB taken as 8,000,000 bytes, the stricter reading; Instagram refuses others: "Instagram only
+            # accepts media with aspect ratios between 0.800 and 1.910", as mgp25/Instagram-API#1643 quotes it).
+            # Alt text (`alt_text`, image posts since March 2025) has no documented limit: Facebook's 1,000.
+            min_images=1,
+            max_images=10,
+            max_alt_text=1000,
+            image_types=("image/jpeg",),
+            max_image_bytes=8_000_000,
+            aspect_ratios=(0.8, 1.91),
+            media_host=True,
+            credentials=("ig_user_id", "access_token"),
+            # Not documented: a lookup that finds nothing is trusted as long after the request as on Facebook.
+            read_lag=20.0,
+            # Insights are asked for one media object at a time (GET /{ig-media-id}/insights).
+            metrics_batch=1,
+            # Comments are not posts of the account's feed: Instagram has no threads the toolkit can make.
+            threads=False,
+            adapter="campaign.platforms.instagram:InstagramAdapter",
+            colour="#e1306c",
+            terminal_colour="bright_magenta",
         ),
     )
 }

@@ -32,7 +32,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from campaign import counting, twitter_text
 from campaign.exceptions import CampaignError
@@ -46,6 +46,9 @@ from campaign.platforms.errors import (
     TooLong,
     Transient,
 )
+
+if TYPE_CHECKING:
+    from campaign.platforms.media_host import MediaHost
 
 log = logging.getLogger(__name__)
 
@@ -170,6 +173,8 @@ class AccountIdentity:
     token_ok: bool
     permissions: tuple[str, ...]
     problem: str | None
+    notes: tuple[str, ...] = ()
+    """What a person should know that is no problem (Instagram: how many posts are left in its 24 hours)."""
 
 
 @dataclass(frozen=True, repr=False)
@@ -183,6 +188,8 @@ class AccountConfig:
     """The sandbox's or a proxy's base URL; ``None`` means the platform's real API."""
     timeout: float = 10.0
     """Seconds, applied to every HTTP call."""
+    media_host: MediaHost | None = field(default=None, compare=False)
+    """Where a platform that fetches images itself (Instagram) finds them; see :mod:`campaign.platforms.media_host`."""
 
     def __repr__(self) -> str:
         names = ", ".join(sorted(self.credentials))
@@ -269,6 +276,9 @@ class Adapter(ABC):
                 length=size,
                 limit=spec.max_bytes,
             )
+        if len(post.images) < spec.min_images:
+            raise InvalidMedia(spec.name, f"{spec.label} posts need at least {spec.min_images} image; this one has "
+                               f"{len(post.images)}")
         if len(post.images) > spec.max_images:
             raise InvalidMedia(
                 spec.name, f"{len(post.images)} images attached; {spec.label} takes at most {spec.max_images}"

@@ -24,8 +24,9 @@ from campaign.exceptions import CampaignError
 if TYPE_CHECKING:
     from campaign.platforms import PlatformSpec
 
-NOT_SECRET = frozenset({"page_id"})
-"""Credential names whose values are public identifiers (a Facebook page id appears in every post id)."""
+NOT_SECRET = frozenset({"page_id", "ig_user_id"})
+"""Credential names whose values are public identifiers (a Facebook page id appears in every post id, an Instagram
+user id in every request path)."""
 
 REDACTED = "[redacted]"
 _MIN_SECRET_LENGTH = 6

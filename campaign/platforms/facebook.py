@@ -319,19 +319,7 @@ class FacebookAdapter(Adapter):
         )
 
     def _retry_at(self) -> datetime | None:
-        headers = {k.lower(): v for k, v in (getattr(self._last, "headers", None) or {}).items()}
-        now = self._now()
-        if str(headers.get("retry-after", "")).isdigit():
-            return now + timedelta(seconds=int(headers["retry-after"]))
-        minutes = 0
-        try:
-            usage = json.loads(headers.get("x-business-use-case-usage", "{}"))
-            for items in usage.values():
-                for item in items:
-                    minutes = max(minutes, int(item.get("estimated_time_to_regain_access") or 0))
-        except (ValueError, AttributeError, TypeError):
-            return None
-        return now + timedelta(minutes=minutes) if minutes else None
+        return retry_time(getattr(self._last, "headers", None) or {}, self._now())
 
     def _receipt(self, post_id: str) -> Receipt:
         return Receipt(post_id, self.post_url(post_id))
@@ -428,6 +416,23 @@ class FacebookAdapter(Adapter):
             api_version=self.api_version,
             raw=dict(obj),
         )
+
+
+def retry_time(headers: Mapping[str, str], now: datetime) -> datetime | None:
+    """When Graph's throttling lifts, from an answer's ``Retry-After`` or the longest
+    ``estimated_time_to_regain_access`` of its ``X-Business-Use-Case-Usage``; ``None`` when it does not say."""
+    headers = {k.lower(): v for k, v in headers.items()}
+    if str(headers.get("retry-after", "")).isdigit():
+        return now + timedelta(seconds=int(headers["retry-after"]))
+    minutes = 0
+    try:
+        usage = json.loads(headers.get("x-business-use-case-usage", "{}"))
+        for items in usage.values():
+            for item in items:
+                minutes = max(minutes, int(item.get("estimated_time_to_regain_access") or 0))
+    except (ValueError, AttributeError, TypeError):
+        return None
+    return now + timedelta(minutes=minutes) if minutes else None
 
 
 def _json(response: requests.Response) -> Any:

@@ -61,7 +61,7 @@ from campaign.platforms.errors import (
     Transient,
 )
 from campaign.platforms.little_text import commentary, shown
-from campaign.platforms.sessions import open_connection, read_environment_once, server_root
+from campaign.platforms.sessions import open_connection, read_environment_once, server_root, transport_error
 
 API_URL = "https://api.linkedin.com"
 LINKEDIN_VERSION = "202610"
@@ -257,13 +257,7 @@ class LinkedInAdapter(Adapter):
             if status >= 500 or status == 409:
                 return Transient(name, f"LinkedIn's server failed ({said})", status=status, code=code)
             return Permanent(name, f"LinkedIn refused the request ({said})", status=status, code=code)
-        if isinstance(error, requests.Timeout):
-            return Transient(name, f"LinkedIn did not answer within {self.account.timeout:g} seconds")
-        if isinstance(error, requests.RequestException):
-            return Transient(name, "could not connect to LinkedIn (the connection failed or was dropped)")
-        if isinstance(error, (ValueError, KeyError, TypeError)):
-            return Transient(name, f"LinkedIn's answer could not be read ({type(error).__name__})")
-        return None
+        return transport_error(name, self.spec.label, self.account.timeout, error)
 
     # -- helpers --------------------------------------------------------------------------------------
 

@@ -16,6 +16,8 @@ from urllib.parse import urlsplit
 import requests
 from requests.utils import get_environ_proxies
 
+from campaign.platforms.errors import PlatformError, Transient
+
 
 def read_environment_once(session: requests.Session, url: str) -> None:
     """Settle *session*'s proxies and CA bundle for requests to *url* from the environment now, and stop requests
@@ -52,3 +54,15 @@ def open_connection(session: requests.Session, url: str, timeout: float) -> None
         request, timeout=timeout, verify=verify, cert=settings["cert"], proxies=settings["proxies"]
     )
     response.content  # noqa: B018 - read to the end: only then does the connection go back to the pool
+
+
+def transport_error(platform: str, label: str, timeout: float, error: Exception) -> PlatformError | None:
+    """The kind of *error* from a request made with requests: no answer in time, no connection, or an answer that
+    could not be read are :class:`Transient`; anything else is not a transport failure (``None``)."""
+    if isinstance(error, requests.Timeout):
+        return Transient(platform, f"{label} did not answer within {timeout:g} seconds")
+    if isinstance(error, requests.RequestException):
+        return Transient(platform, f"could not connect to {label} (the connection failed or was dropped)")
+    if isinstance(error, (ValueError, KeyError, TypeError)):
+        return Transient(platform, f"{label}'s answer could not be read ({type(error).__name__})")
+    return None

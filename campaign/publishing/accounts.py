@@ -9,6 +9,7 @@ from campaign.exceptions import CampaignError
 from campaign.platforms import PLATFORMS, adapter_class
 from campaign.platforms.base import AccountConfig, Adapter
 from campaign.platforms.credentials import resolve_credentials
+from campaign.platforms.media_host import MediaHostSettings, media_host
 from campaign.store import Store
 from campaign.store.models import AccountRow, Post
 
@@ -20,8 +21,9 @@ def account_adapter(row: AccountRow, environ: Mapping[str, str], timeout: float 
     """The adapter of a store account, with the credentials its environment variables hold."""
     spec = PLATFORMS[row.platform]
     credentials = resolve_credentials(spec, json.loads(row.credentials), environ)
+    host = media_host(MediaHostSettings.from_json(row.media_host), environ) if row.media_host else None
     config = AccountConfig(platform=row.platform, handle=row.handle, credentials=credentials, api_base=row.api_base,
-                           timeout=timeout)
+                           timeout=timeout, media_host=host)
     return adapter_class(row.platform)(config)
 
 

@@ -34,6 +34,7 @@ from campaign.exceptions import CampaignError
 from campaign.plan.loader import BEFORE_EVERY_PLAN
 from campaign.platforms import PLATFORMS
 from campaign.platforms.base import Adapter
+from campaign.platforms.media_host import MediaHostSettings
 from campaign.publishing.accounts import account_adapter
 from campaign.publishing.events import EventBus, Listener
 from campaign.publishing.runner import Runner, RunnerSettings
@@ -329,6 +330,7 @@ def rehearsal(plan: Path | RenderedPlan, speed: float = DEFAULT_SPEED, seed: int
         with store.engine.begin() as connection:
             connection.execute(update(AccountRow).where(ACC.campaign_id == campaign)
                                .values(api_base=sandbox.base_url))
+        _host_images(rendered, sandbox, store)
         adapters = WarmAdapters(store, campaign, environ, TIMEOUT)
         stack.callback(adapters.close)
         yield Rehearsal(rendered, store, sandbox, clock, environ, speed, start_in, adapters)
@@ -349,9 +351,12 @@ def _sandbox_accounts(rendered: RenderedPlan, sandbox: Sandbox) -> dict[str, str
             credentials["access_token"] = f"{7000 + number}-{credentials['access_token']}"
         if account.platform == "linkedin":
             credentials["organization_id"] = str(2400000 + number)
+        if account.platform == "instagram":
+            credentials["ig_user_id"] = f"178414{number:011d}"  # an Instagram id: 17 digits, starting 17
         user_id = {"x": str(7000 + number), "facebook": credentials.get("page_id", ""),
                    "mastodon": str(9000 + number), "bluesky": f"did:plc:rehearsal{number:04d}",
-                   "linkedin": credentials.get("organization_id", "")}[account.platform]
+                   "linkedin": credentials.get("organization_id", ""),
+                   "instagram": credentials.get("ig_user_id", "")}[account.platform]
         handle = account.handle if account.platform != "facebook" else account.handle.replace(" ", "")
         sandbox.add_account(SandboxAccount(platform=account.platform, handle=handle, user_id=user_id,
                                            display_name=account.handle, credentials=credentials,
@@ -359,6 +364,24 @@ def _sandbox_accounts(rendered: RenderedPlan, sandbox: Sandbox) -> dict[str, str
         for name, variable in account.credentials.items():
             environ[variable] = credentials[name]
     return environ
+
+
+def _host_images(rendered: RenderedPlan, sandbox: Sandbox, store: Store) -> None:
+    """Accounts whose platform fetches images itself (Instagram) get the sandbox as their media host: it serves
+    each approved image by its file name, as a force's own web server would (a plain ``base_url`` host, checked
+    against the approved bytes before each container), since a rehearsal has no bucket. Two different images
+    with one name cannot both be served: the second's posts then fail the check, saying so."""
+    assert rendered.plan is not None
+    hosted = [a.id for a in rendered.plan.accounts.values() if PLATFORMS[a.platform].media_host]
+    if not hosted:
+        return
+    for draft in rendered.drafts:
+        for image in draft.images if draft.account in hosted else ():
+            sandbox.serve_file(image.path.name, image.path.read_bytes())
+    host = MediaHostSettings(base_url=f"{sandbox.base_url}/_sandbox/media/").to_json()
+    with store.engine.begin() as connection:
+        connection.execute(update(AccountRow).where(ACC.campaign_id == rendered.plan.campaign.id,
+                                                    ACC.key.in_(hosted)).values(media_host=host))
 
 
 def _scopes(platform: str) -> tuple[str, ...]:

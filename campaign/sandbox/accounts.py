@@ -20,9 +20,9 @@ class SandboxAccount:
     handle: str
     """As the plan writes it: ``@LancsPolice`` (X), ``LancashirePolice`` (Facebook page username),
     ``@lancspolice@social.sandbox`` (Mastodon), ``lancspolice.bsky.social`` (Bluesky), ``lancashire-police``
-    (LinkedIn: the page's name in its address)."""
+    (LinkedIn: the page's name in its address), ``lancspolice`` (Instagram: the username, without ``@``)."""
     user_id: str
-    """X user id, Facebook page id, Mastodon account id, Bluesky DID, LinkedIn organisation id."""
+    """X user id, Facebook page id, Mastodon account id, Bluesky DID, LinkedIn organisation id, Instagram user id."""
     display_name: str
     credentials: dict[str, str] = field(repr=False)
     app_bearer_token: str | None = field(default=None, repr=False)
@@ -103,5 +103,13 @@ def demo_accounts() -> list[SandboxAccount]:
             display_name="Lancashire Police",
             credentials={"organization_id": "2414183", "access_token": "AQsandboxLinkedInAccessToken"},
             scopes=("w_organization_social", "r_organization_social", "rw_organization_admin"),
+        ),
+        SandboxAccount(
+            platform="instagram",
+            handle="lancspolice",
+            user_id="17841400000012345",
+            display_name="Lancashire Police",
+            credentials={"ig_user_id": "17841400000012345", "access_token": "EAAsandboxInstagramUserAccessToken"},
+            scopes=("instagram_basic", "instagram_content_publish", "instagram_manage_insights"),
         ),
     ]

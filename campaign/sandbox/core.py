@@ -159,6 +159,7 @@ class Sandbox:
         self._counter = itertools.count(1)
         self._nonces: set[str] = set()
         self._platform_state: dict[str, dict[str, Any]] = {}
+        self._served: dict[str, bytes] = {}
         for account in demo_accounts() if accounts is None else accounts:
             self.add_account(account)
 
@@ -224,6 +225,17 @@ class Sandbox:
         for as long as this sandbox lives."""
         with self._lock:
             return self._platform_state.setdefault(platform, {})
+
+    def serve_file(self, name: str, data: bytes) -> str:
+        """Serve *data* at ``/_sandbox/media/NAME``, as a force's own web server serves its images (the media host
+        of Instagram accounts in rehearsals and the demo); return its URL."""
+        with self._lock:
+            self._served[name] = data
+        return f"{self.base_url}/_sandbox/media/{name}"
+
+    def served_file(self, name: str) -> bytes | None:
+        with self._lock:
+            return self._served.get(name)
 
     def use_nonce(self, nonce: str) -> bool:
         """False when *nonce* was seen before (an OAuth replay)."""

@@ -18,7 +18,7 @@ Clock = Callable[[], datetime]
 
 GROWTH_HOURS = 6.0
 
-AUDIENCE = {"x": 4000, "facebook": 6000, "mastodon": 900, "bluesky": 1200, "linkedin": 3000}
+AUDIENCE = {"x": 4000, "facebook": 6000, "mastodon": 900, "bluesky": 1200, "linkedin": 3000, "instagram": 5000}
 """Typical views of a post when growth has levelled off."""
 
 RATES = {

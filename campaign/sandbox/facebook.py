@@ -256,13 +256,19 @@ async def params_of(request: web.Request) -> dict[str, Any]:
     return values
 
 
-async def authenticate(request: web.Request) -> tuple[SandboxAccount, dict[str, Any]]:
-    sandbox = sandbox_of(request)
-    params = await params_of(request)
+def graph_token(request: web.Request, params: dict[str, Any]) -> str | None:
+    """The access token, from the ``access_token`` parameter or an ``Authorization: Bearer``/``OAuth`` header."""
     token = params.get("access_token")
     header = request.headers.get("Authorization", "")
     if not token and header.split(" ", 1)[0].lower() in ("bearer", "oauth"):
         token = header.split(" ", 1)[1].strip()
+    return str(token) if token else None
+
+
+async def authenticate(request: web.Request) -> tuple[SandboxAccount, dict[str, Any]]:
+    sandbox = sandbox_of(request)
+    params = await params_of(request)
+    token = graph_token(request, params)
     if not token:
         raise Reply(fb_error("An access token is required to request this resource.", 104))
     account = sandbox.find_account(NAME, page_access_token=str(token))

@@ -11,7 +11,7 @@ fires. As text (``campaign sandbox serve --faults SPEC``, repeatable)::
     bluesky:*:error503:probability=0.2
     *:*:error500:every=10,after=2
 
-- ``PLATFORM`` is ``x``, ``facebook``, ``mastodon``, ``bluesky`` or ``*``.
+- ``PLATFORM`` is ``x``, ``facebook``, ``mastodon``, ``bluesky``, ``linkedin``, ``instagram`` or ``*``.
 - ``METHOD`` is optional (any method when left out, or ``*``).
 - ``PATH`` is a glob over the request path without its query (``*`` matches anything, ``/`` too).
 - ``KIND`` is one of :data:`FAULT_KINDS`:
@@ -67,13 +67,13 @@ FAULT_KINDS = (
 TRANSPORT_FAULTS = ("lose_reply", "slow_reply", "down", "ignore_idempotency")
 ONLY_ON = {
     "bad_appsecret": ("facebook",),
-    "no_scope": ("x", "facebook", "mastodon", "linkedin"),
+    "no_scope": ("x", "facebook", "mastodon", "linkedin", "instagram"),
     "bad_token": ("mastodon",),
 }
 """Faults that are one platform's own answer, and the platforms that give it."""
 """Faults of the connection rather than of the platform's answer: the same for every platform."""
-PLATFORM_NAMES = ("x", "facebook", "mastodon", "bluesky", "linkedin")
-NO_DUPLICATE_ERROR = ("mastodon", "bluesky")
+PLATFORM_NAMES = ("x", "facebook", "mastodon", "bluesky", "linkedin", "instagram")
+NO_DUPLICATE_ERROR = ("mastodon", "bluesky", "instagram")
 FACEBOOK_RATE_LIMIT_CODES = (4, 17, 32, 613)
 
 _SPEC = re.compile(

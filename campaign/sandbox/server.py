@@ -2,7 +2,8 @@
 
 The platforms' paths do not overlap (X ``/2/...``, Facebook ``/vNN.N/...``, Mastodon ``/api/...``,
 Bluesky ``/xrpc/...``, LinkedIn ``/rest/...`` and its uploads ``/dms-uploads/...``), so one base URL serves them
-all. One middleware records each request, adds
+all; Instagram shares Graph's ``/vNN.N/...`` with Facebook, and a Graph request whose node is an Instagram id goes
+to Instagram's module. One middleware records each request, adds
 the configured latency, and injects faults: a platform's error answer instead of its handler, or a
 transport fault around it (a lost or slow reply, a server that goes down, an ignored
 ``Idempotency-Key``), played by :func:`campaign.sandbox.transport.play`, the same code the fault proxy
@@ -20,7 +21,7 @@ from typing import cast
 
 from aiohttp import web
 
-from campaign.sandbox import bluesky, facebook, linkedin, mastodon, transport, x
+from campaign.sandbox import bluesky, facebook, instagram, linkedin, mastodon, transport, x
 from campaign.sandbox.core import Sandbox
 from campaign.sandbox.faults import FaultRule
 from campaign.sandbox.http import SANDBOX_KEY, Handler, PlatformModule, Reply, json_response
@@ -31,9 +32,12 @@ __all__ = ["MODULES", "STOPPING_KEY", "AccessLogger", "build_app", "platform_of"
 log = logging.getLogger("campaign.sandbox")
 
 MODULES: dict[str, PlatformModule] = {
-    module.NAME: cast(PlatformModule, module) for module in (x, facebook, mastodon, bluesky, linkedin)
+    module.NAME: cast(PlatformModule, module) for module in (x, facebook, mastodon, bluesky, linkedin, instagram)
 }
 _FACEBOOK_PATH = re.compile(r"^/v\d+\.\d+(/|$)")
+_INSTAGRAM_PATH = re.compile(r"^/v\d+\.\d+/1[78]\d{15}(/|$)")
+"""A Graph path whose node is an Instagram id: 17 digits starting 17 or 18, as Instagram's user and media ids are
+(Facebook's pages have 15 digits, its objects in the sandbox 18, its posts ``PAGE_POST``)."""
 MAX_BODY = 20 * 1024 * 1024
 
 
@@ -41,6 +45,8 @@ def platform_of(path: str) -> str | None:
     """Which platform a request path belongs to (``None`` for the sandbox's own pages)."""
     if path.startswith("/2/"):
         return "x"
+    if _INSTAGRAM_PATH.match(path):
+        return "instagram"
     if _FACEBOOK_PATH.match(path):
         return "facebook"
     if path.startswith(("/api/v1/", "/api/v2/", "/oauth/")):
@@ -60,6 +66,8 @@ async def sandbox_middleware(request: web.Request, handler: Handler) -> web.Stre
         return await handler(request)
     record = sandbox.record_request(platform, request.method, request.path)
     module = MODULES[platform]
+    if platform == instagram.NAME:
+        handler = instagram.handle  # Graph's paths, which Facebook's module routes: Instagram's ids come here
     if sandbox.latency_ms:
         await asyncio.sleep(sandbox.latency_ms / 1000)
     rule = sandbox.faults.pick(platform, request.method, request.path)
@@ -129,6 +137,14 @@ async def recorded_posts(request: web.Request) -> web.Response:
     )
 
 
+async def served_media(request: web.Request) -> web.Response:
+    """A file the sandbox serves as a force's web server would (:meth:`Sandbox.serve_file`)."""
+    data = request.app[SANDBOX_KEY].served_file(request.match_info["name"])
+    if data is None:
+        return web.Response(status=404, text="Not Found")
+    return web.Response(body=data, content_type="application/octet-stream")
+
+
 def build_app(sandbox: Sandbox) -> web.Application:
     """The aiohttp application serving *sandbox*."""
     app = web.Application(middlewares=[sandbox_middleware], client_max_size=MAX_BODY)
@@ -138,4 +154,5 @@ def build_app(sandbox: Sandbox) -> web.Application:
         module.register(app)
     app.router.add_get("/", index)
     app.router.add_get("/_sandbox/posts", recorded_posts)
+    app.router.add_get("/_sandbox/media/{name}", served_media)
     return app

@@ -71,6 +71,9 @@ class AccountRow(SQLModel, table=True):
     credentials: str = Field(sa_column=Column(Text, nullable=False))
     """JSON: credential name -> environment variable NAME. Never a secret."""
     api_base: str | None = Field(default=None, max_length=500)
+    media_host: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    """JSON: the plan's ``media_host`` of the account (variable names, never a secret); see
+    :class:`campaign.platforms.media_host.MediaHostSettings`."""
 
 
 class Post(SQLModel, table=True):

@@ -223,6 +223,7 @@ class Store(People, PublishingTransitions, Pairs):
                                                      handle="", credentials="{}")
             row.platform, row.handle, row.api_base = account.platform, account.handle, account.api_base
             row.credentials = json.dumps(dict(account.credentials), sort_keys=True)
+            row.media_host = account.media_host.to_json() if account.media_host else None
             session.add(row)
 
     def _sync_post(self, session: Session, post: Post | None, draft: Draft, grace: timedelta, actor: str,
