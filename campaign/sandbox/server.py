@@ -1,4 +1,4 @@
-"""The sandbox's HTTP server: one aiohttp application that answers for all four platforms.
+"""The sandbox's HTTP server: one aiohttp application that answers for every platform.
 
 The platforms' paths do not overlap (X ``/2/...``, Facebook ``/vNN.N/...``, Mastodon ``/api/...``,
 Bluesky ``/xrpc/...``, LinkedIn ``/rest/...`` and its uploads ``/dms-uploads/...``), so one base URL serves them
