@@ -165,8 +165,13 @@ def desk(tmp_path: Path, store_url: str) -> Iterator[DeskRun]:
 @pytest.fixture
 def sqlite_desk(tmp_path: Path) -> Iterator[DeskRun]:
     """As :func:`desk`, on SQLite only (for what does not depend on the database)."""
-    url = store_fixtures.sqlite_url(tmp_path)
-    plan = copy_example(tmp_path / "campaign")
+    with desk_over(copy_example(tmp_path / "campaign"), store_fixtures.sqlite_url(tmp_path)) as run:
+        yield run
+
+
+@contextmanager
+def desk_over(plan: Path, url: str) -> Iterator[DeskRun]:
+    """The desk, served for real over the store at *url* holding *plan* (all drafts) and one user per role."""
     store = Store.open(url)
     try:
         store.schedule(render_plan(plan), "test-setup")

@@ -11,10 +11,9 @@ import pytest
 from click.testing import CliRunner
 
 from campaign.cli import main
-from campaign.render import render_plan
-from campaign.store import PostState, Store
+from campaign.store import PostState
 from tests.browser_fixtures import CHROMIUM
-from tests.desk_fixtures import DeskRun, add_users, as_form, forms_of, serving
+from tests.desk_fixtures import DeskRun, as_form, desk_over, forms_of
 from tests.store_fixtures import sqlite_url
 from tests.test_bilingual_plans import HELPLINE, bilingual
 
@@ -25,16 +24,8 @@ WELSH, ENGLISH = "helpline/heddlu-x", "helpline/police-x"
 @pytest.fixture
 def pair_desk(tmp_path: Path) -> Iterator[DeskRun]:
     """The desk over a store holding a Welsh/English plan (all drafts) and one user per role."""
-    plan = bilingual(tmp_path / "campaign", HELPLINE)
-    url = sqlite_url(tmp_path)
-    store = Store.open(url)
-    try:
-        store.schedule(render_plan(plan), "test-setup")
-        add_users(store)
-        with serving(url) as base:
-            yield DeskRun(base, store, plan, url)
-    finally:
-        store.close()
+    with desk_over(bilingual(tmp_path / "campaign", HELPLINE), sqlite_url(tmp_path)) as run:
+        yield run
 
 
 def test_the_desk_shows_a_pair_side_by_side_welsh_first_and_approves_both_with_one_button(
