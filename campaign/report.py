@@ -97,10 +97,12 @@ def summary_lines(report: Report) -> list[str]:
     total = report.total
     lines = [f"{report.campaign}: {total.posts} posts published, {_count(total.views)} views, "
              f"{total.engagements:,} engagements, engagement rate {_percent(total.rate)}"]
-    for dimension in [d for d in ("platform", "day", "language") if d in dimensions(report)]:
+    shown = [d for d in ("platform", "day", "language") if d in dimensions(report)]
+    width = max([12, *(len(key) for dimension in shown for key in report.by[dimension])])
+    for dimension in shown:
         lines.append(f"by {dimension}:")
         for key, tally in sorted(report.by[dimension].items()):
-            lines.append(f"  {key:<12} {tally.posts:>4} posts {_count(tally.views):>10} views "
+            lines.append(f"  {key:<{width}} {tally.posts:>4} posts {_count(tally.views):>10} views "
                          f"{tally.engagements:>8,} engagements  {_percent(tally.rate):>7}")
     if report.top:
         best = report.top[0]

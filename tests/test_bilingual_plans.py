@@ -613,3 +613,20 @@ def test_the_reason_a_post_has_no_welsh_is_approved_shown_and_kept(store: Store,
     report = store.schedule(changed, "author@example", now=datetime(2027, 3, 2, tzinfo=UTC))
     assert report.changed == ["business-morning/police-x"]
     assert states_of(store) == {"business-morning/police-x": "draft"}
+
+
+def test_an_analyst_can_play_their_own_plan_with_demo_and_export_it_by_language(tmp_path: Path) -> None:
+    """`campaign demo PLAN -o FOLDER` plays the analyst's own plan (not only the bundled week): the CSV it writes
+    has each post's language, and the store it keeps is read by `campaign export --db` like a real one."""
+    plan = bilingual(tmp_path / "campaign", HELPLINE)
+    folder = tmp_path / "played"
+    result = CliRunner().invoke(main, ["demo", str(plan), "-o", str(folder)])
+    assert result.exit_code == 0 and "Traceback" not in result.output, result.output
+    assert "1. Validated plan.yaml: 3 posts, 0 errors" in result.output
+    import csv
+    with (folder / "engagement.csv").open(encoding="utf-8", newline="") as handle:
+        assert {row["language"] for row in csv.DictReader(handle)} == {"cy", "en", "cy,en"}
+    exported = CliRunner().invoke(main, ["export", "--db", str(folder / "rehearsal.db"), "--latest", "--format",
+                                         "jsonl"])
+    assert exported.exit_code == 0, exported.output
+    assert len([line for line in exported.output.splitlines() if line.startswith("{")]) == 3

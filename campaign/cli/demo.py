@@ -14,18 +14,21 @@ from campaign.files import atomic_text, write_text
 
 
 @click.command()
+@click.argument("plan", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--speed", type=Number(min=1, max=1_000_000), default=10_080, show_default=True,
               help="How many times faster than real time each post plays (10080: an hour in a third of a second); "
                    "the quiet hours between posts are skipped, so the week takes under four seconds. Lower it to "
                    "watch more slowly.")
 @click.option("-o", "--output", type=OUTPUT_FOLDER,
               help="Where to write the report and the export (default: a new temporary folder).")
-def demo(speed: float, output: Path | None) -> None:
-    """Validate the bundled week, schedule and approve it in a temporary store, rehearse it against the
+def demo(plan: Path | None, speed: float, output: Path | None) -> None:
+    """Validate the bundled week (or PLAN), schedule and approve it in a temporary store, rehearse it against the
     sandbox, collect engagement, and report — printing where the HTML report and CSV export are.
 
     The rehearsal plays each post at SPEED and skips the quiet hours between posts (nights, gaps), so the
     week keeps its order and its engagement curve in a few seconds. `campaign rehearse` plays a week evenly.
+    The store is kept in the output folder: `campaign export --db FOLDER/rehearsal.db` and `campaign report`
+    read it as they read a real one.
     """
     from campaign.cli.errors import command_args, one_line_logging
     from campaign.cli.rehearse import summary_lines as rehearsal_lines
@@ -36,7 +39,7 @@ def demo(speed: float, output: Path | None) -> None:
     from campaign.render import render_plan
     from campaign.report import build, html, summary_lines
 
-    plan = example_plan()
+    plan = plan or example_plan()
     rendered = render_plan(plan, now=BEFORE_EVERY_PLAN)  # the demo plays the week as if it started now
     click.echo(f"1. Validated {plan.name}: {len(rendered.drafts)} posts, {len(rendered.errors)} errors, "
                f"{len(rendered.warnings)} warnings.")
