@@ -246,7 +246,6 @@ class Renderer:
         that account's post."""
         tags = [tag for tag in account.languages if tag in post.words]
         blocks: list[str] = []
-        texts: dict[str, str] = {}
         alts: dict[Path, list[str]] = {}
         images: list[DraftImage] = []
         for tag in tags:
@@ -265,7 +264,6 @@ class Renderer:
             if text is None:
                 return self._failed(post, occurrence, account, content, _no_words(content, tidied))
             blocks.append(text)
-            texts[tag] = tidied
         first = self._content(post, account.platform, tags[0])
         images = [replace(image, alt="\n\n".join(alts[image.path])) if len(alts[image.path]) > 1 else image
                   for image in images]
@@ -309,7 +307,7 @@ class Renderer:
         spec = PLATFORMS[account.platform]
         length, hashtags, byte_length = self._measure(spec, text)
         reply_to = f"{post.reply_to}/{account.id}" if post.reply_to else None
-        # Draft(...) as its fields, at once: a frozen dataclass sets each of its 24 fields through
+        # Draft(...) as its fields, at once: a frozen dataclass sets each of its 25 fields through
         # object.__setattr__, four times the cost, and a plan has 10,000 drafts (tests/test_plan_shared_work.py
         # holds every draft to what Draft(...) makes).
         draft: Draft = object.__new__(Draft)

@@ -17,6 +17,7 @@ from click.testing import CliRunner
 from campaign.cli import main
 from campaign.exceptions import StoreError
 from campaign.publishing.runner import Runner, RunnerSettings
+from campaign.plan import load_plan
 from campaign.render import RenderedPlan, render_plan
 from campaign.sandbox import Sandbox
 from campaign.sandbox.runner import SandboxServer
@@ -630,3 +631,23 @@ def test_an_analyst_can_play_their_own_plan_with_demo_and_export_it_by_language(
                                          "jsonl"])
     assert exported.exit_code == 0, exported.output
     assert len([line for line in exported.output.splitlines() if line.startswith("{")]) == 3
+
+
+def test_a_post_is_in_the_campaigns_order_of_languages_whatever_order_it_is_written_in(tmp_path: Path) -> None:
+    """`en:` written before `cy:` changes nothing: the bilingual post is still Welsh first, and the post's
+    language (its first) is Welsh."""
+    reordered = HELPLINE.replace("  cy:\n", "  CY_SECTION\n").replace("  en:\n", "  cy:\n").replace(
+        "  CY_SECTION\n", "  en:\n")
+    swapped = reordered.replace('"Ffoniwch', '"EN').replace('"Call', '"Ffoniwch').replace('"EN', '"Call')
+    swapped = swapped.replace('"Cerdyn y llinell gymorth"', '"X"').replace('"The helpline card"',
+                                                                           '"Cerdyn y llinell gymorth"')
+    swapped = swapped.replace('"X"', '"The helpline card"')
+    assert swapped.index("  en:") < swapped.index("  cy:")
+    plan = bilingual(tmp_path, swapped)
+    loaded, _ = load_plan(plan, now=datetime(2027, 1, 1, tzinfo=UTC))
+    assert loaded is not None
+    [post] = loaded.posts
+    assert (list(post.words), post.language) == (["cy", "en"], "cy")
+    drafts = drafts_by_key(plan)
+    assert drafts["helpline/police-facebook"].text.startswith("Ffoniwch")
+    assert drafts["helpline/police-facebook"].language == "cy,en"

@@ -231,9 +231,11 @@ def aliases(languages: tuple[str, ...]) -> dict[str, str]:
 
 
 def language_sections(data: Mapping[str, Any], languages: tuple[str, ...]) -> dict[str, tuple[str, Any]]:
-    """The language sections written in a post (or variant) *data*: declared tag -> (the key written, its value)."""
+    """The language sections written in a post (or variant) *data*: declared tag -> (the key written, its value),
+    in the campaign's order of languages, whatever the order they are written in."""
     keys = {**{tag: tag for tag in languages}, **aliases(languages)}
-    return {keys[key]: (key, value) for key, value in data.items() if key in keys}
+    found = {keys[key]: (key, value) for key, value in data.items() if key in keys}
+    return {tag: found[tag] for tag in languages if tag in found}
 
 
 def post_hints(languages: tuple[str, ...]) -> dict[str, str]:
