@@ -326,4 +326,4 @@ def test_the_html_preview_of_one_platform_lists_only_its_posts_problems(tmp_path
     assert "0 errors" in html and "0 warnings" in html and "#seeitshareit" not in html
     everything = tmp_path / "all.html"
     assert CliRunner().invoke(main, ["preview", str(plan), "--html", str(everything)]).exit_code == 0
-    assert "1 warnings" in everything.read_text(encoding="utf-8")
+    assert "1 warning " in everything.read_text(encoding="utf-8")
