@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from campaign.exceptions import CampaignError
 from campaign.plan import Account
 from campaign.platforms import PLATFORMS, adapter_class
-from campaign.platforms.base import AccountConfig, AccountIdentity
+from campaign.platforms.base import AccountConfig, AccountIdentity, MediaItem
 from campaign.platforms.credentials import resolve_credentials
+from campaign.platforms.errors import PlatformError
 from campaign.platforms.media_host import media_host
 
 DEFAULT_TIMEOUT = 10.0
@@ -57,6 +59,8 @@ class AccountStatus:
     problem: str | None
     unverified: str | None = None
     """Why the account's permission to post could not be checked, and what to check instead."""
+    media_host: str | None = None
+    """What was checked of the account's media host (Instagram), where it has one and it works."""
 
     @property
     def ok(self) -> bool:
@@ -69,8 +73,10 @@ class AccountStatus:
         return self.ok and self.unverified is None
 
 
-def check_account(account: Account, environ: Mapping[str, str] = os.environ) -> AccountStatus:
-    """Ask the platform who the account's credentials belong to; every failure becomes a sentence."""
+def check_account(account: Account, environ: Mapping[str, str] = os.environ,
+                  pictures: Sequence[MediaItem] = ()) -> AccountStatus:
+    """Ask the platform who the account's credentials belong to; every failure becomes a sentence. Its media host,
+    where it has one, is tried as a post would use it: with *pictures*, the plan's pictures for the account."""
     try:
         config = account_config(account, environ)
     except CampaignError as exc:
@@ -83,9 +89,12 @@ def check_account(account: Account, environ: Mapping[str, str] = os.environ) -> 
     finally:
         adapter.close()
     problem = identity.problem
+    host_checked = None
     if problem is None and config.media_host is not None:
         try:
-            config.media_host.check(account.platform, config.timeout)
+            host_checked = config.media_host.check(account.platform, config.timeout, pictures)
+        except PlatformError as exc:
+            problem = f"the media host does not work: {exc.summary}"
         except CampaignError as exc:
             problem = f"the media host does not work: {exc}"
     if problem is None and _normal(identity.handle) != _normal(account.handle):
@@ -100,7 +109,23 @@ def check_account(account: Account, environ: Mapping[str, str] = os.environ) -> 
             f"{label} did not say what the credentials may do, so we could not check that they are allowed "
             "to post",
         )
-    return AccountStatus(account, identity, problem, unverified)
+    return AccountStatus(account, identity, problem, unverified, host_checked)
+
+
+def plan_pictures(plan: Path) -> dict[str, list[MediaItem]]:
+    """The pictures of *plan*'s posts, by account, for the accounts whose platform fetches them from a media host
+    (each picture once): what ``accounts check`` looks for where the host serves them."""
+    from campaign.render import render_plan
+
+    rendered = render_plan(plan)
+    hosted = {a.id for a in rendered.plan.accounts.values() if a.media_host} if rendered.plan else set()
+    pictures: dict[str, dict[str, MediaItem]] = {}
+    for draft in rendered.drafts:
+        if draft.account in hosted:
+            for image in draft.images:
+                pictures.setdefault(draft.account, {}).setdefault(
+                    image.sha256, MediaItem.from_file(image.path, image.alt, image.mime_type, image.sha256))
+    return {account: list(found.values()) for account, found in pictures.items()}
 
 
 def _normal(handle: str) -> str:

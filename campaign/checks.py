@@ -162,7 +162,8 @@ class Checker:
                           "error"))
         if len(draft.images) > spec.max_images:
             found.append((f"it has {len(draft.images)} images; {spec.label} takes at most {spec.max_images}",
-                          (f"remove {len(draft.images) - spec.max_images}, or give it a {draft.platform} variant "
+                          (f"remove {len(draft.images) - spec.max_images}, or give it a "
+                           f"`variants: {{{draft.platform}: {{images: …}}}}` "
                           "with fewer"), "error"))
         for image in draft.images:
             if not image.alt.strip():
@@ -489,12 +490,14 @@ def image_findings(draft: Draft) -> list[Finding]:
                           "error"))
         if facts.mime_type not in spec.image_types:
             found.append((f"{spec.label} does not take {_TYPE_NAMES[facts.mime_type]} images ({name!r})",
-                          "save it as one of: " + ", ".join(_TYPE_NAMES.get(t, t) for t in spec.image_types),
+                          ("save it as " + " or ".join(_TYPE_NAMES.get(t, t) for t in spec.image_types)
+                           + f", or give the post a `variants: {{{draft.platform}: {{images: …}}}}` with such a file"),
                           "error"))
         if spec.max_image_bytes is not None and facts.size > spec.max_image_bytes:
             found.append(((f"the image {name!r} is {_megabytes(facts.size)} ({facts.size:,} bytes); {spec.label} takes "
                           f"at most {_megabytes(spec.max_image_bytes)} ({spec.max_image_bytes:,} bytes)"),
-                          (f"make it smaller (fewer pixels, or saved as a JPEG), or give the post a "
+                          (f"make it smaller (fewer pixels{'' if facts.mime_type == 'image/jpeg' else ', or as a JPEG'}), "
+                           f"or give the post a "
                           f"`variants: {{{draft.platform}: {{images: …}}}}` with a smaller file"), "error"))
         found += _pixel_findings(spec, name, facts)
     return found

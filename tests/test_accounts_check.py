@@ -100,3 +100,41 @@ def test_an_instagram_accounts_bucket_is_checked_by_doing_what_a_post_does(tmp_p
     assert ("demo-instagram: the media host does not work: Instagram: the media host refused to store "
             "s3://no-such-bucket/") in result.output
     assert "NoSuchBucket" in result.output and s3_server.environ["LANCS_MEDIA_SECRET"] not in result.output
+
+
+def test_an_instagram_accounts_base_url_is_checked_for_every_picture_the_plan_gives_it(tmp_path: Path,
+                                                                                         sandbox: Sandbox) -> None:
+    """With a base URL as media host, `accounts check` fetches each of the plan's pictures for the account where
+    the force serves them: one served with other bytes is the account's problem, named (before, the check passed
+    and the post failed on the day); served as in the plan, the check says how many it read."""
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    from tests.instagram_fixtures import jpeg_bytes
+
+    served = tmp_path / "served"
+    served.mkdir()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(SimpleHTTPRequestHandler, directory=str(served)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        plan = sandbox_plan(tmp_path / "campaign", sandbox)
+        text = re.sub(r"    media_host: \{base_url: [^\n]*",
+                      f"    media_host: {{base_url: 'http://127.0.0.1:{server.server_port}/'}}", plan.read_text())
+        text = text.replace("- {id: hello, accounts: all, text: Hello, at: '2027-03-15 09:00'}",
+                            "- {id: hello, accounts: [demo-instagram], text: Hello, at: '2027-03-15 09:00', "
+                            "images: [{file: images/card.jpg, alt: The helpline card}]}")
+        plan.write_text(text)
+        (plan.parent / "images" / "card.jpg").write_bytes(jpeg_bytes(colour=(200, 0, 0)))
+        (served / "card.jpg").write_bytes(jpeg_bytes(colour=(0, 0, 200)))
+        result = CliRunner().invoke(main, ["accounts", "check", str(plan)], env=demo_environment(sandbox))
+        assert result.exit_code == 1, result.output
+        assert "demo-instagram: the media host does not work: Instagram: http://127.0.0.1:" in result.output
+        assert "serves other bytes than the approved card.jpg" in result.output
+
+        (served / "card.jpg").write_bytes(jpeg_bytes(colour=(200, 0, 0)))
+        result = CliRunner().invoke(main, ["accounts", "check", str(plan)], env=demo_environment(sandbox))
+        assert result.exit_code == 0, result.output
+        assert "demo-instagram: media host ok: 1 picture served as in the plan" in result.output
+    finally:
+        server.shutdown()

@@ -96,7 +96,7 @@ def test_instagram_takes_jpeg_only_at_most_30_hashtags_and_10_images(tmp_path: P
         """)
     code, output = validate(plan)
     assert code == 1, output
-    assert "save it as one of: JPEG" in output
+    assert "save it as JPEG, or give the post a `variants: {instagram: {images: …}}` with such a file" in output
     assert "it has 31 hashtags; Instagram takes at most 30 — remove 1" in output
     assert "it has 11 images; Instagram takes at most 10" in output
 
@@ -136,13 +136,24 @@ def test_a_picture_instagram_would_refuse_for_its_shape_is_an_error_at_validate(
      "variable (not shown: it may be a secret"),
     ("    media_host:\n",
      "accounts.lancs-instagram.media_host: 'media_host' is blank"),
+    ("    media_host: {base_url: 'http://www.lancashire.police.uk/media/'}\n",
+     "accounts.lancs-instagram.media_host.base_url: 'http://www.lancashire.police.uk/media/' is plain http; the "
+     "address Instagram fetches images from must be https"),
+    ("    media_host: {base_url: 'https://www.lancashire.police.uk/media/?token=abc'}\n",
+     "has a query ('?token=abc'); the file name is added to the address"),
+    ("    media_host: {bucket: lancs-media, credentials: {access_key_id: AKIAIOSFODNN7EXAMPLE, secret_access_key: "
+     "SECRET}}\n",
+     "media_host.credentials.access_key_id: this is not the name of an environment variable (not shown: it may be a "
+     "secret, and you must never put a secret in a plan) — write the NAME of the environment variable that holds "
+     "it, e.g. `access_key_id: LANCS_MEDIA_KEY_ID`"),
 ])
 def test_a_media_host_that_cannot_work_is_one_error_at_its_line_with_the_fix(
     tmp_path: Path, media_host: str | None, message: str
 ) -> None:
     """No media host, a bucket name S3 refuses, a bucket and a base address at once, an address without its
-    scheme, an expiry past a presigned URL's seven days, a pasted secret (never quoted back), a blank key: each is
-    an error at its line, saying what to write."""
+    scheme, an expiry past a presigned URL's seven days, a pasted secret (never quoted back, and the fix names the
+    key it was pasted at), a blank key, a base address over plain http or with a query: each is an error at its
+    line, saying what to write."""
     start = WITH_INSTAGRAM.index("    media_host:\n")
     end = WITH_INSTAGRAM.index("events:\n")
     base = WITH_INSTAGRAM[:start] + (media_host or "") + WITH_INSTAGRAM[end:]

@@ -280,3 +280,21 @@ def test_instagram_is_given_a_presigned_address_that_expires_when_the_plan_says(
         query = parse_qs(url.query)
         assert url.path == key
         assert query["X-Amz-Algorithm"] == ["AWS4-HMAC-SHA256"] and query["X-Amz-Expires"] == [seconds]
+
+
+def test_the_check_says_when_a_token_may_post_but_not_read_engagement(sandbox: Sandbox, s3_server: S3Server) -> None:
+    """A token with instagram_content_publish but not instagram_manage_insights: the check passes (it may post)
+    and says, tried on the account's newest post, that engagement will not be collected without it; before its
+    first post, it says that could not be checked."""
+    account = sandbox.account("instagram")
+    credentials = {"ig_user_id": "17841400000065432", "access_token": "EAAsandboxNoInsightsToken"}
+    sandbox.add_account(dataclasses.replace(account, handle="noinsights", credentials=credentials,
+                                            scopes=("instagram_basic", "instagram_content_publish")))
+    config = dataclasses.replace(instagram_config(sandbox, s3_server), handle="noinsights", credentials=credentials)
+    with adapter_class("instagram")(config) as adapter:
+        assert any("could not be checked" in note for note in adapter.check().notes)
+        adapter.publish(Outgoing("The week starts today", images=(jpeg(),)))
+        identity = adapter.check()
+    assert identity.token_ok and identity.problem is None
+    assert "instagram_manage_insights" not in identity.permissions
+    assert any("lacks instagram_manage_insights" in note for note in identity.notes)

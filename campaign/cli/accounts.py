@@ -23,7 +23,7 @@ def check(plan: Path | None) -> None:
     cannot post. An account whose platform does not say what its credentials may do is listed as not
     verified, with what to check by hand (this alone does not make the exit 1). Secrets are never printed.
     """
-    from campaign.accounts import check_account
+    from campaign.accounts import check_account, plan_pictures
     from campaign.plan import load_plan
     from campaign.platforms import PLATFORMS
 
@@ -32,7 +32,8 @@ def check(plan: Path | None) -> None:
         for problem in problems:
             click.secho(str(problem), fg="red", err=True)
         raise SystemExit(1)
-    statuses = [check_account(account) for account in loaded.accounts.values()]
+    pictures = plan_pictures(plan or example_plan())
+    statuses = [check_account(account, pictures=pictures.get(account.id, ())) for account in loaded.accounts.values()]
     rows = [("ACCOUNT", "PLATFORM", "HANDLE", "IDENTITY", "TOKEN", "PERMISSIONS")]
     for status in statuses:
         identity = status.identity
@@ -52,6 +53,8 @@ def check(plan: Path | None) -> None:
     for status in statuses:
         for note in status.identity.notes if status.identity else ():
             click.echo(f"{status.account.id}: {note}")
+        if status.media_host is not None and status.ok:
+            click.echo(f"{status.account.id}: media host ok: {status.media_host}")
     for status in failing:
         click.secho(f"{status.account.id}: {status.problem}", fg="red")
     for status in unverified:

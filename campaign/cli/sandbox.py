@@ -76,8 +76,9 @@ def serve(
     """Serve the sandbox until Ctrl-C.
 
     It answers on the platforms' real paths (X /2/..., Facebook /v25.0/..., Mastodon /api/...,
-    Bluesky /xrpc/..., LinkedIn /rest/...) and accepts the demo accounts printed at start-up. Point an account at it
-    with `api_base: URL` in the plan. Everything posted is listed at URL/_sandbox/posts.
+    Bluesky /xrpc/..., LinkedIn /rest/..., Instagram /v25.0/{ig-user-id}/media and media_publish, beside
+    Facebook's) and accepts the demo accounts printed at start-up. Point an account at it with `api_base: URL` in
+    the plan. Everything posted is listed at URL/_sandbox/posts.
     """
     from campaign.sandbox import Sandbox
     from campaign.sandbox.runner import serve_forever

@@ -22,7 +22,12 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from campaign.platforms import PLATFORMS
-from campaign.platforms.media_host import EXPIRES_RANGE, S3_CREDENTIALS, S3_OPTIONAL_CREDENTIALS, MediaHostSettings
+from campaign.platforms.media_host import (
+    EXPIRES_RANGE,
+    S3_CREDENTIALS,
+    S3_OPTIONAL_CREDENTIALS,
+    MediaHostSettings,
+)
 from campaign.problems import shown
 from campaign.times import TimeProblem, bounded_duration
 from campaign.yamlfile import Section, YamlMap, describe
@@ -45,10 +50,31 @@ HINTS = {
                 "'https://www.lancashire.police.uk/campaign-media/'",
 }
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
-_URL = re.compile(r"https?://[^\s/]+(/\S*)?")
+_URL = re.compile(r"(?P<scheme>https?)://(?P<host>[^\s/?#:]+)(:\d+)?(?P<path>/[^\s?#]*)?(?P<query>[?#]\S*)?")
+_LOOPBACK = ("127.0.0.1", "localhost")
+"""Hosts a plan may name over plain http: this machine (a test server, a local S3), never the internet."""
 _ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
-FIX_NAME = ("write the NAME of the environment variable that holds it, e.g. `secret_access_key: LANCS_MEDIA_SECRET`, "
-            "and rotate the key if it was real")
+EXAMPLE_NAMES = {"access_key_id": "LANCS_MEDIA_KEY_ID", "secret_access_key": "LANCS_MEDIA_SECRET",
+                 "session_token": "LANCS_MEDIA_SESSION_TOKEN"}
+
+
+def fix_name(name: str) -> str:
+    """How to write the credential *name* of a bucket: the name of the variable holding it."""
+    return (f"write the NAME of the environment variable that holds it, e.g. `{name}: {EXAMPLE_NAMES[name]}`, and "
+            "rotate the key if it was real")
+
+
+def url_problem(url: str, what: str, query: bool = True) -> str | None:
+    """What is wrong with *url* as the address of *what*, if anything: not an address, plain http to anywhere but
+    this machine (Instagram fetches only https, and keys travel to an endpoint), or (without *query*) a query."""
+    found = _URL.fullmatch(url)
+    if found is None:
+        return f"{shown(url)} is not an address"
+    if found["scheme"] == "http" and found["host"] not in _LOOPBACK:
+        return f"{shown(url)} is plain http; {what} must be https"
+    if not query and found["query"]:
+        return f"{shown(url)} has a query ({shown(found['query'])}); the file name is added to the address"
+    return None
 
 
 def read_media_host(loader: Loader, section: Section, platform: str, where: str) -> MediaHostSettings | None:
@@ -70,18 +96,22 @@ def read_media_host(loader: Loader, section: Section, platform: str, where: str)
         return None
     bucket, base_url = host.get("bucket"), host.get("base_url")
     if (bucket is None) == (base_url is None):
+        if host.blank & {"bucket", "base_url"}:
+            return None  # blank: reported
+        both = bucket is not None
         loader.error(line, f"{where}.media_host", "a media host is a bucket or a base address, and this one names "
-                     f"{'both' if bucket is not None else 'neither'}",
-                     "write `bucket:` (with its `credentials:`) or `base_url:`, not both")
+                     f"{'both' if both else 'neither'}", "keep one of `bucket:` (with its `credentials:`) and "
+                     "`base_url:`" if both else "write `bucket:` (with its `credentials:`) or `base_url:`")
         return None
     if base_url is not None:
         others = [key for key in KEYS if key != "base_url" and key in host.data]
         if others:
             loader.error(host.value_line(others[0]), f"{where}.media_host.{others[0]}", f"`{others[0]}:` belongs to "
                          "a bucket, and this media host is a base address", f"remove `{others[0]}:`")
-        if not _URL.fullmatch(base_url):
-            loader.error(host.value_line("base_url"), f"{where}.media_host.base_url", f"{shown(base_url)} is not an "
-                         "address", f"write {HINTS['base_url']}")
+        problem = url_problem(base_url, "the address Instagram fetches images from", query=False)
+        if problem is not None:
+            loader.error(host.value_line("base_url"), f"{where}.media_host.base_url", problem,
+                         f"write {HINTS['base_url']}")
             return None
         return MediaHostSettings(base_url=base_url)
     return _bucket(loader, host, str(bucket), f"{where}.media_host")
@@ -94,8 +124,9 @@ def _bucket(loader: Loader, host: Section, bucket: str, where: str) -> MediaHost
                      "write the bucket's name: 3 to 63 lower-case letters, digits, '.' and '-'")
         ok = False
     endpoint = host.get("endpoint")
-    if endpoint is not None and not _URL.fullmatch(endpoint):
-        loader.error(host.value_line("endpoint"), f"{where}.endpoint", f"{shown(endpoint)} is not an address",
+    problem = url_problem(endpoint, "an S3 API that is given the bucket's keys") if endpoint is not None else None
+    if problem is not None:
+        loader.error(host.value_line("endpoint"), f"{where}.endpoint", problem,
                      f"write {HINTS['endpoint']}, or remove it to use AWS's own")
         ok = False
     expires = timedelta(seconds=3600)
@@ -124,7 +155,9 @@ def _credentials(loader: Loader, host: Section, where: str) -> dict[str, str] | 
     if not isinstance(value, YamlMap):
         loader.error(host.value_line("credentials") if "credentials" in host.data else host.line,
                      f"{where}.credentials", "a bucket needs the names of the environment variables holding its "
-                     f"keys, found {describe(value, secret=True)} (not shown: it may be a secret)", FIX_NAME)
+                     f"keys, found {describe(value, secret=True)}{' (not shown: it may be a secret)' if value else ''}",
+                     "write `credentials:` with `access_key_id: LANCS_MEDIA_KEY_ID` and `secret_access_key: "
+                     "LANCS_MEDIA_SECRET` under it, each the NAME of the environment variable holding the key")
         return None
     allowed = S3_CREDENTIALS + S3_OPTIONAL_CREDENTIALS
     names = Section(value, f"{where}.credentials", loader.report, dict.fromkeys(allowed, str), required=S3_CREDENTIALS,
@@ -135,7 +168,7 @@ def _credentials(loader: Loader, host: Section, where: str) -> dict[str, str] | 
             continue  # reported
         if not isinstance(variable, str) or not _ENV_NAME.fullmatch(variable) or _looks_secret(variable):
             loader.error(line, f"{where}.credentials.{name}", "this is not the name of an environment variable (not "
-                         "shown: it may be a secret, and you must never put a secret in a plan)", FIX_NAME)
+                         "shown: it may be a secret, and you must never put a secret in a plan)", fix_name(name))
             continue
         found[name] = variable
     return found if all(name in found for name in S3_CREDENTIALS) else None

@@ -208,6 +208,8 @@ class RecentPost:
     remote_id: str
     text: str
     created_at: datetime
+    url: str | None = None
+    """Its address, where the listing gives one that the id alone does not (Instagram's permalink)."""
 
 
 class Adapter(ABC):

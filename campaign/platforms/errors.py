@@ -150,6 +150,13 @@ class InvalidMedia(Permanent):
     advice = "Fix the post's images or alt text and approve it again."
 
 
+class MediaNotServed(InvalidMedia):
+    """The account's media host does not serve the approved picture where the platform will fetch it."""
+
+    advice = ("Put the approved file where the media host serves it (or correct the plan's media_host), then put "
+              "the post back in the queue with `campaign retry`.")
+
+
 class AccountProblem(PlatformError):
     """The account cannot post until a person fixes its credentials or permissions; every post would fail."""
 

@@ -241,7 +241,8 @@ class InstagramAdapter(Adapter):
         if len(found) != 1:
             raise Transient(self.spec.name, f"Instagram says container {container.id} is published, and the "
                             f"account's media lists {len(found)} posts with these words since", outcome_unknown=True)
-        return Receipt(found[0].remote_id, self._permalink(found[0].remote_id), created_at=found[0].created_at)
+        return Receipt(found[0].remote_id, found[0].url or self._permalink(found[0].remote_id),
+                       created_at=found[0].created_at)
 
     def _permalink(self, media_id: str) -> str:
         """The media's permalink; the account's page when Instagram does not say (the post is out either way)."""
@@ -258,7 +259,8 @@ class InstagramAdapter(Adapter):
                 created = _parse_time(str(media["timestamp"]))
                 if created < since:
                     return
-                yield RecentPost(str(media["id"]), str(media.get("caption") or ""), created)
+                yield RecentPost(str(media["id"]), str(media.get("caption") or ""), created,
+                                 str(media["permalink"]) if media.get("permalink") else None)
             after = ((page.get("paging") or {}).get("cursors") or {}).get("after")
             if not (page.get("paging") or {}).get("next") or not after:
                 return
@@ -302,6 +304,14 @@ class InstagramAdapter(Adapter):
         elif total and used >= total:
             problem = (f"the account has published {used} of its {total} posts in the last {hours} hours: no post "
                        "can go out until the oldest of them is that old")
+        insights = self._insights_readable()
+        notes = [f"{max(0, total - used)} of {total} posts left in the moving {hours} hours"] if total else []
+        if insights is False:
+            notes.append("the token may post but not read engagement (it lacks instagram_manage_insights): give it "
+                         "that permission, or no engagement will be collected for this account")
+        elif insights is None:
+            notes.append("whether the token may read engagement (instagram_manage_insights) could not be checked: "
+                         "the account has no post yet to read it of")
         return AccountIdentity(
             platform=self.spec.name,
             handle=handle or self.account.handle,
@@ -310,10 +320,25 @@ class InstagramAdapter(Adapter):
             token_ok=True,
             # Reading content_publishing_limit needs instagram_basic and instagram_content_publish (its reference),
             # so an answer proves the token may publish.
-            permissions=("instagram_basic", "instagram_content_publish"),
+            permissions=("instagram_basic", "instagram_content_publish",
+                         *(("instagram_manage_insights",) if insights else ())),
             problem=problem,
-            notes=(f"{max(0, total - used)} of {total} posts left in the moving {hours} hours",) if total else (),
+            notes=tuple(notes),
         )
+
+    def _insights_readable(self) -> bool | None:
+        """Whether the token may read engagement (instagram_manage_insights), tried on the account's newest post;
+        None when it has none to try."""
+        newest = self._request("GET", f"/{self._user}/media", params={"fields": "id", "limit": 1}).json()
+        if not newest.get("data"):
+            return None
+        try:
+            self._request("GET", f"/{newest['data'][0]['id']}/insights", params={"metric": "reach"})
+        except GraphError as error:
+            if error.code in PERMISSION_CODES:
+                return False
+            raise
+        return True
 
     def _map_error(self, error: Exception) -> PlatformError | None:
         name = self.spec.name

@@ -24,7 +24,7 @@ import json
 import os
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -33,7 +33,7 @@ import requests
 
 from campaign.exceptions import CampaignError
 from campaign.platforms.credentials import register_secrets, secret_values
-from campaign.platforms.errors import AccountProblem, InvalidMedia, PlatformError, Transient
+from campaign.platforms.errors import AccountProblem, MediaNotServed, PlatformError, Transient
 
 if TYPE_CHECKING:
     from campaign.platforms.base import MediaItem
@@ -85,9 +85,13 @@ class MediaHost(ABC):
     def url_for(self, image: MediaItem, platform: str, timeout: float) -> str:
         """A URL that serves exactly *image*'s bytes, or a :class:`PlatformError` saying why there is none."""
 
-    def check(self, platform: str, timeout: float) -> None:
-        """Raise a :class:`PlatformError` if the host cannot work now (``accounts check``). A base URL has nothing
-        to check until a post names a picture: each is checked when its post goes out."""
+    def check(self, platform: str, timeout: float, pictures: Sequence[MediaItem] = ()) -> str:
+        """What was checked, as a sentence, or a :class:`PlatformError` if the host cannot work now (``accounts
+        check``). *pictures*: the plan's pictures for the account, each checked where the host serves it (a base
+        URL); a bucket is checked with a test object of its own, as each picture is put there when it goes out."""
+        for picture in pictures:
+            self.url_for(picture, platform, timeout)
+        return f"{len(pictures)} picture{'' if len(pictures) == 1 else 's'} served as in the plan"
 
 
 class S3MediaHost(MediaHost):
@@ -118,11 +122,12 @@ class S3MediaHost(MediaHost):
                 )
             return self._clients[timeout]
 
-    def check(self, platform: str, timeout: float) -> None:
+    def check(self, platform: str, timeout: float, pictures: Sequence[MediaItem] = ()) -> str:
         """Do what a post does, with a few bytes of its own: put them in the bucket, presign, read them back."""
         from campaign.platforms.base import MediaItem
 
         self.url_for(MediaItem("campaign-check", PROBE, "", "text/plain"), platform, timeout)
+        return f"s3://{self.settings.bucket}: a test object stored, presigned and read back"
 
     def url_for(self, image: MediaItem, platform: str, timeout: float) -> str:
         from botocore.exceptions import BotoCoreError, ClientError
@@ -188,15 +193,15 @@ def checked(url: str, image: MediaItem, platform: str, timeout: float) -> str:
         raise Transient(platform, f"{shown_url(url)} answered {response.status_code}; nothing was posted",
                         status=response.status_code)
     if response.status_code != 200:
-        raise InvalidMedia(platform, f"{shown_url(url)} answered {response.status_code}, so the platform could not "
-                           f"fetch {image.name} there: put the approved file at that address, or name another "
-                           "media_host in the plan; nothing was posted", status=response.status_code)
+        raise MediaNotServed(platform, f"{shown_url(url)} answered {response.status_code}, so the platform could not "
+                             f"fetch {image.name} there: put the approved file at that address, or name another "
+                             "media_host in the plan; nothing was posted", status=response.status_code)
     served = hashlib.sha256(response.content).hexdigest()
     approved = hashlib.sha256(image.data).hexdigest()
     if served != approved:
-        raise InvalidMedia(platform, f"{shown_url(url)} serves other bytes than the approved {image.name} (checksum "
-                           f"{served[:12]}… served, {approved[:12]}… approved): put the approved file there, or "
-                           "have the one served approved; nothing was posted")
+        raise MediaNotServed(platform, f"{shown_url(url)} serves other bytes than the approved {image.name} "
+                             f"(checksum {served[:12]}… served, {approved[:12]}… approved): put the approved file "
+                             "there, or have the one served approved; nothing was posted")
     return url
 
 

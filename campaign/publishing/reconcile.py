@@ -140,7 +140,7 @@ def settle(store: Store, adapter: Adapter, post: Post, actor: str, now: datetime
     if lookup.verdict == Verdict.FOUND:
         found = lookup.found
         assert found is not None
-        url = adapter.post_url(found.remote_id)
+        url = found.url or adapter.post_url(found.remote_id)
         first = as_utc(post.first_sent_at or post.due_at)
         created = platform_time(found.created_at, first, now, as_utc(post.sending_at or first))
         if store.adopt(post.id, actor, found.remote_id, url, created, now):
