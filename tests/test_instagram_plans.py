@@ -229,16 +229,19 @@ def test_the_preview_shows_an_instagram_post_picture_first(tmp_path: Path) -> No
 
 def test_a_publish_whose_reply_was_lost_is_looked_up_and_adopted_never_published_twice(tmp_path: Path) -> None:
     """Through the runner: the answer to the first Instagram media_publish is lost (the post is out). The post
-    becomes unknown, the lookup of the account's media finds it and the post is adopted with Instagram's id;
-    nothing is published twice, and every post of the week goes out."""
+    becomes unknown, the lookup of the account's media finds it and the post is adopted with Instagram's id and
+    the media's own permalink (not the account's page); nothing is published twice, and every post of the week
+    goes out."""
     plan = instagram_campaign(tmp_path)
     with rehearsal(plan, speed=200_000, start_in=0.5, workdir=tmp_path) as run:
         run.sandbox.set_faults("instagram:POST /v*/*/media_publish:lose_reply:times=1")
         assert run.run(timeout=90).totals == {"published": 3}
         on_instagram = {post.text: post.id for post in run.sandbox.posts("instagram")}
+        permalinks = {post.id: post.url for post in run.sandbox.posts("instagram")}
         stored = {post.key: post for post in run.store.posts_in([PostState.PUBLISHED], "test-week")}
         reconciled = [entry for entry in run.store.audit("test-week") if entry.action == "reconciled"]
     assert len(on_instagram) == 2 and len(run.sandbox.requests("instagram", "POST", "*/media_publish")) == 2
     [entry] = reconciled
     assert entry.post_key.endswith("/lancs-instagram") and '"found": true' in entry.details
     assert stored[entry.post_key].remote_id in on_instagram.values()
+    assert stored[entry.post_key].remote_url == permalinks[stored[entry.post_key].remote_id]
