@@ -312,11 +312,11 @@ def test_an_image_over_a_platforms_size_limit_fails_validate(tmp_path: Path) -> 
     line = line_of(plan, "- id: guide") + 2
     assert sorted(problems) == [
         (str(plan), line, "post 'guide' for @LancsPolice (x): the image 'big.png' is 7.7 MB (7,700,000 bytes); "
-         "X takes at most 5 MB (5,242,880 bytes) — make it smaller (fewer pixels, or saved as a JPEG), or give the "
+         "X takes at most 5 MB (5,242,880 bytes) — make it smaller (fewer pixels, or as a JPEG), or give the "
          "post a `variants: {x: {images: …}}` with a smaller file"),
         (str(plan), line, "post 'guide' for lancspolice.bsky.social (bluesky): the image 'big.png' is 7.7 MB "
          "(7,700,000 bytes); Bluesky takes at most 2 MB (2,000,000 bytes) — make it smaller (fewer pixels, or "
-         "saved as a JPEG), or give the post a `variants: {bluesky: {images: …}}` with a smaller file"),
+         "as a JPEG), or give the post a `variants: {bluesky: {images: …}}` with a smaller file"),
     ], output
 
 

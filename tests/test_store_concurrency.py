@@ -318,14 +318,19 @@ def claim_as_due(name: str, url: str, stop_at: datetime) -> list[tuple[datetime,
     return calls
 
 
-def pause_at(name: str, url: str, at: datetime) -> dict[str, Any]:
-    """The duty inspector: at *at*, pause the campaign; note when ``pause`` returned.
+def pause_at(name: str, url: str, at: datetime, claimed_first: int = 0, latest: datetime | None = None
+             ) -> dict[str, Any]:
+    """The duty inspector: at *at*, once *claimed_first* posts are claimed (or at *latest*), pause the campaign;
+    note when ``pause`` returned. (The runners start as processes: on a machine busy with other work they may
+    begin claiming late, and a pause before any claim would prove nothing.)
 
     On PostgreSQL, also take a snapshot right after it returned (``pg_current_snapshot()``): a transaction
     is visible in it only if it had committed by then.
     """
     with opened(url) as store:
         sleep_until(at)
+        while len(audit_entries(store, "claimed")) < claimed_first and datetime.now(UTC) < (latest or at):
+            time.sleep(0.005)
         hold = store.pause("suspect in custody: stop all posts", name, CAMPAIGN_ID)
         returned = datetime.now(UTC)
         snapshot = None
@@ -372,7 +377,8 @@ def test_no_claim_after_pause_returns_while_posts_fall_due_every_five_ms(store_u
         stop_at = times[-1] + timedelta(milliseconds=500)
         claimers = [f"runner-{n}" for n in range(3)]
         outcomes = runners.run([(name, claim_as_due, (store_url, stop_at)) for name in claimers]
-                               + [("duty-inspector", pause_at, (store_url, times[count // 2]))])
+                               + [("duty-inspector", pause_at, (store_url, times[count // 2], 20,
+                                                                times[3 * count // 4]))])
         paused = outcomes["duty-inspector"]
         returned: datetime = paused["returned"]
 
