@@ -61,6 +61,8 @@ class AccountStatus:
     """Why the account's permission to post could not be checked, and what to check instead."""
     media_host: str | None = None
     """What was checked of the account's media host (Instagram), where it has one and it works."""
+    media_host_failed: bool = False
+    """The problem is the media host's (the token itself works)."""
 
     @property
     def ok(self) -> bool:
@@ -90,13 +92,14 @@ def check_account(account: Account, environ: Mapping[str, str] = os.environ,
         adapter.close()
     problem = identity.problem
     host_checked = None
+    host_failed = False
     if problem is None and config.media_host is not None:
         try:
             host_checked = config.media_host.check(account.platform, config.timeout, pictures)
-        except PlatformError as exc:
-            problem = f"the media host does not work: {exc.summary}"
+        except PlatformError as exc:  # its own words: the platform is not at fault, nor is it "temporary"
+            problem, host_failed = f"media host: {exc.message}", True
         except CampaignError as exc:
-            problem = f"the media host does not work: {exc}"
+            problem, host_failed = f"media host: {exc}", True
     if problem is None and _normal(identity.handle) != _normal(account.handle):
         problem = (f"the credentials belong to {identity.handle}, not {account.handle}: check the variables "
                    "the plan names for this account")
@@ -109,7 +112,7 @@ def check_account(account: Account, environ: Mapping[str, str] = os.environ,
             f"{label} did not say what the credentials may do, so we could not check that they are allowed "
             "to post",
         )
-    return AccountStatus(account, identity, problem, unverified, host_checked)
+    return AccountStatus(account, identity, problem, unverified, host_checked, host_failed)
 
 
 def plan_pictures(plan: Path) -> dict[str, list[MediaItem]]:

@@ -38,7 +38,7 @@ def check(plan: Path | None) -> None:
     for status in statuses:
         identity = status.identity
         who = f"{identity.display_name} ({identity.remote_user_id})" if identity and identity.remote_user_id else "—"
-        token = "ok" if status.ok else "PROBLEM"
+        token = "ok" if status.ok or (status.media_host_failed and identity and identity.token_ok) else "PROBLEM"
         if identity and identity.permissions:
             permissions = ", ".join(identity.permissions)
         else:
