@@ -5,10 +5,9 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 from campaign.exceptions import CampaignError
-from campaign.plan import Account
+from campaign.plan import Account, Plan
 from campaign.platforms import PLATFORMS, adapter_class
 from campaign.platforms.base import AccountConfig, AccountIdentity, MediaItem
 from campaign.platforms.credentials import resolve_credentials
@@ -115,15 +114,17 @@ def check_account(account: Account, environ: Mapping[str, str] = os.environ,
     return AccountStatus(account, identity, problem, unverified, host_checked, host_failed)
 
 
-def plan_pictures(plan: Path) -> dict[str, list[MediaItem]]:
+def plan_pictures(plan: Plan) -> dict[str, list[MediaItem]]:
     """The pictures of *plan*'s posts, by account, for the accounts whose platform fetches them from a media host
-    (each picture once): what ``accounts check`` looks for where the host serves them."""
-    from campaign.render import render_plan
+    (each picture once): what ``accounts check`` looks for where the host serves them. Nothing is rendered for a
+    plan without such an account."""
+    from campaign.render import Renderer
 
-    rendered = render_plan(plan)
-    hosted = {a.id for a in rendered.plan.accounts.values() if a.media_host} if rendered.plan else set()
+    hosted = {a.id for a in plan.accounts.values() if a.media_host}
+    if not hosted:
+        return {}
     pictures: dict[str, dict[str, MediaItem]] = {}
-    for draft in rendered.drafts:
+    for draft in Renderer(plan).drafts():
         if draft.account in hosted:
             for image in draft.images:
                 pictures.setdefault(draft.account, {}).setdefault(

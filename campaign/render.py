@@ -246,6 +246,7 @@ class Renderer:
         that account's post."""
         tags = [tag for tag in account.languages if tag in post.words]
         blocks: list[str] = []
+        words: dict[str, str] = {}
         alts: dict[Path, list[str]] = {}
         images: list[DraftImage] = []
         for tag in tags:
@@ -264,6 +265,7 @@ class Renderer:
             if text is None:
                 return self._failed(post, occurrence, account, content, _no_words(content, tidied))
             blocks.append(text)
+            words[tag] = tidied
         first = self._content(post, account.platform, tags[0])
         images = [replace(image, alt="\n\n".join(alts[image.path])) if len(alts[image.path]) > 1 else image
                   for image in images]
@@ -279,14 +281,19 @@ class Renderer:
         if follows is None:  # the words are compared once, on the draft in the first language the post has
             where = where_of(post.id, account.handle, account.platform)
             problems += [Problem(draft.file, draft.line, where, message, fix)
-                         for message, fix in self.checker.same_facts(self._words_of(post, occurrence, account))]
+                         for message, fix in self.checker.same_facts(self._words_of(post, occurrence, account, words))]
         return _with_problems(draft, problems)
 
-    def _words_of(self, post: PostEntry, occurrence: Occurrence, account: Account) -> dict[str, str]:
-        """The words of *post* in each language it is written in, as rendered for *account*'s platform (a
-        language that fails to render is reported with its own draft, and left out here)."""
+    def _words_of(self, post: PostEntry, occurrence: Occurrence, account: Account,
+                  rendered: dict[str, str]) -> dict[str, str]:
+        """The words of *post* in each language it is written in, as rendered for *account*'s platform: those of
+        *rendered* (the account's own languages, rendered already) and the others rendered now (a language that
+        fails to render is reported with its own draft, and left out here)."""
         words: dict[str, str] = {}
         for tag in post.words:
+            if tag in rendered:
+                words[tag] = rendered[tag]
+                continue
             content = self._content(post, account.platform, tag)
             try:
                 words[tag] = _tidy(self._render_text(content, self._context(post, occurrence, account, content, tag)))

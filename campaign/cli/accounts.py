@@ -32,7 +32,7 @@ def check(plan: Path | None) -> None:
         for problem in problems:
             click.secho(str(problem), fg="red", err=True)
         raise SystemExit(1)
-    pictures = plan_pictures(plan or example_plan())
+    pictures = plan_pictures(loaded)
     statuses = [check_account(account, pictures=pictures.get(account.id, ())) for account in loaded.accounts.values()]
     rows = [("ACCOUNT", "PLATFORM", "HANDLE", "IDENTITY", "TOKEN", "PERMISSIONS")]
     for status in statuses:

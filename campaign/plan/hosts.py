@@ -22,6 +22,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from campaign.platforms import PLATFORMS
+from campaign.platforms.credentials import is_variable_name, looks_secret
 from campaign.platforms.media_host import (
     EXPIRES_RANGE,
     S3_CREDENTIALS,
@@ -53,7 +54,6 @@ _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _URL = re.compile(r"(?P<scheme>https?)://(?P<host>[^\s/?#:]+)(:\d+)?(?P<path>/[^\s?#]*)?(?P<query>[?#]\S*)?")
 _LOOPBACK = ("127.0.0.1", "localhost")
 """Hosts a plan may name over plain http: this machine (a test server, a local S3), never the internet."""
-_ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
 EXAMPLE_NAMES = {"access_key_id": "LANCS_MEDIA_KEY_ID", "secret_access_key": "LANCS_MEDIA_SECRET",
                  "session_token": "LANCS_MEDIA_SESSION_TOKEN"}
 
@@ -147,8 +147,6 @@ def _bucket(loader: Loader, host: Section, bucket: str, where: str) -> MediaHost
 
 def _credentials(loader: Loader, host: Section, where: str) -> dict[str, str] | None:
     """The names of the variables holding the bucket's keys; whatever is written there is never quoted back."""
-    from campaign.plan.loader import _looks_secret
-
     value: Any = host.data.get("credentials")
     if "credentials" in host.blank:
         return None  # reported
@@ -166,7 +164,7 @@ def _credentials(loader: Loader, host: Section, where: str) -> dict[str, str] | 
     for name, variable, line in names.items():
         if name not in allowed or name in names.blank:
             continue  # reported
-        if not isinstance(variable, str) or not _ENV_NAME.fullmatch(variable) or _looks_secret(variable):
+        if not isinstance(variable, str) or not is_variable_name(variable) or looks_secret(variable):
             loader.error(line, f"{where}.credentials.{name}", "this is not the name of an environment variable (not "
                          "shown: it may be a secret, and you must never put a secret in a plan)", fix_name(name))
             continue

@@ -40,6 +40,7 @@ from campaign.plan.model import (
 from campaign.plan.paths import campaign_folder, outside_problem
 from campaign.plan.posts import PostReader
 from campaign.platforms import PLATFORMS
+from campaign.platforms.credentials import is_variable_name, looks_secret
 from campaign.problems import Problem, brief, errors, shown
 from campaign.times import (
     EARLIEST,
@@ -69,7 +70,6 @@ _ID = re.compile(r"[a-z0-9][a-z0-9_-]*")
 _PHONE = re.compile(r"\+?[0-9](?:[ \u00a0-]?[0-9])+")
 """A verified number as it is printed: digits, grouped by single spaces, non-breaking spaces or hyphens (the
 checks accept it in a post exactly as written here)."""
-_ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
 _HASHTAG = re.compile(r"#?(\w+)")
 _HANDLES = {
     "x": (re.compile(r"@\w{1,15}"), "an X handle: '@' and at most 15 letters, digits or '_', such as '@LancsPolice'"),
@@ -151,14 +151,6 @@ def read_plan(path: Path | str) -> Plan:
     if plan is None or errors(problems):
         raise PlanError(errors(problems))
     return plan
-
-
-def _looks_secret(name: str) -> bool:
-    """An upper-case, underscore-only value that is still probably a pasted key rather than a variable's name:
-    a long run without underscores, digits inside a long run, or many digits (``AKIAIOSFODNN7EXAMPLE``)."""
-    parts = name.split("_")
-    return (len(name) > 100 or sum(c.isdigit() for c in name) > 6
-            or any(len(p) > 20 or (len(p) > 12 and any(c.isdigit() for c in p)) for p in parts))
 
 
 _HTTPS = re.compile(r"https://[^\s/]+\.[^\s/]+(/\S*)?")
@@ -551,9 +543,9 @@ class Loader:
             problem = None
             if not isinstance(variable, str):
                 problem = f"this is {describe(variable, secret=True)}, not the name of an environment variable"
-            elif not _ENV_NAME.fullmatch(variable):
+            elif not is_variable_name(variable):
                 problem = "this is not the name of an environment variable"
-            elif _looks_secret(variable):
+            elif looks_secret(variable):
                 problem = "this looks like a secret, not the name of an environment variable"
             if problem is not None:
                 # Never quote the value: it may be the secret itself.

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -27,6 +28,22 @@ if TYPE_CHECKING:
 NOT_SECRET = frozenset({"page_id", "ig_user_id"})
 """Credential names whose values are public identifiers (a Facebook page id appears in every post id, an Instagram
 user id in every request path)."""
+
+_VARIABLE_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
+
+
+def is_variable_name(written: str) -> bool:
+    """Whether *written* is how a plan names an environment variable: upper-case letters, digits and '_'."""
+    return _VARIABLE_NAME.fullmatch(written) is not None
+
+
+def looks_secret(name: str) -> bool:
+    """An upper-case, underscore-only value that is still probably a pasted key rather than a variable's name:
+    a long run without underscores, digits inside a long run, or many digits (``AKIAIOSFODNN7EXAMPLE``)."""
+    parts = name.split("_")
+    return (len(name) > 100 or sum(c.isdigit() for c in name) > 6
+            or any(len(p) > 20 or (len(p) > 12 and any(c.isdigit() for c in p)) for p in parts))
+
 
 REDACTED = "[redacted]"
 _MIN_SECRET_LENGTH = 6

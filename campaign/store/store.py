@@ -289,17 +289,18 @@ class Store(People, PublishingTransitions, Pairs):
         """Void the approval of each approved post paired with a post whose content changed: the two were approved
         as one, and one of them is not what was approved any more."""
         changed = set(report.changed)
-        leads = {d.follows for d in rendered.drafts if d.key in changed and d.follows} - changed
         if not changed:
             return
+        # lead -> its changed follower: an English post that changed voids its Welsh partner's approval too.
+        follower_of = {d.follows: d.key for d in rendered.drafts if d.key in changed and d.follows}
+        leads = follower_of.keys() - changed
         partners = session.scalars(select(Post).where(
             P.campaign_id == rendered.drafts[0].campaign, P.state == PostState.APPROVED,
             or_(P.follows.in_(changed), P.key.in_(leads))))
         for post in partners:
             if post.key in changed:
                 continue
-            pair = post.follows if post.follows in changed else next(
-                d.key for d in rendered.drafts if d.key in changed and d.follows == post.key)
+            pair = post.follows if post.follows in changed else follower_of[post.key]
             voided = post.approved_by
             _void_approval(post)
             self._set_state(session, post, PostState.DRAFT, actor, now, "content_changed",
